@@ -1,6 +1,22 @@
 //! aptsim-core: the sans-IO logic of an email gateway that sends attachments to a cloud
 //! sandbox ("data center") before it lets them through.
+//!
+//! Nothing here reads a clock, opens a socket or draws a random number: the simulator's actors
+//! and the live TCP proxy drive the same code, passing time in and carrying requests out.
+//!
+//! # Layout
+//! - [`mime`]: the files in a raw message (attachments, transfer-decoded, archives expanded).
+//! - [`archive`]: zip, gzip and tar members, with bomb limits; encrypted means unscannable.
+//! - [`digest`]: [`digest::Md5`], a file's identity.
+//! - [`clock`]: [`clock::Timestamp`], time as passed in by the driver.
 #![warn(missing_docs)]
 
 pub mod archive;
+pub mod clock;
 pub mod digest;
+pub mod mime;
+mod mime_decode;
+pub mod cache;
+pub mod duration;
+pub mod policy;
+pub mod verdict;
