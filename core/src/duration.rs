@@ -21,7 +21,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
-            return Err(format!("bad duration {text:?}: expected a number at {rest:?}"));
+            return Err(format!(
+                "bad duration {text:?}: expected a number at {rest:?}"
+            ));
         }
         let (num, tail) = rest.split_at(digits);
         let n: u64 = num
@@ -53,12 +55,12 @@ pub fn format(d: Duration) -> String {
     if ms == 0 {
         return "0s".into();
     }
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{ms}ms");
     }
     let s = ms / 1000;
     for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if s % size == 0 {
+        if s.is_multiple_of(size) {
             return format!("{}{unit}", s / size);
         }
     }

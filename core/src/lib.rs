@@ -9,6 +9,12 @@
 //! - [`archive`]: zip, gzip and tar members, with bomb limits; encrypted means unscannable.
 //! - [`digest`]: [`digest::Md5`], a file's identity.
 //! - [`clock`]: [`clock::Timestamp`], time as passed in by the driver.
+//! - [`verdict`]: threat levels, scores and thresholds.
+//! - [`cache`]: the verdict cache (TTL, capacity) and the in-flight table (X1).
+//! - [`policy`]: actions per level (A1) and the named options (S1, X1–X3), from TOML.
+//! - [`inspect`]: the decision engine, one machine per message, SMTP and IMAP flavours.
+//! - [`rewrite`]: the rewritten message for drop, block and lock, and the deny message.
+//! - [`duration`]: `10m`-style durations in configuration.
 #![warn(missing_docs)]
 
 pub mod archive;
@@ -18,5 +24,7 @@ pub mod mime;
 mod mime_decode;
 pub mod cache;
 pub mod duration;
+pub mod inspect;
 pub mod policy;
+pub mod rewrite;
 pub mod verdict;

@@ -143,6 +143,18 @@ pub fn extract_with_contents(raw: &[u8], limits: &MimeLimits) -> Extraction {
     Walker::new(raw, limits, true).run()
 }
 
+/// The transfer-decoded body of one part given as its raw headers and body (an
+/// [`Attachment::span`]), for rewriting. Empty if nothing parses.
+pub fn decode_part(part: &[u8]) -> Vec<u8> {
+    let Some(message) = MessageParser::default().parse(part) else {
+        return Vec::new();
+    };
+    match message.parts.first() {
+        Some(p) => decoded_bytes(&message, p).into_owned(),
+        None => Vec::new(),
+    }
+}
+
 /// A part still to visit: which message it belongs to, its index there, its depth, and the
 /// span in the top-level message that stands for it when it cannot be spliced by itself.
 struct Pending<'m, 'x> {
@@ -232,9 +244,10 @@ impl<'r> Walker<'r> {
                     // mail-parser parses an unencoded attached message in place, so its offsets
                     // are the top message's; an encoded one is parsed from its decoded bytes,
                     // and its parts can only be replaced as a whole.
-                    let splice = p.splice.clone().or_else(|| {
-                        (!self.shares_raw(nested)).then(|| span_of(part))
-                    });
+                    let splice = p
+                        .splice
+                        .clone()
+                        .or_else(|| (!self.shares_raw(nested)).then(|| span_of(part)));
                     stack.push(Pending {
                         message: nested,
                         part: 0,
@@ -280,7 +293,12 @@ impl<'r> Walker<'r> {
         }
     }
 
-    fn add_attachment(&mut self, message: &Message<'_>, part: &MessagePart<'_>, span: Range<usize>) {
+    fn add_attachment(
+        &mut self,
+        message: &Message<'_>,
+        part: &MessagePart<'_>,
+        span: Range<usize>,
+    ) {
         if part.is_encoding_problem {
             self.out.malformed.insert(Malformed::BadTransferEncoding);
         }
@@ -359,7 +377,8 @@ impl<'r> Walker<'r> {
 
 /// A leaf is a file when it is marked as an attachment or carries a file name.
 fn is_attachment(part: &MessagePart<'_>) -> bool {
-    part.content_disposition().is_some_and(|cd| cd.is_attachment())
+    part.content_disposition()
+        .is_some_and(|cd| cd.is_attachment())
         || part.attachment_name().is_some()
 }
 
@@ -453,7 +472,10 @@ mod tests {
         let x = files(MIXED);
         let span = x.attachments[0].span.clone();
         let text = &MIXED[span];
-        assert!(text.starts_with("Content-Type: application/pdf"), "{text:?}");
+        assert!(
+            text.starts_with("Content-Type: application/pdf"),
+            "{text:?}"
+        );
         assert!(text.ends_with("JVBERi0xLjQK"), "{text:?}");
     }
 
@@ -463,8 +485,14 @@ mod tests {
             Content-Type: application/octet-stream; name=x.bin\r\n\
             Content-Transfer-Encoding: base64\r\n\r\nQU*JD\r\n";
         let x = files(raw);
-        assert!(x.malformed.contains(&Malformed::UnterminatedMultipart), "{x:?}");
-        assert!(x.malformed.contains(&Malformed::BadTransferEncoding), "{x:?}");
+        assert!(
+            x.malformed.contains(&Malformed::UnterminatedMultipart),
+            "{x:?}"
+        );
+        assert!(
+            x.malformed.contains(&Malformed::BadTransferEncoding),
+            "{x:?}"
+        );
         assert_eq!(x.files.len(), 1);
         assert_eq!(x.files[0].md5, Md5::of(b"ABC"));
     }
