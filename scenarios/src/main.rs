@@ -1,1 +1,43 @@
-fn main() {}
+//! `aptsim`: inspect messages as the gateway would, and (as the project grows) run scenario
+//! suites and the live proxies. `aptsim --help` lists the commands.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use aptsim_scenarios::inspect_command::{self, InspectArgs};
+
+#[derive(Parser)]
+#[command(
+    name = "aptsim",
+    version,
+    about = "Simulate, test and measure an email gateway that sandboxes attachments",
+    long_about = "Simulate, test and measure an email security gateway that sends attachments \
+                  to a cloud sandbox before it lets them through.\n\nBehaviour ids (S1-S7, \
+                  I1-I5, A1, X1-X6, N1-N9) refer to the behaviour catalogue; see docs/."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the files the gateway finds in messages (JSON Lines), and with --policy or
+    /// --verdicts what its SMTP and IMAP engines would do next.
+    Inspect(InspectArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect(args) => inspect_command::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("aptsim: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
