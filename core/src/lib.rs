@@ -14,6 +14,8 @@
 //! - [`policy`]: actions per level (A1) and the named options (S1, X1–X3), from TOML.
 //! - [`inspect`]: the decision engine, one machine per message, SMTP and IMAP flavours.
 //! - [`rewrite`]: the rewritten message for drop, block and lock, and the deny message.
+//! - [`gateway`]: what one gateway's sessions share (cache, in-flight table, blocked sites).
+//! - [`smtp`]: the SMTP proxy session and its parts (commands, replies, data).
 //! - [`duration`]: `10m`-style durations in configuration.
 #![warn(missing_docs)]
 
@@ -24,7 +26,9 @@ pub mod mime;
 mod mime_decode;
 pub mod cache;
 pub mod duration;
+pub mod gateway;
 pub mod inspect;
 pub mod policy;
 pub mod rewrite;
+pub mod smtp;
 pub mod verdict;

@@ -1,0 +1,137 @@
+//! What one gateway's sessions share: the policy, the verdict cache (X6: one cache for the
+//! SMTP and the IMAP proxy), the in-flight table (X1) and the list of blocked sending sites
+//! (A1 `block`).
+//!
+//! Sessions take `&mut Gateway` in their handlers; the driver (an actor, or the live proxy)
+//! owns it and routes data-center results: [`Gateway::record_verdict`] caches a verdict and
+//! ends its in-flight entry, then the driver hands the verdict to every session.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::cache::{Claim, InFlight, MemoryCache, VerdictCache};
+use crate::clock::Timestamp;
+use crate::digest::Md5;
+use crate::policy::Policy;
+use crate::verdict::Verdict;
+
+/// One gateway's shared state.
+pub struct Gateway {
+    /// The policy every session applies.
+    pub policy: Arc<Policy>,
+    /// MD5 → verdict.
+    pub cache: Box<dyn VerdictCache + Send>,
+    /// Files under analysis now.
+    pub in_flight: InFlight,
+    /// Sending site → refused until.
+    blocked: BTreeMap<String, Timestamp>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("in_flight", &self.in_flight.len())
+            .field("blocked", &self.blocked)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the driver should do with one file of a submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadDecision {
+    /// Send it to the data center.
+    Upload,
+    /// Already under analysis for another message (X1): its verdict will come.
+    Wait,
+}
+
+impl Gateway {
+    /// A gateway with an in-memory cache sized by the policy.
+    pub fn new(policy: Arc<Policy>) -> Self {
+        let cache = MemoryCache::new(policy.cache.clone());
+        Gateway {
+            policy,
+            cache: Box::new(cache),
+            in_flight: InFlight::default(),
+            blocked: BTreeMap::new(),
+        }
+    }
+
+    /// Whether to upload `md5` now. With X1 on, a file already in flight is not uploaded
+    /// again; with X1 off every submission is an upload (the plain reference).
+    pub fn claim_upload(&mut self, md5: Md5, now: Timestamp) -> UploadDecision {
+        match self.in_flight.claim(md5, now) {
+            Claim::Upload => UploadDecision::Upload,
+            Claim::AlreadyInFlight(_) if self.policy.dedupe_in_flight => UploadDecision::Wait,
+            Claim::AlreadyInFlight(_) => UploadDecision::Upload,
+        }
+    }
+
+    /// A verdict arrived: cache it and end its analysis.
+    pub fn record_verdict(&mut self, md5: Md5, verdict: &Verdict, now: Timestamp) {
+        self.cache.insert(md5, verdict.clone(), now);
+        self.in_flight.finish(&md5);
+    }
+
+    /// An upload failed (data center unreachable or slow): nothing is in flight for it now.
+    pub fn record_failure(&mut self, md5: &Md5) {
+        self.in_flight.finish(md5);
+    }
+
+    /// `block`: refuse `site` until `until`.
+    pub fn block(&mut self, site: &str, until: Timestamp) {
+        let entry = self.blocked.entry(site.to_owned()).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+
+    /// Whether `site` is refused at `now`.
+    pub fn is_blocked(&self, site: &str, now: Timestamp) -> bool {
+        self.blocked.get(site).is_some_and(|&until| now < until)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::{ThreatLevel, Thresholds};
+
+    #[test]
+    fn x1_dedupe_follows_the_policy() {
+        let md5 = Md5::of(b"f");
+        let mut on = Gateway::new(Arc::new(Policy::default()));
+        assert_eq!(
+            on.claim_upload(md5, Timestamp::ZERO),
+            UploadDecision::Upload
+        );
+        assert_eq!(on.claim_upload(md5, Timestamp::ZERO), UploadDecision::Wait);
+        let v = Verdict::from_level(ThreatLevel::Low, &Thresholds::default());
+        on.record_verdict(md5, &v, Timestamp::from_millis(5));
+        assert!(on.cache.get(&md5, Timestamp::from_millis(6)).is_some());
+        assert_eq!(
+            on.claim_upload(md5, Timestamp::ZERO),
+            UploadDecision::Upload
+        );
+
+        let mut off = Gateway::new(Arc::new(Policy {
+            dedupe_in_flight: false,
+            ..Policy::default()
+        }));
+        assert_eq!(
+            off.claim_upload(md5, Timestamp::ZERO),
+            UploadDecision::Upload
+        );
+        assert_eq!(
+            off.claim_upload(md5, Timestamp::ZERO),
+            UploadDecision::Upload
+        );
+    }
+
+    #[test]
+    fn blocks_expire() {
+        let mut g = Gateway::new(Arc::new(Policy::default()));
+        g.block("192.0.2.1", Timestamp::from_millis(1_000));
+        assert!(g.is_blocked("192.0.2.1", Timestamp::from_millis(999)));
+        assert!(!g.is_blocked("192.0.2.1", Timestamp::from_millis(1_000)));
+        assert!(!g.is_blocked("192.0.2.2", Timestamp::ZERO));
+    }
+}

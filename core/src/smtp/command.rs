@@ -1,0 +1,238 @@
+//! SMTP commands (RFC 5321 §4.1): reading lines from a client and parsing them.
+
+/// One command from an SMTP client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `HELO domain`.
+    Helo(String),
+    /// `EHLO domain`.
+    Ehlo(String),
+    /// `MAIL FROM:<path> [params]`; `path` without the angle brackets.
+    Mail {
+        /// Reverse path (may be empty: the null sender).
+        from: String,
+        /// ESMTP parameters as sent (`SIZE=123 BODY=8BITMIME`).
+        params: String,
+    },
+    /// `RCPT TO:<path> [params]`.
+    Rcpt {
+        /// Forward path.
+        to: String,
+        /// ESMTP parameters as sent.
+        params: String,
+    },
+    /// `DATA`.
+    Data,
+    /// `RSET`.
+    Rset,
+    /// `NOOP`.
+    Noop,
+    /// `QUIT`.
+    Quit,
+    /// `VRFY string`.
+    Vrfy(String),
+    /// A known command this proxy does not implement (`STARTTLS`, `BDAT`, `AUTH`, …).
+    NotImplemented(String),
+}
+
+/// Why a command line was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// Not a command this proxy knows (500 5.5.1).
+    #[error("command unrecognized: {0:?}")]
+    Unknown(String),
+    /// A known command with bad arguments (501 5.5.4).
+    #[error("syntax error in parameters: {0:?}")]
+    Syntax(String),
+}
+
+/// Verbs recognised but not offered: the proxy does not advertise them, and relaying them
+/// blindly would let a client start TLS or chunking the proxy cannot follow.
+const NOT_IMPLEMENTED: [&str; 8] = [
+    "STARTTLS", "BDAT", "AUTH", "EXPN", "HELP", "TURN", "ETRN", "ATRN",
+];
+
+/// Parses one command line (without its line end).
+pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim_end_matches([' ', '\t']);
+    let (verb, rest) = match text.find(' ') {
+        Some(i) => (&text[..i], text[i + 1..].trim_start()),
+        None => (text, ""),
+    };
+    let verb_upper = verb.to_ascii_uppercase();
+    let syntax = || CommandError::Syntax(text.to_owned());
+    match verb_upper.as_str() {
+        "HELO" | "EHLO" if rest.is_empty() => Err(syntax()),
+        "HELO" => Ok(Command::Helo(rest.to_owned())),
+        "EHLO" => Ok(Command::Ehlo(rest.to_owned())),
+        "MAIL" => {
+            let (from, params) = path_after(rest, "FROM:").ok_or_else(syntax)?;
+            Ok(Command::Mail { from, params })
+        }
+        "RCPT" => {
+            let (to, params) = path_after(rest, "TO:").ok_or_else(syntax)?;
+            if to.is_empty() {
+                return Err(syntax());
+            }
+            Ok(Command::Rcpt { to, params })
+        }
+        "DATA" | "RSET" | "QUIT" if !rest.is_empty() => Err(syntax()),
+        "DATA" => Ok(Command::Data),
+        "RSET" => Ok(Command::Rset),
+        "QUIT" => Ok(Command::Quit),
+        "NOOP" => Ok(Command::Noop),
+        "VRFY" => Ok(Command::Vrfy(rest.to_owned())),
+        v if NOT_IMPLEMENTED.contains(&v) => Ok(Command::NotImplemented(v.to_owned())),
+        _ => Err(CommandError::Unknown(text.to_owned())),
+    }
+}
+
+/// `FROM:<a@b> SIZE=1` → (`a@b`, `SIZE=1`). Tolerates a space after the colon, as most
+/// servers do.
+fn path_after(rest: &str, keyword: &str) -> Option<(String, String)> {
+    let head = rest.get(..keyword.len())?;
+    if !head.eq_ignore_ascii_case(keyword) {
+        return None;
+    }
+    let rest = rest[keyword.len()..].trim_start();
+    let rest = rest.strip_prefix('<')?;
+    let end = rest.find('>')?;
+    let path = rest[..end].to_owned();
+    if path.contains(['<', '\r', '\n']) {
+        return None;
+    }
+    Some((path, rest[end + 1..].trim().to_owned()))
+}
+
+/// What [`LineReader::next_line`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// A complete line, its line end removed.
+    Complete(Vec<u8>),
+    /// A line longer than the limit; it was discarded up to its end.
+    TooLong,
+}
+
+/// Splits a client's command stream into lines. A command line ends at LF (with or without
+/// CR, as Postfix accepts); message data does not go through here (see
+/// [`super::data::DataReceiver`], where only CRLF ends a line).
+#[derive(Debug, Clone)]
+pub struct LineReader {
+    buf: Vec<u8>,
+    max: usize,
+    discarding: bool,
+}
+
+impl LineReader {
+    /// A reader refusing lines longer than `max` bytes (line end included).
+    pub fn new(max: usize) -> Self {
+        LineReader {
+            buf: Vec::new(),
+            max,
+            discarding: false,
+        }
+    }
+
+    /// Adds received bytes.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes received but not yet taken as lines (for handing over to the data reader).
+    pub fn take_rest(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+
+    /// The next line, or `None` if more bytes are needed.
+    pub fn next_line(&mut self) -> Option<Line> {
+        loop {
+            match self.buf.iter().position(|&b| b == b'\n') {
+                Some(end) => {
+                    let mut line: Vec<u8> = self.buf.drain(..=end).collect();
+                    if std::mem::take(&mut self.discarding) {
+                        return Some(Line::TooLong);
+                    }
+                    if line.len() > self.max {
+                        return Some(Line::TooLong);
+                    }
+                    line.pop();
+                    if line.last() == Some(&b'\r') {
+                        line.pop();
+                    }
+                    return Some(Line::Complete(line));
+                }
+                None if self.buf.len() > self.max => {
+                    // Keep memory bounded: drop what we have and skip to the line's end.
+                    self.buf.clear();
+                    self.discarding = true;
+                    continue;
+                }
+                None => return None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_envelope_commands() {
+        assert_eq!(
+            parse(b"EHLO client.example"),
+            Ok(Command::Ehlo("client.example".into()))
+        );
+        assert_eq!(
+            parse(b"MAIL FROM:<a@example.com> SIZE=100 BODY=8BITMIME"),
+            Ok(Command::Mail {
+                from: "a@example.com".into(),
+                params: "SIZE=100 BODY=8BITMIME".into()
+            })
+        );
+        assert_eq!(
+            parse(b"mail from: <>"),
+            Ok(Command::Mail {
+                from: String::new(),
+                params: String::new()
+            })
+        );
+        assert_eq!(
+            parse(b"RCPT TO:<b@example.net>"),
+            Ok(Command::Rcpt {
+                to: "b@example.net".into(),
+                params: String::new()
+            })
+        );
+        assert_eq!(parse(b"data"), Ok(Command::Data));
+        assert_eq!(
+            parse(b"STARTTLS"),
+            Ok(Command::NotImplemented("STARTTLS".into()))
+        );
+    }
+
+    #[test]
+    fn refuses_bad_syntax_and_unknown_verbs() {
+        assert!(matches!(parse(b"MAIL a@b"), Err(CommandError::Syntax(_))));
+        assert!(matches!(parse(b"RCPT TO:<>"), Err(CommandError::Syntax(_))));
+        assert!(matches!(parse(b"EHLO"), Err(CommandError::Syntax(_))));
+        assert!(matches!(parse(b"DATA now"), Err(CommandError::Syntax(_))));
+        assert!(matches!(parse(b"FROB"), Err(CommandError::Unknown(_))));
+        assert!(matches!(parse(b""), Err(CommandError::Unknown(_))));
+    }
+
+    #[test]
+    fn line_reader_splits_and_bounds() {
+        let mut r = LineReader::new(16);
+        r.push(b"NOOP\r\nQUIT\nxx");
+        assert_eq!(r.next_line(), Some(Line::Complete(b"NOOP".to_vec())));
+        assert_eq!(r.next_line(), Some(Line::Complete(b"QUIT".to_vec())));
+        assert_eq!(r.next_line(), None);
+        r.push(&[b'a'; 40]);
+        assert_eq!(r.next_line(), None);
+        r.push(b"\r\nNOOP\r\n");
+        assert_eq!(r.next_line(), Some(Line::TooLong));
+        assert_eq!(r.next_line(), Some(Line::Complete(b"NOOP".to_vec())));
+    }
+}

@@ -1,0 +1,44 @@
+//! Which ESMTP extensions the proxy passes on from the upstream's EHLO reply.
+
+use super::reply::Reply;
+
+/// The upstream's EHLO reply, keeping only extensions the proxy handles: PIPELINING (the
+/// proxy serialises commands itself), SIZE (its own limit, or the upstream's if lower),
+/// 8BITMIME and SMTPUTF8 if the upstream has them (bodies and addresses pass unchanged), and
+/// ENHANCEDSTATUSCODES (the proxy's own replies use them). CHUNKING, STARTTLS, AUTH, DSN and
+/// the rest are dropped: the proxy cannot follow them.
+pub fn filter_ehlo(reply: &Reply, max_size: usize) -> Reply {
+    let mut lines = vec![reply.lines.first().cloned().unwrap_or_default()];
+    let mut size = max_size;
+    let has = |kw: &str| {
+        reply.lines.iter().skip(1).any(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|k| k.eq_ignore_ascii_case(kw))
+        })
+    };
+    let eight = has("8BITMIME");
+    let utf8 = has("SMTPUTF8");
+    for l in reply.lines.iter().skip(1) {
+        let mut words = l.split_whitespace();
+        if words.next().is_some_and(|k| k.eq_ignore_ascii_case("SIZE"))
+            && let Some(n) = words.next().and_then(|n| n.parse::<usize>().ok())
+            && n > 0
+        {
+            size = size.min(n);
+        }
+    }
+    lines.push("PIPELINING".to_owned());
+    lines.push(format!("SIZE {size}"));
+    if eight {
+        lines.push("8BITMIME".to_owned());
+    }
+    if utf8 {
+        lines.push("SMTPUTF8".to_owned());
+    }
+    lines.push("ENHANCEDSTATUSCODES".to_owned());
+    Reply {
+        code: reply.code,
+        lines,
+    }
+}

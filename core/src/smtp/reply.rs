@@ -1,0 +1,199 @@
+//! SMTP replies: the three-digit code, an optional enhanced status code (RFC 3463) and text
+//! lines; written as RFC 5321 §4.2 multi-line replies and parsed incrementally from a peer.
+
+use std::fmt;
+
+/// One SMTP reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The reply code, 200–599.
+    pub code: u16,
+    /// Text lines (without the code, without line ends); at least one, maybe empty.
+    pub lines: Vec<String>,
+}
+
+impl Reply {
+    /// A one-line reply; `text` may start with an enhanced status code (`"2.0.0 Ok"`).
+    pub fn new(code: u16, text: impl Into<String>) -> Self {
+        Reply {
+            code,
+            lines: vec![text.into()],
+        }
+    }
+
+    /// 2xx.
+    pub fn is_positive(&self) -> bool {
+        (200..300).contains(&self.code)
+    }
+
+    /// 3xx (354 after DATA).
+    pub fn is_intermediate(&self) -> bool {
+        (300..400).contains(&self.code)
+    }
+
+    /// 4xx: try again later.
+    pub fn is_transient(&self) -> bool {
+        (400..500).contains(&self.code)
+    }
+
+    /// 5xx: do not try again.
+    pub fn is_permanent(&self) -> bool {
+        (500..600).contains(&self.code)
+    }
+
+    /// The reply on the wire, CRLF after every line.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let last = self.lines.len().saturating_sub(1);
+        for (i, line) in self.lines.iter().enumerate() {
+            let sep = if i == last { ' ' } else { '-' };
+            out.extend_from_slice(format!("{}{sep}{line}\r\n", self.code).as_bytes());
+        }
+        if self.lines.is_empty() {
+            out.extend_from_slice(format!("{} \r\n", self.code).as_bytes());
+        }
+        out
+    }
+
+    /// The text of all lines joined by spaces (for logs and traces).
+    pub fn text(&self) -> String {
+        self.lines.join(" ")
+    }
+}
+
+impl fmt::Display for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.code, self.text())
+    }
+}
+
+/// What a peer sent that is not an SMTP reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplyError {
+    /// A line that does not start with three digits and a space or hyphen.
+    #[error("malformed reply line: {0:?}")]
+    Malformed(String),
+    /// The lines of one multi-line reply carry different codes.
+    #[error("reply code changed within a multi-line reply: {0} then {1}")]
+    MixedCodes(u16, u16),
+    /// A reply longer than the parser keeps.
+    #[error("reply longer than {0} bytes")]
+    TooLong(usize),
+}
+
+/// Assembles replies from bytes as they arrive; [`ReplyParser::next_reply`] yields each
+/// complete one. Lines may end in CRLF or bare LF (peers differ; a reply is not smuggling
+/// surface).
+#[derive(Debug, Default, Clone)]
+pub struct ReplyParser {
+    buf: Vec<u8>,
+    pending: Option<Reply>,
+}
+
+/// Longest reply kept, all lines together: far above any real server's EHLO list.
+pub const MAX_REPLY_BYTES: usize = 64 * 1024;
+
+impl ReplyParser {
+    /// Adds bytes received from the peer.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next complete reply, `Ok(None)` if more bytes are needed.
+    pub fn next_reply(&mut self) -> Result<Option<Reply>, ReplyError> {
+        loop {
+            if self.buf.len() > MAX_REPLY_BYTES {
+                self.buf.clear();
+                self.pending = None;
+                return Err(ReplyError::TooLong(MAX_REPLY_BYTES));
+            }
+            let Some(end) = self.buf.iter().position(|&b| b == b'\n') else {
+                return Ok(None);
+            };
+            let line: Vec<u8> = self.buf.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line);
+            let line = line.trim_end_matches(['\r', '\n']);
+            let bytes = line.as_bytes();
+            let code = match bytes.get(..3).map(std::str::from_utf8) {
+                Some(Ok(digits)) if digits.bytes().all(|b| b.is_ascii_digit()) => {
+                    digits.parse::<u16>().unwrap_or(0)
+                }
+                _ => return Err(ReplyError::Malformed(line.to_owned())),
+            };
+            let (more, text) = match bytes.get(3) {
+                None => (false, ""),
+                Some(b' ') => (false, &line[4..]),
+                Some(b'-') => (true, &line[4..]),
+                Some(_) => return Err(ReplyError::Malformed(line.to_owned())),
+            };
+            let reply = self.pending.get_or_insert_with(|| Reply {
+                code,
+                lines: Vec::new(),
+            });
+            if reply.code != code {
+                let first = reply.code;
+                self.pending = None;
+                return Err(ReplyError::MixedCodes(first, code));
+            }
+            reply.lines.push(text.to_owned());
+            if !more {
+                return Ok(self.pending.take());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_single_and_multi_line() {
+        assert_eq!(Reply::new(250, "2.0.0 Ok").to_bytes(), b"250 2.0.0 Ok\r\n");
+        let r = Reply {
+            code: 250,
+            lines: vec!["mx.example".into(), "PIPELINING".into(), "SIZE 1000".into()],
+        };
+        assert_eq!(
+            r.to_bytes(),
+            b"250-mx.example\r\n250-PIPELINING\r\n250 SIZE 1000\r\n"
+        );
+    }
+
+    #[test]
+    fn parses_split_at_every_byte() {
+        let wire = b"250-mx.example\r\n250-PIPELINING\r\n250 SIZE 1000\r\n354 go ahead\n";
+        for cut in 0..=wire.len() {
+            let mut p = ReplyParser::default();
+            let mut got = Vec::new();
+            for chunk in [&wire[..cut], &wire[cut..]] {
+                p.push(chunk);
+                while let Some(r) = p.next_reply().expect("valid") {
+                    got.push(r);
+                }
+            }
+            assert_eq!(got.len(), 2, "cut at {cut}");
+            assert_eq!(got[0].lines, ["mx.example", "PIPELINING", "SIZE 1000"]);
+            assert_eq!(got[1], Reply::new(354, "go ahead"));
+        }
+    }
+
+    #[test]
+    fn rejects_garbage_and_mixed_codes() {
+        let mut p = ReplyParser::default();
+        p.push(b"hello\r\n");
+        assert!(matches!(p.next_reply(), Err(ReplyError::Malformed(_))));
+        let mut p = ReplyParser::default();
+        p.push(b"250-a\r\n251 b\r\n");
+        assert_eq!(p.next_reply(), Err(ReplyError::MixedCodes(250, 251)));
+        let mut p = ReplyParser::default();
+        p.push(b"220\r\n");
+        assert_eq!(
+            p.next_reply(),
+            Ok(Some(Reply {
+                code: 220,
+                lines: vec![String::new()]
+            }))
+        );
+    }
+}
