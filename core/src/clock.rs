@@ -74,8 +74,14 @@ mod tests {
     fn arithmetic_saturates() {
         let t = Timestamp::from_millis(1_500);
         assert_eq!((t + Duration::from_secs(2)).as_millis(), 3_500);
-        assert_eq!(Timestamp::from_millis(u64::MAX - 1) + Duration::MAX, Timestamp(u64::MAX));
-        assert_eq!(t.saturating_since(Timestamp::from_millis(2_000)), Duration::ZERO);
+        assert_eq!(
+            Timestamp::from_millis(u64::MAX - 1) + Duration::MAX,
+            Timestamp(u64::MAX)
+        );
+        assert_eq!(
+            t.saturating_since(Timestamp::from_millis(2_000)),
+            Duration::ZERO
+        );
         assert_eq!(
             Timestamp::from_millis(5_000).saturating_since(t),
             Duration::from_millis(3_500)
@@ -85,6 +91,9 @@ mod tests {
     #[test]
     fn displays_hours_minutes_seconds() {
         assert_eq!(Timestamp::from_millis(3_723_004).to_string(), "1:02:03.004");
-        assert_eq!(Timestamp::from_millis(5 * 86_400_000).to_string(), "120:00:00.000");
+        assert_eq!(
+            Timestamp::from_millis(5 * 86_400_000).to_string(),
+            "120:00:00.000"
+        );
     }
 }

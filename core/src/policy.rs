@@ -228,7 +228,9 @@ impl Policy {
     pub fn validate(&self) -> Result<(), PolicyError> {
         self.thresholds.validate().map_err(PolicyError::Invalid)?;
         if self.analysis_timeout.is_zero() {
-            return Err(PolicyError::Invalid("analysis_timeout must be above zero".into()));
+            return Err(PolicyError::Invalid(
+                "analysis_timeout must be above zero".into(),
+            ));
         }
         Ok(())
     }

@@ -187,6 +187,13 @@ mod tests {
             high: 70,
         };
         assert!(bad.validate().is_err());
-        assert!(Thresholds { low: 0, ..Thresholds::default() }.validate().is_err());
+        assert!(
+            Thresholds {
+                low: 0,
+                ..Thresholds::default()
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

@@ -65,7 +65,10 @@ fn attachment(name: &str, bytes: Vec<u8>) -> MimePart<'static> {
     MimePart::new("application/octet-stream", bytes).attachment(name.to_owned())
 }
 
-fn build(items: &[Item]) -> (Vec<u8>, Vec<(String, Md5, Option<String>)>) {
+/// What extraction should find: name, MD5, containing archive.
+type Expected = Vec<(String, Md5, Option<String>)>;
+
+fn build(items: &[Item]) -> (Vec<u8>, Expected) {
     let mut parts = vec![MimePart::new("text/plain", "body")];
     let mut expected = Vec::new();
     for item in items {
@@ -129,7 +132,7 @@ proptest! {
         for raw in [raw.clone(), to_lf(&raw)] {
             let x = mime::extract(&raw, &MimeLimits::default());
             prop_assert!(x.malformed.is_empty(), "{:?}", x.malformed);
-            let found: Vec<(String, Md5, Option<String>)> =
+            let found: Expected =
                 x.files.iter().map(|f| (f.name.clone(), f.md5, f.archive.clone())).collect();
             prop_assert_eq!(found, expected.clone());
         }
