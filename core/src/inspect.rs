@@ -57,7 +57,8 @@ pub enum Source {
     Unreachable,
     /// The data center did not answer within the analysis timeout.
     Slow,
-    /// Not judged when the message was decided: released unjudged (S1).
+    /// Not judged when the message was decided: released unjudged (S1), or not needed
+    /// because a known file had already settled a hold with `deny`.
     Released,
 }
 
@@ -442,7 +443,13 @@ impl Inspection {
             .status
             .iter()
             .all(|(_, s)| matches!(s, Status::Judged(..)));
-        if !all_judged && self.holds() {
+        // A known file whose action is `deny` settles the message at once (S6): deny is the
+        // strongest action, so no verdict still to come can change the outcome. The other
+        // files' analyses go on for the cache.
+        let denied = self.status.iter().any(|(_, s)| {
+            matches!(s, Status::Judged(v, _) if self.policy.level(v.level).action == Action::Deny)
+        });
+        if !all_judged && self.holds() && !denied {
             return;
         }
         let files = self.file_outcomes();

@@ -63,6 +63,29 @@ fn s6_known_bad_file_is_acted_on_even_in_release_mode() {
 }
 
 #[test]
+fn s6_known_file_denied_settles_a_hold_at_once() {
+    let bad = content("bad", 300);
+    let unknown = content("new", 300);
+    let raw = message(&[("bad.exe", bad.clone()), ("new.pdf", unknown.clone())]);
+    let mut cache = MemoryCache::default();
+    cache.insert(Md5::of(&bad), verdict(ThreatLevel::High), t(0));
+    for flavour in [Flavour::Smtp, Flavour::Imap] {
+        let mut m = inspect(flavour, &raw, &hold_policy(), &cache, t(1));
+        let outcome = m.poll_outcome().expect("deny needs no further verdict");
+        assert_eq!(outcome.action, Action::Deny, "{flavour:?}");
+        let sub = m
+            .poll_submission(&cache, t(1))
+            .expect("the unknown file is still analysed");
+        assert_eq!(sub.files[0].0, Md5::of(&unknown));
+    }
+    // Quarantine is not final: a later file could still deny, so a hold waits.
+    let mut q = hold_policy();
+    q.levels.high.action = Action::Quarantine;
+    let mut m = inspect(Flavour::Smtp, &raw, &q, &cache, t(1));
+    assert!(m.poll_outcome().is_none());
+}
+
+#[test]
 fn s2_s3_hold_submits_one_file_at_a_time() {
     let files = [
         ("a.pdf", content("a", 100)),
