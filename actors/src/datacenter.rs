@@ -132,7 +132,13 @@ pub struct DataCenter {
 
 impl DataCenter {
     /// A data center with its own random stream.
-    pub fn new(config: DataCenterConfig, link: Link, clock: Clock, trace: Recorder, seed: u64) -> Self {
+    pub fn new(
+        config: DataCenterConfig,
+        link: Link,
+        clock: Clock,
+        trace: Recorder,
+        seed: u64,
+    ) -> Self {
         DataCenter {
             config,
             link,
@@ -176,7 +182,9 @@ impl DataCenter {
                             },
                         );
                     }
-                    Outage::Unreachable => dc.link.send(&job.reply_to, DcAnswer::Unreachable { md5: job.md5 }),
+                    Outage::Unreachable => dc
+                        .link
+                        .send(&job.reply_to, DcAnswer::Unreachable { md5: job.md5 }),
                     Outage::Slow => {}
                 }
                 dc.start_next(ctx);
@@ -195,19 +203,35 @@ impl Handler<Upload> for DataCenter {
     fn handle(&mut self, up: Upload, ctx: &mut Context<Self>) {
         match self.outage {
             Outage::Unreachable => {
-                self.trace.record(self.clock.now(), "datacenter", Record::Unreachable { md5: up.md5.to_hex() });
-                self.link.send(&up.reply_to, DcAnswer::Unreachable { md5: up.md5 });
+                self.trace.record(
+                    self.clock.now(),
+                    "datacenter",
+                    Record::Unreachable {
+                        md5: up.md5.to_hex(),
+                    },
+                );
+                self.link
+                    .send(&up.reply_to, DcAnswer::Unreachable { md5: up.md5 });
                 return;
             }
             Outage::Slow => return,
             Outage::None => {}
         }
         if let Some(verdict) = self.known.get(&up.md5) {
-            self.link.send(&up.reply_to, DcAnswer::Verdict { md5: up.md5, verdict: verdict.clone() });
+            self.link.send(
+                &up.reply_to,
+                DcAnswer::Verdict {
+                    md5: up.md5,
+                    verdict: verdict.clone(),
+                },
+            );
             return;
         }
         let judgement = self.config.oracle.get(&up.md5);
-        let verdict = judgement.map_or_else(|| self.config.default_verdict.clone(), |j| j.verdict.clone());
+        let verdict = judgement.map_or_else(
+            || self.config.default_verdict.clone(),
+            |j| j.verdict.clone(),
+        );
         let analysis = match judgement.and_then(|j| j.analysis) {
             Some(d) => d,
             None => self.config.analysis.draw(&mut self.rng),

@@ -28,24 +28,57 @@ pub enum Record {
     /// A message entered the sender's queue.
     Queued { msg: String },
     /// A delivery attempt opened a connection.
-    AttemptStarted { msg: String, attempt: u32, conn: u64 },
+    AttemptStarted {
+        msg: String,
+        attempt: u32,
+        conn: u64,
+    },
     /// A delivery attempt ended: `delivered`, `bounced` or `deferred`, and why.
-    AttemptEnded { msg: String, attempt: u32, result: String, reason: String },
+    AttemptEnded {
+        msg: String,
+        attempt: u32,
+        result: String,
+        reason: String,
+    },
     /// The sender gave up waiting for a reply (its per-phase timeout).
-    SenderTimeout { msg: String, attempt: u32, phase: String },
+    SenderTimeout {
+        msg: String,
+        attempt: u32,
+        phase: String,
+    },
     /// The next attempt is scheduled.
-    RetryScheduled { msg: String, attempt: u32, at_ms: u64 },
+    RetryScheduled {
+        msg: String,
+        attempt: u32,
+        at_ms: u64,
+    },
     /// The sender's queue gave the message up (queue lifetime or a 5xx).
     Bounced { msg: String, reason: String },
     /// A command line on a proxy connection.
     SmtpCommand { conn: u64, side: Side, line: String },
     /// A reply on a proxy connection.
-    SmtpReply { conn: u64, side: Side, code: u16, text: String },
+    SmtpReply {
+        conn: u64,
+        side: Side,
+        code: u16,
+        text: String,
+    },
     /// The proxy sent a file to the data center (`upload`), or waited on another message's
     /// upload of the same file (X1, `upload: false`).
-    Submission { conn: u64, txn: u64, md5: String, name: String, upload: bool },
+    Submission {
+        conn: u64,
+        txn: u64,
+        md5: String,
+        name: String,
+        upload: bool,
+    },
     /// The data center judged a file.
-    Verdict { md5: String, level: String, score: u8, analysis_ms: u64 },
+    Verdict {
+        md5: String,
+        level: String,
+        score: u8,
+        analysis_ms: u64,
+    },
     /// The data center refused an upload (unreachable).
     Unreachable { md5: String },
     /// A message is held (no reply to its final dot).
@@ -63,19 +96,41 @@ pub enum Record {
         files: Vec<FileRecord>,
     },
     /// X5: a file released unjudged was later judged at a level whose action is not allow.
-    Exposure { conn: u64, txn: u64, md5: String, level: String, window_ms: u64 },
+    Exposure {
+        conn: u64,
+        txn: u64,
+        md5: String,
+        level: String,
+        window_ms: u64,
+    },
     /// A message went to the quarantine store.
     Quarantined { msg: String },
     /// A sending site is refused until then (`block`).
     SiteBlocked { site: String, until_ms: u64 },
     /// The client left; `after_body_sent` marks an ambiguous timeout (N2).
-    ClientGone { conn: u64, txn: Option<u64>, after_body_sent: bool },
-    /// The receiving server stored a message for its recipients.
-    Delivered { msg: String, rcpts: Vec<String>, size: usize, attachments_removed: bool },
+    ClientGone {
+        conn: u64,
+        txn: Option<u64>,
+        after_body_sent: bool,
+    },
+    /// The receiving server stored a message for its recipients; `files` are the MD5s of the
+    /// files it holds as stored (so invariants can check what really arrived).
+    Delivered {
+        msg: String,
+        rcpts: Vec<String>,
+        size: usize,
+        files: Vec<String>,
+    },
+    /// The proxy stored a verdict in the gateway's cache.
+    CacheStored { md5: String },
     /// The receiving server closed an idle connection.
     ServerTimeout { conn: u64 },
     /// An injected fault took effect (N9).
-    Fault { id: String, kind: String, detail: String },
+    Fault {
+        id: String,
+        kind: String,
+        detail: String,
+    },
 }
 
 /// A file in a decision.
@@ -147,7 +202,9 @@ pub fn message_id(raw: &[u8]) -> String {
         .unwrap_or(raw.len().min(64 * 1024));
     for line in raw[..end].split(|&b| b == b'\n') {
         if line.len() >= HEADER.len() && line[..HEADER.len()].eq_ignore_ascii_case(HEADER) {
-            return String::from_utf8_lossy(&line[HEADER.len()..]).trim().to_owned();
+            return String::from_utf8_lossy(&line[HEADER.len()..])
+                .trim()
+                .to_owned();
         }
     }
     "?".to_owned()
@@ -159,14 +216,21 @@ mod tests {
 
     #[test]
     fn finds_the_message_id_header() {
-        assert_eq!(message_id(b"Subject: x\r\nX-Aptsim-Id: m7\r\n\r\nX-Aptsim-Id: body"), "m7");
+        assert_eq!(
+            message_id(b"Subject: x\r\nX-Aptsim-Id: m7\r\n\r\nX-Aptsim-Id: body"),
+            "m7"
+        );
         assert_eq!(message_id(b"Subject: x\r\n\r\n"), "?");
     }
 
     #[test]
     fn lines_serialise_flat() {
         let r = Recorder::default();
-        r.record(Timestamp::from_millis(5), "mta", Record::Queued { msg: "m1".into() });
+        r.record(
+            Timestamp::from_millis(5),
+            "mta",
+            Record::Queued { msg: "m1".into() },
+        );
         let json = serde_json::to_string(&r.lines()[0]).expect("serialises");
         assert_eq!(json, r#"{"t":5,"actor":"mta","event":"queued","msg":"m1"}"#);
     }

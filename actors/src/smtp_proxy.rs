@@ -115,7 +115,9 @@ impl SmtpProxy {
                 }
                 Output::ToUpstream(bytes) => {
                     if let Some(up) = slot.upstream {
-                        self.peers.upstream_link.send(&self.peers.upstream, Wire::Bytes { conn: up, bytes });
+                        self.peers
+                            .upstream_link
+                            .send(&self.peers.upstream, Wire::Bytes { conn: up, bytes });
                     }
                 }
                 Output::ConnectUpstream => {
@@ -138,7 +140,9 @@ impl SmtpProxy {
                 Output::CloseUpstream => {
                     if let Some(up) = slot.upstream.take() {
                         self.upstream_of.remove(&up);
-                        self.peers.upstream_link.send(&self.peers.upstream, Wire::Closed { conn: up });
+                        self.peers
+                            .upstream_link
+                            .send(&self.peers.upstream, Wire::Closed { conn: up });
                     }
                 }
                 Output::CloseClient => {
@@ -153,7 +157,13 @@ impl SmtpProxy {
                         self.trace.record(
                             now,
                             "smtp_proxy",
-                            Record::Submission { conn, txn, md5: md5.to_hex(), name: name.clone(), upload },
+                            Record::Submission {
+                                conn,
+                                txn,
+                                md5: md5.to_hex(),
+                                name: name.clone(),
+                                upload,
+                            },
                         );
                         if upload {
                             self.peers.datacenter_link.send(
@@ -171,20 +181,46 @@ impl SmtpProxy {
             }
         }
         self.arm(conn, ctx);
-        if self.sessions.get(&conn).is_some_and(|s| s.session.is_finished()) {
+        if self
+            .sessions
+            .get(&conn)
+            .is_some_and(|s| s.session.is_finished())
+        {
             self.sessions.remove(&conn);
         }
     }
 
     fn record_event(&mut self, conn: ConnId, e: Event, now: Timestamp) {
         let record = match e {
-            Event::ClientCommand(line) => Record::SmtpCommand { conn, side: Side::Client, line },
-            Event::ClientReply(r) => Record::SmtpReply { conn, side: Side::Client, code: r.code, text: r.text() },
-            Event::UpstreamCommand(line) => Record::SmtpCommand { conn, side: Side::Upstream, line },
-            Event::UpstreamReply(r) => Record::SmtpReply { conn, side: Side::Upstream, code: r.code, text: r.text() },
+            Event::ClientCommand(line) => Record::SmtpCommand {
+                conn,
+                side: Side::Client,
+                line,
+            },
+            Event::ClientReply(r) => Record::SmtpReply {
+                conn,
+                side: Side::Client,
+                code: r.code,
+                text: r.text(),
+            },
+            Event::UpstreamCommand(line) => Record::SmtpCommand {
+                conn,
+                side: Side::Upstream,
+                line,
+            },
+            Event::UpstreamReply(r) => Record::SmtpReply {
+                conn,
+                side: Side::Upstream,
+                code: r.code,
+                text: r.text(),
+            },
             Event::HoldStarted { txn } => Record::HoldStart { conn, txn },
             Event::Decided { txn, outcome } => {
-                let msg = self.sessions.get(&conn).map(|s| s.msg.clone()).unwrap_or_default();
+                let msg = self
+                    .sessions
+                    .get(&conn)
+                    .map(|s| s.msg.clone())
+                    .unwrap_or_default();
                 let decision = match &outcome.decision {
                     Decision::Deliver => "deliver",
                     Decision::DeliverRewritten(_) => "deliver_rewritten",
@@ -215,10 +251,27 @@ impl SmtpProxy {
                 }
             }
             Event::BodySent { .. } => return,
-            Event::Quarantined { message, .. } => Record::Quarantined { msg: message_id(&message) },
-            Event::SiteBlocked { site, until } => Record::SiteBlocked { site, until_ms: until.as_millis() },
-            Event::ClientGone { txn, after_body_sent } => Record::ClientGone { conn, txn, after_body_sent },
-            Event::Exposure { txn, md5, level, window } => Record::Exposure {
+            Event::Quarantined { message, .. } => Record::Quarantined {
+                msg: message_id(&message),
+            },
+            Event::SiteBlocked { site, until } => Record::SiteBlocked {
+                site,
+                until_ms: until.as_millis(),
+            },
+            Event::ClientGone {
+                txn,
+                after_body_sent,
+            } => Record::ClientGone {
+                conn,
+                txn,
+                after_body_sent,
+            },
+            Event::Exposure {
+                txn,
+                md5,
+                level,
+                window,
+            } => Record::Exposure {
                 conn,
                 txn,
                 md5: md5.to_hex(),
@@ -256,7 +309,11 @@ impl SmtpProxy {
     }
 
     /// Runs `f` on every session (verdict fan-out).
-    fn broadcast(&mut self, ctx: &mut Context<Self>, f: impl Fn(&mut ProxySession, &mut Gateway, Timestamp)) {
+    fn broadcast(
+        &mut self,
+        ctx: &mut Context<Self>,
+        f: impl Fn(&mut ProxySession, &mut Gateway, Timestamp),
+    ) {
         let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
         for conn in conns {
             self.with_session(conn, ctx, &f);
@@ -286,9 +343,15 @@ impl Handler<Wire> for SmtpProxy {
 
     fn handle(&mut self, msg: Wire, ctx: &mut Context<Self>) {
         match msg {
-            Wire::Connect { conn, site, reply_to } => {
+            Wire::Connect {
+                conn,
+                site,
+                reply_to,
+            } => {
                 let now = self.clock.now();
-                self.peers.client_link.send(&reply_to, Wire::Accepted { conn });
+                self.peers
+                    .client_link
+                    .send(&reply_to, Wire::Accepted { conn });
                 let session = {
                     let gw = self.gateway.borrow();
                     ProxySession::new(self.config.clone(), site, &gw, now)
@@ -307,7 +370,9 @@ impl Handler<Wire> for SmtpProxy {
             }
             Wire::Bytes { conn, bytes } => {
                 if let Some(client) = self.upstream_of.get(&conn).copied() {
-                    self.with_session(client, ctx, |s, gw, now| s.handle_upstream_bytes(&bytes, gw, now));
+                    self.with_session(client, ctx, |s, gw, now| {
+                        s.handle_upstream_bytes(&bytes, gw, now)
+                    });
                 } else {
                     if let Some(slot) = self.sessions.get_mut(&conn) {
                         let id = message_id(&bytes);
@@ -315,17 +380,23 @@ impl Handler<Wire> for SmtpProxy {
                             slot.msg = id;
                         }
                     }
-                    self.with_session(conn, ctx, |s, gw, now| s.handle_client_bytes(&bytes, gw, now));
+                    self.with_session(conn, ctx, |s, gw, now| {
+                        s.handle_client_bytes(&bytes, gw, now)
+                    });
                 }
             }
             Wire::Accepted { conn } => {
                 if let Some(client) = self.upstream_of.get(&conn).copied() {
-                    self.with_session(client, ctx, |s, gw, now| s.handle_upstream_connected(gw, now));
+                    self.with_session(client, ctx, |s, gw, now| {
+                        s.handle_upstream_connected(gw, now)
+                    });
                 }
             }
             Wire::Refused { conn } => {
                 if let Some(client) = self.upstream_of.remove(&conn) {
-                    self.with_session(client, ctx, |s, gw, now| s.handle_upstream_connect_failed(gw, now));
+                    self.with_session(client, ctx, |s, gw, now| {
+                        s.handle_upstream_connect_failed(gw, now)
+                    });
                 }
             }
             Wire::Closed { conn } => {
@@ -353,6 +424,8 @@ impl Handler<DcAnswer> for SmtpProxy {
         match answer {
             DcAnswer::Verdict { md5, verdict } => {
                 self.gateway.borrow_mut().record_verdict(md5, &verdict, now);
+                self.trace
+                    .record(now, "smtp_proxy", Record::CacheStored { md5: md5.to_hex() });
                 self.broadcast(ctx, |s, gw, now| {
                     s.handle_verdict(&md5, &verdict, gw, now);
                 });

@@ -1,0 +1,205 @@
+//! Metrics computed from the trace: delivery latency percentiles, holds and their durations,
+//! uploads, cache hits, retries, exposures (X5) with their windows, duplicates and ambiguous
+//! timeouts.
+
+use std::collections::BTreeMap;
+
+use aptsim_actors::record::{Record, TraceLine};
+
+/// Percentiles of a set of durations, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Percentiles {
+    /// How many values.
+    pub count: usize,
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles of `values`.
+    pub fn of(mut values: Vec<u64>) -> Self {
+        if values.is_empty() {
+            return Percentiles::default();
+        }
+        values.sort_unstable();
+        let rank = |p: usize| values[((values.len() * p).div_ceil(100)).clamp(1, values.len()) - 1];
+        Percentiles {
+            count: values.len(),
+            p50: rank(50),
+            p90: rank(90),
+            p99: rank(99),
+            max: values[values.len() - 1],
+        }
+    }
+}
+
+/// A run's metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Metrics {
+    /// From entering the sender's queue to the first delivery.
+    pub delivery_latency_ms: Percentiles,
+    /// Holds: from the end of DATA to the decision.
+    pub hold_ms: Percentiles,
+    /// Files sent to the data center.
+    pub uploads: usize,
+    /// Submissions that waited on another message's upload (X1).
+    pub dedupe_waits: usize,
+    /// Files judged from the cache (S6).
+    pub cache_hits: usize,
+    /// Delivery attempts after the first.
+    pub retries: usize,
+    /// Sender timeouts.
+    pub sender_timeouts: usize,
+    /// X5 exposures and their windows.
+    pub exposure_ms: Percentiles,
+    /// Deliveries beyond the first of one message.
+    pub duplicates: usize,
+    /// Sender timeouts after the body went upstream (N2).
+    pub ambiguous_timeouts: usize,
+    /// Trace lines.
+    pub trace_lines: usize,
+}
+
+/// Computes the metrics of a trace.
+pub fn compute(trace: &[TraceLine]) -> Metrics {
+    let mut m = Metrics {
+        trace_lines: trace.len(),
+        ..Metrics::default()
+    };
+    let mut queued: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut delivered: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut latencies = Vec::new();
+    let mut hold_start: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+    let mut holds = Vec::new();
+    let mut exposures = Vec::new();
+    for l in trace {
+        match &l.record {
+            Record::Queued { msg } => {
+                queued.entry(msg).or_insert(l.t);
+            }
+            Record::Delivered { msg, .. } => {
+                let n = delivered.entry(msg).or_insert(0);
+                *n += 1;
+                if *n == 1 {
+                    if let Some(at) = queued.get(msg.as_str()) {
+                        latencies.push(l.t - at);
+                    }
+                } else {
+                    m.duplicates += 1;
+                }
+            }
+            Record::HoldStart { conn, txn } => {
+                hold_start.insert((*conn, *txn), l.t);
+            }
+            Record::Decision {
+                conn, txn, files, ..
+            } => {
+                if let Some(at) = hold_start.remove(&(*conn, *txn)) {
+                    holds.push(l.t - at);
+                }
+                m.cache_hits += files.iter().filter(|f| f.source == "cache").count();
+            }
+            Record::Submission { upload, .. } => {
+                if *upload {
+                    m.uploads += 1;
+                } else {
+                    m.dedupe_waits += 1;
+                }
+            }
+            Record::AttemptStarted { attempt, .. } if *attempt > 1 => m.retries += 1,
+            Record::SenderTimeout { .. } => m.sender_timeouts += 1,
+            Record::Exposure { window_ms, .. } => exposures.push(*window_ms),
+            Record::ClientGone {
+                after_body_sent: true,
+                ..
+            } => m.ambiguous_timeouts += 1,
+            _ => {}
+        }
+    }
+    m.delivery_latency_ms = Percentiles::of(latencies);
+    m.hold_ms = Percentiles::of(holds);
+    m.exposure_ms = Percentiles::of(exposures);
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let p = Percentiles::of((1..=100).collect());
+        assert_eq!(
+            (p.count, p.p50, p.p90, p.p99, p.max),
+            (100, 50, 90, 99, 100)
+        );
+        let one = Percentiles::of(vec![7]);
+        assert_eq!((one.p50, one.p99), (7, 7));
+        assert_eq!(Percentiles::of(vec![]), Percentiles::default());
+    }
+
+    #[test]
+    fn counts_from_records() {
+        let l = |t, record| TraceLine {
+            t,
+            actor: "t",
+            record,
+        };
+        let trace = vec![
+            l(0, Record::Queued { msg: "m".into() }),
+            l(10, Record::HoldStart { conn: 1, txn: 1 }),
+            l(
+                70,
+                Record::Submission {
+                    conn: 1,
+                    txn: 1,
+                    md5: "a".into(),
+                    name: String::new(),
+                    upload: true,
+                },
+            ),
+            l(
+                100,
+                Record::Decision {
+                    conn: 1,
+                    txn: 1,
+                    msg: "m".into(),
+                    action: "allow".into(),
+                    decision: "deliver".into(),
+                    held_ms: None,
+                    released: false,
+                    fail_open: false,
+                    files: vec![],
+                },
+            ),
+            l(
+                150,
+                Record::Delivered {
+                    msg: "m".into(),
+                    rcpts: vec![],
+                    size: 1,
+                    files: vec![],
+                },
+            ),
+            l(
+                200,
+                Record::Delivered {
+                    msg: "m".into(),
+                    rcpts: vec![],
+                    size: 1,
+                    files: vec![],
+                },
+            ),
+        ];
+        let m = compute(&trace);
+        assert_eq!(m.delivery_latency_ms.p50, 150);
+        assert_eq!(m.hold_ms.p50, 90);
+        assert_eq!((m.uploads, m.duplicates), (1, 1));
+    }
+}
