@@ -173,6 +173,11 @@ impl InFlight {
         self.started.remove(md5)
     }
 
+    /// When the analysis of `md5` started, if it is under analysis.
+    pub fn started(&self, md5: &Md5) -> Option<Timestamp> {
+        self.started.get(md5).copied()
+    }
+
     /// True while `md5` is under analysis.
     pub fn contains(&self, md5: &Md5) -> bool {
         self.started.contains_key(md5)

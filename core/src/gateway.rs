@@ -60,6 +60,16 @@ impl Gateway {
     /// Whether to upload `md5` now. With X1 on, a file already in flight is not uploaded
     /// again; with X1 off every submission is an upload (the plain reference).
     pub fn claim_upload(&mut self, md5: Md5, now: Timestamp) -> UploadDecision {
+        // An analysis that outlived the analysis timeout will not answer (the data center is
+        // slow, X3): it no longer counts as in flight, or every later message would wait on
+        // it for good.
+        if self
+            .in_flight
+            .started(&md5)
+            .is_some_and(|at| now >= at + self.policy.analysis_timeout)
+        {
+            self.in_flight.finish(&md5);
+        }
         match self.in_flight.claim(md5, now) {
             Claim::Upload => UploadDecision::Upload,
             Claim::AlreadyInFlight(_) if self.policy.dedupe_in_flight => UploadDecision::Wait,
@@ -124,6 +134,17 @@ mod tests {
             off.claim_upload(md5, Timestamp::ZERO),
             UploadDecision::Upload
         );
+    }
+
+    #[test]
+    fn a_stale_analysis_stops_counting_as_in_flight() {
+        let md5 = Md5::of(b"slow");
+        let mut g = Gateway::new(Arc::new(Policy::default()));
+        let timeout = g.policy.analysis_timeout;
+        assert_eq!(g.claim_upload(md5, Timestamp::ZERO), UploadDecision::Upload);
+        let just_before = Timestamp::from_millis(timeout.as_millis() as u64 - 1);
+        assert_eq!(g.claim_upload(md5, just_before), UploadDecision::Wait);
+        assert_eq!(g.claim_upload(md5, Timestamp::ZERO + timeout), UploadDecision::Upload);
     }
 
     #[test]
