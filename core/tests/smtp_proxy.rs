@@ -304,7 +304,7 @@ fn a1_block_refuses_the_site_for_its_time() {
     }
     assert!(
         outs.iter()
-            .any(|o| matches!(o, Output::ToClient(b) if b.starts_with(b"554 5.7.1")))
+            .any(|o| matches!(o, Output::ToClient(b) if b.starts_with(b"421 4.7.0")))
     );
     assert!(!outs.iter().any(|o| matches!(o, Output::ConnectUpstream)));
 }

@@ -174,11 +174,12 @@ impl ProxySession {
             out: VecDeque::new(),
         };
         if gw.is_blocked(&s.site, now) {
-            // A site under `block` gets no dialogue at all (RFC 5321 §3.1 allows a 554
-            // greeting).
+            // A site under `block` gets no dialogue: the gateway refuses its connections for
+            // the block's time, which a sender takes as temporary (it retries later), so the
+            // refusal is a 421 rather than a 554 that would bounce its mail for good.
             s.reply(Reply::new(
-                554,
-                "5.7.1 Your site is temporarily blocked by policy",
+                421,
+                "4.7.0 Your site is temporarily blocked by policy, try again later",
             ));
             s.close_client();
         } else {
