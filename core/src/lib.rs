@@ -24,6 +24,7 @@ pub mod clock;
 pub mod digest;
 pub mod mime;
 mod mime_decode;
+mod mime_split;
 pub mod cache;
 pub mod duration;
 pub mod gateway;
