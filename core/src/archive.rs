@@ -231,6 +231,34 @@ fn over(limit: LimitExceeded) -> Unscannable {
     Unscannable::OverLimit(limit)
 }
 
+/// The FNAME of a gzip's first member (RFC 1952 §2.3.1), or `""`. RFC 1952 says ISO 8859-1;
+/// UTF-8 is read as UTF-8, since that is what most tools write today.
+fn gzip_fname(bytes: &[u8]) -> String {
+    const FEXTRA: u8 = 4;
+    const FNAME: u8 = 8;
+    let Some(&flags) = bytes.get(3) else {
+        return String::new();
+    };
+    if flags & FNAME == 0 {
+        return String::new();
+    }
+    let mut at = 10;
+    if flags & FEXTRA != 0 {
+        let Some(&[lo, hi]) = bytes.get(10..12) else {
+            return String::new();
+        };
+        at = 12 + usize::from(u16::from_le_bytes([lo, hi]));
+    }
+    let Some(rest) = bytes.get(at..) else {
+        return String::new();
+    };
+    let raw = &rest[..rest.iter().position(|&b| b == 0).unwrap_or(rest.len())];
+    match std::str::from_utf8(raw) {
+        Ok(text) => text.to_owned(),
+        Err(_) => raw.iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
 /// `container/name`, without a stray `/` when either side is empty.
 fn join(container: &str, name: &str) -> String {
     match (container.is_empty(), name.is_empty()) {
@@ -399,17 +427,14 @@ impl Walk<'_> {
         let read = (&mut gz)
             .take(allowed.saturating_add(1))
             .read_to_end(&mut data);
-        let name = gz
-            .header()
-            .and_then(|h| h.filename())
-            .map(String::from_utf8_lossy);
-        let path = join(container, name.as_deref().unwrap_or(""));
+        // The name from the first member's header (flate2 reports the last one after a
+        // multi-member read).
+        let name = gzip_fname(bytes);
+        let path = join(container, &name);
         if let Err(e) = read {
-            return self.push_raw(
-                path,
-                Unscannable::Corrupt(format!("gzip: {e}")),
-                bytes.to_vec(),
-            );
+            // A broken gzip is a broken archive: the attachment (or, nested, the member that
+            // holds it) is what cannot be scanned, as with zip and tar.
+            return Err(Unscannable::Corrupt(format!("gzip: {e}")));
         }
         if data.len() as u64 > allowed {
             if by_ratio < self.bytes_left {
@@ -847,7 +872,21 @@ mod tests {
             ["!OverLimit(Ratio(100))"]
         );
         let bad = gz(b"hello hello", Some("h"));
-        assert_eq!(run(&bad[..bad.len() - 3]), ["h!Corrupt"]);
+        assert_eq!(run(&bad[..bad.len() - 3]), ["problem Corrupt"]);
+        // Nested, the broken gzip is the member that cannot be scanned.
+        let z = zip_of(&[("inner.gz", &bad[..bad.len() - 3], Stored)]);
+        assert_eq!(run(&z), ["inner.gz!Corrupt"]);
+    }
+
+    #[test]
+    fn gzip_names_come_from_the_first_member_and_latin1_is_read() {
+        let mut both = gz(b"a", Some("a.txt"));
+        both.extend_from_slice(&gz(b"b", Some("b.txt")));
+        assert_eq!(run(&both), ["a.txt=ab"]);
+        let mut latin1 = gz(b"x", Some("cafX.txt"));
+        let at = latin1.iter().position(|&b| b == b'X').expect("placeholder");
+        latin1[at] = 0xe9;
+        assert_eq!(run(&latin1), ["café.txt=x"]);
     }
 
     #[test]

@@ -20,15 +20,16 @@
 #![warn(missing_docs)]
 
 pub mod archive;
+pub mod cache;
 pub mod clock;
 pub mod digest;
-pub mod mime;
-mod mime_decode;
-mod mime_split;
-pub mod cache;
 pub mod duration;
 pub mod gateway;
 pub mod inspect;
+pub mod mime;
+mod mime_decode;
+mod mime_fields;
+mod mime_split;
 pub mod policy;
 pub mod rewrite;
 pub mod smtp;

@@ -23,6 +23,7 @@ use mail_parser::{MessageParser, MimeHeaders};
 
 use crate::archive::{self, ArchiveLimits, MemberContent, Unscannable};
 use crate::digest::Md5;
+use crate::mime_fields::Fields;
 use crate::{mime_decode, mime_split};
 
 /// Bounds on one message's extraction. Defaults are generous for real mail and small enough
@@ -71,6 +72,12 @@ pub enum Malformed {
     BadTransferEncoding,
     /// A multipart whose closing delimiter (`--boundary--`) never came.
     UnterminatedMultipart,
+    /// A header block held a line that is not a header field, or lacked the empty line
+    /// that ends it.
+    HeaderSyntax,
+    /// An entity with more than one Content-Type field; the first counts (as in Python), so
+    /// a trailing `Content-Type: text/plain` cannot hide an attachment.
+    DuplicateContentType,
 }
 
 /// One attachment part as it sits in the message.
@@ -182,13 +189,24 @@ fn decode_md5<'b>(cte: Option<&str>, body: &'b [u8]) -> (Cow<'b, [u8]>, bool, Op
             None => {
                 // RFC 2045 §6.8: characters outside the alphabet are ignored; spaces and tabs
                 // inside lines are legal, anything else is a broken encoding.
-                let broken = !body
+                let symbols = body
                     .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || b"+/= \t\r\n".contains(b));
+                    .filter(|b| b.is_ascii_alphanumeric() || **b == b'+' || **b == b'/')
+                    .count();
+                // A lone sixth of a byte at the end means text is missing.
+                let broken = symbols % 4 == 1
+                    || !body
+                        .iter()
+                        .all(|b| b.is_ascii_alphanumeric() || b"+/= \t\r\n".contains(b));
                 (Cow::Owned(mime_decode::base64_lenient(body)), broken, None)
             }
         },
         Some("quoted-printable") => (Cow::Owned(mime_decode::quoted_printable(body)), false, None),
+        // Not MIME, but mail from older clients still carries it, and Python decodes it.
+        Some("x-uuencode" | "uuencode" | "x-uue" | "uue") => match mime_decode::uudecode(body) {
+            Some(bytes) => (Cow::Owned(bytes), false, None),
+            None => (Cow::Borrowed(body), true, None),
+        },
         _ => (Cow::Borrowed(body), false, None),
     }
 }
@@ -261,7 +279,15 @@ impl<'r> Walker<'r> {
             }
             return;
         };
-        let (ctype, subtype) = match headers.content_type() {
+        if e.header_syntax {
+            self.out.malformed.insert(Malformed::HeaderSyntax);
+        }
+        let fields = Fields::of(headers, buf, e.header_start);
+        if fields.content_types.len() > 1 {
+            self.out.malformed.insert(Malformed::DuplicateContentType);
+        }
+        let content_type = fields.content_types.first().copied();
+        let (ctype, subtype) = match content_type {
             Some(ct) => (
                 ct.ctype().to_ascii_lowercase(),
                 ct.subtype()
@@ -271,11 +297,10 @@ impl<'r> Walker<'r> {
             None if in_digest => ("message".to_owned(), "rfc822".to_owned()),
             None => ("text".to_owned(), "plain".to_owned()),
         };
-        let boundary = headers
-            .content_type()
+        let boundary = content_type
             .and_then(|ct| ct.attribute("boundary"))
             .map(|b| b.as_bytes().to_vec());
-        let cte = headers.content_transfer_encoding().map(str::to_owned);
+        let cte = fields.transfer_encoding.map(str::to_owned);
         let here = splice.clone().unwrap_or_else(|| range.clone());
         match (ctype.as_str(), subtype.as_str(), boundary) {
             ("multipart", _, Some(boundary)) => {
@@ -292,7 +317,10 @@ impl<'r> Walker<'r> {
                     self.walk(buf, part, depth + 1, splice.clone(), digest);
                 }
             }
-            ("message", "rfc822" | "global", _) => {
+            // Every message/* type is a container, as Python reads it: message/rfc822 and
+            // message/global hold a message; message/external-body only the header block of
+            // content stored elsewhere, which is no file.
+            ("message", _, _) => {
                 if depth >= self.limits.max_depth {
                     self.out.malformed.insert(Malformed::DepthLimit);
                     return;
@@ -311,18 +339,13 @@ impl<'r> Walker<'r> {
                 }
             }
             _ => {
-                let is_attachment = headers
-                    .content_disposition()
-                    .is_some_and(|cd| cd.is_attachment())
-                    || headers.attachment_name().is_some();
-                if !is_attachment {
+                let Some(name) = fields.file_name() else {
                     return;
-                }
+                };
                 let (bytes, broken, md5) = decode_md5(cte.as_deref(), &buf[e.body.clone()]);
                 if broken {
                     self.out.malformed.insert(Malformed::BadTransferEncoding);
                 }
-                let name = headers.attachment_name().unwrap_or_default().to_owned();
                 let content_type = if subtype.is_empty() {
                     ctype
                 } else {

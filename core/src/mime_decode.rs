@@ -143,6 +143,38 @@ pub fn quoted_printable(input: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Decodes uuencoded text: from the `begin` line to `end`, each line led by a character
+/// giving its byte count. `None` when there is no `begin` line.
+pub fn uudecode(input: &[u8]) -> Option<Vec<u8>> {
+    let mut lines = input
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    lines.by_ref().find(|l| l.starts_with(b"begin "))?;
+    let mut out = Vec::with_capacity(input.len() / 4 * 3);
+    let value = |c: u8| c.wrapping_sub(b' ') & 0x3f;
+    for line in lines {
+        if line == b"end" {
+            break;
+        }
+        let Some((&count, rest)) = line.split_first() else {
+            continue;
+        };
+        let n = usize::from(value(count));
+        let mut bytes = Vec::with_capacity(n + 2);
+        for quad in rest.chunks(4) {
+            let q: Vec<u8> = (0..4)
+                .map(|i| quad.get(i).map_or(0, |&c| value(c)))
+                .collect();
+            bytes.push((q[0] << 2) | (q[1] >> 4));
+            bytes.push((q[1] << 4) | (q[2] >> 2));
+            bytes.push((q[2] << 6) | q[3]);
+        }
+        bytes.truncate(n);
+        out.extend_from_slice(&bytes);
+    }
+    Some(out)
+}
+
 fn hex(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
@@ -196,6 +228,14 @@ mod tests {
         }
         assert_eq!(base64_fast(b"SG Vs*bG8"), None);
         assert_eq!(base64_fast(b"QUJDR"), None);
+    }
+
+    #[test]
+    fn uudecode_reads_begin_to_end() {
+        // `uuencode` of "hello uuencode\n" (Python's binascii.b2a_uu gives the same).
+        let text = b"begin 644 x\n/:&5L;&\\@=75E;F-O9&4*\n`\nend\n";
+        assert_eq!(uudecode(text).as_deref(), Some(&b"hello uuencode\n"[..]));
+        assert_eq!(uudecode(b"no begin line"), None);
     }
 
     #[test]

@@ -15,40 +15,111 @@ use mail_parser::{Message, MessageParser};
 pub(crate) struct Entity<'a> {
     /// Header fields, as mail-parser reads them; `None` when the block holds none.
     pub headers: Option<Message<'a>>,
+    /// Where the header block starts, absolute (header offsets are relative to it).
+    pub header_start: usize,
     /// The entity's body, absolute in the buffer.
     pub body: Range<usize>,
+    /// The header block held a line that is not a header field, or lacked the empty line
+    /// that ends it.
+    pub header_syntax: bool,
 }
 
 /// Parses the header block at the start of `buf[range]`.
 pub(crate) fn entity<'a>(parser: &MessageParser, buf: &'a [u8], range: Range<usize>) -> Entity<'a> {
     let bytes = &buf[range.clone()];
-    let end = header_end(bytes);
+    let block = header_block(bytes);
     let headers = parser
-        .parse_headers(&bytes[..end])
+        .parse_headers(&bytes[..block.end])
         .filter(|m| m.parts.first().is_some_and(|p| !p.headers.is_empty()));
     Entity {
         headers,
-        body: range.start + end..range.end,
+        header_start: range.start,
+        body: range.start + block.body..range.end,
+        header_syntax: block.syntax,
     }
 }
 
-/// Where the header block ends: just after the first empty line (CRLF or bare LF), or at the
-/// end when there is none. An entity starting with an empty line has no headers.
-fn header_end(bytes: &[u8]) -> usize {
+struct HeaderBlock {
+    /// End of the header lines.
+    end: usize,
+    /// Start of the body (after the empty line, if there is one).
+    body: usize,
+    /// A line that is not a header field, or no empty line.
+    syntax: bool,
+}
+
+/// Where the header block of an entity ends.
+///
+/// Normally at the first empty line; a line inside the block that is not a header field is
+/// then skipped as junk (mail-parser's reading, which finds attachments a strict reading
+/// would hide). Without any empty line, the block ends at the first line that is not a
+/// header field (Python's reading): a part whose body follows its headers directly still
+/// has a body. An entity whose first line is no header field has no headers at all.
+fn header_block(bytes: &[u8]) -> HeaderBlock {
+    let blank = blank_line(bytes);
+    let limit = blank.map_or(bytes.len(), |(end, _)| end);
+    let mut junk = None;
+    let mut at = 0;
+    while at < limit {
+        let next = memchr::memchr(b'\n', &bytes[at..limit]).map_or(limit, |i| at + i + 1);
+        if !is_field_line(&bytes[at..next], at == 0) {
+            if at == 0 {
+                // Not a header: the whole entity is body.
+                return HeaderBlock {
+                    end: 0,
+                    body: 0,
+                    syntax: false,
+                };
+            }
+            junk.get_or_insert(at);
+        }
+        at = next;
+    }
+    match (blank, junk) {
+        (Some((end, body)), junk) => HeaderBlock {
+            end,
+            body,
+            syntax: junk.is_some(),
+        },
+        (None, Some(first_junk)) => HeaderBlock {
+            end: first_junk,
+            body: first_junk,
+            syntax: true,
+        },
+        (None, None) => HeaderBlock {
+            end: bytes.len(),
+            body: bytes.len(),
+            syntax: false,
+        },
+    }
+}
+
+/// The first empty line: (end of the header lines, start of the body).
+fn blank_line(bytes: &[u8]) -> Option<(usize, usize)> {
     if bytes.starts_with(b"\r\n") {
-        return 2;
+        return Some((0, 2));
     }
     if bytes.starts_with(b"\n") {
-        return 1;
+        return Some((0, 1));
     }
-    for i in memchr::memchr_iter(b'\n', bytes) {
-        match (bytes.get(i + 1), bytes.get(i + 2)) {
-            (Some(b'\n'), _) => return i + 2,
-            (Some(b'\r'), Some(b'\n')) => return i + 3,
-            _ => {}
-        }
+    memchr::memchr_iter(b'\n', bytes).find_map(|i| match (bytes.get(i + 1), bytes.get(i + 2)) {
+        (Some(b'\n'), _) => Some((i + 1, i + 2)),
+        (Some(b'\r'), Some(b'\n')) => Some((i + 1, i + 3)),
+        _ => None,
+    })
+}
+
+/// A header field line (`Name: value`, the name printable ASCII without spaces), a
+/// continuation line (leading white space), or on the first line an mbox `From ` line.
+fn is_field_line(line: &[u8], first: bool) -> bool {
+    match line.first() {
+        Some(b' ' | b'\t') => !first,
+        _ if first && line.starts_with(b"From ") => true,
+        _ => match line.iter().position(|&b| b == b':') {
+            Some(colon) => colon > 0 && line[..colon].iter().all(|b| (33..=126).contains(b)),
+            None => false,
+        },
     }
-    bytes.len()
 }
 
 /// The parts of a multipart body, and whether its closing delimiter came.
@@ -175,5 +246,20 @@ mod tests {
         let bare = b"\r\njust a body";
         let e = entity(&parser, bare, 0..bare.len());
         assert_eq!(&bare[e.body], b"just a body");
+        // No empty line: the body starts at the first line that is no header field.
+        let glued = b"Content-Type: application/pdf\nJVBERi0xLjQK\n";
+        let e = entity(&parser, glued, 0..glued.len());
+        assert!(e.headers.is_some() && e.header_syntax);
+        assert_eq!(&glued[e.body], b"JVBERi0xLjQK\n");
+        // A junk line inside a block that does end: skipped, and reported.
+        let junk = b"Subject: x\nthis is no header\nContent-Type: text/csv\n\nbody";
+        let e = entity(&parser, junk, 0..junk.len());
+        assert!(e.header_syntax);
+        assert_eq!(&junk[e.body], b"body");
+        // A first line that is no header field: no headers at all.
+        let prose = b"It starts with its body: no headers\n\nmore";
+        let e = entity(&parser, prose, 0..prose.len());
+        assert!(e.headers.is_none());
+        assert_eq!(e.body, 0..prose.len());
     }
 }
