@@ -144,7 +144,10 @@ mod tests {
         assert_eq!(g.claim_upload(md5, Timestamp::ZERO), UploadDecision::Upload);
         let just_before = Timestamp::from_millis(timeout.as_millis() as u64 - 1);
         assert_eq!(g.claim_upload(md5, just_before), UploadDecision::Wait);
-        assert_eq!(g.claim_upload(md5, Timestamp::ZERO + timeout), UploadDecision::Upload);
+        assert_eq!(
+            g.claim_upload(md5, Timestamp::ZERO + timeout),
+            UploadDecision::Upload
+        );
     }
 
     #[test]
