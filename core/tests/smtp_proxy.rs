@@ -418,6 +418,20 @@ fn replay_refused_tempfails_the_sender() {
 }
 
 #[test]
+fn an_upstream_421_is_passed_on_and_both_sides_closed() {
+    let mut h = Harness::ready(Policy::default());
+    h.envelope();
+    h.send_message(&message(&[("a.pdf", content("a", 10))]));
+    assert_eq!(h.take_upstream(), "DATA\r\n");
+    h.upstream(b"354 go\r\n");
+    h.take_upstream();
+    h.upstream(b"421 4.0.0 Server closing connection\r\n");
+    assert_eq!(h.take_client(), "421 4.0.0 Server closing connection\r\n");
+    assert!(h.client_closed && h.upstream_closed);
+    assert_eq!(h.transactions(), [TxnResult::Tempfailed]);
+}
+
+#[test]
 fn pipelined_commands_get_their_replies_in_order() {
     let mut h = Harness::ready(Policy::default());
     h.client(b"MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nRCPT TO:<c@y>\r\nNOOP\r\n");

@@ -27,7 +27,7 @@ pub enum Output {
     /// Close the client connection.
     CloseClient,
     /// Upload these files to the data center together (the driver applies X1 through
-    /// [`Gateway::claim_upload`]).
+    /// [`crate::gateway::Gateway::claim_upload`]).
     Submit {
         /// The transaction they belong to.
         txn: u64,

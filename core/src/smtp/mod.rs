@@ -6,11 +6,18 @@
 //! - [`config`], [`events`], [`ehlo`]: the session's settings, its outputs and events, and the
 //!   EHLO extension filter.
 //! - [`proxy`]: the proxy session between a sending MTA and the receiving server (S1–S7, X2).
+//! - [`sender`]: the sending MTA's client for one delivery attempt, with its outcome.
+//! - [`receiver`]: the receiving mail server behind the proxy (Postfix `smtpd` defaults).
+//! - [`presets`]: sending-MTA timeouts, retry schedules and queue lifetimes (postfix, exim,
+//!   sendmail, exchange).
 
 pub mod command;
 pub mod config;
 pub mod data;
 pub mod ehlo;
 pub mod events;
+pub mod presets;
 pub mod proxy;
+pub mod receiver;
 pub mod reply;
+pub mod sender;

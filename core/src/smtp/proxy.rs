@@ -833,6 +833,19 @@ impl ProxySession {
             // Unsolicited (a 421 before closing, typically): nothing waits for it.
             return;
         };
+        // 421 means the server is closing the channel (RFC 5321 §3.8): whatever the reply
+        // answered goes back as usual, then the proxy closes both sides, as a server would.
+        let closing = reply.code == 421 && !matches!(op, Op::Reset | Op::Quit);
+        self.on_reply_to(op, reply, gw, now);
+        if closing && !matches!(self.client, ClientState::Closed) {
+            self.close_client();
+            self.ops.clear();
+            self.out.push_back(Output::CloseUpstream);
+            self.upstream = Upstream::Gone;
+        }
+    }
+
+    fn on_reply_to(&mut self, op: Op, reply: Reply, gw: &mut Gateway, now: Timestamp) {
         match op {
             Op::Greeting { relay: true } => {
                 self.reply(reply.clone());

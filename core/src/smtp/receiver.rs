@@ -1,0 +1,465 @@
+//! The receiving mail server behind the proxy: one SMTP server session, sans-IO, modelled on
+//! Postfix's `smtpd` with its defaults.
+//!
+//! # Driving it
+//! Create a [`ReceiverSession`] when a client connects; it greets at once. Feed the client's
+//! bytes with [`ReceiverSession::handle_bytes`] and its hanging up with
+//! [`ReceiverSession::handle_closed`]; after each call drain
+//! [`ReceiverSession::poll_output`] until `None`: bytes to send, [`ReceiverOutput::Close`],
+//! and each accepted message ([`ReceiverOutput::Delivered`]) for the mailbox store. Then arm
+//! a timer for [`ReceiverSession::poll_timeout`] and call [`ReceiverSession::handle_timeout`]
+//! when it fires.
+//!
+//! # What it does
+//! EHLO (advertising PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES), HELO, MAIL (refusing a
+//! `SIZE=` over the limit), RCPT (refusing the configured unknown users with 550 5.1.1, and
+//! recipients past the limit with 452), DATA (354, then [`DataReceiver`], which refuses bare
+//! CR or LF with 550 5.5.2), RSET, NOOP, VRFY, QUIT; other verbs get 500 or 502.
+//! Pipelined commands are taken from one read in order, and bytes after DATA are message
+//! data. A client that sends nothing for [`ReceiverConfig::command_timeout`] gets
+//! `421 4.4.2 <host> Error: timeout exceeded` and is disconnected, as Postfix does: this is
+//! what a proxy holding a message on an idle upstream connection runs into.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::clock::Timestamp;
+
+use super::command::{self, Command, CommandError, Line, LineReader};
+use super::data::{DataError, DataReceiver};
+use super::reply::Reply;
+
+/// Longest command line, line end included: Postfix's `line_length_limit` (2048).
+pub const MAX_COMMAND_LINE: usize = 2_048;
+
+/// The server's settings. Defaults and their sources in each field's doc.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReceiverConfig {
+    /// Host name in the greeting and replies. Default `mx.aptsim.example`.
+    pub hostname: String,
+    /// Hang up on a client silent this long while the server waits for it (a command or
+    /// message data). Default 300 s, Postfix `smtpd_timeout`.
+    #[serde(with = "crate::duration::serde_text")]
+    pub command_timeout: Duration,
+    /// Largest message, in bytes (advertised as SIZE). Default 10,240,000, Postfix
+    /// `message_size_limit`.
+    pub max_message_bytes: usize,
+    /// Recipients per message; more get 452. Default 1000, Postfix `smtpd_recipient_limit`.
+    pub max_recipients: usize,
+    /// Errors before the server hangs up (421). Default 20, Postfix `smtpd_hard_error_limit`.
+    pub hard_error_limit: u32,
+    /// Addresses refused with `550 5.1.1` (unknown users), compared without regard to case.
+    /// Default none.
+    pub reject_rcpt: Vec<String>,
+}
+
+impl Default for ReceiverConfig {
+    fn default() -> Self {
+        ReceiverConfig {
+            hostname: "mx.aptsim.example".to_owned(),
+            command_timeout: Duration::from_secs(300),
+            max_message_bytes: 10_240_000,
+            max_recipients: 1_000,
+            hard_error_limit: 20,
+            reject_rcpt: Vec::new(),
+        }
+    }
+}
+
+/// A message the server accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    /// Reverse path (empty for the null sender).
+    pub mail_from: String,
+    /// Accepted recipients.
+    pub rcpts: Vec<String>,
+    /// The message, dot-unstuffed, CRLF line ends.
+    pub message: Vec<u8>,
+}
+
+/// What the session asks its driver to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReceiverOutput {
+    /// Send to the client.
+    Send(Vec<u8>),
+    /// Close the connection.
+    Close,
+    /// Store this message (it has been answered 250).
+    Delivered(ReceivedMessage),
+}
+
+#[derive(Debug)]
+enum State {
+    /// Reading commands.
+    Command,
+    /// Reading message data.
+    Data(DataReceiver),
+    /// Gone.
+    Closed,
+}
+
+/// One SMTP server connection. See the module doc for the calling order.
+#[derive(Debug)]
+pub struct ReceiverSession {
+    config: ReceiverConfig,
+    state: State,
+    lines: LineReader,
+    /// Bytes not yet consumed while reading message data.
+    pending: Vec<u8>,
+    from: Option<String>,
+    rcpts: Vec<String>,
+    last_input: Timestamp,
+    errors: u32,
+    queued: u64,
+    out: VecDeque<ReceiverOutput>,
+}
+
+impl ReceiverSession {
+    /// A session for a client that connected `now`; the greeting is ready to send.
+    pub fn new(config: ReceiverConfig, now: Timestamp) -> Self {
+        let mut s = ReceiverSession {
+            config,
+            state: State::Command,
+            lines: LineReader::new(MAX_COMMAND_LINE),
+            pending: Vec::new(),
+            from: None,
+            rcpts: Vec::new(),
+            last_input: now,
+            errors: 0,
+            queued: 0,
+            out: VecDeque::new(),
+        };
+        let greeting = format!("{} ESMTP aptsim", s.config.hostname);
+        s.reply(Reply::new(220, greeting));
+        s
+    }
+
+    /// The next thing to do, if any.
+    pub fn poll_output(&mut self) -> Option<ReceiverOutput> {
+        self.out.pop_front()
+    }
+
+    /// True once the connection is closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// Bytes from the client.
+    pub fn handle_bytes(&mut self, bytes: &[u8], now: Timestamp) {
+        if self.is_closed() {
+            return;
+        }
+        self.last_input = now;
+        self.pending.extend_from_slice(bytes);
+        loop {
+            match &mut self.state {
+                State::Closed => return,
+                State::Data(receiver) => {
+                    let (used, done) = receiver.ingest(&self.pending);
+                    self.pending.drain(..used);
+                    if !done {
+                        return;
+                    }
+                    if let State::Data(receiver) =
+                        std::mem::replace(&mut self.state, State::Command)
+                    {
+                        self.end_of_data(receiver.finish());
+                    }
+                }
+                State::Command => {
+                    if !self.pending.is_empty() {
+                        self.lines.push(&self.pending);
+                        self.pending.clear();
+                    }
+                    match self.lines.next_line() {
+                        Some(Line::Complete(line)) => self.on_command(&line),
+                        Some(Line::TooLong) => {
+                            self.error(Reply::new(500, "5.5.2 Error: line too long"))
+                        }
+                        None => return,
+                    }
+                }
+            }
+        }
+    }
+
+    /// The client closed the connection (or it broke); an unfinished message is dropped.
+    pub fn handle_closed(&mut self, now: Timestamp) {
+        self.state = State::Closed;
+        self.pending.clear();
+        let _ = now;
+    }
+
+    /// When [`ReceiverSession::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        match self.state {
+            State::Closed => None,
+            State::Command | State::Data(_) => Some(self.last_input + self.config.command_timeout),
+        }
+    }
+
+    /// Acts on a deadline that has passed: a silent client is told and disconnected.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        if self.poll_timeout().is_some_and(|due| now >= due) {
+            let text = format!("4.4.2 {} Error: timeout exceeded", self.config.hostname);
+            self.reply(Reply::new(421, text));
+            self.close();
+        }
+    }
+
+    fn reply(&mut self, r: Reply) {
+        self.out.push_back(ReceiverOutput::Send(r.to_bytes()));
+    }
+
+    fn close(&mut self) {
+        if !self.is_closed() {
+            self.state = State::Closed;
+            self.pending.clear();
+            self.out.push_back(ReceiverOutput::Close);
+        }
+    }
+
+    fn error(&mut self, r: Reply) {
+        self.errors += 1;
+        if self.errors >= self.config.hard_error_limit {
+            let text = format!("4.7.0 {} Error: too many errors", self.config.hostname);
+            self.reply(Reply::new(421, text));
+            self.close();
+        } else {
+            self.reply(r);
+        }
+    }
+
+    fn reset(&mut self) {
+        self.from = None;
+        self.rcpts.clear();
+    }
+
+    fn on_command(&mut self, line: &[u8]) {
+        let command = match command::parse(line) {
+            Ok(c) => c,
+            Err(CommandError::Unknown(_)) => {
+                return self.error(Reply::new(500, "5.5.2 Error: command not recognized"));
+            }
+            Err(CommandError::Syntax(_)) => {
+                return self.error(Reply::new(501, "5.5.4 Syntax error in parameters"));
+            }
+        };
+        let host = self.config.hostname.clone();
+        match command {
+            Command::Ehlo(_) => {
+                self.reset();
+                self.reply(Reply {
+                    code: 250,
+                    lines: vec![
+                        host,
+                        "PIPELINING".to_owned(),
+                        format!("SIZE {}", self.config.max_message_bytes),
+                        "8BITMIME".to_owned(),
+                        "ENHANCEDSTATUSCODES".to_owned(),
+                    ],
+                });
+            }
+            Command::Helo(_) => {
+                self.reset();
+                self.reply(Reply::new(250, host));
+            }
+            Command::Mail { .. } if self.from.is_some() => {
+                self.error(Reply::new(503, "5.5.1 Error: nested MAIL command"));
+            }
+            Command::Mail { from, params } => {
+                if declared_size(&params).is_some_and(|n| n > self.config.max_message_bytes) {
+                    self.reply(Reply::new(552, "5.3.4 Message size exceeds fixed limit"));
+                } else {
+                    self.from = Some(from);
+                    self.reply(Reply::new(250, "2.1.0 Ok"));
+                }
+            }
+            Command::Rcpt { .. } if self.from.is_none() => {
+                self.error(Reply::new(503, "5.5.1 Error: need MAIL command"));
+            }
+            Command::Rcpt { .. } if self.rcpts.len() >= self.config.max_recipients => {
+                self.reply(Reply::new(452, "4.5.3 Error: too many recipients"));
+            }
+            Command::Rcpt { to, .. } => {
+                let unknown = self
+                    .config
+                    .reject_rcpt
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(&to));
+                if unknown {
+                    self.reply(Reply::new(
+                        550,
+                        format!(
+                            "5.1.1 <{to}>: Recipient address rejected: User unknown in local \
+                             recipient table"
+                        ),
+                    ));
+                } else {
+                    self.rcpts.push(to);
+                    self.reply(Reply::new(250, "2.1.5 Ok"));
+                }
+            }
+            Command::Data if self.from.is_none() => {
+                self.error(Reply::new(503, "5.5.1 Error: need RCPT command"));
+            }
+            Command::Data if self.rcpts.is_empty() => {
+                self.error(Reply::new(554, "5.5.1 Error: no valid recipients"));
+            }
+            Command::Data => {
+                self.reply(Reply::new(354, "End data with <CR><LF>.<CR><LF>"));
+                self.state = State::Data(DataReceiver::new(self.config.max_message_bytes));
+                // Pipelined bytes after DATA are message data, not commands.
+                let mut rest = self.lines.take_rest();
+                rest.append(&mut self.pending);
+                self.pending = rest;
+            }
+            Command::Rset => {
+                self.reset();
+                self.reply(Reply::new(250, "2.0.0 Ok"));
+            }
+            Command::Noop => self.reply(Reply::new(250, "2.0.0 Ok")),
+            Command::Vrfy(_) => self.reply(Reply::new(
+                252,
+                "2.0.0 Cannot VRFY user, but will accept message",
+            )),
+            Command::Quit => {
+                self.reply(Reply::new(221, "2.0.0 Bye"));
+                self.close();
+            }
+            Command::NotImplemented(_) => {
+                self.error(Reply::new(502, "5.5.1 Error: command not implemented"));
+            }
+        }
+    }
+
+    fn end_of_data(&mut self, received: Result<Vec<u8>, DataError>) {
+        let from = self.from.take().unwrap_or_default();
+        let rcpts = std::mem::take(&mut self.rcpts);
+        match received {
+            Ok(message) => {
+                self.queued += 1;
+                self.out
+                    .push_back(ReceiverOutput::Delivered(ReceivedMessage {
+                        mail_from: from,
+                        rcpts,
+                        message,
+                    }));
+                self.reply(Reply::new(
+                    250,
+                    format!("2.0.0 Ok: queued as {:05X}", self.queued),
+                ));
+            }
+            Err(DataError::TooBig) => {
+                self.reply(Reply::new(552, "5.3.4 Message size exceeds fixed limit"));
+            }
+            Err(DataError::LineTooLong) => {
+                self.reply(Reply::new(500, "5.5.2 Line too long (RFC 5321 4.5.3.1.6)"));
+            }
+            Err(DataError::BareLineEnd) => self.reply(Reply::new(
+                550,
+                "5.5.2 Bare LF or CR in message data (RFC 5321 2.3.8)",
+            )),
+        }
+    }
+}
+
+/// The `SIZE=n` parameter of MAIL (RFC 1870), if any; an unreadable number counts as absent.
+fn declared_size(params: &str) -> Option<usize> {
+    params.split_whitespace().find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        if k.eq_ignore_ascii_case("SIZE") {
+            v.parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(config: ReceiverConfig, input: &[u8]) -> (String, Vec<ReceivedMessage>, bool) {
+        let mut s = ReceiverSession::new(config, Timestamp::ZERO);
+        s.handle_bytes(input, Timestamp::ZERO);
+        let mut text = String::new();
+        let mut got = Vec::new();
+        let mut closed = false;
+        while let Some(o) = s.poll_output() {
+            match o {
+                ReceiverOutput::Send(b) => text.push_str(&String::from_utf8_lossy(&b)),
+                ReceiverOutput::Close => closed = true,
+                ReceiverOutput::Delivered(m) => got.push(m),
+            }
+        }
+        (text, got, closed)
+    }
+
+    #[test]
+    fn pipelined_commands_are_answered_in_order() {
+        let (text, got, closed) = run(
+            ReceiverConfig::default(),
+            b"EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nhi\r\n.\r\nNOOP\r\nQUIT\r\n",
+        );
+        let codes: Vec<&str> = text.lines().map(|l| &l[..4]).collect();
+        assert_eq!(
+            codes,
+            [
+                "220 ", "250-", "250-", "250-", "250-", "250 ", "250 ", "250 ", "354 ", "250 ",
+                "250 ", "221 "
+            ]
+        );
+        assert!(text.contains("250-SIZE 10240000\r\n"));
+        assert!(closed);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].message, b"hi\r\n");
+    }
+
+    #[test]
+    fn sequence_and_limit_errors() {
+        let config = ReceiverConfig {
+            max_recipients: 1,
+            max_message_bytes: 100,
+            reject_rcpt: vec!["Nobody@Y".into()],
+            ..ReceiverConfig::default()
+        };
+        let (text, got, _) = run(
+            config,
+            b"RCPT TO:<b@y>\r\nDATA\r\nFROB\r\nMAIL FROM:<a@x> SIZE=101\r\n\
+              MAIL FROM:<a@x> SIZE=100\r\nMAIL FROM:<a@x>\r\nDATA\r\nRCPT TO:<nobody@y>\r\n\
+              RCPT TO:<b@y>\r\nRCPT TO:<c@y>\r\nSTARTTLS\r\n",
+        );
+        let codes: Vec<&str> = text.lines().map(|l| &l[..3]).collect();
+        assert_eq!(
+            codes,
+            [
+                "220", "503", "503", "500", "552", "250", "503", "554", "550", "250", "452", "502"
+            ]
+        );
+        assert!(got.is_empty());
+    }
+
+    #[test]
+    fn bare_line_ends_are_refused() {
+        let (text, got, _) = run(
+            ReceiverConfig::default(),
+            b"HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<b@y>\r\nDATA\r\na\n.\nb\r\n.\r\n",
+        );
+        assert!(text.ends_with("550 5.5.2 Bare LF or CR in message data (RFC 5321 2.3.8)\r\n"));
+        assert!(got.is_empty());
+    }
+
+    #[test]
+    fn too_many_errors_hang_up() {
+        let config = ReceiverConfig {
+            hard_error_limit: 3,
+            ..ReceiverConfig::default()
+        };
+        let (text, _, closed) = run(config, b"A\r\nB\r\nC\r\nNOOP\r\n");
+        assert!(closed);
+        assert!(text.ends_with("421 4.7.0 mx.aptsim.example Error: too many errors\r\n"));
+        assert!(!text.contains("250"));
+    }
+}

@@ -1,0 +1,640 @@
+//! The sending MTA's SMTP client for one delivery attempt of one message, sans-IO.
+//!
+//! # Driving it
+//! Create a [`SenderSession`] when the driver starts connecting. Report the connection with
+//! [`SenderSession::handle_connected`] or [`SenderSession::handle_connect_failed`], the
+//! server's bytes with [`SenderSession::handle_bytes`] and its hanging up with
+//! [`SenderSession::handle_closed`]. After each call drain [`SenderSession::poll_output`]
+//! until `None` (bytes to send, closing the connection, events for the trace), then arm a
+//! timer for [`SenderSession::poll_timeout`] and call [`SenderSession::handle_timeout`] when
+//! it fires. Once [`SenderSession::result`] is `Some` the attempt is over: the session has
+//! asked for the connection to be closed (if it was open) and takes no more input.
+//!
+//! # The dialogue
+//! Greeting → `EHLO` (`HELO` if EHLO gets a 5xx) → `MAIL FROM` (with `SIZE=` if the server
+//! offers SIZE) → one `RCPT TO` per recipient → `DATA` → the body, dot-stuffed
+//! ([`data::dot_stuff`]) → `QUIT`. **No pipelining:** every command waits for its reply,
+//! even when the server advertises PIPELINING. That is the simplest correct client, and the
+//! gateway's proxy serialises commands anyway; pipelining would only save round trips, which
+//! do not matter to what the simulator studies.
+//!
+//! # Outcomes
+//! - a 5xx to HELO, MAIL, DATA or the final dot bounces the message ([`AttemptResult::Bounced`]);
+//!   a 4xx (or any reply out of place) defers it ([`AttemptResult::Deferred`]);
+//! - a greeting other than 2xx defers it even when it is 5xx: the fault is the host's, not the
+//!   message's (Postfix `smtp_skip_5xx_greeting = yes`);
+//! - a 5xx to a RCPT drops that recipient, a 4xx defers it; both are listed in
+//!   [`AttemptResult::Delivered`]. With no recipient accepted, the attempt is deferred if any
+//!   was deferred, else bounced with the first refusal;
+//! - after a refusal the client sends QUIT and closes when it is answered.
+//!
+//! # Timeouts
+//! Each reply is waited for as long as [`SenderTimeouts`] says for its phase; the greeting's
+//! timer also covers the connection attempt. The body is handed over in one piece and the
+//! simulator delivers it instantly, so no `data_block` timer runs: `data_done` starts when
+//! the body is handed over. On a timeout the client hangs up without QUIT and the attempt is
+//! deferred. **A timeout (or a lost connection) after the final dot is ambiguous:** the
+//! server may have taken the message, and the retry can deliver it a second time. The session
+//! then emits [`SenderEvent::MayBeDeliveredMultipleTimes`], as Postfix logs "mail may be
+//! delivered multiple times"; a proxy holding the message is exactly this case.
+
+use std::collections::VecDeque;
+
+use crate::clock::Timestamp;
+
+use super::data;
+use super::presets::SenderTimeouts;
+use super::reply::{Reply, ReplyParser};
+
+/// Which reply the client was waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// The connection and the 220 greeting.
+    Greeting,
+    /// The reply to EHLO or HELO.
+    Ehlo,
+    /// The reply to MAIL.
+    Mail,
+    /// The reply to a RCPT.
+    Rcpt,
+    /// The 354 after DATA.
+    DataInit,
+    /// The reply after the final dot.
+    DataDone,
+    /// The reply to QUIT.
+    Quit,
+}
+
+/// Why an attempt was deferred (the MTA will try again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeferReason {
+    /// The server answered 4xx (or something out of place).
+    Reply(Reply),
+    /// No reply in time.
+    Timeout {
+        /// What the client was waiting for.
+        phase: Phase,
+    },
+    /// The connection broke, or the server stopped speaking SMTP.
+    ConnectionLost {
+        /// What the client was waiting for.
+        phase: Phase,
+    },
+    /// The connection could not be opened.
+    ConnectFailed,
+}
+
+impl DeferReason {
+    /// True if the server may have the message all the same: the body went out and its
+    /// final reply never came.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(
+            self,
+            DeferReason::Timeout {
+                phase: Phase::DataDone
+            } | DeferReason::ConnectionLost {
+                phase: Phase::DataDone
+            }
+        )
+    }
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptResult {
+    /// The server accepted the message for at least one recipient.
+    Delivered {
+        /// The reply after the final dot.
+        reply: Reply,
+        /// Recipients refused with 5xx: they bounce.
+        rejected_rcpts: Vec<(String, Reply)>,
+        /// Recipients refused with 4xx: the driver should retry them.
+        deferred_rcpts: Vec<(String, Reply)>,
+    },
+    /// Refused for good (5xx): the message bounces.
+    Bounced(Reply),
+    /// Not delivered this time; the MTA retries.
+    Deferred(DeferReason),
+}
+
+/// What the session observed, for the trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SenderEvent {
+    /// The connection is open.
+    Connected,
+    /// The connection could not be opened.
+    ConnectFailed,
+    /// A command line sent (without its line end).
+    Command(String),
+    /// The message body was handed over (dot-stuffed, `bytes` long with the final dot).
+    BodySent {
+        /// Bytes on the wire.
+        bytes: usize,
+    },
+    /// A reply received.
+    Reply(Reply),
+    /// A reply that arrived while nothing was waiting for one.
+    UnexpectedReply(Reply),
+    /// What the server sent is not an SMTP reply; the client hangs up.
+    MalformedReply(String),
+    /// No reply in time for `phase`.
+    Timeout {
+        /// What the client was waiting for.
+        phase: Phase,
+    },
+    /// The server closed the connection while the client waited for `phase`.
+    ConnectionLost {
+        /// What the client was waiting for.
+        phase: Phase,
+    },
+    /// The final dot went out and its reply never came: the attempt is deferred, yet the
+    /// server may have the message, so the retry may deliver it again (Postfix: "mail may be
+    /// delivered multiple times").
+    MayBeDeliveredMultipleTimes {
+        /// The timeout or lost connection after the final dot.
+        reason: DeferReason,
+    },
+    /// The attempt's outcome is known (the session may still be closing with QUIT).
+    Outcome(AttemptResult),
+}
+
+/// What the session asks its driver to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SenderOutput {
+    /// Send these bytes to the server.
+    Send(Vec<u8>),
+    /// Close the connection.
+    Close,
+    /// Something to trace.
+    Event(SenderEvent),
+}
+
+/// The reply the client waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Await {
+    Greeting,
+    Ehlo,
+    Helo,
+    Mail,
+    Rcpt(usize),
+    Data,
+    Body,
+    Quit,
+}
+
+impl Await {
+    fn phase(self) -> Phase {
+        match self {
+            Await::Greeting => Phase::Greeting,
+            Await::Ehlo | Await::Helo => Phase::Ehlo,
+            Await::Mail => Phase::Mail,
+            Await::Rcpt(_) => Phase::Rcpt,
+            Await::Data => Phase::DataInit,
+            Await::Body => Phase::DataDone,
+            Await::Quit => Phase::Quit,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for the driver to open the connection.
+    Connecting { deadline: Timestamp },
+    /// Waiting for a reply.
+    Waiting { what: Await, deadline: Timestamp },
+    /// Over.
+    Done,
+}
+
+/// One delivery attempt of one message. See the module doc for the calling order.
+#[derive(Debug)]
+pub struct SenderSession {
+    timeouts: SenderTimeouts,
+    helo: String,
+    from: String,
+    rcpts: Vec<String>,
+    body: Vec<u8>,
+    state: State,
+    replies: ReplyParser,
+    size_offered: bool,
+    accepted: usize,
+    rejected: Vec<(String, Reply)>,
+    deferred: Vec<(String, Reply)>,
+    outcome: Option<AttemptResult>,
+    opened: bool,
+    out: VecDeque<SenderOutput>,
+}
+
+impl SenderSession {
+    /// An attempt to deliver `message` from `mail_from` to `rcpts`, introducing itself as
+    /// `helo`; the driver starts connecting `now`.
+    pub fn new(
+        timeouts: SenderTimeouts,
+        helo: impl Into<String>,
+        mail_from: impl Into<String>,
+        rcpts: Vec<String>,
+        message: Vec<u8>,
+        now: Timestamp,
+    ) -> Self {
+        let deadline = now + timeouts.greeting;
+        SenderSession {
+            timeouts,
+            helo: helo.into(),
+            from: mail_from.into(),
+            rcpts,
+            body: data::dot_stuff(&message),
+            state: State::Connecting { deadline },
+            replies: ReplyParser::default(),
+            size_offered: false,
+            accepted: 0,
+            rejected: Vec::new(),
+            deferred: Vec::new(),
+            outcome: None,
+            opened: false,
+            out: VecDeque::new(),
+        }
+    }
+
+    /// The next thing to do, if any.
+    pub fn poll_output(&mut self) -> Option<SenderOutput> {
+        self.out.pop_front()
+    }
+
+    /// How the attempt ended, once it has (the connection closed or asked to be).
+    pub fn result(&self) -> Option<&AttemptResult> {
+        match self.state {
+            State::Done => self.outcome.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// True once the attempt is over.
+    pub fn is_finished(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// The connection is open; the server's greeting is due.
+    pub fn handle_connected(&mut self, now: Timestamp) {
+        if let State::Connecting { .. } = self.state {
+            self.opened = true;
+            self.event(SenderEvent::Connected);
+            self.wait(Await::Greeting, now);
+        }
+    }
+
+    /// The connection could not be opened.
+    pub fn handle_connect_failed(&mut self, now: Timestamp) {
+        if let State::Connecting { .. } = self.state {
+            self.event(SenderEvent::ConnectFailed);
+            self.conclude(AttemptResult::Deferred(DeferReason::ConnectFailed));
+            self.finish();
+        }
+        let _ = now;
+    }
+
+    /// Bytes from the server.
+    pub fn handle_bytes(&mut self, bytes: &[u8], now: Timestamp) {
+        if let State::Connecting { .. } = self.state {
+            // Bytes prove the connection is up, whatever the driver reported.
+            self.handle_connected(now);
+        }
+        if self.state == State::Done {
+            return;
+        }
+        self.replies.push(bytes);
+        while self.state != State::Done {
+            match self.replies.next_reply() {
+                Ok(Some(reply)) => self.on_reply(reply, now),
+                Ok(None) => break,
+                Err(e) => {
+                    self.event(SenderEvent::MalformedReply(e.to_string()));
+                    self.lost();
+                }
+            }
+        }
+    }
+
+    /// The server closed the connection (or it broke).
+    pub fn handle_closed(&mut self, now: Timestamp) {
+        match self.state {
+            State::Connecting { .. } => {
+                self.event(SenderEvent::ConnectFailed);
+                self.conclude(AttemptResult::Deferred(DeferReason::ConnectFailed));
+                self.finish();
+            }
+            State::Waiting { .. } => self.lost(),
+            State::Done => {}
+        }
+        let _ = now;
+    }
+
+    /// When [`SenderSession::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        match self.state {
+            State::Connecting { deadline } | State::Waiting { deadline, .. } => Some(deadline),
+            State::Done => None,
+        }
+    }
+
+    /// Acts on a deadline that has passed.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        match self.state {
+            State::Connecting { deadline } if now >= deadline => {
+                self.event(SenderEvent::Timeout {
+                    phase: Phase::Greeting,
+                });
+                self.conclude(AttemptResult::Deferred(DeferReason::ConnectFailed));
+                self.finish();
+            }
+            State::Waiting { what, deadline } if now >= deadline => {
+                let phase = what.phase();
+                self.event(SenderEvent::Timeout { phase });
+                if self.outcome.is_none() {
+                    self.defer(DeferReason::Timeout { phase });
+                }
+                // No QUIT: the server's state is unknown, so the client just hangs up.
+                self.finish();
+            }
+            _ => {}
+        }
+    }
+
+    fn on_reply(&mut self, reply: Reply, now: Timestamp) {
+        let State::Waiting { what, .. } = self.state else {
+            self.event(SenderEvent::UnexpectedReply(reply));
+            return;
+        };
+        self.event(SenderEvent::Reply(reply.clone()));
+        match what {
+            Await::Greeting if reply.is_positive() => self.ehlo(now),
+            Await::Greeting => {
+                self.conclude(AttemptResult::Deferred(DeferReason::Reply(reply)));
+                self.quit(now);
+            }
+            Await::Ehlo if reply.is_positive() => {
+                self.size_offered = reply.lines.iter().skip(1).any(|l| {
+                    l.split_whitespace()
+                        .next()
+                        .is_some_and(|k| k.eq_ignore_ascii_case("SIZE"))
+                });
+                self.mail(now);
+            }
+            Await::Ehlo if reply.is_permanent() => {
+                let line = format!("HELO {}", self.helo);
+                self.command(line, Await::Helo, now);
+            }
+            Await::Helo | Await::Mail if reply.is_positive() => {
+                if what == Await::Helo {
+                    self.mail(now);
+                } else {
+                    self.rcpt(0, now);
+                }
+            }
+            Await::Ehlo | Await::Helo | Await::Mail => self.refused(reply, now),
+            Await::Rcpt(i) => {
+                let rcpt = self.rcpts.get(i).cloned().unwrap_or_default();
+                if reply.is_positive() {
+                    self.accepted += 1;
+                } else if reply.is_permanent() {
+                    self.rejected.push((rcpt, reply));
+                } else {
+                    self.deferred.push((rcpt, reply));
+                }
+                self.rcpt(i + 1, now);
+            }
+            Await::Data if reply.is_intermediate() => {
+                let body = self.body.clone();
+                let bytes = body.len();
+                self.out.push_back(SenderOutput::Send(body));
+                self.event(SenderEvent::BodySent { bytes });
+                self.wait(Await::Body, now);
+            }
+            Await::Data => self.refused(reply, now),
+            Await::Body if reply.is_positive() => {
+                let result = AttemptResult::Delivered {
+                    reply,
+                    rejected_rcpts: std::mem::take(&mut self.rejected),
+                    deferred_rcpts: std::mem::take(&mut self.deferred),
+                };
+                self.conclude(result);
+                self.quit(now);
+            }
+            Await::Body => self.refused(reply, now),
+            Await::Quit => self.finish(),
+        }
+    }
+
+    fn ehlo(&mut self, now: Timestamp) {
+        let line = format!("EHLO {}", self.helo);
+        self.command(line, Await::Ehlo, now);
+    }
+
+    fn mail(&mut self, now: Timestamp) {
+        let mut line = format!("MAIL FROM:<{}>", self.from);
+        if self.size_offered {
+            // RFC 1870: the message's size; the dot-stuffed body less its final ".\r\n" is
+            // the message in CRLF form, give or take the stuffed dots.
+            let size = self.body.len().saturating_sub(3);
+            line.push_str(&format!(" SIZE={size}"));
+        }
+        self.command(line, Await::Mail, now);
+    }
+
+    /// Sends RCPT for recipient `i`, or DATA once all have been answered.
+    fn rcpt(&mut self, i: usize, now: Timestamp) {
+        if let Some(to) = self.rcpts.get(i) {
+            let line = format!("RCPT TO:<{to}>");
+            self.command(line, Await::Rcpt(i), now);
+            return;
+        }
+        if self.accepted > 0 {
+            self.command("DATA".to_owned(), Await::Data, now);
+            return;
+        }
+        let result = if let Some((_, r)) = self.deferred.first() {
+            AttemptResult::Deferred(DeferReason::Reply(r.clone()))
+        } else if let Some((_, r)) = self.rejected.first() {
+            AttemptResult::Bounced(r.clone())
+        } else {
+            // The driver gave no recipients at all: nothing can ever be delivered.
+            AttemptResult::Bounced(Reply::new(554, "5.1.3 No recipients given"))
+        };
+        self.conclude(result);
+        self.quit(now);
+    }
+
+    /// A refusal of HELO, MAIL, DATA or the message: 5xx bounces, anything else defers.
+    fn refused(&mut self, reply: Reply, now: Timestamp) {
+        let result = if reply.is_permanent() {
+            AttemptResult::Bounced(reply)
+        } else {
+            AttemptResult::Deferred(DeferReason::Reply(reply))
+        };
+        self.conclude(result);
+        self.quit(now);
+    }
+
+    fn quit(&mut self, now: Timestamp) {
+        self.command("QUIT".to_owned(), Await::Quit, now);
+    }
+
+    fn command(&mut self, line: String, what: Await, now: Timestamp) {
+        let mut wire = line.clone().into_bytes();
+        wire.extend_from_slice(b"\r\n");
+        self.out.push_back(SenderOutput::Send(wire));
+        self.event(SenderEvent::Command(line));
+        self.wait(what, now);
+    }
+
+    fn wait(&mut self, what: Await, now: Timestamp) {
+        let t = &self.timeouts;
+        let timeout = match what {
+            Await::Greeting => t.greeting,
+            Await::Ehlo | Await::Helo => t.helo,
+            Await::Mail => t.mail,
+            Await::Rcpt(_) => t.rcpt,
+            Await::Data => t.data_init,
+            Await::Body => t.data_done,
+            Await::Quit => t.quit,
+        };
+        self.state = State::Waiting {
+            what,
+            deadline: now + timeout,
+        };
+    }
+
+    /// The connection went away (or stopped making sense) while waiting.
+    fn lost(&mut self) {
+        if let State::Waiting { what, .. } = self.state {
+            let phase = what.phase();
+            if phase != Phase::Quit {
+                self.event(SenderEvent::ConnectionLost { phase });
+            }
+            if self.outcome.is_none() {
+                self.defer(DeferReason::ConnectionLost { phase });
+            }
+        }
+        self.finish();
+    }
+
+    fn defer(&mut self, reason: DeferReason) {
+        if reason.is_ambiguous() {
+            self.event(SenderEvent::MayBeDeliveredMultipleTimes {
+                reason: reason.clone(),
+            });
+        }
+        self.conclude(AttemptResult::Deferred(reason));
+    }
+
+    fn conclude(&mut self, result: AttemptResult) {
+        if self.outcome.is_none() {
+            self.event(SenderEvent::Outcome(result.clone()));
+            self.outcome = Some(result);
+        }
+    }
+
+    /// Ends the session, closing the connection if it was ever open.
+    fn finish(&mut self) {
+        if self.state == State::Done {
+            return;
+        }
+        self.state = State::Done;
+        if self.opened {
+            self.out.push_back(SenderOutput::Close);
+        }
+    }
+
+    fn event(&mut self, e: SenderEvent) {
+        self.out.push_back(SenderOutput::Event(e));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(secs: u64) -> Timestamp {
+        Timestamp::from_millis(secs * 1_000)
+    }
+
+    fn session() -> SenderSession {
+        let mut s = SenderSession::new(
+            SenderTimeouts::rfc5321(),
+            "mta.example",
+            "a@example.com",
+            vec!["b@example.net".into()],
+            b"Subject: x\r\n\r\nhi\r\n".to_vec(),
+            t(0),
+        );
+        s.handle_connected(t(0));
+        s
+    }
+
+    fn sent(s: &mut SenderSession) -> String {
+        let mut out = String::new();
+        while let Some(o) = s.poll_output() {
+            if let SenderOutput::Send(b) = o {
+                out.push_str(&String::from_utf8_lossy(&b));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn ehlo_refused_falls_back_to_helo() {
+        let mut s = session();
+        s.handle_bytes(b"220 mx ESMTP\r\n", t(1));
+        assert_eq!(sent(&mut s), "EHLO mta.example\r\n");
+        s.handle_bytes(b"502 5.5.1 no\r\n", t(1));
+        assert_eq!(sent(&mut s), "HELO mta.example\r\n");
+        s.handle_bytes(b"250 mx\r\n", t(1));
+        // No SIZE without EHLO.
+        assert_eq!(sent(&mut s), "MAIL FROM:<a@example.com>\r\n");
+    }
+
+    #[test]
+    fn connect_timeout_and_refusal_defer() {
+        let mut s = SenderSession::new(
+            SenderTimeouts::rfc5321(),
+            "h",
+            "a@x",
+            vec!["b@y".into()],
+            Vec::new(),
+            t(0),
+        );
+        assert_eq!(s.poll_timeout(), Some(t(300)));
+        s.handle_timeout(t(299));
+        assert!(s.result().is_none());
+        s.handle_timeout(t(300));
+        assert_eq!(
+            s.result(),
+            Some(&AttemptResult::Deferred(DeferReason::ConnectFailed))
+        );
+        let mut s = SenderSession::new(
+            SenderTimeouts::rfc5321(),
+            "h",
+            "a@x",
+            vec!["b@y".into()],
+            Vec::new(),
+            t(0),
+        );
+        s.handle_connect_failed(t(1));
+        assert_eq!(
+            s.result(),
+            Some(&AttemptResult::Deferred(DeferReason::ConnectFailed))
+        );
+        assert!(!std::iter::from_fn(|| s.poll_output()).any(|o| o == SenderOutput::Close));
+    }
+
+    #[test]
+    fn garbage_from_the_server_is_a_lost_connection() {
+        let mut s = session();
+        s.handle_bytes(b"hello there\r\n", t(1));
+        assert_eq!(
+            s.result(),
+            Some(&AttemptResult::Deferred(DeferReason::ConnectionLost {
+                phase: Phase::Greeting
+            }))
+        );
+    }
+}

@@ -1,0 +1,964 @@
+//! The SMTP peers, wired together with no runtime: a sending MTA's [`SenderSession`] talking
+//! to a [`ReceiverSession`] directly, and through the gateway's [`ProxySession`]. Bytes move
+//! instantly; virtual time moves only to the next deadline.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aptsim_core::clock::Timestamp;
+use aptsim_core::gateway::Gateway;
+use aptsim_core::policy::Policy;
+use aptsim_core::smtp::presets::{self, SenderPreset, SenderTimeouts};
+use aptsim_core::smtp::proxy::{Event, Output, ProxyConfig, ProxySession, TxnResult};
+use aptsim_core::smtp::receiver::{
+    ReceivedMessage, ReceiverConfig, ReceiverOutput, ReceiverSession,
+};
+use aptsim_core::smtp::reply::Reply;
+use aptsim_core::smtp::sender::{
+    AttemptResult, DeferReason, Phase, SenderEvent, SenderOutput, SenderSession,
+};
+use common::{content, message, t};
+
+const FROM: &str = "alice@example.com";
+const BOB: &str = "bob@example.net";
+
+/// A message that exercises dot-stuffing and LF line ends, besides an attachment.
+fn tricky_message() -> Vec<u8> {
+    let mut m = b"From: alice@example.com\nTo: bob@example.net\nSubject: dots\n\n\
+        .leading dot\n..two dots\n.\nlast line without a line end"
+        .to_vec();
+    m.extend_from_slice(b"\n");
+    m
+}
+
+/// The message as it must arrive: every line end CRLF, a final CRLF.
+fn crlf(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + 64);
+    let mut prev = 0u8;
+    for &b in message {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        prev = b;
+    }
+    if !out.is_empty() && !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+fn sender(timeouts: SenderTimeouts, rcpts: &[&str], raw: &[u8], now: Timestamp) -> SenderSession {
+    SenderSession::new(
+        timeouts,
+        "mta.example.com",
+        FROM,
+        rcpts.iter().map(|r| r.to_string()).collect(),
+        raw.to_vec(),
+        now,
+    )
+}
+
+/// A sender and a receiver joined by a zero-latency wire.
+struct Peers {
+    now: Timestamp,
+    sender: SenderSession,
+    receiver: ReceiverSession,
+    /// Every transfer is fed in pieces of this size.
+    chunk: usize,
+    /// Drop everything the receiver says once it has accepted a message (a server that
+    /// hangs after the final dot).
+    mute_after_delivery: bool,
+    muted: bool,
+    to_server: Vec<u8>,
+    to_client: Vec<u8>,
+    delivered: Vec<ReceivedMessage>,
+    events: Vec<(Timestamp, SenderEvent)>,
+    sender_closed: bool,
+    receiver_closed: bool,
+}
+
+impl Peers {
+    /// The sender connects to the receiver at `now`.
+    fn new(sender: SenderSession, config: ReceiverConfig, now: Timestamp) -> Self {
+        let mut p = Peers {
+            now,
+            sender,
+            receiver: ReceiverSession::new(config, now),
+            chunk: usize::MAX,
+            mute_after_delivery: false,
+            muted: false,
+            to_server: Vec::new(),
+            to_client: Vec::new(),
+            delivered: Vec::new(),
+            events: Vec::new(),
+            sender_closed: false,
+            receiver_closed: false,
+        };
+        p.sender.handle_connected(p.now);
+        p
+    }
+
+    fn deliver(message: &[u8], rcpts: &[&str], config: ReceiverConfig) -> Self {
+        let mut p = Peers::new(
+            sender(SenderTimeouts::rfc5321(), rcpts, message, Timestamp::ZERO),
+            config,
+            Timestamp::ZERO,
+        );
+        p.run(t(3_600));
+        p
+    }
+
+    /// Moves bytes until both sides are quiet, then time to the next deadline, until the
+    /// sender is done or `limit`.
+    fn run(&mut self, limit: Timestamp) {
+        let mut fired = None;
+        loop {
+            let mut moved = false;
+            while let Some(o) = self.sender.poll_output() {
+                moved = true;
+                match o {
+                    SenderOutput::Send(bytes) => {
+                        self.to_server.extend_from_slice(&bytes);
+                        if !self.receiver_closed {
+                            for piece in bytes.chunks(self.chunk) {
+                                self.receiver.handle_bytes(piece, self.now);
+                            }
+                        }
+                    }
+                    SenderOutput::Close => {
+                        self.sender_closed = true;
+                        if !self.receiver_closed {
+                            self.receiver_closed = true;
+                            self.receiver.handle_closed(self.now);
+                        }
+                    }
+                    SenderOutput::Event(e) => self.events.push((self.now, e)),
+                }
+            }
+            while let Some(o) = self.receiver.poll_output() {
+                moved = true;
+                match o {
+                    ReceiverOutput::Delivered(m) => {
+                        self.delivered.push(m);
+                        self.muted |= self.mute_after_delivery;
+                    }
+                    _ if self.muted => {}
+                    ReceiverOutput::Send(bytes) => {
+                        self.to_client.extend_from_slice(&bytes);
+                        if !self.sender_closed {
+                            for piece in bytes.chunks(self.chunk) {
+                                self.sender.handle_bytes(piece, self.now);
+                            }
+                        }
+                    }
+                    ReceiverOutput::Close => {
+                        self.receiver_closed = true;
+                        if !self.sender_closed {
+                            self.sender.handle_closed(self.now);
+                        }
+                    }
+                }
+            }
+            if moved {
+                fired = None;
+                continue;
+            }
+            if self.sender.is_finished() {
+                return;
+            }
+            let next = [self.sender.poll_timeout(), self.receiver.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            match next {
+                Some(at) if at <= limit => {
+                    assert_ne!(fired, Some(at), "a deadline was due and nothing happened");
+                    fired = Some(at);
+                    self.now = self.now.max(at);
+                    self.sender.handle_timeout(self.now);
+                    self.receiver.handle_timeout(self.now);
+                }
+                _ => return,
+            }
+        }
+    }
+
+    fn result(&self) -> AttemptResult {
+        self.sender.result().cloned().expect("the attempt is over")
+    }
+
+    fn event_at(&self, want: &SenderEvent) -> Option<Timestamp> {
+        self.events
+            .iter()
+            .find(|(_, e)| e == want)
+            .map(|(at, _)| *at)
+    }
+}
+
+fn delivered_reply(result: &AttemptResult) -> &Reply {
+    match result {
+        AttemptResult::Delivered { reply, .. } => reply,
+        other => panic!("not delivered: {other:?}"),
+    }
+}
+
+#[test]
+fn message_arrives_byte_for_byte() {
+    for raw in [
+        message(&[("report.pdf", content("%PDF-1.7 report", 4_000))]),
+        tricky_message(),
+    ] {
+        let p = Peers::deliver(&raw, &[BOB], ReceiverConfig::default());
+        let result = p.result();
+        assert!(
+            delivered_reply(&result).lines[0].starts_with("2.0.0 Ok: queued as"),
+            "{result:?}"
+        );
+        assert_eq!(p.delivered.len(), 1);
+        let got = &p.delivered[0];
+        assert_eq!(got.mail_from, FROM);
+        assert_eq!(got.rcpts, [BOB]);
+        assert_eq!(
+            String::from_utf8_lossy(&got.message),
+            String::from_utf8_lossy(&crlf(&raw))
+        );
+        // The dialogue, in order, ends with a QUIT answered and both sides closed.
+        let commands: Vec<&str> = p
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                SenderEvent::Command(line) => Some(line.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(commands[0], "EHLO mta.example.com");
+        assert!(commands[1].starts_with("MAIL FROM:<alice@example.com> SIZE="));
+        assert_eq!(commands[2..], ["RCPT TO:<bob@example.net>", "DATA", "QUIT"]);
+        assert!(p.to_client.ends_with(b"221 2.0.0 Bye\r\n"));
+        assert!(p.sender_closed && p.receiver_closed && p.receiver.is_closed());
+    }
+}
+
+#[test]
+fn rejected_recipient_is_reported() {
+    let config = ReceiverConfig {
+        reject_rcpt: vec!["nobody@example.net".into()],
+        ..ReceiverConfig::default()
+    };
+    let raw = tricky_message();
+    let p = Peers::deliver(&raw, &["nobody@example.net", BOB], config.clone());
+    match p.result() {
+        AttemptResult::Delivered {
+            rejected_rcpts,
+            deferred_rcpts,
+            ..
+        } => {
+            assert_eq!(rejected_rcpts.len(), 1);
+            assert_eq!(rejected_rcpts[0].0, "nobody@example.net");
+            assert_eq!(rejected_rcpts[0].1.code, 550);
+            assert!(rejected_rcpts[0].1.lines[0].starts_with("5.1.1 <nobody@example.net>"));
+            assert!(deferred_rcpts.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.delivered[0].rcpts, [BOB]);
+
+    // Every recipient refused: the message bounces and no DATA is sent.
+    let p = Peers::deliver(&raw, &["nobody@example.net"], config);
+    match p.result() {
+        AttemptResult::Bounced(r) => assert_eq!(r.code, 550),
+        other => panic!("{other:?}"),
+    }
+    assert!(p.delivered.is_empty());
+    let client = String::from_utf8_lossy(&p.to_server).into_owned();
+    assert!(!client.contains("DATA"), "{client}");
+    assert!(client.ends_with("QUIT\r\n"));
+}
+
+#[test]
+fn silent_final_dot_times_out_at_exactly_data_done() {
+    for preset in [SenderPreset::postfix(), SenderPreset::sendmail()] {
+        let raw = tricky_message();
+        let start = t(7);
+        let mut p = Peers::new(
+            sender(preset.timeouts.clone(), &[BOB], &raw, start),
+            ReceiverConfig::default(),
+            start,
+        );
+        p.mute_after_delivery = true;
+        p.run(t(86_400));
+        let body_at = p
+            .events
+            .iter()
+            .find(|(_, e)| matches!(e, SenderEvent::BodySent { .. }))
+            .map(|(at, _)| *at)
+            .expect("body sent");
+        let timeout = SenderEvent::Timeout {
+            phase: Phase::DataDone,
+        };
+        assert_eq!(
+            p.event_at(&timeout),
+            Some(body_at + preset.timeouts.data_done),
+            "{}",
+            preset.name
+        );
+        let reason = DeferReason::Timeout {
+            phase: Phase::DataDone,
+        };
+        assert_eq!(p.result(), AttemptResult::Deferred(reason.clone()));
+        assert!(reason.is_ambiguous());
+        // The ambiguity is said out loud, and it is real: the server has the message.
+        assert!(
+            p.event_at(&SenderEvent::MayBeDeliveredMultipleTimes { reason })
+                .is_some()
+        );
+        assert_eq!(p.delivered.len(), 1);
+        // The client hangs up without QUIT.
+        assert!(!String::from_utf8_lossy(&p.to_server).contains("QUIT"));
+        assert!(p.sender_closed);
+    }
+}
+
+#[test]
+fn receiver_command_timeout_after_300s_of_silence() {
+    let mut r = ReceiverSession::new(ReceiverConfig::default(), t(0));
+    let drain =
+        |r: &mut ReceiverSession| std::iter::from_fn(|| r.poll_output()).collect::<Vec<_>>();
+    assert_eq!(drain(&mut r).len(), 1, "the greeting");
+    assert_eq!(r.poll_timeout(), Some(t(300)));
+    r.handle_bytes(b"EHLO client.example\r\n", t(10));
+    drain(&mut r);
+    assert_eq!(r.poll_timeout(), Some(t(310)));
+    r.handle_timeout(Timestamp::from_millis(309_999));
+    assert!(drain(&mut r).is_empty(), "not a moment early");
+    r.handle_timeout(t(310));
+    let out = drain(&mut r);
+    assert_eq!(
+        out,
+        [
+            ReceiverOutput::Send(
+                b"421 4.4.2 mx.aptsim.example Error: timeout exceeded\r\n".to_vec()
+            ),
+            ReceiverOutput::Close
+        ]
+    );
+    assert_eq!(r.poll_timeout(), None);
+    r.handle_bytes(b"NOOP\r\n", t(311));
+    assert!(drain(&mut r).is_empty(), "closed: no more replies");
+
+    // Also in the middle of message data.
+    let mut r = ReceiverSession::new(ReceiverConfig::default(), t(0));
+    r.handle_bytes(
+        b"HELO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nSubject: half",
+        t(20),
+    );
+    drain(&mut r);
+    r.handle_timeout(Timestamp::from_millis(319_999));
+    assert!(drain(&mut r).is_empty());
+    r.handle_timeout(t(320));
+    let out = drain(&mut r);
+    let timed_out = |b: &[u8]| b.starts_with(b"421 4.4.2 ");
+    assert!(matches!(&out[..], [ReceiverOutput::Send(b), ReceiverOutput::Close] if timed_out(b)));
+
+    // Wired to a sender that waits longer for its greeting than the server waits for EHLO:
+    // the sender is never given the greeting (a slow network), so the server hangs up first.
+    let mut p = Peers::new(
+        sender(
+            SenderTimeouts {
+                greeting: Duration::from_secs(3_600),
+                ..SenderTimeouts::rfc5321()
+            },
+            &[BOB],
+            b"x",
+            t(0),
+        ),
+        ReceiverConfig::default(),
+        t(0),
+    );
+    // Swallow the greeting.
+    while p.receiver.poll_output().is_some() {}
+    p.run(t(7_200));
+    assert_eq!(
+        p.result(),
+        AttemptResult::Deferred(DeferReason::Reply(Reply::new(
+            421,
+            "4.4.2 mx.aptsim.example Error: timeout exceeded"
+        )))
+    );
+    assert_eq!(p.now, t(300));
+}
+
+/// What a scripted server answers to each step.
+#[derive(Clone)]
+struct Script {
+    greeting: &'static str,
+    ehlo: &'static str,
+    helo: &'static str,
+    mail: &'static str,
+    rcpt: &'static str,
+    data: &'static str,
+    done: &'static str,
+}
+
+const OK: Script = Script {
+    greeting: "220 mx.example ESMTP\r\n",
+    ehlo: "250-mx.example\r\n250-PIPELINING\r\n250 SIZE 1000000\r\n",
+    helo: "250 mx.example\r\n",
+    mail: "250 2.1.0 Ok\r\n",
+    rcpt: "250 2.1.5 Ok\r\n",
+    data: "354 go ahead\r\n",
+    done: "250 2.0.0 queued\r\n",
+};
+
+/// Runs a sender against the script; returns its result and the commands it sent.
+fn scripted(script: &Script) -> (AttemptResult, Vec<String>) {
+    let mut s = sender(SenderTimeouts::rfc5321(), &[BOB], b"hi\r\n", t(0));
+    s.handle_connected(t(0));
+    s.handle_bytes(script.greeting.as_bytes(), t(0));
+    let mut sent = Vec::new();
+    let mut closed = false;
+    while let Some(o) = s.poll_output() {
+        match o {
+            SenderOutput::Send(bytes) => {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                let answer = match text.get(..4) {
+                    Some("EHLO") => script.ehlo,
+                    Some("HELO") => script.helo,
+                    Some("MAIL") => script.mail,
+                    Some("RCPT") => script.rcpt,
+                    Some("DATA") => script.data,
+                    Some("QUIT") => "221 2.0.0 Bye\r\n",
+                    _ => script.done,
+                };
+                sent.push(text.lines().next().unwrap_or_default().to_owned());
+                s.handle_bytes(answer.as_bytes(), t(1));
+            }
+            SenderOutput::Close => closed = true,
+            SenderOutput::Event(_) => {}
+        }
+    }
+    assert!(closed, "the sender closes at the end");
+    (s.result().cloned().expect("finished"), sent)
+}
+
+type Check = Box<dyn Fn(&AttemptResult) -> bool>;
+
+fn deferred(code: u16) -> Check {
+    Box::new(move |r| matches!(r, AttemptResult::Deferred(DeferReason::Reply(x)) if x.code == code))
+}
+
+fn bounced(code: u16) -> Check {
+    Box::new(move |r| matches!(r, AttemptResult::Bounced(x) if x.code == code))
+}
+
+fn delivered() -> Check {
+    Box::new(|r| matches!(r, AttemptResult::Delivered { reply, .. } if reply.code == 250))
+}
+
+fn with(f: impl FnOnce(&mut Script)) -> Script {
+    let mut s = OK;
+    f(&mut s);
+    s
+}
+
+#[test]
+fn four_xx_defers_and_five_xx_bounces() {
+    let cases: Vec<(&str, Script, Check)> = vec![
+        (
+            "greeting 421",
+            with(|s| s.greeting = "421 4.3.2 busy\r\n"),
+            deferred(421),
+        ),
+        // A 5xx greeting is the host's fault: deferred (Postfix smtp_skip_5xx_greeting).
+        (
+            "greeting 554",
+            with(|s| s.greeting = "554 5.3.2 no service\r\n"),
+            deferred(554),
+        ),
+        (
+            "ehlo 421",
+            with(|s| s.ehlo = "421 4.3.2 bye\r\n"),
+            deferred(421),
+        ),
+        (
+            "ehlo+helo 550",
+            with(|s| {
+                s.ehlo = "550 5.7.1 no\r\n";
+                s.helo = "550 5.7.1 no\r\n";
+            }),
+            bounced(550),
+        ),
+        (
+            "mail 451",
+            with(|s| s.mail = "451 4.3.0 try later\r\n"),
+            deferred(451),
+        ),
+        (
+            "mail 553",
+            with(|s| s.mail = "553 5.7.1 sender refused\r\n"),
+            bounced(553),
+        ),
+        (
+            "rcpt 450",
+            with(|s| s.rcpt = "450 4.2.0 mailbox busy\r\n"),
+            deferred(450),
+        ),
+        (
+            "rcpt 550",
+            with(|s| s.rcpt = "550 5.1.1 unknown\r\n"),
+            bounced(550),
+        ),
+        (
+            "data 451",
+            with(|s| s.data = "451 4.3.0 later\r\n"),
+            deferred(451),
+        ),
+        (
+            "data 554",
+            with(|s| s.data = "554 5.5.1 no\r\n"),
+            bounced(554),
+        ),
+        (
+            "done 451",
+            with(|s| s.done = "451 4.7.0 tempfail\r\n"),
+            deferred(451),
+        ),
+        (
+            "done 554",
+            with(|s| s.done = "554 5.7.1 virus\r\n"),
+            bounced(554),
+        ),
+        (
+            "done 552 multi-line",
+            with(|s| s.done = "552-5.3.4 too\r\n552 5.3.4 big\r\n"),
+            bounced(552),
+        ),
+        ("all good", OK, delivered()),
+    ];
+    for (name, script, check) in cases {
+        let (result, sent) = scripted(&script);
+        assert!(check(&result), "{name}: {result:?}");
+        assert_eq!(
+            sent.last().map(String::as_str),
+            Some("QUIT"),
+            "{name}: {sent:?}"
+        );
+    }
+    // The HELO fallback only on 5xx to EHLO.
+    let (result, sent) = scripted(&with(|s| s.ehlo = "502 5.5.1 no EHLO\r\n"));
+    assert!(matches!(result, AttemptResult::Delivered { .. }));
+    assert_eq!(
+        sent[..3],
+        [
+            "EHLO mta.example.com",
+            "HELO mta.example.com",
+            "MAIL FROM:<alice@example.com>"
+        ]
+    );
+
+    // The same distinction against the real receiver: 452 past its recipient limit defers
+    // that recipient; a declared size over its limit bounces the message.
+    let config = ReceiverConfig {
+        max_recipients: 1,
+        ..ReceiverConfig::default()
+    };
+    let p = Peers::deliver(b"hi\r\n", &[BOB, "carol@example.net"], config);
+    match p.result() {
+        AttemptResult::Delivered {
+            deferred_rcpts,
+            rejected_rcpts,
+            ..
+        } => {
+            assert!(rejected_rcpts.is_empty());
+            assert_eq!(deferred_rcpts.len(), 1);
+            assert_eq!(deferred_rcpts[0].0, "carol@example.net");
+            assert_eq!(deferred_rcpts[0].1.code, 452);
+        }
+        other => panic!("{other:?}"),
+    }
+    let config = ReceiverConfig {
+        max_message_bytes: 1_000,
+        ..ReceiverConfig::default()
+    };
+    let p = Peers::deliver(&content("big", 5_000), &[BOB], config);
+    assert_eq!(
+        p.result(),
+        AttemptResult::Bounced(Reply::new(552, "5.3.4 Message size exceeds fixed limit"))
+    );
+}
+
+#[test]
+fn lost_connection_after_the_body_is_ambiguous() {
+    let raw = tricky_message();
+    let mut s = sender(SenderTimeouts::rfc5321(), &[BOB], &raw, t(0));
+    s.handle_connected(t(0));
+    for reply in [&OK.greeting, &OK.ehlo, &OK.mail, &OK.rcpt, &OK.data] {
+        s.handle_bytes(reply.as_bytes(), t(1));
+    }
+    let lost = DeferReason::ConnectionLost {
+        phase: Phase::DataDone,
+    };
+    s.handle_closed(t(2));
+    assert_eq!(s.result(), Some(&AttemptResult::Deferred(lost.clone())));
+    let events: Vec<SenderOutput> = std::iter::from_fn(|| s.poll_output()).collect();
+    assert!(events.contains(&SenderOutput::Event(
+        SenderEvent::MayBeDeliveredMultipleTimes { reason: lost }
+    )));
+    // Lost before the body went out: a plain deferral.
+    let mut s = sender(SenderTimeouts::rfc5321(), &[BOB], &raw, t(0));
+    s.handle_connected(t(0));
+    s.handle_bytes(OK.greeting.as_bytes(), t(1));
+    s.handle_closed(t(2));
+    let result = s.result().cloned();
+    assert_eq!(
+        result,
+        Some(AttemptResult::Deferred(DeferReason::ConnectionLost {
+            phase: Phase::Ehlo
+        }))
+    );
+    assert!(!std::iter::from_fn(|| s.poll_output()).any(|o| matches!(
+        o,
+        SenderOutput::Event(SenderEvent::MayBeDeliveredMultipleTimes { .. })
+    )));
+}
+
+/// One full dialogue: what each side sent and what came of it.
+#[derive(Debug, PartialEq)]
+struct Dialogue {
+    to_server: Vec<u8>,
+    to_client: Vec<u8>,
+    result: AttemptResult,
+    delivered: Vec<ReceivedMessage>,
+}
+
+fn dialogue(raw: &[u8], chunk: usize) -> Dialogue {
+    let config = ReceiverConfig {
+        reject_rcpt: vec!["nobody@example.net".into()],
+        ..ReceiverConfig::default()
+    };
+    let mut p = Peers::new(
+        sender(
+            SenderTimeouts::rfc5321(),
+            &[BOB, "nobody@example.net"],
+            raw,
+            t(0),
+        ),
+        config,
+        t(0),
+    );
+    p.chunk = chunk;
+    p.run(t(3_600));
+    Dialogue {
+        result: p.result(),
+        to_server: p.to_server,
+        to_client: p.to_client,
+        delivered: p.delivered,
+    }
+}
+
+#[test]
+fn every_split_gives_the_same_dialogue() {
+    // Built once: mail-builder picks a new MIME boundary each time.
+    let raw = message(&[("a.zip", content("PK zip-ish", 700))]);
+    let whole = dialogue(&raw, usize::MAX);
+    assert!(matches!(whole.result, AttemptResult::Delivered { .. }));
+    assert_eq!(whole.delivered.len(), 1);
+    assert_eq!(whole.delivered[0].message, crlf(&raw));
+    // Live, both directions chopped into pieces of every small size.
+    for chunk in 1..=17 {
+        assert!(dialogue(&raw, chunk) == whole, "chunk {chunk}");
+    }
+
+    // The server's input, replayed in two pieces cut at every byte boundary: same replies,
+    // same message.
+    let server = |pieces: &[&[u8]]| {
+        let mut r = ReceiverSession::new(
+            ReceiverConfig {
+                reject_rcpt: vec!["nobody@example.net".into()],
+                ..ReceiverConfig::default()
+            },
+            t(0),
+        );
+        let mut sent = Vec::new();
+        let mut got = Vec::new();
+        for piece in pieces {
+            r.handle_bytes(piece, t(0));
+            while let Some(o) = r.poll_output() {
+                match o {
+                    ReceiverOutput::Send(b) => sent.extend_from_slice(&b),
+                    ReceiverOutput::Delivered(m) => got.push(m),
+                    ReceiverOutput::Close => {}
+                }
+            }
+        }
+        (sent, got)
+    };
+    let wire = &whole.to_server;
+    for cut in 0..=wire.len() {
+        let (sent, got) = server(&[&wire[..cut], &wire[cut..]]);
+        assert!(
+            sent == whole.to_client && got == whole.delivered,
+            "server, cut {cut}"
+        );
+    }
+
+    // The client's input likewise: same commands, same outcome.
+    let client = |pieces: &[&[u8]]| {
+        let mut s = sender(
+            SenderTimeouts::rfc5321(),
+            &[BOB, "nobody@example.net"],
+            &raw,
+            t(0),
+        );
+        s.handle_connected(t(0));
+        let mut sent = Vec::new();
+        for piece in pieces {
+            s.handle_bytes(piece, t(0));
+            while let Some(o) = s.poll_output() {
+                if let SenderOutput::Send(b) = o {
+                    sent.extend_from_slice(&b);
+                }
+            }
+        }
+        (sent, s.result().cloned())
+    };
+    let wire = &whole.to_client;
+    for cut in 0..=wire.len() {
+        let (sent, result) = client(&[&wire[..cut], &wire[cut..]]);
+        assert!(
+            sent == whole.to_server && result.as_ref() == Some(&whole.result),
+            "client, cut {cut}"
+        );
+    }
+}
+
+/// Attempt start times (seconds of age) for a message every attempt of which is deferred,
+/// run against the receiver, until the preset's queue lifetime bounces it.
+fn retry_timeline(preset: &SenderPreset) -> Vec<u64> {
+    let config = ReceiverConfig {
+        max_recipients: 0,
+        ..ReceiverConfig::default()
+    };
+    let mut starts = Vec::new();
+    let mut at = Timestamp::ZERO;
+    loop {
+        starts.push(at.as_millis() / 1_000);
+        let mut p = Peers::new(
+            sender(preset.timeouts.clone(), &[BOB], b"hi\r\n", at),
+            config.clone(),
+            at,
+        );
+        p.run(at + Duration::from_secs(86_400));
+        let result = p.result();
+        assert!(deferred(452)(&result), "{result:?}");
+        let age = p.now.saturating_since(Timestamp::ZERO);
+        let delay = preset.retry.next_delay(starts.len() as u32, age);
+        if age + delay > preset.queue_lifetime {
+            return starts;
+        }
+        at = p.now + delay;
+    }
+}
+
+#[test]
+fn presets_retry_schedules() {
+    let gaps = |s: &[u64]| s.windows(2).map(|w| (w[1] - w[0]) / 60).collect::<Vec<_>>();
+
+    let postfix = retry_timeline(&presets::preset("postfix").expect("known"));
+    let g = gaps(&postfix);
+    assert_eq!(g[..6], [5, 5, 10, 20, 40, 70], "postfix");
+    assert!(g[6..].iter().all(|m| *m == 70), "postfix: {g:?}");
+    assert!(*postfix.last().expect("tries") <= 5 * 86_400);
+    assert!(*postfix.last().expect("tries") + 4_200 > 5 * 86_400);
+
+    let exim = retry_timeline(&presets::preset("exim").expect("known"));
+    let g: Vec<u64> = exim.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(g[..8], [900; 8], "exim");
+    assert_eq!(
+        g[8..14],
+        [3_600, 5_400, 8_100, 12_150, 18_225, 27_337],
+        "exim"
+    );
+    assert!(g[14..].iter().all(|s| *s == 6 * 3_600), "exim: {g:?}");
+    assert!(*exim.last().expect("tries") <= 4 * 86_400);
+
+    let exchange = retry_timeline(&presets::preset("exchange").expect("known"));
+    let g = gaps(&exchange);
+    assert_eq!(g[..6], [5; 6], "exchange");
+    assert!(g[6..].iter().all(|m| *m == 15), "exchange: {g:?}");
+    // 6 retries in the first 30 min, then 4 an hour for the rest of the 2 days.
+    assert_eq!(exchange.len(), 1 + 6 + (2 * 86_400 - 30 * 60) / 900);
+
+    let sendmail = retry_timeline(&presets::preset("sendmail").expect("known"));
+    assert!(gaps(&sendmail).iter().all(|m| *m == 15));
+    assert_eq!(sendmail.len(), 1 + 5 * 86_400 / 900);
+}
+
+/// Sender → proxy → receiver, all sans-IO in one loop.
+struct Chain {
+    now: Timestamp,
+    gw: Gateway,
+    sender: SenderSession,
+    proxy: ProxySession,
+    receiver: Option<ReceiverSession>,
+    config: ReceiverConfig,
+    delivered: Vec<ReceivedMessage>,
+    proxy_events: Vec<Event>,
+    submits: usize,
+}
+
+impl Chain {
+    fn new(policy: Policy, sender: SenderSession) -> Self {
+        let gw = Gateway::new(Arc::new(policy));
+        let proxy = ProxySession::new(
+            Arc::new(ProxyConfig::default()),
+            "192.0.2.7",
+            &gw,
+            Timestamp::ZERO,
+        );
+        let mut c = Chain {
+            now: Timestamp::ZERO,
+            gw,
+            sender,
+            proxy,
+            receiver: None,
+            config: ReceiverConfig::default(),
+            delivered: Vec::new(),
+            proxy_events: Vec::new(),
+            submits: 0,
+        };
+        c.sender.handle_connected(c.now);
+        c
+    }
+
+    fn run(&mut self, limit: Timestamp) {
+        let mut fired = None;
+        loop {
+            let mut moved = false;
+            while let Some(o) = self.sender.poll_output() {
+                moved = true;
+                match o {
+                    SenderOutput::Send(b) => {
+                        self.proxy.handle_client_bytes(&b, &mut self.gw, self.now)
+                    }
+                    SenderOutput::Close => self.proxy.handle_client_closed(&mut self.gw, self.now),
+                    SenderOutput::Event(_) => {}
+                }
+            }
+            while let Some(o) = self.proxy.poll_output() {
+                moved = true;
+                match o {
+                    Output::ToClient(b) => self.sender.handle_bytes(&b, self.now),
+                    Output::ToUpstream(b) => {
+                        if let Some(r) = &mut self.receiver {
+                            r.handle_bytes(&b, self.now);
+                        }
+                    }
+                    Output::ConnectUpstream => {
+                        self.receiver = Some(ReceiverSession::new(self.config.clone(), self.now));
+                        self.proxy.handle_upstream_connected(&mut self.gw, self.now);
+                    }
+                    Output::CloseUpstream => {
+                        if let Some(mut r) = self.receiver.take() {
+                            r.handle_closed(self.now);
+                        }
+                    }
+                    Output::CloseClient => self.sender.handle_closed(self.now),
+                    // The upload to the data center: not part of this test.
+                    Output::Submit { .. } => self.submits += 1,
+                    Output::Event(e) => self.proxy_events.push(e),
+                }
+            }
+            let mut gone = false;
+            if let Some(r) = &mut self.receiver {
+                while let Some(o) = r.poll_output() {
+                    moved = true;
+                    match o {
+                        ReceiverOutput::Send(b) => {
+                            self.proxy.handle_upstream_bytes(&b, &mut self.gw, self.now)
+                        }
+                        ReceiverOutput::Close => {
+                            gone = true;
+                            self.proxy.handle_upstream_closed(&mut self.gw, self.now);
+                            break;
+                        }
+                        ReceiverOutput::Delivered(m) => self.delivered.push(m),
+                    }
+                }
+            }
+            if gone {
+                self.receiver = None;
+            }
+            if moved {
+                fired = None;
+                continue;
+            }
+            if self.sender.is_finished() {
+                return;
+            }
+            let next = [
+                self.sender.poll_timeout(),
+                self.proxy.poll_timeout(),
+                self.receiver
+                    .as_ref()
+                    .and_then(ReceiverSession::poll_timeout),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            match next {
+                Some(at) if at <= limit => {
+                    assert_ne!(fired, Some(at), "a deadline was due and nothing happened");
+                    fired = Some(at);
+                    self.now = self.now.max(at);
+                    self.sender.handle_timeout(self.now);
+                    self.proxy.handle_timeout(&mut self.gw, self.now);
+                    if let Some(r) = &mut self.receiver {
+                        r.handle_timeout(self.now);
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
+#[test]
+fn attachment_passes_the_proxy_in_release_mode() {
+    let raw = message(&[("invoice.pdf", content("%PDF-1.4 invoice", 3_000))]);
+    let mut c = Chain::new(
+        Policy::default(),
+        sender(SenderTimeouts::rfc5321(), &[BOB], &raw, t(0)),
+    );
+    c.run(t(3_600));
+    let result = c.sender.result().cloned().expect("finished");
+    assert!(
+        delivered_reply(&result).lines[0].starts_with("2.0.0 Ok: queued as"),
+        "the receiver's reply reaches the sender: {result:?}"
+    );
+    assert_eq!(c.delivered.len(), 1);
+    assert_eq!(c.delivered[0].mail_from, FROM);
+    assert_eq!(c.delivered[0].rcpts, [BOB]);
+    assert_eq!(
+        String::from_utf8_lossy(&c.delivered[0].message),
+        String::from_utf8_lossy(&crlf(&raw))
+    );
+    assert_eq!(c.now, t(0), "release: no waiting");
+    assert!(
+        c.submits >= 1,
+        "the attachment went to analysis in the background"
+    );
+    let results: Vec<TxnResult> = c
+        .proxy_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Transaction(log) => Some(log.result),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(results, [TxnResult::Delivered]);
+    assert!(c.receiver.is_none(), "the proxy quit upstream");
+}
