@@ -255,7 +255,7 @@ fn load_verdicts(path: &Path, policy: &Policy, cache: &mut MemoryCache) -> Resul
     Ok(())
 }
 
-fn parse_verdict(value: &Value, policy: &Policy) -> Option<Verdict> {
+pub fn parse_verdict(value: &Value, policy: &Policy) -> Option<Verdict> {
     let from_score = |n: &Value| {
         n.as_u64()
             .filter(|s| *s <= 100)

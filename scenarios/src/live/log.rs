@@ -1,0 +1,259 @@
+//! The live proxy's log: one line per transaction on standard error, plus the startup line,
+//! the data center's answers, exposures (X5) and, with `--verbose`, the SMTP dialogue.
+//!
+//! Lines are `key=value` pairs after a UTC timestamp and a kind, so that `grep` and `awk`
+//! read them:
+//!
+//! ```text
+//! 2025-06-01T12:00:05.123Z txn client=127.0.0.1 conn=3 txn=1 from=<a@example.com>
+//!   to=<b@example.net> files=eicar.com:44d88612fea8a8f36de82e1278abb02f:high action=deny
+//!   result=denied held=1.004s reply=554
+//! ```
+//!
+//! (one line in reality). `files` lists `name:md5:level` separated by commas (`-` when the
+//! message had none); a name with characters outside `[A-Za-z0-9._+-]` is written as a
+//! quoted string. The level is `unjudged` for a file released before its verdict (S1), and
+//! carries `(unreachable)`, `(slow)` or `(unscannable)` when the outage policy or the
+//! unscannable level set it rather than an analysis (S7, X3). `held` is `-` for a message
+//! that was not held (release mode, S1).
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aptsim_core::clock::Timestamp;
+use aptsim_core::inspect::{FileOutcome, Source};
+use aptsim_core::smtp::proxy::{Event, TxnLog};
+
+/// Where log lines go, and how many.
+#[derive(Debug, Clone)]
+pub struct Log {
+    /// Only the startup line and warnings.
+    pub quiet: bool,
+    /// Also the SMTP dialogue, both sides.
+    pub verbose: bool,
+    /// Wall-clock time of the proxy's `Timestamp::ZERO`.
+    pub wall_start: SystemTime,
+}
+
+impl Log {
+    /// Always printed (startup, warnings, errors).
+    pub fn always(&self, now: Timestamp, kind: &str, text: &str) {
+        // Not eprintln!, which panics when standard error is gone (a closed pipe): the
+        // proxy goes on without its log rather than dying with it.
+        let line = format!("{} {kind} {text}\n", self.time(now));
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    /// Printed unless `--quiet`.
+    pub fn info(&self, now: Timestamp, kind: &str, text: &str) {
+        if !self.quiet {
+            self.always(now, kind, text);
+        }
+    }
+
+    /// The transaction line.
+    pub fn txn(&self, now: Timestamp, conn: u64, client: IpAddr, t: &TxnLog) {
+        if !self.quiet {
+            self.always(now, "txn", &txn_line(conn, client, t));
+        }
+    }
+
+    /// `--verbose`: an event of a session (the dialogue); exposures are always logged.
+    pub fn event(&self, now: Timestamp, conn: u64, e: &Event) {
+        let text = match e {
+            Event::Exposure {
+                txn,
+                md5,
+                level,
+                window,
+            } => {
+                let text = format!(
+                    "conn={conn} txn={txn} md5={} level={level} window={} \
+                     (released unjudged, S1; judged later, X5)",
+                    md5.to_hex(),
+                    secs(*window)
+                );
+                return self.info(now, "exposure", &text);
+            }
+            _ if !self.verbose => return,
+            Event::ClientCommand(line) => format!("conn={conn} client> {line}"),
+            Event::ClientReply(r) => format!("conn={conn} client< {r}"),
+            Event::UpstreamCommand(line) => format!("conn={conn} upstream> {line}"),
+            Event::UpstreamReply(r) => format!("conn={conn} upstream< {r}"),
+            Event::HoldStarted { txn } => format!("conn={conn} txn={txn} hold started (S2)"),
+            Event::Decided { txn, outcome } => format!(
+                "conn={conn} txn={txn} decided action={} released={} fail_open={}",
+                outcome.action, outcome.released, outcome.fail_open
+            ),
+            Event::BodySent { txn } => format!("conn={conn} txn={txn} body sent upstream"),
+            Event::Quarantined { txn, message } => format!(
+                "conn={conn} txn={txn} quarantined ({} bytes, kept in memory only)",
+                message.len()
+            ),
+            Event::SiteBlocked { site, until } => {
+                format!("conn={conn} site {site} blocked until t+{until}")
+            }
+            Event::ClientGone {
+                txn,
+                after_body_sent,
+            } => format!(
+                "conn={conn} client gone txn={} after_body_sent={after_body_sent}",
+                txn.map_or("-".to_owned(), |t| t.to_string())
+            ),
+            Event::Transaction(_) => return,
+        };
+        self.always(now, "smtp", &text);
+    }
+
+    fn time(&self, now: Timestamp) -> String {
+        let at = self.wall_start + Duration::from_millis(now.as_millis());
+        utc_rfc3339(at)
+    }
+}
+
+/// The transaction line after its timestamp and kind.
+pub fn txn_line(conn: u64, client: IpAddr, t: &TxnLog) -> String {
+    let mut s = format!(
+        "client={client} conn={conn} txn={} from=<{}>",
+        t.txn, t.from
+    );
+    let to: Vec<String> = t.rcpts.iter().map(|r| format!("<{r}>")).collect();
+    let _ = write!(
+        s,
+        " to={}",
+        if to.is_empty() {
+            "-".into()
+        } else {
+            to.join(",")
+        }
+    );
+    let _ = write!(s, " files={}", files(&t.files));
+    let result = serde_json::to_value(t.result)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{:?}", t.result));
+    let _ = write!(s, " action={} result={result}", t.action);
+    let held = t.held.map_or("-".to_owned(), secs);
+    let reply = t
+        .reply
+        .as_ref()
+        .map_or("-".to_owned(), |r| r.code.to_string());
+    let _ = write!(s, " held={held} reply={reply}");
+    s
+}
+
+fn files(files: &[FileOutcome]) -> String {
+    if files.is_empty() {
+        return "-".to_owned();
+    }
+    let items: Vec<String> = files
+        .iter()
+        .map(|f| format!("{}:{}:{}", name(&f.name), f.md5.to_hex(), level(f)))
+        .collect();
+    items.join(",")
+}
+
+/// The level, or what stands in for it when the data center did not judge the file.
+fn level(f: &FileOutcome) -> String {
+    match f.source {
+        Source::Cache | Source::Analysis => f.level.to_string(),
+        Source::Released => "unjudged".to_owned(),
+        Source::Unreachable => format!("{}(unreachable)", f.level),
+        Source::Slow => format!("{}(slow)", f.level),
+        Source::Unscannable => format!("{}(unscannable)", f.level),
+    }
+}
+
+fn name(n: &str) -> String {
+    let plain = !n.is_empty()
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'));
+    if plain {
+        n.to_owned()
+    } else {
+        format!("{n:?}")
+    }
+}
+
+/// `1.234s`.
+pub fn secs(d: Duration) -> String {
+    format!("{}.{:03}s", d.as_secs(), d.subsec_millis())
+}
+
+/// `2025-06-01T12:00:05.123Z`, without a date library: days since 1970 to a civil date
+/// (Howard Hinnant's `civil_from_days`).
+pub fn utc_rfc3339(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600,
+        (rem / 60) % 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aptsim_core::digest::Md5;
+    use aptsim_core::policy::Action;
+    use aptsim_core::smtp::proxy::TxnResult;
+    use aptsim_core::smtp::reply::Reply;
+    use aptsim_core::verdict::ThreatLevel;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc_rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(951_782_400_123); // leap day 2000
+        assert_eq!(utc_rfc3339(t), "2000-02-29T00:00:00.123Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_767_225_599); // last second of 2025
+        assert_eq!(utc_rfc3339(t), "2025-12-31T23:59:59.000Z");
+    }
+
+    #[test]
+    fn transaction_line() {
+        let md5 = Md5::of(b"x");
+        let t = TxnLog {
+            txn: 2,
+            from: "a@x".into(),
+            rcpts: vec!["b@y".into(), "c@y".into()],
+            files: vec![FileOutcome {
+                file: 0,
+                md5,
+                name: "my file.exe".into(),
+                level: ThreatLevel::High,
+                score: 70,
+                threat: None,
+                action: Action::Deny,
+                source: Source::Analysis,
+            }],
+            action: Action::Deny,
+            result: TxnResult::Denied,
+            held: Some(Duration::from_millis(1_004)),
+            reply: Some(Reply::new(554, "5.7.1 no")),
+        };
+        let ip: IpAddr = [127, 0, 0, 1].into();
+        assert_eq!(
+            txn_line(7, ip, &t),
+            format!(
+                "client=127.0.0.1 conn=7 txn=2 from=<a@x> to=<b@y>,<c@y> \
+                 files=\"my file.exe\":{}:high action=deny result=denied held=1.004s reply=554",
+                md5.to_hex()
+            )
+        );
+    }
+}

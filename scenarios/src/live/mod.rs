@@ -1,0 +1,266 @@
+//! Live mode: `aptsim proxy smtp`, the core SMTP proxy session on real TCP sockets, with a
+//! built-in data center, so that real mail software (swaks, Python's smtplib, Postfix,
+//! smtp-sink) can sit on either side (ARCHITECTURE.md, "Live mode").
+//!
+//! # Design: one coordinator, thin socket tasks
+//! A tokio current-thread runtime. One coordinator task ([`smtp::serve`]) owns all the
+//! state: the [`Gateway`](aptsim_core::gateway::Gateway) (policy, verdict cache, in-flight
+//! table, blocked sites), every client's [`ProxySession`](aptsim_core::smtp::proxy::ProxySession),
+//! and the data center. Each TCP connection, client or upstream, is one task that owns only
+//! its socket: it sends what it reads to the coordinator over one shared bounded channel
+//! (readers wait when the coordinator is behind) and writes what the coordinator sends it
+//! over its own unbounded channel (the coordinator never waits on a socket). Sessions run
+//! concurrently because their I/O does; their state machines are stepped one input at a
+//! time by the coordinator, which is what they were built for.
+//!
+//! Why not `Arc<Mutex<Gateway>>` and a task per session: a verdict must reach *every*
+//! session (`handle_verdict` after `record_verdict`), including sessions whose client has
+//! gone but whose analysis goes on (S5). With one owner that is a loop over a map; with a
+//! task per session it is a broadcast channel per session, a lock held across calls into
+//! the session, and races between a verdict and a session being created. The simulator's
+//! proxy actor has the same shape, so live mode and the simulation drive the sessions the
+//! same way.
+//!
+//! Time: `now` is milliseconds since the proxy started (tokio's `Instant`). One
+//! `sleep_until` waits for the earliest of every session's `poll_timeout()` and the data
+//! center's next finished analysis.
+//!
+//! # Layout
+//! - [`smtp`]: the coordinator and the socket tasks.
+//! - [`datacenter`]: the built-in data center (EICAR rule, verdict file, analysis time,
+//!   outage switch); sans-IO.
+//! - [`tap`]: recovers each message from a client's stream for the data center, which must
+//!   see file bytes that the session's `Submit` output does not carry.
+//! - [`log`]: the transaction log line and the other log lines.
+
+pub mod datacenter;
+pub mod log;
+pub mod smtp;
+pub mod tap;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aptsim_core::clock::Timestamp;
+use aptsim_core::digest::Md5;
+use aptsim_core::duration;
+use aptsim_core::policy::{Policy, PolicyError};
+use aptsim_core::smtp::proxy::ProxyConfig;
+use aptsim_core::verdict::Verdict;
+use serde_json::Value;
+
+use crate::inspect_command::parse_verdict;
+use datacenter::{DataCenter, DcConfig};
+
+/// Arguments of `aptsim proxy`.
+#[derive(clap::Args, Debug)]
+pub struct ProxyArgs {
+    /// Which proxy.
+    #[command(subcommand)]
+    pub protocol: ProxyProtocol,
+}
+
+/// The live proxies.
+#[derive(clap::Subcommand, Debug)]
+pub enum ProxyProtocol {
+    /// Run the SMTP proxy between a real sender and a real mail server, with a built-in
+    /// data center.
+    #[command(
+        long_about = "Run the gateway's SMTP proxy on real sockets: senders connect to --listen, \
+        the proxy relays the dialogue to --upstream, takes each message after DATA, sends unknown \
+        attachments to a built-in data center and acts on the verdicts.\n\n\
+        Release mode (S1, the default): a message is delivered at once and its files are analysed \
+        in the background; a bad verdict afterwards is logged as an exposure (X5). Hold mode \
+        (S2, --hold or release_immediately = false in the policy): no reply to the final dot \
+        until every file is judged, then the policy's action (A1: high = deny answers 554, \
+        medium = drop replaces the file with a text). --tempfail-deadline answers 451 instead \
+        of holding longer (X2). --dc-outage refuses every upload; the default outage policy \
+        lets mail through (S7).\n\n\
+        The built-in data center calls a file high (threat EICAR-Test-File) when its bytes \
+        contain the EICAR test string, and clean otherwise, unless --dc-verdicts says otherwise. \
+        One log line per transaction goes to standard error. No TLS, no AUTH: see docs/live.md.",
+        after_help = "Examples:\n  smtp-sink -u root 127.0.0.1:2526 100 &\n  \
+        aptsim proxy smtp --upstream 127.0.0.1:2526 --hold\n  \
+        swaks --server 127.0.0.1:2525 --to b@example.net --attach eicar.com"
+    )]
+    Smtp(SmtpArgs),
+}
+
+/// Arguments of `aptsim proxy smtp`.
+#[derive(clap::Args, Debug)]
+pub struct SmtpArgs {
+    /// Address to accept senders on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2525")]
+    pub listen: String,
+    /// The receiving mail server (host:port).
+    #[arg(long, value_name = "ADDR")]
+    pub upstream: String,
+    /// Policy file (TOML, see docs/policy.md); unknown keys are an error. Without it, the
+    /// default policy: release mode (S1), high = deny, medium = drop, outage = allow (S7).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Hold mode (S2): answer the final dot only once every file is judged (sets the
+    /// policy's release_immediately = false).
+    #[arg(long)]
+    pub hold: bool,
+    /// X2: in hold mode, answer 451 4.7.0 when a message is still held this long after
+    /// its data ended (e.g. 9m; 90s). Overrides the policy's tempfail_deadline.
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
+    pub tempfail_deadline: Option<Duration>,
+    /// Built-in data center: time from upload to verdict.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration::parse)]
+    pub analysis_time: Duration,
+    /// Built-in data center: refuse every upload, as when it cannot be reached (S7); the
+    /// policy's outage setting decides (default allow).
+    #[arg(long)]
+    pub dc_outage: bool,
+    /// Built-in data center: verdicts by MD5, as for `aptsim inspect --verdicts`: a JSON
+    /// object mapping MD5 (hex) to "clean" | "low" | "medium" | "high", a score 0-100, or
+    /// {"score": N, "threat": "name"}. They override the EICAR rule.
+    #[arg(long, value_name = "FILE")]
+    pub dc_verdicts: Option<PathBuf>,
+    /// Log only the startup line and warnings.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Also log the SMTP dialogue on both sides.
+    #[arg(long, short, conflicts_with = "quiet")]
+    pub verbose: bool,
+}
+
+/// Runs `aptsim proxy …` until the process is stopped.
+pub fn run(args: &ProxyArgs) -> Result<ExitCode, String> {
+    match &args.protocol {
+        ProxyProtocol::Smtp(a) => run_smtp(a),
+    }
+}
+
+fn run_smtp(args: &SmtpArgs) -> Result<ExitCode, String> {
+    let mut policy = match &args.policy {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Policy::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => Policy::default(),
+    };
+    if args.hold {
+        policy.release_immediately = false;
+    }
+    if let Some(d) = args.tempfail_deadline {
+        policy.tempfail_deadline = Some(d);
+    }
+    policy.validate().map_err(|e: PolicyError| e.to_string())?;
+    let verdicts = match &args.dc_verdicts {
+        Some(path) => load_verdicts(path, &policy)?,
+        None => BTreeMap::new(),
+    };
+    let dc = DcConfig {
+        analysis_time: args.analysis_time,
+        outage: args.dc_outage,
+        verdicts,
+    };
+    let summary = startup_summary(args, &policy, &dc);
+    let datacenter = DataCenter::new(dc, policy.thresholds);
+    let log = log::Log {
+        quiet: args.quiet,
+        verbose: args.verbose,
+        wall_start: SystemTime::now(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .map_err(|e| format!("listening on {}: {e}", args.listen))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| format!("listening on {}: {e}", args.listen))?;
+        log.always(
+            Timestamp::ZERO,
+            "start",
+            &format!(
+                "aptsim proxy smtp listening on {bound}, upstream {}; {summary}",
+                args.upstream
+            ),
+        );
+        let live = smtp::SmtpLive {
+            upstream: args.upstream.clone(),
+            policy: Arc::new(policy),
+            config: Arc::new(ProxyConfig::default()),
+            datacenter,
+            log,
+        };
+        smtp::serve(listener, live).await;
+        Ok::<(), String>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The policy and data center in one line: what a newcomer needs to know the mode.
+fn startup_summary(args: &SmtpArgs, policy: &Policy, dc: &DcConfig) -> String {
+    let mode = if policy.release_immediately {
+        "release (S1: deliver at once, analyse in the background)"
+    } else {
+        "hold (S2: answer after the verdicts)"
+    };
+    let deadline = policy
+        .tempfail_deadline
+        .map_or("off".to_owned(), duration::format);
+    let outage = serde_json::to_value(policy.outage)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{:?}", policy.outage));
+    let l = &policy.levels;
+    let dc_text = if dc.outage {
+        "built-in, OUTAGE: every upload refused (S7)".to_owned()
+    } else {
+        format!(
+            "built-in, analysis {}, {} verdict(s) from {}",
+            duration::format(dc.analysis_time),
+            dc.verdicts.len(),
+            args.dc_verdicts
+                .as_ref()
+                .map_or("no file".to_owned(), |p| p.display().to_string())
+        )
+    };
+    format!(
+        "policy {}: {mode}; clean={} low={} medium={} high={}; X2 deadline {deadline}; \
+         outage {outage}; data center {dc_text}",
+        args.policy
+            .as_ref()
+            .map_or("default".to_owned(), |p| p.display().to_string()),
+        l.clean.action,
+        l.low.action,
+        l.medium.action,
+        l.high.action,
+    )
+}
+
+/// Reads `{"<md5>": "high" | 85 | {"score": 85, "threat": "name"}}`.
+fn load_verdicts(
+    path: &std::path::Path,
+    policy: &Policy,
+) -> Result<BTreeMap<Md5, Verdict>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let map: BTreeMap<String, Value> =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = BTreeMap::new();
+    for (key, value) in map {
+        let md5: Md5 = key
+            .parse()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let verdict = parse_verdict(&value, policy).ok_or_else(|| {
+            format!(
+                "{}: {key}: expected a level, a score 0-100, or {{\"score\": N}}, got {value}",
+                path.display()
+            )
+        })?;
+        out.insert(md5, verdict);
+    }
+    Ok(out)
+}
