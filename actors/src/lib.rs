@@ -8,9 +8,13 @@
 //! - [`wire`]: connection events between actors, and links with latency and cuts.
 //! - [`datacenter`]: the sandbox: lookups, queued analyses, oracle, outages.
 //! - [`smtp_proxy`]: the SMTP proxy, running core proxy sessions.
+//! - [`sending_mta`]: the sending MTA: queue, delivery attempts, preset retry schedule.
+//! - [`mail_server`]: the receiving server and its mailbox store.
 
 pub mod clock;
 pub mod datacenter;
+pub mod mail_server;
 pub mod record;
+pub mod sending_mta;
 pub mod smtp_proxy;
 pub mod wire;

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use aptsim_scenarios::inspect_command::{self, InspectArgs};
+use aptsim_scenarios::live::{self, ProxyArgs};
+use aptsim_scenarios::run_command::{self, RunArgs};
 
 #[derive(Parser)]
 #[command(
@@ -23,15 +25,29 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run scenario files or folders (default: the catalogue in scenarios/suite) on virtual
+    /// time, check their expectations and the invariants N1-N9, and print a summary.
+    Run(RunArgs),
+    /// List the catalogue with the behaviour ids each scenario covers.
+    List {
+        /// Scenario files or folders (default: scenarios/suite).
+        paths: Vec<std::path::PathBuf>,
+    },
     /// Print the files the gateway finds in messages (JSON Lines), and with --policy or
     /// --verdicts what its SMTP and IMAP engines would do next.
     Inspect(InspectArgs),
+    /// Run a live proxy on real sockets between real mail software (`proxy smtp`), with a
+    /// built-in data center.
+    Proxy(ProxyArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => run_command::run(&args),
+        Command::List { paths } => run_command::list(&paths),
         Command::Inspect(args) => inspect_command::run(&args),
+        Command::Proxy(args) => live::run(&args),
     };
     match result {
         Ok(code) => code,

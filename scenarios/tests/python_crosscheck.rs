@@ -20,9 +20,15 @@ fn inspect_agrees_with_python_email() {
         .expect("python3 is needed for this test (Debian: apt-get install python3)");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "crosscheck failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "crosscheck failed:\n{stdout}\n{stderr}"
+    );
     // The sources nobody here wrote must really have been checked.
     for source in ["generated: 200 agree", "python-test-data:", "mail-parser:"] {
-        assert!(stdout.contains(source), "source missing from the crosscheck ({source}):\n{stdout}");
+        assert!(
+            stdout.contains(source),
+            "source missing from the crosscheck ({source}):\n{stdout}"
+        );
     }
 }

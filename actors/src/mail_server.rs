@@ -1,0 +1,210 @@
+//! The receiving mail server: one core [`ReceiverSession`] per connection, and the mailbox
+//! store it delivers into (which the IMAP server will read).
+//!
+//! Each stored message is written to the trace with the MD5s of the files it holds *as
+//! stored*, so invariants can check what really reached the recipient (N3) independently of
+//! what the proxy says it did.
+
+use std::collections::BTreeMap;
+
+use actix::prelude::*;
+use aptsim_core::clock::Timestamp;
+use aptsim_core::mime::{self, MimeLimits};
+use aptsim_core::smtp::receiver::{ReceiverConfig, ReceiverOutput, ReceiverSession};
+
+use crate::clock::Clock;
+use crate::record::{Record, Recorder, message_id};
+use crate::wire::{ConnId, Link, Wire};
+
+/// One stored message.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    /// When it was stored.
+    pub at: Timestamp,
+    /// Its recipients.
+    pub rcpts: Vec<String>,
+    /// The message.
+    pub raw: Vec<u8>,
+}
+
+struct Slot {
+    session: ReceiverSession,
+    peer: Recipient<Wire>,
+    armed: Option<Timestamp>,
+}
+
+/// Takes the server down (refusing connections, dropping open ones) or back up.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct SetDown(pub bool);
+
+/// The mail server actor.
+pub struct MailServer {
+    config: ReceiverConfig,
+    link: Link,
+    clock: Clock,
+    trace: Recorder,
+    sessions: BTreeMap<ConnId, Slot>,
+    mailbox: Vec<StoredMessage>,
+    down: bool,
+}
+
+impl MailServer {
+    /// A server with an empty mailbox store.
+    pub fn new(config: ReceiverConfig, link: Link, clock: Clock, trace: Recorder) -> Self {
+        MailServer {
+            config,
+            link,
+            clock,
+            trace,
+            sessions: BTreeMap::new(),
+            mailbox: Vec::new(),
+            down: false,
+        }
+    }
+
+    fn flush(&mut self, conn: ConnId, ctx: &mut Context<Self>, timed_out: bool) {
+        let now = self.clock.now();
+        while let Some(out) = self
+            .sessions
+            .get_mut(&conn)
+            .and_then(|s| s.session.poll_output())
+        {
+            match out {
+                ReceiverOutput::Send(bytes) => {
+                    if let Some(s) = self.sessions.get(&conn) {
+                        self.link.send(&s.peer, Wire::Bytes { conn, bytes });
+                    }
+                }
+                ReceiverOutput::Close => {
+                    if let Some(s) = self.sessions.remove(&conn) {
+                        self.link.send(&s.peer, Wire::Closed { conn });
+                    }
+                    if timed_out {
+                        self.trace
+                            .record(now, "mail_server", Record::ServerTimeout { conn });
+                    }
+                    return;
+                }
+                ReceiverOutput::Delivered(m) => {
+                    let files = mime::extract(&m.message, &MimeLimits::default())
+                        .files
+                        .iter()
+                        .map(|f| f.md5.to_hex())
+                        .collect();
+                    self.trace.record(
+                        now,
+                        "mail_server",
+                        Record::Delivered {
+                            msg: message_id(&m.message),
+                            rcpts: m.rcpts.clone(),
+                            size: m.message.len(),
+                            files,
+                        },
+                    );
+                    self.mailbox.push(StoredMessage {
+                        at: now,
+                        rcpts: m.rcpts,
+                        raw: m.message,
+                    });
+                }
+            }
+        }
+        self.arm(conn, ctx);
+    }
+
+    fn arm(&mut self, conn: ConnId, ctx: &mut Context<Self>) {
+        let Some(slot) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        let Some(due) = slot.session.poll_timeout() else {
+            return;
+        };
+        if slot.armed.is_some_and(|a| a <= due) {
+            return;
+        }
+        slot.armed = Some(due);
+        ctx.run_later(self.clock.until(due), move |server, ctx| {
+            let now = server.clock.now();
+            let Some(slot) = server.sessions.get_mut(&conn) else {
+                return;
+            };
+            if slot.armed != Some(due) {
+                return;
+            }
+            slot.armed = None;
+            slot.session.handle_timeout(now);
+            server.flush(conn, ctx, true);
+        });
+    }
+}
+
+impl Actor for MailServer {
+    type Context = Context<Self>;
+}
+
+impl Handler<Wire> for MailServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Wire, ctx: &mut Context<Self>) {
+        let now = self.clock.now();
+        match msg {
+            Wire::Connect { conn, reply_to, .. } => {
+                if self.down {
+                    self.link.send(&reply_to, Wire::Refused { conn });
+                    return;
+                }
+                self.link.send(&reply_to, Wire::Accepted { conn });
+                let session = ReceiverSession::new(self.config.clone(), now);
+                self.sessions.insert(
+                    conn,
+                    Slot {
+                        session,
+                        peer: reply_to,
+                        armed: None,
+                    },
+                );
+                self.flush(conn, ctx, false);
+            }
+            Wire::Bytes { conn, bytes } => {
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    s.session.handle_bytes(&bytes, now);
+                    self.flush(conn, ctx, false);
+                }
+            }
+            Wire::Closed { conn } => {
+                if let Some(mut s) = self.sessions.remove(&conn) {
+                    s.session.handle_closed(now);
+                }
+            }
+            Wire::Accepted { .. } | Wire::Refused { .. } => {}
+        }
+    }
+}
+
+impl Handler<SetDown> for MailServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetDown, _ctx: &mut Context<Self>) {
+        self.down = msg.0;
+        if self.down {
+            // A crash: every open connection drops.
+            for (conn, s) in std::mem::take(&mut self.sessions) {
+                self.link.send(&s.peer, Wire::Closed { conn });
+            }
+        }
+    }
+}
+
+/// Asks for the mailbox store (for tests and reports).
+#[derive(Message)]
+#[rtype(result = "Vec<StoredMessage>")]
+pub struct GetMailbox;
+
+impl Handler<GetMailbox> for MailServer {
+    type Result = MessageResult<GetMailbox>;
+
+    fn handle(&mut self, _msg: GetMailbox, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.mailbox.clone())
+    }
+}

@@ -1,0 +1,358 @@
+//! The sending MTA: a queue of messages, one core [`SenderSession`] per delivery attempt,
+//! and its preset's retry schedule and queue lifetime (postfix, exim, sendmail, exchange).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use actix::prelude::*;
+use aptsim_core::clock::Timestamp;
+use aptsim_core::smtp::presets::SenderPreset;
+use aptsim_core::smtp::sender::{
+    AttemptResult, DeferReason, SenderEvent, SenderOutput, SenderSession,
+};
+
+use crate::clock::Clock;
+use crate::record::{Record, Recorder};
+use crate::wire::{ConnId, Link, Wire};
+
+/// A message for the queue.
+#[derive(Debug, Clone)]
+pub struct OutgoingMessage {
+    /// Its id (also in its `X-Aptsim-Id` header).
+    pub id: String,
+    /// When it enters the queue.
+    pub at: Duration,
+    /// Reverse path.
+    pub from: String,
+    /// Recipients.
+    pub to: Vec<String>,
+    /// The message.
+    pub raw: Vec<u8>,
+}
+
+struct Queued {
+    message: OutgoingMessage,
+    queued_at: Timestamp,
+    attempts: u32,
+}
+
+struct Attempt {
+    msg: String,
+    number: u32,
+    session: SenderSession,
+    armed: Option<Timestamp>,
+    closed: bool,
+}
+
+/// The sending MTA actor.
+pub struct SendingMta {
+    preset: SenderPreset,
+    helo: String,
+    site: String,
+    proxy: Recipient<Wire>,
+    link: Link,
+    clock: Clock,
+    trace: Recorder,
+    pending: Vec<OutgoingMessage>,
+    queue: BTreeMap<String, Queued>,
+    attempts: BTreeMap<ConnId, Attempt>,
+    next_conn: ConnId,
+}
+
+impl SendingMta {
+    /// An MTA at `site` that will queue `messages` at their times and deliver to `proxy`.
+    pub fn new(
+        preset: SenderPreset,
+        site: impl Into<String>,
+        proxy: Recipient<Wire>,
+        link: Link,
+        clock: Clock,
+        trace: Recorder,
+        messages: Vec<OutgoingMessage>,
+    ) -> Self {
+        SendingMta {
+            preset,
+            helo: "mta.sender.example".to_owned(),
+            site: site.into(),
+            proxy,
+            link,
+            clock,
+            trace,
+            pending: messages,
+            queue: BTreeMap::new(),
+            attempts: BTreeMap::new(),
+            next_conn: 1,
+        }
+    }
+
+    fn start_attempt(&mut self, id: &str, ctx: &mut Context<Self>) {
+        let now = self.clock.now();
+        let Some(q) = self.queue.get_mut(id) else {
+            return;
+        };
+        q.attempts += 1;
+        let conn = self.next_conn;
+        self.next_conn += 1;
+        let session = SenderSession::new(
+            self.preset.timeouts.clone(),
+            self.helo.clone(),
+            q.message.from.clone(),
+            q.message.to.clone(),
+            q.message.raw.clone(),
+            now,
+        );
+        self.trace.record(
+            now,
+            "sending_mta",
+            Record::AttemptStarted {
+                msg: id.to_owned(),
+                attempt: q.attempts,
+                conn,
+            },
+        );
+        self.attempts.insert(
+            conn,
+            Attempt {
+                msg: id.to_owned(),
+                number: q.attempts,
+                session,
+                armed: None,
+                closed: false,
+            },
+        );
+        self.link.send(
+            &self.proxy,
+            Wire::Connect {
+                conn,
+                site: self.site.clone(),
+                reply_to: ctx.address().recipient(),
+            },
+        );
+        self.flush(conn, ctx);
+    }
+
+    fn flush(&mut self, conn: ConnId, ctx: &mut Context<Self>) {
+        let now = self.clock.now();
+        while let Some(out) = self
+            .attempts
+            .get_mut(&conn)
+            .and_then(|a| a.session.poll_output())
+        {
+            match out {
+                SenderOutput::Send(bytes) => {
+                    self.link.send(&self.proxy, Wire::Bytes { conn, bytes })
+                }
+                SenderOutput::Close => {
+                    if let Some(a) = self.attempts.get_mut(&conn)
+                        && !a.closed
+                    {
+                        a.closed = true;
+                        self.link.send(&self.proxy, Wire::Closed { conn });
+                    }
+                }
+                SenderOutput::Event(SenderEvent::Timeout { phase }) => {
+                    if let Some(a) = self.attempts.get(&conn) {
+                        self.trace.record(
+                            now,
+                            "sending_mta",
+                            Record::SenderTimeout {
+                                msg: a.msg.clone(),
+                                attempt: a.number,
+                                phase: format!("{phase:?}"),
+                            },
+                        );
+                    }
+                }
+                SenderOutput::Event(_) => {}
+            }
+        }
+        let finished = self
+            .attempts
+            .get(&conn)
+            .and_then(|a| a.session.result().cloned());
+        match finished {
+            Some(result) => self.finish(conn, result, ctx),
+            None => self.arm(conn, ctx),
+        }
+    }
+
+    fn finish(&mut self, conn: ConnId, result: AttemptResult, ctx: &mut Context<Self>) {
+        let now = self.clock.now();
+        let Some(a) = self.attempts.remove(&conn) else {
+            return;
+        };
+        if !a.closed {
+            self.link.send(&self.proxy, Wire::Closed { conn });
+        }
+        let (outcome, reason) = match &result {
+            AttemptResult::Delivered { reply, .. } => ("delivered", reply.to_string()),
+            AttemptResult::Bounced(reply) => ("bounced", reply.to_string()),
+            AttemptResult::Deferred(why) => ("deferred", defer_text(why)),
+        };
+        self.trace.record(
+            now,
+            "sending_mta",
+            Record::AttemptEnded {
+                msg: a.msg.clone(),
+                attempt: a.number,
+                result: outcome.to_owned(),
+                reason: reason.clone(),
+            },
+        );
+        let retry_rcpts = match &result {
+            AttemptResult::Delivered { deferred_rcpts, .. } if !deferred_rcpts.is_empty() => Some(
+                deferred_rcpts
+                    .iter()
+                    .map(|(r, _)| r.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        };
+        match result {
+            // Recipients answered 4xx stay queued, alone, as an MTA keeps them.
+            AttemptResult::Delivered { .. } if retry_rcpts.is_some() => {
+                if let (Some(q), Some(rcpts)) = (self.queue.get_mut(&a.msg), retry_rcpts) {
+                    q.message.to = rcpts;
+                }
+                self.schedule_retry(a.msg, a.number, reason, ctx);
+            }
+            AttemptResult::Delivered { .. } => {
+                self.queue.remove(&a.msg);
+            }
+            AttemptResult::Bounced(_) => {
+                self.queue.remove(&a.msg);
+                self.trace
+                    .record(now, "sending_mta", Record::Bounced { msg: a.msg, reason });
+            }
+            AttemptResult::Deferred(_) => self.schedule_retry(a.msg, a.number, reason, ctx),
+        }
+    }
+
+    /// Schedules the next attempt on the preset's schedule, or gives the message up when
+    /// that would pass the queue lifetime.
+    fn schedule_retry(
+        &mut self,
+        msg: String,
+        number: u32,
+        reason: String,
+        ctx: &mut Context<Self>,
+    ) {
+        let now = self.clock.now();
+        let Some(q) = self.queue.get(&msg) else {
+            return;
+        };
+        let age = now.saturating_since(q.queued_at);
+        let delay = self.preset.retry.next_delay(q.attempts, age);
+        if age + delay > self.preset.queue_lifetime {
+            self.queue.remove(&msg);
+            self.trace.record(
+                now,
+                "sending_mta",
+                Record::Bounced {
+                    msg,
+                    reason: format!("queue lifetime exceeded after {number} attempts: {reason}"),
+                },
+            );
+            return;
+        }
+        let at = now + delay;
+        self.trace.record(
+            now,
+            "sending_mta",
+            Record::RetryScheduled {
+                msg: msg.clone(),
+                attempt: number + 1,
+                at_ms: at.as_millis(),
+            },
+        );
+        ctx.run_later(delay, move |mta, ctx| mta.start_attempt(&msg, ctx));
+    }
+
+    fn arm(&mut self, conn: ConnId, ctx: &mut Context<Self>) {
+        let Some(a) = self.attempts.get_mut(&conn) else {
+            return;
+        };
+        let Some(due) = a.session.poll_timeout() else {
+            return;
+        };
+        if a.armed.is_some_and(|armed| armed <= due) {
+            return;
+        }
+        a.armed = Some(due);
+        ctx.run_later(self.clock.until(due), move |mta, ctx| {
+            let now = mta.clock.now();
+            let Some(a) = mta.attempts.get_mut(&conn) else {
+                return;
+            };
+            if a.armed != Some(due) {
+                return;
+            }
+            a.armed = None;
+            a.session.handle_timeout(now);
+            mta.flush(conn, ctx);
+        });
+    }
+}
+
+fn defer_text(why: &DeferReason) -> String {
+    match why {
+        DeferReason::Reply(r) => r.to_string(),
+        DeferReason::Timeout { phase } => format!("timeout waiting for {phase:?}"),
+        DeferReason::ConnectionLost { phase } => format!("connection lost during {phase:?}"),
+        DeferReason::ConnectFailed => "connection refused".to_owned(),
+    }
+}
+
+impl Actor for SendingMta {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        for message in std::mem::take(&mut self.pending) {
+            let at = message.at;
+            ctx.run_later(at, move |mta, ctx| {
+                let now = mta.clock.now();
+                let id = message.id.clone();
+                mta.trace
+                    .record(now, "sending_mta", Record::Queued { msg: id.clone() });
+                mta.queue.insert(
+                    id.clone(),
+                    Queued {
+                        message,
+                        queued_at: now,
+                        attempts: 0,
+                    },
+                );
+                mta.start_attempt(&id, ctx);
+            });
+        }
+    }
+}
+
+impl Handler<Wire> for SendingMta {
+    type Result = ();
+
+    fn handle(&mut self, msg: Wire, ctx: &mut Context<Self>) {
+        let now = self.clock.now();
+        let conn = match &msg {
+            Wire::Connect { conn, .. }
+            | Wire::Accepted { conn }
+            | Wire::Refused { conn }
+            | Wire::Bytes { conn, .. }
+            | Wire::Closed { conn } => *conn,
+        };
+        let Some(a) = self.attempts.get_mut(&conn) else {
+            return;
+        };
+        match msg {
+            Wire::Accepted { .. } => a.session.handle_connected(now),
+            Wire::Refused { .. } => a.session.handle_connect_failed(now),
+            Wire::Bytes { bytes, .. } => a.session.handle_bytes(&bytes, now),
+            Wire::Closed { .. } => {
+                a.closed = true;
+                a.session.handle_closed(now);
+            }
+            Wire::Connect { .. } => return,
+        }
+        self.flush(conn, ctx);
+    }
+}

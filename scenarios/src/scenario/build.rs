@@ -1,0 +1,236 @@
+//! Turns a scenario's messages into real MIME (mail-builder, zip) and tells the data center's
+//! oracle how each file is to be judged.
+//!
+//! File bytes are a pure function of the file's name and size, so the same attachment named
+//! in two messages is the same file with the same MD5 — which is how scenarios say "the next
+//! message carries that file again" (S6).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Duration;
+
+use aptsim_actors::datacenter::Judgement;
+use aptsim_core::digest::Md5;
+use aptsim_core::verdict::{Thresholds, Verdict};
+use mail_builder::MessageBuilder;
+use mail_builder::headers::content_type::ContentType;
+use mail_builder::mime::MimePart;
+
+use super::format::{AttachmentSpec, MessageSpec};
+
+/// The EICAR anti-virus test file.
+pub const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+
+/// A message ready for the sender's queue.
+#[derive(Debug, Clone)]
+pub struct BuiltMessage {
+    /// Its id.
+    pub id: String,
+    /// When it is queued.
+    pub at: Duration,
+    /// Reverse path.
+    pub from: String,
+    /// Recipients.
+    pub to: Vec<String>,
+    /// The RFC 5322 message.
+    pub raw: Vec<u8>,
+    /// MD5s of its files (archive members, not archives).
+    pub files: Vec<Md5>,
+}
+
+/// The bytes of a file.
+pub fn file_bytes(spec: &AttachmentSpec) -> Vec<u8> {
+    if spec.content.as_deref() == Some("eicar") {
+        return EICAR.to_vec();
+    }
+    // xorshift64* seeded by the name (FNV-1a), so bytes follow from name and size alone.
+    let mut state = spec.name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    }) | 1;
+    let mut out = Vec::with_capacity(spec.size);
+    while out.len() < spec.size {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        out.extend_from_slice(&state.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+    }
+    out.truncate(spec.size);
+    // Never start like an archive, so that a plain file is never taken apart.
+    if let Some(first) = out.first_mut() {
+        *first = b'#';
+    }
+    out
+}
+
+/// What the data center will say about each file of the scenario.
+pub fn oracle(messages: &[MessageSpec], thresholds: &Thresholds) -> BTreeMap<Md5, Judgement> {
+    let mut map = BTreeMap::new();
+    map.insert(
+        Md5::of(EICAR),
+        Judgement {
+            verdict: Verdict::from_score(100, thresholds).with_threat("EICAR-Test-File"),
+            analysis: None,
+        },
+    );
+    for m in messages {
+        for a in &m.attachments {
+            let md5 = Md5::of(&file_bytes(a));
+            let verdict = match (a.score, a.level) {
+                (Some(score), _) => Some(Verdict::from_score(score, thresholds)),
+                (None, Some(level)) => Some(Verdict::from_level(level, thresholds)),
+                (None, None) => None,
+            };
+            if verdict.is_none() && a.analysis.is_none() {
+                continue;
+            }
+            let entry = map.entry(md5).or_insert_with(|| Judgement {
+                verdict: verdict
+                    .clone()
+                    .unwrap_or_else(|| Verdict::from_score(0, thresholds)),
+                analysis: None,
+            });
+            if let Some(v) = verdict {
+                entry.verdict = v;
+            }
+            if a.analysis.is_some() {
+                entry.analysis = a.analysis;
+            }
+        }
+    }
+    map
+}
+
+/// Builds one message. `date` is the virtual time it is queued (no wall clock in a run).
+pub fn build(spec: &MessageSpec) -> BuiltMessage {
+    // Attachments in order; an archive stands where its first member is named.
+    enum Slot {
+        File(String, Vec<u8>),
+        Archive(String, Vec<(String, Vec<u8>)>),
+    }
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut files = Vec::new();
+    for a in &spec.attachments {
+        let bytes = file_bytes(a);
+        files.push(Md5::of(&bytes));
+        let Some(archive) = &a.archive else {
+            slots.push(Slot::File(a.name.clone(), bytes));
+            continue;
+        };
+        let existing = slots.iter_mut().find_map(|s| match s {
+            Slot::Archive(name, members) if name == archive => Some(members),
+            _ => None,
+        });
+        match existing {
+            Some(members) => members.push((a.name.clone(), bytes)),
+            None => slots.push(Slot::Archive(
+                archive.clone(),
+                vec![(a.name.clone(), bytes)],
+            )),
+        }
+    }
+    let mut parts = vec![MimePart::new(
+        "text/plain",
+        format!("Message {} from the aptsim scenario.\r\n", spec.id),
+    )];
+    for slot in slots {
+        parts.push(match slot {
+            Slot::File(name, bytes) => {
+                MimePart::new("application/octet-stream", bytes).attachment(name)
+            }
+            Slot::Archive(name, members) => {
+                MimePart::new("application/zip", zip(&members)).attachment(name)
+            }
+        });
+    }
+    let date = 1_700_000_000 + spec.at.as_secs() as i64;
+    let raw = MessageBuilder::new()
+        .from(spec.from.as_str())
+        .to(spec.to.iter().map(|t| t.as_str()).collect::<Vec<_>>())
+        .subject(format!("aptsim {}", spec.id))
+        .message_id(format!("{}@aptsim.invalid", spec.id))
+        .date(date)
+        .header(
+            "X-Aptsim-Id",
+            mail_builder::headers::raw::Raw::new(spec.id.clone()),
+        )
+        .body(MimePart::new(
+            // A fixed boundary: mail-builder's own comes from the clock, and the same
+            // scenario must build the same bytes (N8).
+            ContentType::new("multipart/mixed")
+                .attribute("boundary", format!("aptsim-{}", spec.id)),
+            parts,
+        ))
+        .write_to_vec()
+        .unwrap_or_default();
+    BuiltMessage {
+        id: spec.id.clone(),
+        at: spec.at,
+        from: spec.from.clone(),
+        to: spec.to.clone(),
+        raw,
+        files,
+    }
+}
+
+fn zip(members: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        // A fixed timestamp: the same scenario builds the same bytes (N8).
+        .last_modified_time(zip::DateTime::default());
+    for (name, bytes) in members {
+        // Writing to memory only fails on a bug; an empty zip would show in the tests.
+        if w.start_file(name.as_str(), options).is_err() || w.write_all(bytes).is_err() {
+            return Vec::new();
+        }
+    }
+    w.finish().map(|c| c.into_inner()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aptsim_core::mime::{self, MimeLimits};
+
+    fn spec(name: &str, archive: Option<&str>) -> AttachmentSpec {
+        AttachmentSpec {
+            name: name.to_owned(),
+            size: 500,
+            level: None,
+            score: None,
+            analysis: None,
+            content: None,
+            archive: archive.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn same_name_same_bytes_and_messages_hold_their_files() {
+        assert_eq!(
+            file_bytes(&spec("a.pdf", None)),
+            file_bytes(&spec("a.pdf", None))
+        );
+        assert_ne!(
+            file_bytes(&spec("a.pdf", None)),
+            file_bytes(&spec("b.pdf", None))
+        );
+        let m = MessageSpec {
+            id: "m1".into(),
+            at: Duration::ZERO,
+            from: "a@x".into(),
+            to: vec!["b@y".into()],
+            attachments: vec![
+                spec("a.pdf", None),
+                spec("1.txt", Some("z.zip")),
+                spec("2.txt", Some("z.zip")),
+            ],
+        };
+        let built = build(&m);
+        let x = mime::extract(&built.raw, &MimeLimits::default());
+        let found: Vec<Md5> = x.files.iter().map(|f| f.md5).collect();
+        assert_eq!(found, built.files);
+        assert_eq!(x.files[1].archive.as_deref(), Some("z.zip"));
+        assert_eq!(aptsim_actors::record::message_id(&built.raw), "m1");
+        assert_eq!(build(&m).raw, built.raw, "deterministic");
+    }
+}

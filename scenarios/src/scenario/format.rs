@@ -1,0 +1,365 @@
+//! The scenario file format (TOML), mapped onto plain structs with serde. Unknown keys are
+//! an error everywhere, so a typo never silently keeps a default. `docs/scenarios.md` is the
+//! reference for users; this file is the reference for the code.
+
+use std::time::Duration;
+
+use aptsim_core::policy::Policy;
+use aptsim_core::smtp::proxy::ProxyConfig;
+use aptsim_core::verdict::ThreatLevel;
+use serde::Deserialize;
+
+use aptsim_core::duration::serde_text;
+
+/// One scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Name; defaults to the file name without `.toml`.
+    #[serde(default)]
+    pub name: String,
+    /// What it shows.
+    #[serde(default)]
+    pub description: String,
+    /// Behaviour ids it covers (`S5`, `A1`, `X2`, …), shown by `aptsim list`.
+    #[serde(default)]
+    pub behaviours: Vec<String>,
+    /// The run's seed, unless `--seed` gives another. Default 1.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// How much virtual time to simulate. Default 6 days: past every sender preset's queue
+    /// lifetime (Postfix 5 d), so every message reaches a final state.
+    #[serde(default = "default_duration", with = "serde_text")]
+    pub duration: Duration,
+    /// The gateway and its peers.
+    #[serde(default)]
+    pub world: World,
+    /// Messages, each injected into the sender's queue at its time.
+    #[serde(default, rename = "message")]
+    pub messages: Vec<MessageSpec>,
+    /// Faults, at given times.
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<FaultSpec>,
+    /// Expectations per message.
+    #[serde(default, rename = "expect")]
+    pub expectations: Vec<Expectation>,
+    /// Expectations on the whole run.
+    #[serde(default)]
+    pub totals: Totals,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+fn default_duration() -> Duration {
+    Duration::from_secs(6 * 86_400)
+}
+
+/// The simulated world.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct World {
+    /// Sending MTA preset: `postfix`, `exim`, `sendmail` or `exchange`. Default `postfix`.
+    pub mta: String,
+    /// Overrides of the preset's DATA-termination timeout (the wait for the reply to the
+    /// final dot).
+    #[serde(with = "aptsim_core::duration::serde_text_opt")]
+    pub data_done_timeout: Option<Duration>,
+    /// One-way latency of every link. Default 5 ms.
+    #[serde(with = "serde_text")]
+    pub latency: Duration,
+    /// The gateway's policy (the same keys as a policy file).
+    pub policy: Policy,
+    /// The SMTP proxy's limits and timeouts.
+    pub proxy: ProxyConfig,
+    /// The data center.
+    pub datacenter: DataCenterSpec,
+    /// The receiving mail server.
+    pub server: ServerSpec,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        World {
+            mta: "postfix".to_owned(),
+            data_done_timeout: None,
+            latency: Duration::from_millis(5),
+            policy: Policy::default(),
+            proxy: ProxyConfig::default(),
+            datacenter: DataCenterSpec::default(),
+            server: ServerSpec::default(),
+        }
+    }
+}
+
+/// The data center's profile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataCenterSpec {
+    /// Analysis time of files without their own: `"2m"`, or `{ min = "1m", max = "4m" }`
+    /// (uniform, seeded). Default 2 min.
+    pub analysis: AnalysisSpec,
+    /// Analyses at once. Default 1,000.
+    pub workers: usize,
+    /// Level of files the scenario does not judge (EICAR is always high). Default clean.
+    pub default_level: ThreatLevel,
+}
+
+impl Default for DataCenterSpec {
+    fn default() -> Self {
+        DataCenterSpec {
+            analysis: AnalysisSpec::Fixed(Duration::from_secs(120)),
+            workers: 1_000,
+            default_level: ThreatLevel::Clean,
+        }
+    }
+}
+
+/// A fixed analysis time, or a uniform range.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum AnalysisSpec {
+    /// Always this long.
+    Fixed(#[serde(with = "serde_text")] Duration),
+    /// Uniform between `min` and `max`.
+    Range {
+        /// Shortest.
+        #[serde(with = "serde_text")]
+        min: Duration,
+        /// Longest.
+        #[serde(with = "serde_text")]
+        max: Duration,
+    },
+}
+
+/// The receiving server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSpec {
+    /// Closes a connection idle this long. Default 300 s (Postfix `smtpd_timeout`).
+    #[serde(with = "serde_text")]
+    pub command_timeout: Duration,
+}
+
+impl Default for ServerSpec {
+    fn default() -> Self {
+        ServerSpec {
+            command_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// One message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageSpec {
+    /// Its id (the `X-Aptsim-Id` header); expectations name it.
+    pub id: String,
+    /// When it enters the sender's queue. Default 0.
+    #[serde(default, with = "serde_text")]
+    pub at: Duration,
+    /// Reverse path. Default `alice@example.com`.
+    #[serde(default = "default_from")]
+    pub from: String,
+    /// Recipients. Default `["bob@example.net"]`.
+    #[serde(default = "default_to")]
+    pub to: Vec<String>,
+    /// Attachments; members naming the same `archive` are zipped into one attachment.
+    #[serde(default, rename = "attachment")]
+    pub attachments: Vec<AttachmentSpec>,
+}
+
+fn default_from() -> String {
+    "alice@example.com".to_owned()
+}
+
+fn default_to() -> Vec<String> {
+    vec!["bob@example.net".to_owned()]
+}
+
+/// One file. The same name and size give the same bytes in every message of a scenario, so
+/// "the same file" is written by naming it again.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentSpec {
+    /// File name.
+    pub name: String,
+    /// Size in bytes. Default 2,000.
+    #[serde(default = "default_size")]
+    pub size: usize,
+    /// What the data center will judge it. Default: the data center's default level.
+    pub level: Option<ThreatLevel>,
+    /// Its score, if a particular one matters.
+    pub score: Option<u8>,
+    /// How long its analysis takes. Default: the data center's analysis time.
+    #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
+    pub analysis: Option<Duration>,
+    /// `eicar` for the EICAR test file (judged high); otherwise pseudo-random bytes.
+    pub content: Option<String>,
+    /// Put this file into the zip attachment of this name.
+    pub archive: Option<String>,
+}
+
+fn default_size() -> usize {
+    2_000
+}
+
+/// One fault.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// Its id; defaults to `fault-N`. The trace shows it when the fault takes effect (N9).
+    #[serde(default)]
+    pub id: String,
+    /// When it starts.
+    #[serde(with = "serde_text")]
+    pub at: Duration,
+    /// What it does.
+    pub kind: FaultKind,
+    /// How long it lasts (for outages and cuts). Absent: until the end.
+    #[serde(
+        default,
+        rename = "for",
+        with = "aptsim_core::duration::serde_text_opt"
+    )]
+    pub duration: Option<Duration>,
+}
+
+/// The faults a scenario can inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// The data center refuses connections (S7).
+    DatacenterUnreachable,
+    /// The data center accepts uploads and never answers (X3 *slow*).
+    DatacenterSlow,
+    /// The receiving server refuses connections.
+    ServerDown,
+    /// The gateway's verdict cache is emptied.
+    CacheFlush,
+}
+
+/// What must hold for one message at the end.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// The message id.
+    pub message: String,
+    /// Its final state: `delivered`, `quarantined`, `denied`, `expired` or `in_flight`.
+    pub state: Option<String>,
+    /// Delivery attempts made.
+    pub attempts: Option<u32>,
+    /// First delivered no earlier than this.
+    #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
+    pub delivered_after: Option<Duration>,
+    /// First delivered no later than this.
+    #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
+    pub delivered_before: Option<Duration>,
+    /// Uploads made for this message's files.
+    pub uploads: Option<usize>,
+    /// Where the last decision's verdicts came from: `cache` (every judged file from the
+    /// cache) or `analysis`.
+    pub verdicts_from: Option<String>,
+    /// The last decision's action.
+    pub action: Option<String>,
+    /// The delivered message still holds its attachments (false: some were removed).
+    pub attachments_intact: Option<bool>,
+}
+
+/// Aggregate expectations.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Totals {
+    /// Messages delivered.
+    pub delivered: Option<usize>,
+    /// Uploads to the data center.
+    pub uploads: Option<usize>,
+    /// X5 exposures.
+    pub exposures: Option<usize>,
+    /// Longest exposure window at most this.
+    #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
+    pub max_exposure_window: Option<Duration>,
+    /// Longest exposure window at least this.
+    #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
+    pub min_exposure_window: Option<Duration>,
+    /// Holds.
+    pub holds: Option<usize>,
+    /// Sender timeouts.
+    pub sender_timeouts: Option<usize>,
+    /// Ambiguous timeouts (N2).
+    pub ambiguous_timeouts: Option<usize>,
+    /// Duplicate deliveries.
+    pub duplicates: Option<usize>,
+}
+
+/// Why a scenario file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// Not valid TOML or an unknown key.
+    #[error("{path}: {source}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// What the parser said.
+        source: toml::de::Error,
+    },
+    /// Well-formed but inconsistent.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Scenario {
+    /// Parses a scenario; `path` names it in errors and gives the default name.
+    pub fn from_toml(text: &str, path: &str) -> Result<Scenario, ScenarioError> {
+        let mut s: Scenario = toml::from_str(text).map_err(|source| ScenarioError::Syntax {
+            path: path.to_owned(),
+            source,
+        })?;
+        let invalid = |message: String| ScenarioError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        if s.name.is_empty() {
+            s.name = std::path::Path::new(path)
+                .file_stem()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.to_owned());
+        }
+        s.world
+            .policy
+            .validate()
+            .map_err(|e| invalid(e.to_string()))?;
+        let mut ids = std::collections::BTreeSet::new();
+        for m in &s.messages {
+            if !ids.insert(m.id.as_str()) {
+                return Err(invalid(format!("message id {:?} is used twice", m.id)));
+            }
+        }
+        for e in &s.expectations {
+            if !ids.contains(e.message.as_str()) {
+                return Err(invalid(format!(
+                    "expectation names unknown message {:?}",
+                    e.message
+                )));
+            }
+            if let Some(state) = &e.state
+                && !["delivered", "quarantined", "denied", "expired", "in_flight"]
+                    .contains(&state.as_str())
+            {
+                return Err(invalid(format!("unknown state {state:?}")));
+            }
+        }
+        for (i, f) in s.faults.iter_mut().enumerate() {
+            if f.id.is_empty() {
+                f.id = format!("fault-{}", i + 1);
+            }
+        }
+        Ok(s)
+    }
+}

@@ -1,0 +1,164 @@
+//! Runs one scenario: builds its world, simulates it, and checks its expectations and the
+//! invariants N1–N9 against the trace.
+
+use std::time::{Duration, Instant};
+
+use aptsim_actors::datacenter::{AnalysisTime, DataCenterConfig};
+use aptsim_actors::record::TraceLine;
+use aptsim_actors::sending_mta::OutgoingMessage;
+use aptsim_core::policy::Action;
+use aptsim_core::smtp::presets;
+use aptsim_core::smtp::receiver::ReceiverConfig;
+use aptsim_core::verdict::{ThreatLevel, Verdict};
+use aptsim_simulator::invariants::{self, CheckContext, FinalStates, Violation};
+use aptsim_simulator::metrics::{self, Metrics};
+use aptsim_simulator::world::{self, Fault, FaultAction, WorldSpec};
+
+use super::build::{self, BuiltMessage};
+use super::expect;
+use super::format::{AnalysisSpec, FaultKind, Scenario};
+
+/// Everything one run produced and concluded.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Scenario name.
+    pub name: String,
+    /// The seed used.
+    pub seed: u64,
+    /// Expectations that failed.
+    pub failures: Vec<String>,
+    /// Invariants that broke.
+    pub violations: Vec<Violation>,
+    /// How messages ended.
+    pub states: FinalStates,
+    /// Metrics of the run.
+    pub metrics: Metrics,
+    /// Wall-clock time the simulation took.
+    pub wall: Duration,
+    /// The trace.
+    pub trace: Vec<TraceLine>,
+}
+
+impl RunReport {
+    /// True when every expectation and invariant held.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty() && self.violations.is_empty()
+    }
+}
+
+/// The world a scenario describes, and its messages as built.
+pub fn world_of(s: &Scenario, seed: u64) -> Result<(WorldSpec, Vec<BuiltMessage>), String> {
+    let mut sender = presets::preset(&s.world.mta).ok_or_else(|| {
+        format!(
+            "unknown mta preset {:?} (postfix, exim, sendmail, exchange)",
+            s.world.mta
+        )
+    })?;
+    if let Some(d) = s.world.data_done_timeout {
+        sender.timeouts.data_done = d;
+    }
+    let policy = s.world.policy.clone();
+    let messages: Vec<BuiltMessage> = s.messages.iter().map(build::build).collect();
+    let analysis = match s.world.datacenter.analysis {
+        AnalysisSpec::Fixed(d) => AnalysisTime::Fixed(d),
+        AnalysisSpec::Range { min, max } => AnalysisTime::Uniform(min, max),
+    };
+    let datacenter = DataCenterConfig {
+        workers: s.world.datacenter.workers,
+        analysis,
+        oracle: build::oracle(&s.messages, &policy.thresholds),
+        default_verdict: Verdict::from_level(s.world.datacenter.default_level, &policy.thresholds),
+    };
+    let server = ReceiverConfig {
+        command_timeout: s.world.server.command_timeout,
+        ..ReceiverConfig::default()
+    };
+    let faults = s
+        .faults
+        .iter()
+        .map(|f| Fault {
+            id: f.id.clone(),
+            at: f.at,
+            action: match f.kind {
+                FaultKind::DatacenterUnreachable => FaultAction::DatacenterUnreachable,
+                FaultKind::DatacenterSlow => FaultAction::DatacenterSlow,
+                FaultKind::ServerDown => FaultAction::ServerDown,
+                FaultKind::CacheFlush => FaultAction::CacheFlush,
+            },
+            duration: f.duration,
+        })
+        .collect();
+    let spec = WorldSpec {
+        seed,
+        horizon: s.duration,
+        latency: s.world.latency,
+        policy,
+        proxy: s.world.proxy.clone(),
+        sender,
+        server,
+        datacenter,
+        messages: messages
+            .iter()
+            .map(|m| OutgoingMessage {
+                id: m.id.clone(),
+                at: m.at,
+                from: m.from.clone(),
+                to: m.to.clone(),
+                raw: m.raw.clone(),
+            })
+            .collect(),
+        faults,
+    };
+    Ok((spec, messages))
+}
+
+/// Runs a scenario with `seed`.
+pub fn run(s: &Scenario, seed: u64) -> Result<RunReport, String> {
+    let (spec, messages) = world_of(s, seed)?;
+    let ctx = CheckContext {
+        cache_ttl: spec.policy.cache.ttl,
+        dedupe_in_flight: spec.policy.dedupe_in_flight,
+        proactive_tempfail: spec.policy.tempfail_deadline.is_some()
+            && !spec.policy.release_immediately,
+        non_allow_levels: ThreatLevel::ALL
+            .iter()
+            .filter(|l| spec.policy.level(**l).action != Action::Allow)
+            .map(|l| l.to_string())
+            .collect(),
+        faults: spec.faults.iter().map(|f| f.id.clone()).collect(),
+    };
+    let started = Instant::now();
+    let result = world::run(spec);
+    let wall = started.elapsed();
+    let (states, violations) = invariants::check(&result.trace, &ctx);
+    let metrics = metrics::compute(&result.trace);
+    let failures = expect::check(
+        &result.trace,
+        &metrics,
+        &messages,
+        &s.expectations,
+        &s.totals,
+    );
+    Ok(RunReport {
+        name: s.name.clone(),
+        seed,
+        failures,
+        violations,
+        states,
+        metrics,
+        wall,
+        trace: result.trace,
+    })
+}
+
+/// The trace as JSON Lines: one object per event, virtual milliseconds in `t`.
+pub fn trace_jsonl(trace: &[TraceLine]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(trace.len() * 120);
+    for line in trace {
+        // Serialising plain data into a Vec cannot fail.
+        if serde_json::to_writer(&mut out, line).is_ok() {
+            out.push(b'\n');
+        }
+    }
+    out
+}

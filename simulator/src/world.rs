@@ -1,0 +1,227 @@
+//! The world: builds the actors of one gateway and its peers, runs them on virtual time, and
+//! returns the trace.
+//!
+//! ```text
+//! SendingMta ──link──▶ SmtpProxy ──link──▶ MailServer
+//!                         │  ▲
+//!                         ▼  │ link
+//!                      DataCenter
+//! ```
+//!
+//! The actix `System` runs on a tokio current-thread runtime started paused: whenever every
+//! actor waits, time jumps to the next timer, so days of queue retries take milliseconds
+//! (ARCHITECTURE.md, principle 3). Nothing in a run reads the wall clock, touches a socket or
+//! a file, or spawns a thread, so the same spec and seed give the same trace (N8).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use aptsim_actors::clock::Clock;
+use aptsim_actors::datacenter::{DataCenter, DataCenterConfig, Outage, SetOutage};
+use aptsim_actors::mail_server::{MailServer, SetDown};
+use aptsim_actors::record::{Record, Recorder, TraceLine};
+use aptsim_actors::sending_mta::{OutgoingMessage, SendingMta};
+use aptsim_actors::smtp_proxy::{ProxyPeers, SmtpProxy};
+use aptsim_actors::wire::Link;
+use aptsim_core::gateway::Gateway;
+use aptsim_core::policy::Policy;
+use aptsim_core::smtp::presets::SenderPreset;
+use aptsim_core::smtp::proxy::ProxyConfig;
+use aptsim_core::smtp::receiver::ReceiverConfig;
+
+use crate::rng::{stream_seed, streams};
+
+/// What a fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultAction {
+    /// The data center refuses connections.
+    DatacenterUnreachable,
+    /// The data center accepts uploads and never answers.
+    DatacenterSlow,
+    /// The receiving server is down (open connections drop, new ones are refused).
+    ServerDown,
+    /// The gateway's verdict cache is emptied.
+    CacheFlush,
+}
+
+impl FaultAction {
+    /// The name used in scenario files and the trace.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultAction::DatacenterUnreachable => "datacenter_unreachable",
+            FaultAction::DatacenterSlow => "datacenter_slow",
+            FaultAction::ServerDown => "server_down",
+            FaultAction::CacheFlush => "cache_flush",
+        }
+    }
+}
+
+/// One scheduled fault.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// Its id, shown in the trace when it takes effect (N9).
+    pub id: String,
+    /// When it starts.
+    pub at: Duration,
+    /// What it does.
+    pub action: FaultAction,
+    /// How long it lasts; `None` for instant faults or until the end.
+    pub duration: Option<Duration>,
+}
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct WorldSpec {
+    /// The run's seed.
+    pub seed: u64,
+    /// Virtual time to simulate.
+    pub horizon: Duration,
+    /// One-way latency of every link.
+    pub latency: Duration,
+    /// The gateway's policy.
+    pub policy: Policy,
+    /// The SMTP proxy's settings.
+    pub proxy: ProxyConfig,
+    /// The sending MTA's preset.
+    pub sender: SenderPreset,
+    /// The receiving server's settings.
+    pub server: ReceiverConfig,
+    /// The data center.
+    pub datacenter: DataCenterConfig,
+    /// Messages to send.
+    pub messages: Vec<OutgoingMessage>,
+    /// Faults to inject.
+    pub faults: Vec<Fault>,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// The trace, in order.
+    pub trace: Vec<TraceLine>,
+}
+
+/// Runs the world to its horizon.
+pub fn run(spec: WorldSpec) -> RunResult {
+    let trace = Recorder::default();
+    let recorder = trace.clone();
+    let system = System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            // Building a current-thread runtime only fails if the OS refuses a timer.
+            .expect("tokio current-thread runtime")
+    });
+    system.block_on(async move { populate_and_wait(spec, recorder).await });
+    RunResult {
+        trace: trace.lines(),
+    }
+}
+
+async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
+    let clock = Clock::start();
+    let gateway = Rc::new(RefCell::new(Gateway::new(Arc::new(spec.policy.clone()))));
+    let dc_link = Link::new(spec.latency);
+    let server_link = Link::new(spec.latency);
+    let client_link = Link::new(spec.latency);
+
+    let datacenter = DataCenter::new(
+        spec.datacenter.clone(),
+        dc_link.clone(),
+        clock,
+        trace.clone(),
+        stream_seed(spec.seed, streams::DATACENTER),
+    )
+    .start();
+    let server = MailServer::new(
+        spec.server.clone(),
+        server_link.clone(),
+        clock,
+        trace.clone(),
+    )
+    .start();
+    let proxy = SmtpProxy::new(
+        Arc::new(spec.proxy.clone()),
+        gateway.clone(),
+        ProxyPeers {
+            upstream: server.clone().recipient(),
+            upstream_link: server_link,
+            client_link: client_link.clone(),
+            datacenter: datacenter.clone(),
+            datacenter_link: dc_link,
+        },
+        clock,
+        trace.clone(),
+    )
+    .start();
+    let _mta = SendingMta::new(
+        spec.sender.clone(),
+        "192.0.2.10",
+        proxy.recipient(),
+        client_link,
+        clock,
+        trace.clone(),
+        spec.messages.clone(),
+    )
+    .start();
+
+    for fault in spec.faults.clone() {
+        let (dc, server, gateway, trace) = (
+            datacenter.clone(),
+            server.clone(),
+            gateway.clone(),
+            trace.clone(),
+        );
+        actix::spawn(async move {
+            tokio::time::sleep(fault.at).await;
+            let apply = |on: bool| match fault.action {
+                FaultAction::DatacenterUnreachable => dc.do_send(SetOutage(if on {
+                    Outage::Unreachable
+                } else {
+                    Outage::None
+                })),
+                FaultAction::DatacenterSlow => {
+                    dc.do_send(SetOutage(if on { Outage::Slow } else { Outage::None }))
+                }
+                FaultAction::ServerDown => server.do_send(SetDown(on)),
+                FaultAction::CacheFlush => {
+                    if on {
+                        gateway.borrow_mut().cache.flush();
+                    }
+                }
+            };
+            apply(true);
+            let detail = match fault.duration {
+                Some(d) => format!("for {}", aptsim_core::duration::format(d)),
+                None => "until the end".to_owned(),
+            };
+            trace.record(
+                clock.now(),
+                "faults",
+                Record::Fault {
+                    id: fault.id.clone(),
+                    kind: fault.action.name().to_owned(),
+                    detail,
+                },
+            );
+            if let Some(d) = fault.duration {
+                tokio::time::sleep(d).await;
+                apply(false);
+                trace.record(
+                    clock.now(),
+                    "faults",
+                    Record::Fault {
+                        id: format!("{}/end", fault.id),
+                        kind: fault.action.name().to_owned(),
+                        detail: "repaired".to_owned(),
+                    },
+                );
+            }
+        });
+    }
+    tokio::time::sleep(spec.horizon).await;
+}
