@@ -158,38 +158,49 @@ impl DataCenter {
                 return;
             };
             self.running += 1;
-            ctx.run_later(job.analysis, move |dc, ctx| {
-                dc.running -= 1;
-                // An outage that began during the analysis swallows its answer too.
-                match dc.outage {
-                    Outage::None => {
-                        dc.known.insert(job.md5, job.verdict.clone());
-                        dc.trace.record(
-                            dc.clock.now(),
-                            "datacenter",
-                            Record::Verdict {
-                                md5: job.md5.to_hex(),
-                                level: job.verdict.level.to_string(),
-                                score: job.verdict.score,
-                                analysis_ms: job.analysis.as_millis() as u64,
-                            },
-                        );
-                        dc.link.send(
-                            &job.reply_to,
-                            DcAnswer::Verdict {
-                                md5: job.md5,
-                                verdict: job.verdict,
-                            },
-                        );
-                    }
-                    Outage::Unreachable => dc
-                        .link
-                        .send(&job.reply_to, DcAnswer::Unreachable { md5: job.md5 }),
-                    Outage::Slow => {}
-                }
-                dc.start_next(ctx);
-            });
+            crate::timer::after(job.analysis, ctx.address().recipient(), AnalysisDone(job));
         }
+    }
+}
+
+/// An analysis finished (see [`crate::timer`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct AnalysisDone(Queued);
+
+impl Handler<AnalysisDone> for DataCenter {
+    type Result = ();
+
+    fn handle(&mut self, AnalysisDone(job): AnalysisDone, ctx: &mut Context<Self>) {
+        self.running -= 1;
+        // An outage that began during the analysis swallows its answer too.
+        match self.outage {
+            Outage::None => {
+                self.known.insert(job.md5, job.verdict.clone());
+                self.trace.record(
+                    self.clock.now(),
+                    "datacenter",
+                    Record::Verdict {
+                        md5: job.md5.to_hex(),
+                        level: job.verdict.level.to_string(),
+                        score: job.verdict.score,
+                        analysis_ms: job.analysis.as_millis() as u64,
+                    },
+                );
+                self.link.send(
+                    &job.reply_to,
+                    DcAnswer::Verdict {
+                        md5: job.md5,
+                        verdict: job.verdict,
+                    },
+                );
+            }
+            Outage::Unreachable => self
+                .link
+                .send(&job.reply_to, DcAnswer::Unreachable { md5: job.md5 }),
+            Outage::Slow => {}
+        }
+        self.start_next(ctx);
     }
 }
 

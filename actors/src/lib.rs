@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`clock`]: virtual time since the world started.
 //! - [`record`]: the typed trace records and the recorder.
+//! - [`timer`]: timers that stay cheap by the thousand.
 //! - [`wire`]: connection events between actors, and links with latency and cuts.
 //! - [`datacenter`]: the sandbox: lookups, queued analyses, oracle, outages.
 //! - [`smtp_proxy`]: the SMTP proxy, running core proxy sessions.
@@ -17,4 +18,5 @@ pub mod mail_server;
 pub mod record;
 pub mod sending_mta;
 pub mod smtp_proxy;
+pub mod timer;
 pub mod wire;

@@ -124,18 +124,36 @@ impl MailServer {
             return;
         }
         slot.armed = Some(due);
-        ctx.run_later(self.clock.until(due), move |server, ctx| {
-            let now = server.clock.now();
-            let Some(slot) = server.sessions.get_mut(&conn) else {
-                return;
-            };
-            if slot.armed != Some(due) {
-                return;
-            }
-            slot.armed = None;
-            slot.session.handle_timeout(now);
-            server.flush(conn, ctx, true);
-        });
+        crate::timer::after(
+            self.clock.until(due),
+            ctx.address().recipient(),
+            ServerTimer { conn, due },
+        );
+    }
+}
+
+/// A connection's timer fired (see [`crate::timer`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ServerTimer {
+    conn: ConnId,
+    due: Timestamp,
+}
+
+impl Handler<ServerTimer> for MailServer {
+    type Result = ();
+
+    fn handle(&mut self, t: ServerTimer, ctx: &mut Context<Self>) {
+        let now = self.clock.now();
+        let Some(slot) = self.sessions.get_mut(&t.conn) else {
+            return;
+        };
+        if slot.armed != Some(t.due) {
+            return;
+        }
+        slot.armed = None;
+        slot.session.handle_timeout(now);
+        self.flush(t.conn, ctx, true);
     }
 }
 

@@ -265,7 +265,7 @@ impl SendingMta {
                 at_ms: at.as_millis(),
             },
         );
-        ctx.run_later(delay, move |mta, ctx| mta.start_attempt(&msg, ctx));
+        crate::timer::after(delay, ctx.address().recipient(), Retry(msg));
     }
 
     fn arm(&mut self, conn: ConnId, ctx: &mut Context<Self>) {
@@ -279,18 +279,74 @@ impl SendingMta {
             return;
         }
         a.armed = Some(due);
-        ctx.run_later(self.clock.until(due), move |mta, ctx| {
-            let now = mta.clock.now();
-            let Some(a) = mta.attempts.get_mut(&conn) else {
-                return;
-            };
-            if a.armed != Some(due) {
-                return;
-            }
-            a.armed = None;
-            a.session.handle_timeout(now);
-            mta.flush(conn, ctx);
-        });
+        crate::timer::after(
+            self.clock.until(due),
+            ctx.address().recipient(),
+            AttemptTimer { conn, due },
+        );
+    }
+}
+
+/// A message enters the queue (scheduled at its time, see [`crate::timer`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Enqueue(OutgoingMessage);
+
+/// The next attempt of a deferred message is due.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Retry(String);
+
+/// An attempt's timer fired.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct AttemptTimer {
+    conn: ConnId,
+    due: Timestamp,
+}
+
+impl Handler<Enqueue> for SendingMta {
+    type Result = ();
+
+    fn handle(&mut self, Enqueue(message): Enqueue, ctx: &mut Context<Self>) {
+        let now = self.clock.now();
+        let id = message.id.clone();
+        self.trace
+            .record(now, "sending_mta", Record::Queued { msg: id.clone() });
+        self.queue.insert(
+            id.clone(),
+            Queued {
+                message,
+                queued_at: now,
+                attempts: 0,
+            },
+        );
+        self.start_attempt(&id, ctx);
+    }
+}
+
+impl Handler<Retry> for SendingMta {
+    type Result = ();
+
+    fn handle(&mut self, Retry(id): Retry, ctx: &mut Context<Self>) {
+        self.start_attempt(&id, ctx);
+    }
+}
+
+impl Handler<AttemptTimer> for SendingMta {
+    type Result = ();
+
+    fn handle(&mut self, t: AttemptTimer, ctx: &mut Context<Self>) {
+        let now = self.clock.now();
+        let Some(a) = self.attempts.get_mut(&t.conn) else {
+            return;
+        };
+        if a.armed != Some(t.due) {
+            return;
+        }
+        a.armed = None;
+        a.session.handle_timeout(now);
+        self.flush(t.conn, ctx);
     }
 }
 
@@ -308,22 +364,7 @@ impl Actor for SendingMta {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         for message in std::mem::take(&mut self.pending) {
-            let at = message.at;
-            ctx.run_later(at, move |mta, ctx| {
-                let now = mta.clock.now();
-                let id = message.id.clone();
-                mta.trace
-                    .record(now, "sending_mta", Record::Queued { msg: id.clone() });
-                mta.queue.insert(
-                    id.clone(),
-                    Queued {
-                        message,
-                        queued_at: now,
-                        attempts: 0,
-                    },
-                );
-                mta.start_attempt(&id, ctx);
-            });
+            crate::timer::after(message.at, ctx.address().recipient(), Enqueue(message));
         }
     }
 }

@@ -295,17 +295,11 @@ impl SmtpProxy {
             return;
         }
         slot.armed = Some(due);
-        ctx.run_later(self.clock.until(due), move |proxy, ctx| {
-            let now = proxy.clock.now();
-            if let Some(slot) = proxy.sessions.get_mut(&conn) {
-                if slot.armed != Some(due) {
-                    return;
-                }
-                slot.armed = None;
-                let _ = now;
-            }
-            proxy.with_session(conn, ctx, |s, gw, now| s.handle_timeout(gw, now));
-        });
+        crate::timer::after(
+            self.clock.until(due),
+            ctx.address().recipient(),
+            SessionTimer { conn, due },
+        );
     }
 
     /// Runs `f` on every session (verdict fan-out).
@@ -413,6 +407,27 @@ impl Handler<Wire> for SmtpProxy {
                 }
             }
         }
+    }
+}
+
+/// A session's timer fired (see [`crate::timer`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct SessionTimer {
+    conn: ConnId,
+    due: Timestamp,
+}
+
+impl Handler<SessionTimer> for SmtpProxy {
+    type Result = ();
+
+    fn handle(&mut self, t: SessionTimer, ctx: &mut Context<Self>) {
+        match self.sessions.get_mut(&t.conn) {
+            // A later arming replaced this timer, or the session is gone.
+            Some(slot) if slot.armed == Some(t.due) => slot.armed = None,
+            _ => return,
+        }
+        self.with_session(t.conn, ctx, |s, gw, now| s.handle_timeout(gw, now));
     }
 }
 

@@ -16,7 +16,7 @@ use mail_builder::MessageBuilder;
 use mail_builder::headers::content_type::ContentType;
 use mail_builder::mime::MimePart;
 
-use super::format::{AttachmentSpec, MessageSpec};
+use super::format::{AttachmentSpec, MessageSpec, TrafficSpec};
 
 /// The EICAR anti-virus test file.
 pub const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -60,6 +60,62 @@ pub fn file_bytes(spec: &AttachmentSpec) -> Vec<u8> {
         *first = b'#';
     }
     out
+}
+
+/// The messages a traffic spec stands for, drawn with `seed` (deterministic).
+pub fn generate(traffic: &TrafficSpec, seed: u64) -> Vec<MessageSpec> {
+    let files = traffic.count.saturating_mul(traffic.attachments).max(1);
+    let pool = traffic.pool.unwrap_or(files).max(1);
+    let mut state = seed ^ 0x9e37_79b9_7f4a_7c15 ^ (traffic.prefix.len() as u64);
+    let mut next = move || {
+        // SplitMix64: a small, seedable stream, enough to draw file indices.
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let high = (traffic.high.clamp(0.0, 1.0) * pool as f64).round() as usize;
+    let medium = (traffic.medium.clamp(0.0, 1.0) * pool as f64).round() as usize;
+    let mut fresh = 0usize;
+    (0..traffic.count)
+        .map(|i| {
+            let attachments = (0..traffic.attachments)
+                .map(|_| {
+                    // Without a pool every file is new; with one, files repeat.
+                    let k = if traffic.pool.is_some() {
+                        (next() % pool as u64) as usize
+                    } else {
+                        fresh += 1;
+                        fresh - 1
+                    };
+                    let level = if k < high {
+                        Some(aptsim_core::verdict::ThreatLevel::High)
+                    } else if k < high + medium {
+                        Some(aptsim_core::verdict::ThreatLevel::Medium)
+                    } else {
+                        None
+                    };
+                    AttachmentSpec {
+                        name: format!("{}-file-{k}.bin", traffic.prefix),
+                        size: traffic.size,
+                        level,
+                        score: None,
+                        analysis: None,
+                        content: None,
+                        archive: None,
+                    }
+                })
+                .collect();
+            MessageSpec {
+                id: format!("{}-{i}", traffic.prefix),
+                at: traffic.start + traffic.every * i as u32,
+                from: "sender@traffic.example".to_owned(),
+                to: vec!["user@example.net".to_owned()],
+                attachments,
+            }
+        })
+        .collect()
 }
 
 /// What the data center will say about each file of the scenario.

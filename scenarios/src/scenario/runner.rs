@@ -58,7 +58,8 @@ pub fn world_of(s: &Scenario, seed: u64) -> Result<(WorldSpec, Vec<BuiltMessage>
         sender.timeouts.data_done = d;
     }
     let policy = s.world.policy.clone();
-    let messages: Vec<BuiltMessage> = s.messages.iter().map(build::build).collect();
+    let specs = all_messages(s, seed);
+    let messages: Vec<BuiltMessage> = specs.iter().map(build::build).collect();
     let analysis = match s.world.datacenter.analysis {
         AnalysisSpec::Fixed(d) => AnalysisTime::Fixed(d),
         AnalysisSpec::Range { min, max } => AnalysisTime::Uniform(min, max),
@@ -66,7 +67,7 @@ pub fn world_of(s: &Scenario, seed: u64) -> Result<(WorldSpec, Vec<BuiltMessage>
     let datacenter = DataCenterConfig {
         workers: s.world.datacenter.workers,
         analysis,
-        oracle: build::oracle(&s.messages, &policy.thresholds),
+        oracle: build::oracle(&specs, &policy.thresholds),
         default_verdict: Verdict::from_level(s.world.datacenter.default_level, &policy.thresholds),
     };
     let server = ReceiverConfig {
@@ -110,6 +111,16 @@ pub fn world_of(s: &Scenario, seed: u64) -> Result<(WorldSpec, Vec<BuiltMessage>
         faults,
     };
     Ok((spec, messages))
+}
+
+/// The scenario's own messages and those its traffic generates, ordered by time.
+pub fn all_messages(s: &Scenario, seed: u64) -> Vec<super::format::MessageSpec> {
+    let mut all = s.messages.clone();
+    for t in &s.traffic {
+        all.extend(build::generate(t, seed));
+    }
+    all.sort_by_key(|m| m.at);
+    all
 }
 
 /// Runs a scenario with `seed`.
