@@ -60,12 +60,37 @@ impl DataReceiver {
     /// Takes bytes; returns how many it consumed and whether the end of data was among them.
     /// Bytes after the end (pipelined commands) are not consumed.
     pub fn ingest(&mut self, bytes: &[u8]) -> (usize, bool) {
-        for (i, &b) in bytes.iter().enumerate() {
-            if self.step(b) {
+        let mut i = 0;
+        while i < bytes.len() {
+            // Inside a line, everything up to the next CR or LF is plain content: take it in
+            // one copy instead of byte by byte.
+            if self.state == State::InLine {
+                let end = memchr::memchr2(b'\r', b'\n', &bytes[i..]).map_or(bytes.len(), |k| i + k);
+                if end > i {
+                    self.content_run(&bytes[i..end]);
+                    i = end;
+                    continue;
+                }
+            }
+            if self.step(bytes[i]) {
                 return (i + 1, true);
             }
+            i += 1;
         }
         (bytes.len(), false)
+    }
+
+    /// Content bytes without CR or LF, as [`DataReceiver::content`] would take them one by one.
+    fn content_run(&mut self, run: &[u8]) {
+        self.line_len += run.len();
+        if self.line_len > MAX_LINE - 2 {
+            self.fail(DataError::LineTooLong);
+        }
+        let room = self.max_size.saturating_sub(self.body.len());
+        if run.len() > room {
+            self.fail(DataError::TooBig);
+        }
+        self.body.extend_from_slice(&run[..run.len().min(room)]);
     }
 
     /// The message, or why it was refused. Call after [`DataReceiver::ingest`] said done.
