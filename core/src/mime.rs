@@ -159,7 +159,7 @@ pub fn extract_with_contents(raw: &[u8], limits: &MimeLimits) -> Extraction {
 /// [`Attachment::span`]), for rewriting.
 pub fn decode_part(part: &[u8]) -> Vec<u8> {
     let parser = header_parser();
-    let e = mime_split::entity(&parser, part, 0..part.len());
+    let e = mime_split::entity(parser, part, 0..part.len());
     let cte = e
         .headers
         .as_ref()
@@ -169,9 +169,11 @@ pub fn decode_part(part: &[u8]) -> Vec<u8> {
 }
 
 /// mail-parser reading only what extraction needs (the MIME headers); other fields stay raw,
-/// which is also the cheapest.
-fn header_parser() -> MessageParser {
-    MessageParser::new().with_mime_headers()
+/// which is also the cheapest. Built once: its table of field parsers is a hash map, and
+/// building it per message was a fifth of the cost of a 10 KB message.
+fn header_parser() -> &'static MessageParser {
+    static PARSER: std::sync::OnceLock<MessageParser> = std::sync::OnceLock::new();
+    PARSER.get_or_init(|| MessageParser::new().with_mime_headers())
 }
 
 /// The body transfer-decoded, and whether its encoding was broken.
@@ -215,7 +217,7 @@ struct Walker<'r> {
     raw: &'r [u8],
     limits: &'r MimeLimits,
     keep_contents: bool,
-    parser: MessageParser,
+    parser: &'static MessageParser,
     out: Extraction,
     /// Archive budgets left for the rest of the message.
     archive_budget: ArchiveLimits,
@@ -268,7 +270,7 @@ impl<'r> Walker<'r> {
             self.stopped = true;
             return;
         }
-        let e = mime_split::entity(&self.parser, buf, range.clone());
+        let e = mime_split::entity(self.parser, buf, range.clone());
         let Some(headers) = e.headers.as_ref().and_then(|m| m.parts.first()) else {
             if depth == 0 {
                 self.out.malformed.insert(Malformed::NoHeaders);

@@ -1,0 +1,44 @@
+//! Whole simulations with wire protocols: SMTP messages (one small attachment each) through
+//! the sending MTA, the SMTP proxy, the data center and the mail server, on virtual time.
+//! Throughput is in simulated messages per second of wall time (ARCHITECTURE.md target:
+//! 20,000 per second on one core).
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+use aptsim_scenarios::scenario::format::Scenario;
+use aptsim_scenarios::scenario::runner;
+use aptsim_simulator::world;
+
+const MESSAGES: usize = 1_000;
+
+fn scenario(release: bool) -> Scenario {
+    let text = format!(
+        "[world]\npolicy = {{ release_immediately = {release} }}\n\
+         [world.datacenter]\nanalysis = {{ min = \"1m\", max = \"4m\" }}\n\
+         [[traffic]]\ncount = {MESSAGES}\nevery = \"3600ms\"\npool = 300\nhigh = 0.01\n"
+    );
+    Scenario::from_toml(&text, "bench.toml").expect("valid scenario")
+}
+
+fn simulation(c: &mut Criterion) {
+    let mut group = c.benchmark_group("simulation");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(MESSAGES as u64));
+    for (name, release) in [("release_1000_msgs", true), ("hold_1000_msgs", false)] {
+        let (spec, _) = runner::world_of(&scenario(release), 1).expect("world");
+        group.bench_function(name, |b| b.iter(|| world::run(spec.clone())));
+    }
+    // Five days of Postfix retries against a server that is down: a week on the clock.
+    let text = "[world]\nmta = \"postfix\"\n[[fault]]\nat = \"0s\"\nkind = \"server_down\"\n\
+                [[message]]\nid = \"m1\"\n[[message.attachment]]\nname = \"a.pdf\"\n";
+    let (spec, _) =
+        runner::world_of(&Scenario::from_toml(text, "b.toml").expect("valid"), 1).expect("world");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("five_days_of_retries", |b| {
+        b.iter(|| world::run(spec.clone()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, simulation);
+criterion_main!(benches);
