@@ -1,6 +1,8 @@
 //! Messages and policies for the integration tests, built with mail-builder.
 #![allow(dead_code)]
 
+pub mod peers;
+
 use std::io::Write;
 use std::sync::Arc;
 
