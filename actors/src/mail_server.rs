@@ -30,7 +30,7 @@ pub struct StoredMessage {
 struct Slot {
     session: ReceiverSession,
     peer: Recipient<Wire>,
-    armed: Option<Timestamp>,
+    armed: crate::timer::Armed,
 }
 
 /// Takes the server down (refusing connections, dropping open ones) or back up.
@@ -117,18 +117,10 @@ impl MailServer {
         let Some(slot) = self.sessions.get_mut(&conn) else {
             return;
         };
-        let Some(due) = slot.session.poll_timeout() else {
-            return;
-        };
-        if slot.armed.is_some_and(|a| a <= due) {
-            return;
+        if let Some(due) = slot.armed.rearm(slot.session.poll_timeout()) {
+            let to = ctx.address().recipient();
+            crate::timer::after(self.clock.until(due), to, ServerTimer { conn, due });
         }
-        slot.armed = Some(due);
-        crate::timer::after(
-            self.clock.until(due),
-            ctx.address().recipient(),
-            ServerTimer { conn, due },
-        );
     }
 }
 
@@ -148,10 +140,9 @@ impl Handler<ServerTimer> for MailServer {
         let Some(slot) = self.sessions.get_mut(&t.conn) else {
             return;
         };
-        if slot.armed != Some(t.due) {
+        if !slot.armed.fire(t.due) {
             return;
         }
-        slot.armed = None;
         slot.session.handle_timeout(now);
         self.flush(t.conn, ctx, true);
     }
@@ -179,7 +170,7 @@ impl Handler<Wire> for MailServer {
                     Slot {
                         session,
                         peer: reply_to,
-                        armed: None,
+                        armed: crate::timer::Armed::default(),
                     },
                 );
                 self.flush(conn, ctx, false);

@@ -40,7 +40,7 @@ struct Attempt {
     msg: String,
     number: u32,
     session: SenderSession,
-    armed: Option<Timestamp>,
+    armed: crate::timer::Armed,
     closed: bool,
 }
 
@@ -116,7 +116,7 @@ impl SendingMta {
                 msg: id.to_owned(),
                 number: q.attempts,
                 session,
-                armed: None,
+                armed: crate::timer::Armed::default(),
                 closed: false,
             },
         );
@@ -272,18 +272,10 @@ impl SendingMta {
         let Some(a) = self.attempts.get_mut(&conn) else {
             return;
         };
-        let Some(due) = a.session.poll_timeout() else {
-            return;
-        };
-        if a.armed.is_some_and(|armed| armed <= due) {
-            return;
+        if let Some(due) = a.armed.rearm(a.session.poll_timeout()) {
+            let to = ctx.address().recipient();
+            crate::timer::after(self.clock.until(due), to, AttemptTimer { conn, due });
         }
-        a.armed = Some(due);
-        crate::timer::after(
-            self.clock.until(due),
-            ctx.address().recipient(),
-            AttemptTimer { conn, due },
-        );
     }
 }
 
@@ -341,10 +333,9 @@ impl Handler<AttemptTimer> for SendingMta {
         let Some(a) = self.attempts.get_mut(&t.conn) else {
             return;
         };
-        if a.armed != Some(t.due) {
+        if !a.armed.fire(t.due) {
             return;
         }
-        a.armed = None;
         a.session.handle_timeout(now);
         self.flush(t.conn, ctx);
     }

@@ -28,7 +28,7 @@ struct Slot {
     upstream: Option<ConnId>,
     /// The message of the transaction in progress, for naming decisions in the trace.
     msg: String,
-    armed: Option<Timestamp>,
+    armed: crate::timer::Armed,
 }
 
 /// Where the proxy's peers are.
@@ -288,18 +288,10 @@ impl SmtpProxy {
         let Some(slot) = self.sessions.get_mut(&conn) else {
             return;
         };
-        let Some(due) = slot.session.poll_timeout() else {
-            return;
-        };
-        if slot.armed.is_some_and(|a| a <= due) {
-            return;
+        if let Some(due) = slot.armed.rearm(slot.session.poll_timeout()) {
+            let to = ctx.address().recipient();
+            crate::timer::after(self.clock.until(due), to, SessionTimer { conn, due });
         }
-        slot.armed = Some(due);
-        crate::timer::after(
-            self.clock.until(due),
-            ctx.address().recipient(),
-            SessionTimer { conn, due },
-        );
     }
 
     /// Runs `f` on every session (verdict fan-out).
@@ -357,7 +349,7 @@ impl Handler<Wire> for SmtpProxy {
                         client: Some(reply_to),
                         upstream: None,
                         msg: String::new(),
-                        armed: None,
+                        armed: crate::timer::Armed::default(),
                     },
                 );
                 self.flush(conn, ctx);
@@ -422,10 +414,13 @@ impl Handler<SessionTimer> for SmtpProxy {
     type Result = ();
 
     fn handle(&mut self, t: SessionTimer, ctx: &mut Context<Self>) {
-        match self.sessions.get_mut(&t.conn) {
-            // A later arming replaced this timer, or the session is gone.
-            Some(slot) if slot.armed == Some(t.due) => slot.armed = None,
-            _ => return,
+        // A later arming replaced this timer, or the session is gone.
+        if !self
+            .sessions
+            .get_mut(&t.conn)
+            .is_some_and(|slot| slot.armed.fire(t.due))
+        {
+            return;
         }
         self.with_session(t.conn, ctx, |s, gw, now| s.handle_timeout(gw, now));
     }
