@@ -45,6 +45,19 @@ pub enum FaultAction {
     ServerDown,
     /// The gateway's verdict cache is emptied.
     CacheFlush,
+    /// A link drops everything sent on it (a partition), in both directions.
+    LinkCut(LinkName),
+}
+
+/// The links a fault can cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkName {
+    /// Sending MTA ↔ SMTP proxy.
+    Client,
+    /// SMTP proxy ↔ mail server.
+    Upstream,
+    /// SMTP proxy ↔ data center.
+    Datacenter,
 }
 
 impl FaultAction {
@@ -55,6 +68,9 @@ impl FaultAction {
             FaultAction::DatacenterSlow => "datacenter_slow",
             FaultAction::ServerDown => "server_down",
             FaultAction::CacheFlush => "cache_flush",
+            FaultAction::LinkCut(LinkName::Client) => "link_cut_client",
+            FaultAction::LinkCut(LinkName::Upstream) => "link_cut_upstream",
+            FaultAction::LinkCut(LinkName::Datacenter) => "link_cut_datacenter",
         }
     }
 }
@@ -128,6 +144,8 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
     let dc_link = Link::new(spec.latency);
     let server_link = Link::new(spec.latency);
     let client_link = Link::new(spec.latency);
+    let (client_link_for_faults, server_link_for_faults, dc_link_for_faults) =
+        (client_link.clone(), server_link.clone(), dc_link.clone());
 
     let datacenter = DataCenter::new(
         spec.datacenter.clone(),
@@ -176,6 +194,12 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
             gateway.clone(),
             trace.clone(),
         );
+        let link = match fault.action {
+            FaultAction::LinkCut(LinkName::Client) => Some(client_link_for_faults.clone()),
+            FaultAction::LinkCut(LinkName::Upstream) => Some(server_link_for_faults.clone()),
+            FaultAction::LinkCut(LinkName::Datacenter) => Some(dc_link_for_faults.clone()),
+            _ => None,
+        };
         actix::spawn(async move {
             tokio::time::sleep(fault.at).await;
             let apply = |on: bool| match fault.action {
@@ -191,6 +215,11 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
                 FaultAction::CacheFlush => {
                     if on {
                         gateway.borrow_mut().cache.flush();
+                    }
+                }
+                FaultAction::LinkCut(_) => {
+                    if let Some(l) = &link {
+                        l.set_cut(on);
                     }
                 }
             };

@@ -267,6 +267,8 @@ pub struct FaultSpec {
     pub at: Duration,
     /// What it does.
     pub kind: FaultKind,
+    /// For `link_cut`: which link (`client`, `upstream` or `datacenter`).
+    pub link: Option<String>,
     /// How long it lasts (for outages and cuts). Absent: until the end.
     #[serde(
         default,
@@ -288,6 +290,8 @@ pub enum FaultKind {
     ServerDown,
     /// The gateway's verdict cache is emptied.
     CacheFlush,
+    /// A link drops everything sent on it (a partition); name it with `link`.
+    LinkCut,
 }
 
 /// What must hold for one message at the end.
@@ -407,6 +411,18 @@ impl Scenario {
                     .contains(&state.as_str())
             {
                 return Err(invalid(format!("unknown state {state:?}")));
+            }
+        }
+        for f in &s.faults {
+            let named = matches!(
+                f.link.as_deref(),
+                Some("client" | "upstream" | "datacenter")
+            );
+            if (f.kind == FaultKind::LinkCut) != named {
+                return Err(invalid(format!(
+                    "fault {:?}: `link = \"client\" | \"upstream\" | \"datacenter\"` goes with kind `link_cut`, and only with it",
+                    f.id
+                )));
             }
         }
         for (i, f) in s.faults.iter_mut().enumerate() {

@@ -12,7 +12,7 @@ use aptsim_core::smtp::receiver::ReceiverConfig;
 use aptsim_core::verdict::{ThreatLevel, Verdict};
 use aptsim_simulator::invariants::{self, CheckContext, FinalStates, Violation};
 use aptsim_simulator::metrics::{self, Metrics};
-use aptsim_simulator::world::{self, Fault, FaultAction, WorldSpec};
+use aptsim_simulator::world::{self, Fault, FaultAction, LinkName, WorldSpec};
 
 use super::build::{self, BuiltMessage};
 use super::expect;
@@ -85,6 +85,11 @@ pub fn world_of(s: &Scenario, seed: u64) -> Result<(WorldSpec, Vec<BuiltMessage>
                 FaultKind::DatacenterSlow => FaultAction::DatacenterSlow,
                 FaultKind::ServerDown => FaultAction::ServerDown,
                 FaultKind::CacheFlush => FaultAction::CacheFlush,
+                FaultKind::LinkCut => FaultAction::LinkCut(match f.link.as_deref() {
+                    Some("client") => LinkName::Client,
+                    Some("upstream") => LinkName::Upstream,
+                    _ => LinkName::Datacenter,
+                }),
             },
             duration: f.duration,
         })
