@@ -15,7 +15,7 @@ pub const CATALOGUE: &str = "scenarios/suite";
 /// Arguments of `aptsim run`.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  aptsim run scenarios/suite\n  aptsim run scenarios/suite/s5-sender-timeout-retry.toml --seed 7 --trace t.jsonl\n  aptsim run scenarios/suite --seeds 100 --shard 2/4"
+    after_help = "Examples:\n  aptsim run scenarios/suite\n  aptsim run scenarios/suite/s3-s5-sender-timeout-retry.toml --seed 7 --trace t.jsonl\n  aptsim run scenarios/suite --seeds 100 --shard 2/4"
 )]
 pub struct RunArgs {
     /// Scenario files (.toml) or folders of them. Default: the built-in catalogue.
