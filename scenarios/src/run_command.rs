@@ -71,6 +71,11 @@ pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             out.extend(found);
         } else if p.exists() {
             out.push(p.clone());
+        } else if paths == defaults {
+            return Err(format!(
+                "{}: no such folder; run from the repository root, or name scenario files or folders",
+                p.display()
+            ));
         } else {
             return Err(format!("{}: no such file or folder", p.display()));
         }
