@@ -59,8 +59,11 @@ pub struct DataCenterConfig {
     pub analysis: AnalysisTime,
     /// Known verdicts by MD5 (the scenario's files, EICAR).
     pub oracle: BTreeMap<Md5, Judgement>,
-    /// The verdict for any other file.
+    /// The verdict for any other file (unless `drawn` picks another).
     pub default_verdict: Verdict,
+    /// Verdicts drawn for files the oracle does not know: each such file is judged one of
+    /// these with its probability (seeded), else `default_verdict`. Empty by default.
+    pub drawn: Vec<(f64, Verdict)>,
 }
 
 /// An upload (with its MD5 lookup) from a proxy.
@@ -152,6 +155,22 @@ impl DataCenter {
         }
     }
 
+    /// A verdict for a file the oracle does not know, from the seeded distribution.
+    fn draw_verdict(&mut self) -> Verdict {
+        if self.config.drawn.is_empty() {
+            return self.config.default_verdict.clone();
+        }
+        // 53 random bits: a uniform draw in [0, 1).
+        let mut r = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        for (p, v) in &self.config.drawn {
+            if r < *p {
+                return v.clone();
+            }
+            r -= p;
+        }
+        self.config.default_verdict.clone()
+    }
+
     fn start_next(&mut self, ctx: &mut Context<Self>) {
         while self.running < self.config.workers.max(1) {
             let Some(job) = self.queue.pop_front() else {
@@ -238,11 +257,11 @@ impl Handler<Upload> for DataCenter {
             );
             return;
         }
-        let judgement = self.config.oracle.get(&up.md5);
-        let verdict = judgement.map_or_else(
-            || self.config.default_verdict.clone(),
-            |j| j.verdict.clone(),
-        );
+        let judgement = self.config.oracle.get(&up.md5).cloned();
+        let verdict = match &judgement {
+            Some(j) => j.verdict.clone(),
+            None => self.draw_verdict(),
+        };
         let analysis = match judgement.and_then(|j| j.analysis) {
             Some(d) => d,
             None => self.config.analysis.draw(&mut self.rng),

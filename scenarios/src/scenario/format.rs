@@ -107,6 +107,11 @@ pub struct DataCenterSpec {
     pub workers: usize,
     /// Level of files the scenario does not judge (EICAR is always high). Default clean.
     pub default_level: ThreatLevel,
+    /// Fraction of files the scenario does not judge that are drawn high (seeded).
+    /// Default 0.
+    pub high_fraction: f64,
+    /// Likewise, medium. Default 0.
+    pub medium_fraction: f64,
 }
 
 impl Default for DataCenterSpec {
@@ -115,6 +120,8 @@ impl Default for DataCenterSpec {
             analysis: AnalysisSpec::Fixed(Duration::from_secs(120)),
             workers: 1_000,
             default_level: ThreatLevel::Clean,
+            high_fraction: 0.0,
+            medium_fraction: 0.0,
         }
     }
 }

@@ -69,6 +69,16 @@ pub fn world_of(s: &Scenario, seed: u64) -> Result<(WorldSpec, Vec<BuiltMessage>
         analysis,
         oracle: build::oracle(&specs, &policy.thresholds),
         default_verdict: Verdict::from_level(s.world.datacenter.default_level, &policy.thresholds),
+        drawn: vec![
+            (
+                s.world.datacenter.high_fraction.clamp(0.0, 1.0),
+                Verdict::from_level(ThreatLevel::High, &policy.thresholds),
+            ),
+            (
+                s.world.datacenter.medium_fraction.clamp(0.0, 1.0),
+                Verdict::from_level(ThreatLevel::Medium, &policy.thresholds),
+            ),
+        ],
     };
     let server = ReceiverConfig {
         command_timeout: s.world.server.command_timeout,
