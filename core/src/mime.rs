@@ -121,6 +121,25 @@ pub struct File {
     pub content: Option<Vec<u8>>,
 }
 
+/// A file as `aptsim inspect` prints it: name, content type, size, MD5 (hex), containing
+/// archive, and why it cannot be scanned (or null); never its bytes.
+impl serde::Serialize for File {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut f = s.serialize_struct("File", 6)?;
+        f.serialize_field("name", &self.name)?;
+        f.serialize_field("content_type", &self.content_type)?;
+        f.serialize_field("size", &self.size)?;
+        f.serialize_field("md5", &self.md5)?;
+        f.serialize_field("archive", &self.archive)?;
+        f.serialize_field(
+            "unscannable",
+            &self.unscannable.as_ref().map(|u| u.to_string()),
+        )?;
+        f.end()
+    }
+}
+
 /// Everything found in one message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Extraction {

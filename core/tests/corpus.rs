@@ -369,19 +369,7 @@ fn comparable(x: &Extraction) -> Vec<FileKey> {
 
 /// The files as `aptsim inspect` prints them.
 fn files_json(x: &Extraction) -> Value {
-    x.files
-        .iter()
-        .map(|f| {
-            json!({
-                "name": f.name,
-                "content_type": f.content_type,
-                "size": f.size,
-                "md5": f.md5.to_hex(),
-                "archive": f.archive,
-                "unscannable": f.unscannable.as_ref().map(|u| u.to_string()),
-            })
-        })
-        .collect()
+    serde_json::to_value(&x.files).expect("files serialise")
 }
 
 fn describe_diff(

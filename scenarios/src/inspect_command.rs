@@ -106,24 +106,10 @@ pub fn describe(path: &Path, raw: &[u8], policy: &Policy) -> Value {
 }
 
 fn extraction_json(path: &Path, size: usize, x: &Extraction) -> Value {
-    let files: Vec<Value> = x
-        .files
-        .iter()
-        .map(|f| {
-            json!({
-                "name": f.name,
-                "content_type": f.content_type,
-                "size": f.size,
-                "md5": f.md5.to_hex(),
-                "archive": f.archive,
-                "unscannable": f.unscannable.as_ref().map(|u| u.to_string()),
-            })
-        })
-        .collect();
     json!({
         "path": path.display().to_string(),
         "size": size,
-        "files": files,
+        "files": x.files,
         "malformed": x.malformed,
     })
 }
@@ -235,11 +221,21 @@ fn read_text(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Loads `{"<md5>": "high" | 85 | {"score": 85, "threat": "name"}}` into the cache.
+/// Loads a verdict file into the cache.
 fn load_verdicts(path: &Path, policy: &Policy, cache: &mut MemoryCache) -> Result<(), String> {
+    for (md5, verdict) in read_verdicts(path, policy)? {
+        cache.insert(md5, verdict, Timestamp::ZERO);
+    }
+    Ok(())
+}
+
+/// Reads a verdict file: `{"<md5>": "high" | 85 | {"score": 85, "threat": "name"}}`
+/// (`aptsim inspect --verdicts`, `aptsim proxy smtp --dc-verdicts`).
+pub fn read_verdicts(path: &Path, policy: &Policy) -> Result<BTreeMap<Md5, Verdict>, String> {
     let text = read_text(path)?;
     let map: BTreeMap<String, Value> =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = BTreeMap::new();
     for (key, value) in map {
         let md5: Md5 = key
             .parse()
@@ -250,9 +246,9 @@ fn load_verdicts(path: &Path, policy: &Policy, cache: &mut MemoryCache) -> Resul
                 path.display()
             )
         })?;
-        cache.insert(md5, verdict, Timestamp::ZERO);
+        out.insert(md5, verdict);
     }
-    Ok(())
+    Ok(out)
 }
 
 pub fn parse_verdict(value: &Value, policy: &Policy) -> Option<Verdict> {

@@ -45,14 +45,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aptsim_core::clock::Timestamp;
-use aptsim_core::digest::Md5;
 use aptsim_core::duration;
 use aptsim_core::policy::{Policy, PolicyError};
 use aptsim_core::smtp::proxy::ProxyConfig;
-use aptsim_core::verdict::Verdict;
-use serde_json::Value;
 
-use crate::inspect_command::parse_verdict;
+use crate::inspect_command::read_verdicts;
 use datacenter::{DataCenter, DcConfig};
 
 /// Arguments of `aptsim proxy`.
@@ -154,7 +151,7 @@ fn run_smtp(args: &SmtpArgs) -> Result<ExitCode, String> {
     }
     policy.validate().map_err(|e: PolicyError| e.to_string())?;
     let verdicts = match &args.dc_verdicts {
-        Some(path) => load_verdicts(path, &policy)?,
+        Some(path) => read_verdicts(path, &policy)?,
         None => BTreeMap::new(),
     };
     let dc = DcConfig {
@@ -239,28 +236,4 @@ fn startup_summary(args: &SmtpArgs, policy: &Policy, dc: &DcConfig) -> String {
         l.medium.action,
         l.high.action,
     )
-}
-
-/// Reads `{"<md5>": "high" | 85 | {"score": 85, "threat": "name"}}`.
-fn load_verdicts(
-    path: &std::path::Path,
-    policy: &Policy,
-) -> Result<BTreeMap<Md5, Verdict>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let map: BTreeMap<String, Value> =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut out = BTreeMap::new();
-    for (key, value) in map {
-        let md5: Md5 = key
-            .parse()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        let verdict = parse_verdict(&value, policy).ok_or_else(|| {
-            format!(
-                "{}: {key}: expected a level, a score 0-100, or {{\"score\": N}}, got {value}",
-                path.display()
-            )
-        })?;
-        out.insert(md5, verdict);
-    }
-    Ok(out)
 }
