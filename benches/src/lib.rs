@@ -276,13 +276,7 @@ pub fn run_pipeline(
     cache: &dyn VerdictCache,
     now: Timestamp,
 ) -> PipelineRun {
-    let mut inspection = Inspection::new(
-        Flavour::Smtp,
-        Arc::clone(raw),
-        Arc::clone(policy),
-        cache,
-        now,
-    );
+    let mut inspection = Inspection::new(Flavour::Smtp, raw, Arc::clone(policy), cache, now);
     let mut submissions = Vec::new();
     while let Some(s) = inspection.poll_submission(cache, now) {
         submissions.push(s);

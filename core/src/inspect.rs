@@ -88,9 +88,9 @@ pub struct FileOutcome {
 pub enum Decision {
     /// Deliver (SMTP) or return (IMAP) the message unchanged.
     Deliver,
-    /// Deliver or return this rewritten message instead (drop, block, lock; IMAP deny and
-    /// quarantine).
-    DeliverRewritten(Vec<u8>),
+    /// Deliver or return the message rewritten by this plan instead (drop, block, lock; IMAP
+    /// deny and quarantine); [`rewrite::Rewrite::apply`] writes it.
+    DeliverRewritten(rewrite::Rewrite),
     /// SMTP: keep the whole message in the quarantine store; the recipient gets nothing.
     Quarantine,
     /// SMTP: refuse the transaction: `554 5.7.1` and this text.
@@ -143,7 +143,6 @@ enum Status {
 pub struct Inspection {
     flavour: Flavour,
     policy: Arc<Policy>,
-    raw: Arc<[u8]>,
     extraction: Extraction,
     /// Status per distinct MD5, in first-seen order.
     status: Vec<(Md5, Status)>,
@@ -158,19 +157,20 @@ impl Inspection {
     /// Extracts the files of `raw` and looks them up in `cache`.
     pub fn new(
         flavour: Flavour,
-        raw: Arc<[u8]>,
+        raw: &[u8],
         policy: Arc<Policy>,
         cache: &dyn VerdictCache,
         now: Timestamp,
     ) -> Self {
-        let extraction = mime::extract(&raw, &policy.limits);
-        Self::with_extraction(flavour, raw, extraction, policy, cache, now)
+        let extraction = mime::extract(raw, &policy.limits);
+        Self::with_extraction(flavour, extraction, policy, cache, now)
     }
 
-    /// As [`Inspection::new`], for a message already extracted from `raw`.
+    /// As [`Inspection::new`], for a message already extracted (by a driver that extracts
+    /// off its event loop). The machine keeps no copy of the message: a rewrite comes out
+    /// as a plan, applied to the bytes by whoever holds them.
     pub fn with_extraction(
         flavour: Flavour,
-        raw: Arc<[u8]>,
         extraction: Extraction,
         policy: Arc<Policy>,
         cache: &dyn VerdictCache,
@@ -213,7 +213,6 @@ impl Inspection {
         let mut inspection = Inspection {
             flavour,
             policy,
-            raw,
             extraction,
             status,
             groups,
@@ -454,7 +453,9 @@ impl Inspection {
         }
         let files = self.file_outcomes();
         let policy = &self.policy;
-        let mut action = files
+        // Whatever limits kept the walk out of is among the files, as unscannable pieces
+        // (`mime::Attachment::unwalked`), so their level's action is in this maximum too.
+        let action = files
             .iter()
             .map(|f| f.action)
             .max()
@@ -465,14 +466,6 @@ impl Inspection {
             let lp = policy.level(f.level);
             alarm |= lp.alarm && f.source != Source::Released;
             log |= lp.log && f.source != Source::Released;
-        }
-        // Limits stopped the walk: what was not seen is unscannable (policy
-        // `unscannable_level`), and it can only be acted on as a whole.
-        if self.extraction.is_incomplete() {
-            let lp = policy.level(policy.unscannable_level);
-            action = action.max(lp.action);
-            alarm |= lp.alarm;
-            log |= lp.log;
         }
         let fail_open = files.iter().any(|f| {
             matches!(f.source, Source::Unreachable | Source::Slow) && f.action == Action::Allow
@@ -500,10 +493,10 @@ impl Inspection {
             )),
             Action::Quarantine if smtp => Decision::Quarantine,
             Action::Deny | Action::Quarantine => Decision::DeliverRewritten(
-                rewrite::replace_message(&self.raw, &self.extraction, files, action, &self.policy),
+                rewrite::Rewrite::message(&self.extraction, files, action, &self.policy),
             ),
             Action::Lock | Action::Drop | Action::Block => Decision::DeliverRewritten(
-                rewrite::replace_attachments(&self.raw, &self.extraction, files, &self.policy),
+                rewrite::Rewrite::pieces(&self.extraction, files, &self.policy),
             ),
         }
     }

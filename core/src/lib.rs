@@ -7,6 +7,7 @@
 //! # Layout
 //! - [`mime`]: the files in a raw message (attachments, transfer-decoded, archives expanded).
 //! - [`archive`]: zip, gzip and tar members, with bomb limits; encrypted means unscannable.
+//! - [`unscannable`]: why a file cannot be analysed (a limit, encryption, corruption).
 //! - [`digest`]: [`digest::Md5`], a file's identity.
 //! - [`clock`]: [`clock::Timestamp`], time as passed in by the driver.
 //! - [`verdict`]: threat levels, scores and thresholds.
@@ -33,4 +34,5 @@ mod mime_split;
 pub mod policy;
 pub mod rewrite;
 pub mod smtp;
+pub mod unscannable;
 pub mod verdict;

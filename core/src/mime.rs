@@ -21,24 +21,39 @@ use std::ops::Range;
 
 use mail_parser::{MessageParser, MimeHeaders};
 
-use crate::archive::{self, ArchiveLimits, MemberContent, Unscannable};
+use crate::archive::{self, ArchiveLimits, MemberContent};
 use crate::digest::Md5;
 use crate::mime_fields::Fields;
+use crate::unscannable::{LimitExceeded, Unscannable};
 use crate::{mime_decode, mime_split};
 
 /// Bounds on one message's extraction. Defaults are generous for real mail and small enough
-/// that hostile input stays cheap.
+/// that hostile input stays cheap. Whatever a limit keeps the walk out of is not skipped: it
+/// becomes an unscannable file of its own (see [`Attachment::unwalked`]), so the policy's
+/// `unscannable_level` acts on exactly those bytes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MimeLimits {
     /// Largest message scanned, in bytes. Default 64 MiB (Postfix's `message_size_limit`
     /// default is 10 MB; gateways commonly allow a few times that). A larger message is not
-    /// parsed: it is flagged [`Malformed::TooLarge`] and holds no files.
+    /// parsed: it is flagged [`Malformed::TooLarge`] and is one unscannable file.
     pub max_message_bytes: usize,
     /// Deepest nesting of multiparts and attached messages walked. Default 32.
     pub max_depth: u32,
     /// Most MIME parts walked in one message (containers included). Default 2,000.
     pub max_parts: u32,
+    /// Largest header block of one entity handed to the header parser. Default 256 KiB:
+    /// Postfix keeps at most `header_size_limit` (100 KiB) of one header field; a block of
+    /// MIME fields twice as large is no real mail's.
+    pub max_header_bytes: usize,
+    /// Most parameters in one Content-Type or Content-Disposition field, RFC 2231
+    /// continuations included. Default 100: a 255-character file name needs a few dozen
+    /// continuations at most, and mail-parser merges continuations in quadratic time.
+    pub max_parameters: u32,
+    /// Most bytes held at once in decoded copies of encoded attached messages (a base64
+    /// `message/rfc822` inside another one, and so on). Default 64 MiB, the message limit:
+    /// without it, quoted-printable attached messages nested 32 deep would cost 32 copies.
+    pub max_decoded_bytes: usize,
     /// Limits for archive attachments. Their byte and member budgets are shared by all the
     /// archives of one message, so many small bombs cost no more than one.
     pub archive: ArchiveLimits,
@@ -50,6 +65,9 @@ impl Default for MimeLimits {
             max_message_bytes: 64 << 20,
             max_depth: 32,
             max_parts: 2_000,
+            max_header_bytes: 256 << 10,
+            max_parameters: 100,
+            max_decoded_bytes: 64 << 20,
             archive: ArchiveLimits::default(),
         }
     }
@@ -67,6 +85,12 @@ pub enum Malformed {
     DepthLimit,
     /// More parts than [`MimeLimits::max_parts`]; the rest were not walked.
     PartLimit,
+    /// A header block over [`MimeLimits::max_header_bytes`], or a MIME field with more than
+    /// [`MimeLimits::max_parameters`] parameters; that entity was not parsed.
+    HeaderLimit,
+    /// Nested decoded copies of attached messages passed [`MimeLimits::max_decoded_bytes`];
+    /// the attached message that would have passed it was not walked.
+    DecodedLimit,
     /// A part's transfer encoding was broken (for example bad base64); it was decoded
     /// leniently, skipping what is not part of the encoding.
     BadTransferEncoding,
@@ -80,10 +104,12 @@ pub enum Malformed {
     DuplicateContentType,
 }
 
-/// One attachment part as it sits in the message.
+/// One piece of the message that a rewrite can replace: an attachment part, or a piece the
+/// walk could not enter ([`Attachment::unwalked`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {
-    /// File name, decoded (RFC 2047/2231); empty when the part has none.
+    /// File name, decoded (RFC 2047/2231); empty when the part has none. For an unwalked
+    /// piece, [`UNWALKED_NAME`].
     pub name: String,
     /// Lowercase `type/subtype`; `text/plain` when the part declares none.
     pub content_type: String,
@@ -97,7 +123,16 @@ pub struct Attachment {
     pub span: Range<usize>,
     /// The archive format, when the attachment is one.
     pub archive: Option<archive::ArchiveKind>,
+    /// True when this is no attachment part but a piece of the message that a limit kept the
+    /// walk out of: an entity nested past the depth limit, the parts after the part limit, a
+    /// header block too large to parse, or the whole message when it is over the size limit.
+    /// Whatever it holds is unknown, so it is one unscannable file, and a rewrite replaces
+    /// its raw bytes as a whole. Its MD5 is that of those raw bytes.
+    pub unwalked: bool,
 }
+
+/// The name reports give a piece of the message the walk could not enter.
+pub const UNWALKED_NAME: &str = "unscanned-content";
 
 /// One file: an attachment, or a member of an archive attachment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,14 +187,10 @@ pub struct Extraction {
 }
 
 impl Extraction {
-    /// True when limits stopped the walk, so that files may exist that were not found.
+    /// True when limits kept the walk out of some of the message (each such piece is an
+    /// [`Attachment::unwalked`] and one unscannable file).
     pub fn is_incomplete(&self) -> bool {
-        self.malformed.iter().any(|m| {
-            matches!(
-                m,
-                Malformed::TooLarge | Malformed::DepthLimit | Malformed::PartLimit
-            )
-        })
+        self.attachments.iter().any(|a| a.unwalked)
     }
 }
 
@@ -175,10 +206,12 @@ pub fn extract_with_contents(raw: &[u8], limits: &MimeLimits) -> Extraction {
 }
 
 /// The transfer-decoded body of one part given as its raw headers and body (an
-/// [`Attachment::span`]), for rewriting.
-pub fn decode_part(part: &[u8]) -> Vec<u8> {
-    let parser = header_parser();
-    let e = mime_split::entity(parser, part, 0..part.len());
+/// [`Attachment::span`]), for rewriting; the part's raw bytes when its header block is over
+/// `limits` (extraction called such a part unwalked, so this does not happen for its spans).
+pub fn decode_part(part: &[u8], limits: &MimeLimits) -> Vec<u8> {
+    let Ok(e) = mime_split::entity(header_parser(), part, 0..part.len(), limits) else {
+        return part.to_vec();
+    };
     let cte = e
         .headers
         .as_ref()
@@ -199,6 +232,23 @@ fn header_parser() -> &'static MessageParser {
 fn decode<'b>(cte: Option<&str>, body: &'b [u8]) -> (Cow<'b, [u8]>, bool) {
     let (bytes, broken, _) = decode_md5(cte, body);
     (bytes, broken)
+}
+
+/// Whether a body in this transfer encoding is decoded into a copy of its own.
+fn needs_decoding(cte: Option<&str>) -> bool {
+    cte.is_some_and(|c| {
+        let c = c.trim();
+        [
+            "base64",
+            "quoted-printable",
+            "x-uuencode",
+            "uuencode",
+            "x-uue",
+            "uue",
+        ]
+        .iter()
+        .any(|e| c.eq_ignore_ascii_case(e))
+    })
 }
 
 /// As [`decode`], with the MD5 of the decoded bytes when it came for free with them.
@@ -240,8 +290,31 @@ struct Walker<'r> {
     out: Extraction,
     /// Archive budgets left for the rest of the message.
     archive_budget: ArchiveLimits,
+    /// Entities walked so far, against [`MimeLimits::max_parts`].
     visited: u32,
+    /// Bytes held now in decoded copies of attached messages.
+    decoded_live: usize,
+    /// The part limit was reached: nothing more is walked.
     stopped: bool,
+    /// Spans already reported as unwalked (pieces inside one encoded attached message all
+    /// map to that message's span, which is reported once).
+    unwalked_spans: BTreeSet<(usize, usize)>,
+}
+
+/// Where an entity sits: the range of the buffer it is walked in, and the span of the raw
+/// message that stands for it when that buffer is a decoded copy.
+#[derive(Clone)]
+struct Place {
+    range: Range<usize>,
+    /// `None` when the buffer is the raw message itself.
+    splice: Option<Range<usize>>,
+}
+
+impl Place {
+    /// The span of the raw message a rewrite replaces for `range` of this place's buffer.
+    fn span(&self, range: Range<usize>) -> Range<usize> {
+        self.splice.clone().unwrap_or(range)
+    }
 }
 
 impl<'r> Walker<'r> {
@@ -254,49 +327,63 @@ impl<'r> Walker<'r> {
             out: Extraction::default(),
             archive_budget: limits.archive.clone(),
             visited: 0,
+            decoded_live: 0,
             stopped: false,
+            unwalked_spans: BTreeSet::new(),
         }
     }
 
     fn run(mut self) -> Extraction {
-        if self.raw.len() > self.limits.max_message_bytes {
+        let raw = self.raw;
+        if raw.len() > self.limits.max_message_bytes {
             self.out.malformed.insert(Malformed::TooLarge);
+            let limit = LimitExceeded::MessageBytes(self.limits.max_message_bytes as u64);
+            self.unwalked(0..raw.len(), limit, "message/rfc822");
             return self.out;
         }
-        let raw = self.raw;
-        self.walk(raw, 0..raw.len(), 0, None, false);
+        let top = Place {
+            range: 0..raw.len(),
+            splice: None,
+        };
+        self.walk(raw, top, 0, false);
         self.out
     }
 
-    /// One entity of `buf` at `range`: a multipart is split and its parts walked, an attached
+    /// One entity of `buf` at `at`: a multipart is split and its parts walked, an attached
     /// message is walked as a message, a leaf that is an attachment becomes files. Depth is
-    /// bounded by [`MimeLimits::max_depth`], so the recursion is too. `splice` is the span in
-    /// the top-level message that stands for this entity when it lives in a decoded copy.
-    fn walk(
-        &mut self,
-        buf: &[u8],
-        range: Range<usize>,
-        depth: u32,
-        splice: Option<Range<usize>>,
-        in_digest: bool,
-    ) {
+    /// bounded by [`MimeLimits::max_depth`], so the recursion is too. Whatever a limit keeps
+    /// the walk out of becomes an unwalked piece ([`Walker::unwalked`]).
+    fn walk(&mut self, buf: &[u8], at: Place, depth: u32, in_digest: bool) {
         if self.stopped {
             return;
         }
-        self.visited += 1;
-        if self.visited > self.limits.max_parts {
+        let here = at.span(at.range.clone());
+        if self.visited >= self.limits.max_parts {
             self.out.malformed.insert(Malformed::PartLimit);
             self.stopped = true;
+            self.unwalked(here, LimitExceeded::Parts(self.limits.max_parts), "");
             return;
         }
-        let e = mime_split::entity(self.parser, buf, range.clone());
+        self.visited += 1;
+        let e = match mime_split::entity(self.parser, buf, at.range.clone(), self.limits) {
+            Ok(e) => e,
+            Err(limit) => {
+                self.out.malformed.insert(Malformed::HeaderLimit);
+                self.unwalked(here, limit, "");
+                return;
+            }
+        };
         let Some(headers) = e.headers.as_ref().and_then(|m| m.parts.first()) else {
             if depth == 0 {
                 self.out.malformed.insert(Malformed::NoHeaders);
             }
             // No headers: text/plain, or a message in a digest; never an attachment.
-            if in_digest && depth < self.limits.max_depth {
-                self.walk(buf, e.body, depth + 1, splice, false);
+            if in_digest {
+                let inner = Place {
+                    range: e.body,
+                    ..at
+                };
+                self.container(buf, inner, depth, here);
             }
             return;
         };
@@ -322,11 +409,10 @@ impl<'r> Walker<'r> {
             .and_then(|ct| ct.attribute("boundary"))
             .map(|b| b.as_bytes().to_vec());
         let cte = fields.transfer_encoding.map(str::to_owned);
-        let here = splice.clone().unwrap_or_else(|| range.clone());
         match (ctype.as_str(), subtype.as_str(), boundary) {
             ("multipart", _, Some(boundary)) => {
                 if depth >= self.limits.max_depth {
-                    self.out.malformed.insert(Malformed::DepthLimit);
+                    self.too_deep(here);
                     return;
                 }
                 let split = mime_split::split(buf, e.body.clone(), &boundary);
@@ -334,30 +420,34 @@ impl<'r> Walker<'r> {
                     self.out.malformed.insert(Malformed::UnterminatedMultipart);
                 }
                 let digest = subtype == "digest";
-                for part in split.parts {
-                    self.walk(buf, part, depth + 1, splice.clone(), digest);
+                for (k, part) in split.parts.iter().enumerate() {
+                    let place = Place {
+                        range: part.clone(),
+                        splice: at.splice.clone(),
+                    };
+                    self.walk(buf, place, depth + 1, digest);
+                    if self.stopped {
+                        // The part limit stopped the walk inside this part: the parts after
+                        // it are one piece, replaced together by one part if need be.
+                        if let (Some(next), Some(last)) =
+                            (split.parts.get(k + 1), split.parts.last())
+                        {
+                            let rest = at.span(next.start..last.end);
+                            self.unwalked(rest, LimitExceeded::Parts(self.limits.max_parts), "");
+                        }
+                        break;
+                    }
                 }
             }
             // Every message/* type is a container, as Python reads it: message/rfc822 and
             // message/global hold a message; message/external-body only the header block of
             // content stored elsewhere, which is no file.
             ("message", _, _) => {
-                if depth >= self.limits.max_depth {
-                    self.out.malformed.insert(Malformed::DepthLimit);
-                    return;
-                }
-                let (decoded, broken) = decode(cte.as_deref(), &buf[e.body.clone()]);
-                if broken {
-                    self.out.malformed.insert(Malformed::BadTransferEncoding);
-                }
-                match decoded {
-                    Cow::Borrowed(_) => self.walk(buf, e.body, depth + 1, splice, false),
-                    // An encoded attached message is walked in its decoded copy; its parts
-                    // can only be replaced as this whole part.
-                    Cow::Owned(copy) => {
-                        self.walk(&copy, 0..copy.len(), depth + 1, Some(here), false)
-                    }
-                }
+                let inner = Place {
+                    range: e.body.clone(),
+                    splice: at.splice.clone(),
+                };
+                self.attached_message(buf, inner, cte.as_deref(), depth, here);
             }
             _ => {
                 let Some(name) = fields.file_name() else {
@@ -375,6 +465,100 @@ impl<'r> Walker<'r> {
                 self.add_attachment(name, content_type, bytes, md5, here);
             }
         }
+    }
+
+    /// The body at `inner` of an attached message (its transfer encoding `cte`), whose whole
+    /// entity is `here` in the raw message.
+    fn attached_message(
+        &mut self,
+        buf: &[u8],
+        inner: Place,
+        cte: Option<&str>,
+        depth: u32,
+        here: Range<usize>,
+    ) {
+        if depth >= self.limits.max_depth {
+            self.too_deep(here);
+            return;
+        }
+        let body = &buf[inner.range.clone()];
+        if needs_decoding(cte) && self.decoded_live + body.len() > self.limits.max_decoded_bytes {
+            // A decoded copy is never larger than its encoding, so the encoded length bounds
+            // what the copy would add.
+            self.out.malformed.insert(Malformed::DecodedLimit);
+            let limit = LimitExceeded::DecodedBytes(self.limits.max_decoded_bytes as u64);
+            self.unwalked(here, limit, "message/rfc822");
+            return;
+        }
+        let (decoded, broken) = decode(cte, body);
+        if broken {
+            self.out.malformed.insert(Malformed::BadTransferEncoding);
+        }
+        match decoded {
+            Cow::Borrowed(_) => self.walk(buf, inner, depth + 1, false),
+            // An encoded attached message is walked in its decoded copy; its parts can only
+            // be replaced as this whole part.
+            Cow::Owned(copy) => {
+                self.decoded_live += copy.len();
+                let place = Place {
+                    range: 0..copy.len(),
+                    splice: Some(here),
+                };
+                self.walk(&copy, place, depth + 1, false);
+                self.decoded_live -= copy.len();
+            }
+        }
+    }
+
+    /// A digest part without headers: an attached message whose body is `inner`.
+    fn container(&mut self, buf: &[u8], inner: Place, depth: u32, here: Range<usize>) {
+        if depth >= self.limits.max_depth {
+            self.too_deep(here);
+            return;
+        }
+        self.walk(buf, inner, depth + 1, false);
+    }
+
+    fn too_deep(&mut self, here: Range<usize>) {
+        self.out.malformed.insert(Malformed::DepthLimit);
+        let limit = LimitExceeded::MimeDepth(self.limits.max_depth);
+        self.unwalked(here, limit, "");
+    }
+
+    /// Records `span` of the raw message as a piece the walk could not enter: one
+    /// unscannable file whose identity is the MD5 of those raw bytes.
+    fn unwalked(&mut self, span: Range<usize>, limit: LimitExceeded, content_type: &str) {
+        if span.is_empty() || !self.unwalked_spans.insert((span.start, span.end)) {
+            return;
+        }
+        let bytes = &self.raw[span.clone()];
+        let md5 = Md5::of(bytes);
+        let content_type = if content_type.is_empty() {
+            "application/octet-stream"
+        } else {
+            content_type
+        };
+        let index = self.out.attachments.len();
+        self.out.attachments.push(Attachment {
+            name: UNWALKED_NAME.to_owned(),
+            content_type: content_type.to_owned(),
+            size: bytes.len() as u64,
+            md5,
+            span,
+            archive: None,
+            unwalked: true,
+        });
+        // Its bytes are never kept: an unscannable file is not uploaded anywhere.
+        self.out.files.push(File {
+            attachment: index,
+            name: UNWALKED_NAME.to_owned(),
+            content_type: content_type.to_owned(),
+            size: bytes.len() as u64,
+            md5,
+            archive: None,
+            unscannable: Some(Unscannable::OverLimit(limit)),
+            content: None,
+        });
     }
 
     fn add_attachment(
@@ -395,6 +579,7 @@ impl<'r> Walker<'r> {
             md5,
             span,
             archive: expansion.as_ref().map(|e| e.kind),
+            unwalked: false,
         });
         let Some(expansion) = expansion else {
             self.out.files.push(File {
@@ -523,6 +708,13 @@ mod tests {
         let x = extract(MIXED.as_bytes(), &limits);
         assert!(x.malformed.contains(&Malformed::TooLarge));
         assert!(x.is_incomplete());
-        assert!(x.files.is_empty());
+        // Not parsed, so the whole message is one unscannable piece: nothing passes unseen.
+        assert_eq!(x.files.len(), 1);
+        assert_eq!(x.attachments[0].span, 0..MIXED.len());
+        assert!(x.attachments[0].unwalked);
+        assert_eq!(
+            x.files[0].unscannable,
+            Some(Unscannable::OverLimit(LimitExceeded::MessageBytes(10)))
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! The rewritten message for `drop`, `block` and `lock`, and the deny message that replaces a
-//! whole message (IMAP `deny` and `quarantine`).
+//! whole message (IMAP `deny` and `quarantine`): planned as a [`Rewrite`] when the decision
+//! is made, written by [`Rewrite::apply`].
 //!
 //! Attachments are replaced *in place*: the bytes of the original part (its span, found by
 //! [`crate::mime`]) are swapped for a new part written by mail-builder, and every other byte of
@@ -8,13 +9,13 @@
 //! encoded attached message) is replaced with the smallest enclosing part that can.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use mail_builder::mime::MimePart;
-use mail_parser::MessageParser;
 
 use crate::digest::Md5;
 use crate::inspect::{FileOutcome, Source};
-use crate::mime::Extraction;
+use crate::mime::{Extraction, MimeLimits};
 use crate::policy::{Action, Policy};
 
 /// First line of a locked attachment; what follows is the original's MD5 and its bytes
@@ -56,110 +57,231 @@ pub fn reason_summary(files: &[FileOutcome], extraction: &Extraction) -> String 
     }
 }
 
-/// The message with each attachment whose strongest file action is `drop`, `block` or `lock`
-/// replaced (a deny text part, or a locked copy).
-pub fn replace_attachments(
-    raw: &[u8],
-    extraction: &Extraction,
-    files: &[FileOutcome],
-    policy: &Policy,
-) -> Vec<u8> {
-    // The strongest action per attachment: one archive member to drop drops the archive.
-    let mut per_attachment: Vec<Option<&FileOutcome>> = vec![None; extraction.attachments.len()];
-    for f in files {
-        let Some(file) = extraction.files.get(f.file) else {
-            continue;
-        };
-        if let Some(slot) = per_attachment.get_mut(file.attachment)
-            && slot.is_none_or(|s| f.action > s.action)
-        {
-            *slot = Some(f);
-        }
-    }
-    let mut edits: Vec<(std::ops::Range<usize>, Vec<u8>)> = Vec::new();
-    for (index, worst) in per_attachment.iter().enumerate() {
-        let Some(f) =
-            worst.filter(|f| matches!(f.action, Action::Drop | Action::Block | Action::Lock))
-        else {
-            continue;
-        };
-        let attachment = &extraction.attachments[index];
-        if attachment.span.start == 0 {
-            // The attachment is the message itself: nothing else to keep.
-            return replace_message(raw, extraction, files, f.action, policy);
-        }
-        let part = if f.action == Action::Lock {
-            let original = raw
-                .get(attachment.span.clone())
-                .map(crate::mime::decode_part)
-                .unwrap_or_default();
-            let name = if attachment.name.is_empty() {
-                "attachment"
-            } else {
-                &attachment.name
-            };
-            MimePart::new("application/octet-stream", lock(&original))
-                .attachment(format!("{name}.locked"))
-                .header(
-                    "X-APT-Locked",
-                    mail_builder::headers::raw::Raw::new(attachment.md5.to_hex()),
-                )
-        } else {
-            let text = render(&policy.deny_message, f, extraction);
-            MimePart::new("text/plain", text).inline()
-        };
-        edits.push((attachment.span.clone(), write_part(part, raw)));
-    }
-    splice(raw, edits)
+/// A rewrite decided but not yet written: which pieces of the message are replaced, and by
+/// what. Making it is cheap (it is made when the decision is taken, on the proxy's event
+/// loop); [`Rewrite::apply`] writes the new message, in time linear in the message, wherever
+/// the driver has time for it (a worker thread in the live proxy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rewrite {
+    /// Replace these pieces (attachments, or pieces the walk could not enter) and keep every
+    /// other byte: `drop`, `block`, `lock`.
+    Pieces(Vec<Edit>),
+    /// A new message in place of the whole one: the original's header fields, less its MIME
+    /// ones, and a text body with this notice. IMAP `deny` and `quarantine`, and any action
+    /// on a piece that is the whole message.
+    Message {
+        /// The notice, one deny message per file that was not allowed.
+        text: String,
+    },
 }
 
-/// A new message in place of the whole one: the original's headers (less its MIME ones) and
-/// a text body with one deny message per file that was not allowed.
-pub fn replace_message(
-    raw: &[u8],
-    extraction: &Extraction,
-    files: &[FileOutcome],
-    action: Action,
-    policy: &Policy,
-) -> Vec<u8> {
-    let mut text = String::new();
-    for f in files.iter().filter(|f| f.action != Action::Allow) {
-        text.push_str(&render(&policy.deny_message, f, extraction));
-        text.push_str("\r\n");
-    }
-    if text.is_empty() {
-        text = format!(
-            "This message was withheld by the email security gateway (action: {action}).\r\n"
-        );
-    }
-    let crlf = uses_crlf(raw);
-    let mut out = Vec::with_capacity(raw.len().min(64 << 10) + text.len());
-    if let Some(message) = MessageParser::default().parse_headers(raw) {
-        for h in message
-            .parts
-            .first()
-            .map(|p| p.headers.as_slice())
-            .unwrap_or_default()
-        {
-            let name = h.name.as_str();
-            if name.eq_ignore_ascii_case("mime-version")
-                || name.len() > 8 && name[..8].eq_ignore_ascii_case("content-")
-            {
+/// One piece of the message and what takes its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    /// The bytes of the original message replaced (an [`crate::mime::Attachment::span`]).
+    pub span: Range<usize>,
+    /// What takes their place.
+    pub with: Replacement,
+}
+
+/// What takes the place of a piece.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replacement {
+    /// An inline text part with the deny message (`drop`, `block`).
+    Notice(String),
+    /// A locked copy (`lock`) named `NAME.locked`: of the piece's decoded bytes, or of its
+    /// raw bytes when the piece is one the walk could not enter.
+    Lock {
+        /// The attachment's name (`attachment` when it had none).
+        name: String,
+        /// The attachment's MD5, written into an `X-APT-Locked` field.
+        md5: Md5,
+        /// Lock the raw bytes rather than the decoded ones.
+        raw: bool,
+    },
+}
+
+impl Rewrite {
+    /// Each attachment whose strongest file action is `drop`, `block` or `lock` replaced (by
+    /// a deny text part, or a locked copy). One archive member to drop drops the archive; a
+    /// piece that is the whole message turns the rewrite into [`Rewrite::Message`].
+    pub fn pieces(extraction: &Extraction, files: &[FileOutcome], policy: &Policy) -> Rewrite {
+        let mut per_attachment: Vec<Option<&FileOutcome>> =
+            vec![None; extraction.attachments.len()];
+        for f in files {
+            let Some(file) = extraction.files.get(f.file) else {
                 continue;
+            };
+            if let Some(slot) = per_attachment.get_mut(file.attachment)
+                && slot.is_none_or(|s| f.action > s.action)
+            {
+                *slot = Some(f);
             }
-            let start = h.offset_field as usize;
-            let end = (h.offset_end as usize).clamp(start, raw.len());
-            let line = raw.get(start..end).unwrap_or_default();
-            out.extend_from_slice(line);
-            if !line.ends_with(b"\n") {
-                out.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+        }
+        let mut edits = Vec::new();
+        for (index, worst) in per_attachment.iter().enumerate() {
+            let Some(f) =
+                worst.filter(|f| matches!(f.action, Action::Drop | Action::Block | Action::Lock))
+            else {
+                continue;
+            };
+            let attachment = &extraction.attachments[index];
+            if attachment.span.start == 0 {
+                // The piece is the message itself: nothing else to keep.
+                return Rewrite::message(extraction, files, f.action, policy);
             }
+            let with = if f.action == Action::Lock {
+                let name = if attachment.name.is_empty() {
+                    "attachment".to_owned()
+                } else {
+                    attachment.name.clone()
+                };
+                Replacement::Lock {
+                    name,
+                    md5: attachment.md5,
+                    raw: attachment.unwalked,
+                }
+            } else {
+                Replacement::Notice(render(&policy.deny_message, f, extraction))
+            };
+            edits.push(Edit {
+                span: attachment.span.clone(),
+                with,
+            });
+        }
+        Rewrite::Pieces(edits)
+    }
+
+    /// The whole message replaced by one deny message per file that was not allowed.
+    pub fn message(
+        extraction: &Extraction,
+        files: &[FileOutcome],
+        action: Action,
+        policy: &Policy,
+    ) -> Rewrite {
+        let mut text = String::new();
+        for f in files.iter().filter(|f| f.action != Action::Allow) {
+            text.push_str(&render(&policy.deny_message, f, extraction));
+            text.push_str("\r\n");
+        }
+        if text.is_empty() {
+            text = format!(
+                "This message was withheld by the email security gateway (action: {action}).\r\n"
+            );
+        }
+        Rewrite::Message { text }
+    }
+
+    /// Writes the rewritten message from the original `raw`, in its own line-end style.
+    /// `limits` bound the re-reading of a part to lock (extraction already read it under the
+    /// same limits).
+    pub fn apply(&self, raw: &[u8], limits: &MimeLimits) -> Vec<u8> {
+        let crlf = uses_crlf(raw);
+        match self {
+            Rewrite::Pieces(edits) => {
+                let written = edits
+                    .iter()
+                    .map(|e| {
+                        (
+                            e.span.clone(),
+                            write_part(e.with.part(raw, e, limits), crlf),
+                        )
+                    })
+                    .collect();
+                splice(raw, written)
+            }
+            Rewrite::Message { text } => replace_message(raw, text, crlf),
+        }
+    }
+}
+
+impl Replacement {
+    fn part(&self, raw: &[u8], edit: &Edit, limits: &MimeLimits) -> MimePart<'static> {
+        match self {
+            Replacement::Notice(text) => MimePart::new("text/plain", text.clone()).inline(),
+            Replacement::Lock {
+                name,
+                md5,
+                raw: as_is,
+            } => {
+                let span = raw.get(edit.span.clone()).unwrap_or_default();
+                let original = if *as_is {
+                    span.to_vec()
+                } else {
+                    crate::mime::decode_part(span, limits)
+                };
+                MimePart::new("application/octet-stream", lock(&original))
+                    .attachment(format!("{name}.locked"))
+                    .header(
+                        "X-APT-Locked",
+                        mail_builder::headers::raw::Raw::new(md5.to_hex()),
+                    )
+            }
+        }
+    }
+}
+
+/// A new message in place of `raw`: its header fields, less its MIME ones, and `text`.
+fn replace_message(raw: &[u8], text: &str, crlf: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len().min(64 << 10) + text.len());
+    // The original's header fields, read line by line rather than by a header parser: this
+    // path also serves messages whose headers were too large or too odd to parse, and it
+    // must stay linear. MIME fields go (the new body brings its own); so do lines that are
+    // no header field, which a client could take for the end of the header block.
+    for field in kept_header_fields(raw) {
+        out.extend_from_slice(field);
+        if !field.ends_with(b"\n") {
+            out.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
         }
     }
     out.extend_from_slice(&line_ends(b"MIME-Version: 1.0\r\n".to_vec(), crlf));
-    out.extend_from_slice(&write_part(MimePart::new("text/plain", text), raw));
+    out.extend_from_slice(&write_part(
+        MimePart::new("text/plain", text.to_owned()),
+        crlf,
+    ));
     out.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
     out
+}
+
+/// The top-level header fields of `raw` worth keeping in a replacement message, each with its
+/// continuation lines: every field but `MIME-Version` and `Content-*`, up to the first empty
+/// line (or the first line that is neither a field nor a continuation).
+fn kept_header_fields(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut lines = raw.split_inclusive(|&b| b == b'\n').peekable();
+    let mut first = true;
+    std::iter::from_fn(move || {
+        loop {
+            let line = lines.next()?;
+            let is_first = std::mem::take(&mut first);
+            if line == b"\n" || line == b"\r\n" {
+                return None;
+            }
+            // An mbox `From ` line may open the message; any other line that is no field
+            // ends the block.
+            if is_first && line.starts_with(b"From ") {
+                continue;
+            }
+            let colon = memchr::memchr(b':', line)?;
+            let name = &line[..colon];
+            if name.is_empty() || !name.iter().all(|b| (33..=126).contains(b)) {
+                return None;
+            }
+            let mut end = line.len();
+            let start = line.as_ptr() as usize - raw.as_ptr() as usize;
+            while let Some(next) = lines.peek() {
+                if !matches!(next.first(), Some(b' ' | b'\t')) {
+                    break;
+                }
+                end += next.len();
+                lines.next();
+            }
+            let skip = name.eq_ignore_ascii_case(b"mime-version")
+                || name.len() > 8 && name[..8].eq_ignore_ascii_case(b"content-");
+            if !skip {
+                return Some(&raw[start..start + end]);
+            }
+        }
+    })
 }
 
 /// Fills the deny message's variables for one file.
@@ -202,16 +324,16 @@ fn uses_crlf(raw: &[u8]) -> bool {
     raw.windows(2).take(64 << 10).any(|w| w == b"\r\n")
 }
 
-/// Writes a part as mail-builder does (CRLF), in the message's own line-end style, without the
-/// trailing line end (the span it replaces ends before the delimiter's line end).
-fn write_part(part: MimePart<'_>, raw: &[u8]) -> Vec<u8> {
+/// Writes a part as mail-builder does (CRLF), in the message's line-end style (`crlf`),
+/// without the trailing line end (the span it replaces ends before the delimiter's line end).
+fn write_part(part: MimePart<'_>, crlf: bool) -> Vec<u8> {
     let mut out = Vec::new();
     // Writing into a Vec cannot fail.
     let _ = part.write_part(&mut out);
     while out.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
         out.pop();
     }
-    line_ends(out, uses_crlf(raw))
+    line_ends(out, crlf)
 }
 
 fn line_ends(crlf_text: Vec<u8>, crlf: bool) -> Vec<u8> {
@@ -231,7 +353,7 @@ fn line_ends(crlf_text: Vec<u8>, crlf: bool) -> Vec<u8> {
 
 /// Applies non-overlapping edits; where spans overlap (files of one encoded attached message)
 /// the first edit wins, since they all replace the same part.
-fn splice(raw: &[u8], mut edits: Vec<(std::ops::Range<usize>, Vec<u8>)>) -> Vec<u8> {
+fn splice(raw: &[u8], mut edits: Vec<(Range<usize>, Vec<u8>)>) -> Vec<u8> {
     edits.sort_by_key(|(span, _)| span.start);
     let mut out = Vec::with_capacity(raw.len());
     let mut at = 0;

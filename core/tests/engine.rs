@@ -257,9 +257,10 @@ fn a1_drop_replaces_the_attachment_and_keeps_the_rest() {
     let outcome = m.poll_outcome().expect("all known");
     assert_eq!(outcome.action, Action::Drop);
     assert!(outcome.alarm && outcome.log);
-    let Decision::DeliverRewritten(new) = outcome.decision else {
+    let Decision::DeliverRewritten(plan) = outcome.decision else {
         panic!("drop rewrites");
     };
+    let new = plan.apply(&raw, &MimeLimits::default());
     let x = mime::extract(&new, &MimeLimits::default());
     let md5s: Vec<Md5> = x.files.iter().map(|f| f.md5).collect();
     assert_eq!(
@@ -297,9 +298,10 @@ fn a1_block_refuses_the_site_and_lock_keeps_a_locked_copy() {
     let outcome = inspect(Flavour::Smtp, &raw, &lock, &cache, t(0))
         .poll_outcome()
         .expect("known");
-    let Decision::DeliverRewritten(new) = outcome.decision else {
+    let Decision::DeliverRewritten(plan) = outcome.decision else {
         panic!("lock rewrites");
     };
+    let new = plan.apply(&raw, &MimeLimits::default());
     let x = mime::extract_with_contents(&new, &MimeLimits::default());
     assert_eq!(x.files.len(), 1);
     assert_eq!(x.files[0].name, "bad.exe.locked");
@@ -331,9 +333,10 @@ fn a1_quarantine_and_deny_differ_between_smtp_and_imap() {
     m.handle_verdict(&sub.files[0].0, &verdict(ThreatLevel::Clean), t(1));
     let outcome = m.poll_outcome().expect("decided");
     assert_eq!(outcome.action, Action::Deny);
-    let Decision::DeliverRewritten(new) = outcome.decision else {
+    let Decision::DeliverRewritten(plan) = outcome.decision else {
         panic!("IMAP deny replaces the message");
     };
+    let new = plan.apply(&raw, &MimeLimits::default());
     let x = mime::extract(&new, &MimeLimits::default());
     assert!(x.files.is_empty(), "nothing of the original survives");
     let text = String::from_utf8_lossy(&new);
@@ -500,7 +503,7 @@ proptest! {
             .collect();
         let expected: Vec<Md5> = x.files.iter().filter(|f| !dropped.contains(&f.attachment)).map(|f| f.md5).collect();
         let new = match outcome.decision {
-            Decision::DeliverRewritten(new) => new,
+            Decision::DeliverRewritten(plan) => plan.apply(&raw, &MimeLimits::default()),
             Decision::Deliver => raw.clone(),
             other => return Err(TestCaseError::fail(format!("unexpected {other:?}"))),
         };

@@ -152,7 +152,14 @@ fn ten_thousand_parts_stop_at_the_part_limit() {
         x.malformed
     );
     assert!(x.is_incomplete());
-    assert_eq!(x.files.len(), MimeLimits::default().max_parts as usize - 1);
+    // The message is entity 1; parts 1..=1999 are files, and the rest is unwalked: the part
+    // at the limit and the 8,000 after it, as two pieces (fail_closed.rs checks what is
+    // delivered).
+    let found = x.files.iter().filter(|f| f.unscannable.is_none()).count();
+    assert_eq!(found, MimeLimits::default().max_parts as usize - 1);
+    let unwalked: Vec<_> = x.attachments.iter().filter(|a| a.unwalked).collect();
+    assert_eq!(unwalked.len(), 2, "{unwalked:?}");
+    assert_eq!(unwalked[1].span.end, raw.len() - b"\r\n--b--\r\n".len());
 }
 
 #[test]
@@ -179,7 +186,14 @@ fn hundred_deep_nesting_stops_at_the_depth_limit() {
             "{:?}",
             x.malformed
         );
-        assert!(x.files.is_empty(), "the file sits below the limit");
+        assert!(
+            x.files
+                .iter()
+                .all(|f| f.name == mime::UNWALKED_NAME && f.unscannable.is_some()),
+            "the file sits below the limit, inside one unwalked piece: {:?}",
+            x.files
+        );
+        assert_eq!(x.files.len(), 1);
     }
 }
 
@@ -213,6 +227,11 @@ fn oversized_message_is_not_parsed() {
     assert_eq!(
         x.malformed.iter().copied().collect::<Vec<_>>(),
         [Malformed::TooLarge]
+    );
+    assert_eq!(
+        x.files.len(),
+        1,
+        "the whole message is one unscannable piece"
     );
     assert!(peak < MIB, "peak heap {peak}");
 }

@@ -122,7 +122,7 @@ fn engine_view(
     cache: &MemoryCache,
 ) -> (Value, Option<Vec<u8>>) {
     let now = Timestamp::ZERO;
-    let mut m = Inspection::new(flavour, raw.clone(), policy.clone(), cache, now);
+    let mut m = Inspection::new(flavour, raw, policy.clone(), cache, now);
     let mode = if m.holds() { "hold" } else { "release" };
     let uploads: Vec<Value> = m
         .planned_groups()
@@ -143,8 +143,8 @@ fn engine_view(
     let decided = m.poll_outcome().map(|o| {
         let (decision, reply) = match &o.decision {
             Decision::Deliver => ("deliver", None),
-            Decision::DeliverRewritten(bytes) => {
-                rewritten = Some(bytes.clone());
+            Decision::DeliverRewritten(plan) => {
+                rewritten = Some(plan.apply(raw, &policy.limits));
                 ("deliver_rewritten", None)
             }
             Decision::Quarantine => ("quarantine", None),

@@ -16,6 +16,8 @@
 
 use std::io::{Cursor, Read};
 
+pub use crate::unscannable::{LimitExceeded, Unscannable};
+
 /// Limits applied while expanding one archive attachment (nested archives included).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -57,51 +59,6 @@ pub enum ArchiveKind {
     Gzip,
     /// POSIX ustar / GNU tar.
     Tar,
-}
-
-/// Which limit an archive ran into.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LimitExceeded {
-    /// More nested archives than `max_depth`.
-    Depth(u32),
-    /// More members than `max_members`.
-    Members(u32),
-    /// More uncompressed bytes than `max_total_bytes`.
-    TotalBytes(u64),
-    /// A member whose uncompressed size passed `max_ratio` times its compressed size.
-    Ratio(u32),
-}
-
-/// Why a file (a member, or a whole archive) cannot be scanned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unscannable {
-    /// Encrypted member (password protected).
-    Encrypted,
-    /// A limit was reached; nothing past it was inflated.
-    OverLimit(LimitExceeded),
-    /// The archive's structure is broken (the text says where).
-    Corrupt(String),
-    /// A compression method this build does not decode (its number).
-    UnsupportedMethod(u16),
-}
-
-impl std::fmt::Display for Unscannable {
-    /// Short reasons for reports: `encrypted`, `over_limit: ratio > 100`, `corrupt: …`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Unscannable::Encrypted => f.write_str("encrypted"),
-            Unscannable::OverLimit(LimitExceeded::Depth(n)) => write!(f, "over_limit: depth > {n}"),
-            Unscannable::OverLimit(LimitExceeded::Members(n)) => {
-                write!(f, "over_limit: members > {n}")
-            }
-            Unscannable::OverLimit(LimitExceeded::TotalBytes(n)) => {
-                write!(f, "over_limit: bytes > {n}")
-            }
-            Unscannable::OverLimit(LimitExceeded::Ratio(n)) => write!(f, "over_limit: ratio > {n}"),
-            Unscannable::Corrupt(what) => write!(f, "corrupt: {what}"),
-            Unscannable::UnsupportedMethod(m) => write!(f, "unsupported_method: {m}"),
-        }
-    }
 }
 
 /// What one member of an archive turned out to be.

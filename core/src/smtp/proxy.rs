@@ -683,13 +683,8 @@ impl ProxySession {
             }
         };
         let message: Arc<[u8]> = Arc::from(message);
-        let inspection = Inspection::new(
-            Flavour::Smtp,
-            message.clone(),
-            gw.policy.clone(),
-            &*gw.cache,
-            now,
-        );
+        let inspection =
+            Inspection::new(Flavour::Smtp, &message, gw.policy.clone(), &*gw.cache, now);
         let holds = inspection.holds();
         self.held = Some(Held {
             txn: self.txn.id,
@@ -750,8 +745,8 @@ impl ProxySession {
                 self.deliver(&held.message);
                 (TxnResult::Delivered, None)
             }
-            Decision::DeliverRewritten(bytes) => {
-                self.deliver(&bytes);
+            Decision::DeliverRewritten(rewrite) => {
+                self.deliver(&rewrite.apply(&held.message, &gw.policy.limits));
                 (TxnResult::Delivered, None)
             }
             Decision::Quarantine => {

@@ -13,6 +13,31 @@ use aptsim_core::policy::Policy;
 use mail_builder::MessageBuilder;
 use mail_builder::mime::MimePart;
 
+/// The EICAR anti-virus test string: harmless, and every scanner calls it a virus.
+pub const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+
+/// Base64 in 76-character lines (RFC 2045), CRLF between lines, none after the last.
+pub fn b64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::with_capacity(bytes.len() * 4 / 3 + 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().fold(0u32, |n, &b| n << 8 | u32::from(b)) << (8 * (3 - chunk.len()));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                text.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                text.push('=');
+            }
+        }
+    }
+    let lines: Vec<&str> = text
+        .as_bytes()
+        .chunks(76)
+        .map(|l| std::str::from_utf8(l).unwrap_or_default())
+        .collect();
+    lines.join("\r\n")
+}
+
 /// A message with a text body and these attachments (name, bytes).
 pub fn message(attachments: &[(&str, Vec<u8>)]) -> Vec<u8> {
     let mut parts = vec![MimePart::new("text/plain", "See attached.")];
@@ -67,11 +92,5 @@ pub fn inspect(
     cache: &MemoryCache,
     now: Timestamp,
 ) -> Inspection {
-    Inspection::new(
-        flavour,
-        Arc::from(raw),
-        Arc::new(policy.clone()),
-        cache,
-        now,
-    )
+    Inspection::new(flavour, raw, Arc::new(policy.clone()), cache, now)
 }
