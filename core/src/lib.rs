@@ -30,6 +30,7 @@ pub mod inspect;
 pub mod mime;
 mod mime_decode;
 mod mime_fields;
+mod mime_header_cost;
 mod mime_split;
 pub mod policy;
 pub mod rewrite;

@@ -59,6 +59,14 @@ pub struct MimeLimits {
     pub archive: ArchiveLimits,
 }
 
+/// Encoded-word scanning the header parser may do for a message of `len` bytes: twice its
+/// size plus 1 MiB, in bytes rescanned (`mime_header_cost`). Real mail uses a sliver of it;
+/// hostile mail that would need more is unwalked where it passes the budget. Not a setting:
+/// it is what keeps extraction linear, whatever the other limits say.
+fn header_work_budget(len: usize) -> u64 {
+    (1u64 << 20).saturating_add((len as u64).saturating_mul(2))
+}
+
 impl Default for MimeLimits {
     fn default() -> Self {
         MimeLimits {
@@ -85,8 +93,9 @@ pub enum Malformed {
     DepthLimit,
     /// More parts than [`MimeLimits::max_parts`]; the rest were not walked.
     PartLimit,
-    /// A header block over [`MimeLimits::max_header_bytes`], or a MIME field with more than
-    /// [`MimeLimits::max_parameters`] parameters; that entity was not parsed.
+    /// A header block over [`MimeLimits::max_header_bytes`], a MIME field with more than
+    /// [`MimeLimits::max_parameters`] parameters, or encoded words that would cost the header
+    /// parser more than the message's budget; that entity was not parsed.
     HeaderLimit,
     /// Nested decoded copies of attached messages passed [`MimeLimits::max_decoded_bytes`];
     /// the attached message that would have passed it was not walked.
@@ -209,7 +218,8 @@ pub fn extract_with_contents(raw: &[u8], limits: &MimeLimits) -> Extraction {
 /// [`Attachment::span`]), for rewriting; the part's raw bytes when its header block is over
 /// `limits` (extraction called such a part unwalked, so this does not happen for its spans).
 pub fn decode_part(part: &[u8], limits: &MimeLimits) -> Vec<u8> {
-    let Ok(e) = mime_split::entity(header_parser(), part, 0..part.len(), limits) else {
+    let mut work = header_work_budget(part.len());
+    let Ok(e) = mime_split::entity(header_parser(), part, 0..part.len(), limits, &mut work) else {
         return part.to_vec();
     };
     let cte = e
@@ -294,6 +304,8 @@ struct Walker<'r> {
     visited: u32,
     /// Bytes held now in decoded copies of attached messages.
     decoded_live: usize,
+    /// Encoded-word scanning left for the header parser ([`header_work_budget`]).
+    header_work: u64,
     /// The part limit was reached: nothing more is walked.
     stopped: bool,
     /// Spans already reported as unwalked (pieces inside one encoded attached message all
@@ -328,6 +340,7 @@ impl<'r> Walker<'r> {
             archive_budget: limits.archive.clone(),
             visited: 0,
             decoded_live: 0,
+            header_work: header_work_budget(raw.len()),
             stopped: false,
             unwalked_spans: BTreeSet::new(),
         }
@@ -365,7 +378,13 @@ impl<'r> Walker<'r> {
             return;
         }
         self.visited += 1;
-        let e = match mime_split::entity(self.parser, buf, at.range.clone(), self.limits) {
+        let e = match mime_split::entity(
+            self.parser,
+            buf,
+            at.range.clone(),
+            self.limits,
+            &mut self.header_work,
+        ) {
             Ok(e) => e,
             Err(limit) => {
                 self.out.malformed.insert(Malformed::HeaderLimit);

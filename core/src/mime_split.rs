@@ -12,6 +12,7 @@ use std::ops::Range;
 use mail_parser::{Message, MessageParser};
 
 use crate::mime::MimeLimits;
+use crate::mime_header_cost::header_cost;
 use crate::unscannable::LimitExceeded;
 
 /// One entity (a message or a body part): its parsed headers and where its body is.
@@ -27,16 +28,17 @@ pub(crate) struct Entity<'a> {
     pub header_syntax: bool,
 }
 
-/// Parses the header block at the start of `buf[range]`, or says which limit of `limits`
-/// keeps it from the header parser: a block over `max_header_bytes`, or a MIME field with
-/// more than `max_parameters` parameters. Both are checked in one pass over the block before
-/// mail-parser sees it, so the cost of an entity stays linear in its size (mail-parser's
-/// merge of RFC 2231 continuations is quadratic: docs/performance.md).
+/// Parses the header block at the start of `buf[range]`, or says which limit keeps it from
+/// the header parser: a block over `max_header_bytes`, a MIME field with more than
+/// `max_parameters` parameters, or encoded-word scanning past what is left of `work` (the
+/// message's budget, see [`crate::mime_header_cost`]). All are measured in one linear pass
+/// before mail-parser sees the block, so that the cost of an entity stays linear in its size.
 pub(crate) fn entity<'a>(
     parser: &MessageParser,
     buf: &'a [u8],
     range: Range<usize>,
     limits: &MimeLimits,
+    work: &mut u64,
 ) -> Result<Entity<'a>, LimitExceeded> {
     let bytes = &buf[range.clone()];
     let block = header_block(bytes);
@@ -44,9 +46,13 @@ pub(crate) fn entity<'a>(
     if fields.len() > limits.max_header_bytes {
         return Err(LimitExceeded::HeaderBytes(limits.max_header_bytes as u64));
     }
-    if most_parameters(fields) > limits.max_parameters {
+    let cost = header_cost(fields);
+    if cost.parameters > limits.max_parameters {
         return Err(LimitExceeded::Parameters(limits.max_parameters));
     }
+    *work = work
+        .checked_sub(cost.rescan)
+        .ok_or(LimitExceeded::HeaderWork(cost.rescan))?;
     let headers = parser
         .parse_headers(fields)
         .filter(|m| m.parts.first().is_some_and(|p| !p.headers.is_empty()));
@@ -56,40 +62,6 @@ pub(crate) fn entity<'a>(
         body: range.start + block.body..range.end,
         header_syntax: block.syntax,
     })
-}
-
-/// The most parameters (counted as `;` separators, continuation lines included) in any
-/// Content-Type or Content-Disposition field of a header block: the fields whose
-/// parameters mail-parser parses. A `;` inside a quoted value counts too, which only errs
-/// on the safe side.
-fn most_parameters(fields: &[u8]) -> u32 {
-    let mut most = 0u32;
-    let mut current: Option<u32> = None;
-    for line in fields.split_inclusive(|&b| b == b'\n') {
-        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
-        if !continuation {
-            if let Some(n) = current.take() {
-                most = most.max(n);
-            }
-            if is_parameter_field(line) {
-                current = Some(0);
-            }
-        }
-        if let Some(n) = current.as_mut() {
-            *n = n.saturating_add(memchr::memchr_iter(b';', line).count() as u32);
-        }
-    }
-    most.max(current.unwrap_or(0))
-}
-
-/// A field line whose name is Content-Type or Content-Disposition (any case, white space
-/// allowed before the colon, as parsers tolerate it).
-fn is_parameter_field(line: &[u8]) -> bool {
-    let Some(colon) = memchr::memchr(b':', line) else {
-        return false;
-    };
-    let name = line[..colon].trim_ascii_end();
-    name.eq_ignore_ascii_case(b"content-type") || name.eq_ignore_ascii_case(b"content-disposition")
 }
 
 struct HeaderBlock {
@@ -294,7 +266,7 @@ mod tests {
         let parser = MessageParser::new().with_mime_headers();
         let limits = MimeLimits::default();
         let entity = |p: &MessageParser, b: &'static [u8], r: Range<usize>| {
-            super::entity(p, b, r, &limits).expect("within limits")
+            super::entity(p, b, r, &limits, &mut u64::MAX.clone()).expect("within limits")
         };
         let b = b"Content-Type: text/plain\r\n\r\nbody";
         let e = entity(&parser, b, 0..b.len());

@@ -32,6 +32,9 @@ pub enum LimitExceeded {
     Parameters(u32),
     /// Decoded copies of encoded attached messages, nested, passed `max_decoded_bytes`.
     DecodedBytes(u64),
+    /// Parsing this header block would have rescanned this many bytes for RFC 2047 encoded
+    /// words, more than the message's budget left ([`crate::mime::MimeLimits`]).
+    HeaderWork(u64),
 }
 
 /// Why a file (an archive member, an archive, or a piece of the message) cannot be scanned.
@@ -76,6 +79,7 @@ impl fmt::Display for LimitExceeded {
             LimitExceeded::HeaderBytes(n) => write!(f, "header bytes > {n}"),
             LimitExceeded::Parameters(n) => write!(f, "parameters > {n}"),
             LimitExceeded::DecodedBytes(n) => write!(f, "decoded bytes > {n}"),
+            LimitExceeded::HeaderWork(n) => write!(f, "header parsing work {n} > budget"),
         }
     }
 }

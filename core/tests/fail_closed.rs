@@ -36,10 +36,24 @@ fn delivered(raw: &[u8], policy: &Policy, flavour: Flavour) -> Option<Vec<u8>> {
     }
 }
 
-/// True when EICAR is in `bytes`, raw or in any file a generous extraction finds.
+/// True when EICAR is in `bytes`: raw, base64-encoded at any alignment (line breaks
+/// ignored), or in any file a generous extraction finds.
 fn carries_eicar(bytes: &[u8]) -> bool {
     if memchr::memmem::find(bytes, EICAR).is_some() {
         return true;
+    }
+    let flat: Vec<u8> = bytes
+        .iter()
+        .copied()
+        .filter(|b| *b != b'\r' && *b != b'\n')
+        .collect();
+    // Whatever precedes it, 63 bytes of EICAR starting at one of its first three bytes
+    // line up with base64's 3-byte groups.
+    for skip in 0..3 {
+        let encoded = b64(&EICAR[skip..skip + 63]).replace("\r\n", "");
+        if memchr::memmem::find(&flat, encoded.as_bytes()).is_some() {
+            return true;
+        }
     }
     let generous = MimeLimits {
         max_message_bytes: usize::MAX,
@@ -249,6 +263,33 @@ fn oversized_or_overparameterised_headers_are_not_parsed() {
         x.files.last().and_then(|f| f.unscannable.clone()),
         Some(Unscannable::OverLimit(LimitExceeded::Parameters(100)))
     );
+    assert_fails_closed(&raw, limits.clone(), Malformed::HeaderLimit);
+
+    // Continuations separated by folds alone, without a `;`: mail-parser still reads each
+    // as a parameter.
+    let folded: String = (0..5_000).map(|i| format!("\r\n filename*{i}=x")).collect();
+    let part = format!(
+        "Content-Type: application/octet-stream\r\nContent-Disposition: attachment;{folded}\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+        b64(EICAR)
+    );
+    let raw = multipart_of(&[plain_part(0), part]);
+    assert_fails_closed(&raw, limits.clone(), Malformed::HeaderLimit);
+
+    // Encoded words that never end: each would make mail-parser rescan the rest of the
+    // field (RFC 2047, quadratic); past the message's budget the entity is not parsed.
+    let unfinished = " =?AB?q?x".repeat(20_000);
+    let part = format!(
+        "Content-Type: application/octet-stream; name=\"eicar.com\"\r\n\
+         Content-Description:{unfinished}\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+        b64(EICAR)
+    );
+    let raw = multipart_of(&[plain_part(0), part]);
+    let x = mime::extract(&raw, &limits);
+    assert!(matches!(
+        x.files.last().and_then(|f| f.unscannable.clone()),
+        Some(Unscannable::OverLimit(LimitExceeded::HeaderWork(_)))
+    ));
     assert_fails_closed(&raw, limits.clone(), Malformed::HeaderLimit);
 
     // A header block over max_header_bytes.

@@ -1,0 +1,168 @@
+//! What mail-parser's work on one header block will cost, bounded before it starts.
+//!
+//! mail-parser reads the MIME fields of a header block (Content-Type, Content-Disposition,
+//! Content-ID, Content-Description, Content-Location, Content-Transfer-Encoding) with
+//! structured parsers that are linear on real mail but superlinear on two hostile shapes
+//! (docs/performance.md, "Worst-case parsing", measured on mail-parser 0.11.9):
+//!
+//! - **RFC 2231 parameters.** `merge_continuations` rebuilds the merged value for every
+//!   continuation (`format!("{}{value}", old.value)`) and looks each name up by a linear
+//!   search, so N continuations cost O(N²). Bounded here by the number of parameters of one
+//!   field, counted as its `;` separators plus its continuation lines (a folded line starts
+//!   a parameter without a `;`).
+//! - **Unfinished RFC 2047 encoded words.** A `=?XX?q?` start that never finds its `?=`
+//!   scans to the end of the field before giving up, and the parser then retries at the next
+//!   `=?`: K starts cost K times the field. Bounded here by charging, for every `=?` in a
+//!   MIME field, the bytes from it to the end of its field against a budget for the whole
+//!   message (a few times the message's size: linear by construction).
+//!
+//! Fields are told apart the way mail-parser does it, not the way RFC 5322 says: the name
+//! is every non-blank byte before the first `:` that follows one, so `Con tent-Type` and
+//! `::Content-Type` are Content-Type to it, and they are to this count.
+
+/// The cost of one header block's MIME fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct HeaderCost {
+    /// The most parameters of any Content-Type or Content-Disposition field.
+    pub parameters: u32,
+    /// For every `=?` in a MIME field, the bytes from it to the end of that field.
+    pub rescan: u64,
+}
+
+/// The MIME fields mail-parser parses with structure under `with_mime_headers()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Content-Type, Content-Disposition: parameters.
+    Parameters,
+    /// Content-ID, -Description, -Location, -Transfer-Encoding: text with encoded words.
+    Text,
+}
+
+/// Measures `block` (the header lines of one entity, without the empty line).
+pub(crate) fn header_cost(block: &[u8]) -> HeaderCost {
+    let mut cost = HeaderCost::default();
+    // The field mail-parser has open, if any: `Some(None)` for a field it reads raw.
+    let mut open: Option<Option<(Kind, usize, u32)>> = None;
+    let mut at = 0;
+    for line in block.split_inclusive(|&b| b == b'\n') {
+        let folded = matches!(line.first(), Some(b' ' | b'\t'));
+        // A folded line continues an open field; otherwise (and also after a line that
+        // opened none) mail-parser skips the blanks and reads a new field name.
+        if !(folded && open.is_some()) {
+            if let Some(Some((kind, start, parameters))) = open.take() {
+                close(&mut cost, &block[start..at], kind, parameters);
+            }
+            open = field_name(line).map(|kind| kind.map(|k| (k, at, 0)));
+        } else if let Some(Some((_, _, parameters))) = open.as_mut() {
+            *parameters = parameters.saturating_add(1);
+        }
+        if let Some(Some((_, _, parameters))) = open.as_mut() {
+            let separators = memchr::memchr_iter(b';', line).count() as u32;
+            *parameters = parameters.saturating_add(separators);
+        }
+        at += line.len();
+    }
+    if let Some(Some((kind, start, parameters))) = open {
+        close(&mut cost, &block[start..], kind, parameters);
+    }
+    cost
+}
+
+fn close(cost: &mut HeaderCost, field: &[u8], kind: Kind, parameters: u32) {
+    if kind == Kind::Parameters {
+        cost.parameters = cost.parameters.max(parameters);
+    }
+    let starts = memchr::memmem::find_iter(field, b"=?");
+    let rescan: u64 = starts.map(|i| (field.len() - i) as u64).sum();
+    cost.rescan = cost.rescan.saturating_add(rescan);
+}
+
+/// The field `line` opens, read as mail-parser reads a field name (skip blanks and colons,
+/// then take every non-blank byte up to the next colon): `None` when it opens none (no
+/// colon after a name), `Some(None)` for a field that is not a structured MIME field.
+fn field_name(line: &[u8]) -> Option<Option<Kind>> {
+    const LONGEST: usize = "content-transfer-encoding".len();
+    let mut name = [0u8; LONGEST];
+    let mut len = 0;
+    let mut started = false;
+    let mut long = false;
+    let mut colon = false;
+    for &b in line {
+        match b {
+            b':' if started => {
+                colon = true;
+                break;
+            }
+            b':' => {}
+            b'\n' => break,
+            _ if b.is_ascii_whitespace() => {}
+            _ => {
+                started = true;
+                match name.get_mut(len) {
+                    Some(slot) => *slot = b.to_ascii_lowercase(),
+                    None => long = true,
+                }
+                len += 1;
+            }
+        }
+    }
+    if !colon {
+        return None;
+    }
+    if long {
+        return Some(None);
+    }
+    Some(match &name[..len] {
+        b"content-type" | b"content-disposition" => Some(Kind::Parameters),
+        b"content-id"
+        | b"content-description"
+        | b"content-location"
+        | b"content-transfer-encoding" => Some(Kind::Text),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_parameters_with_folds_and_separators() {
+        let block = b"Subject: a; b; c\r\n\
+            Content-Disposition: attachment;\r\n filename*0=a\r\n filename*1=b\r\n\
+            Content-Type: text/plain; charset=us-ascii\r\n";
+        // attachment; (1) + two folded lines (2).
+        assert_eq!(header_cost(block).parameters, 3);
+    }
+
+    #[test]
+    fn names_are_read_as_mail_parser_reads_them() {
+        for name in [
+            "Content-Type",
+            "content-TYPE",
+            "Con tent-Type",
+            "::Content-Type",
+            " Content-Type ",
+            "Content-Type\x0c",
+        ] {
+            let block = format!("{name}: a;b;c;d\r\n");
+            assert_eq!(header_cost(block.as_bytes()).parameters, 3, "{name:?}");
+        }
+        assert_eq!(header_cost(b"X-Content-Type: a;b;c\r\n").parameters, 0);
+        // After a line that opens no field, a folded line is read as a new field.
+        assert_eq!(header_cost(b"junk\r\n Content-Type: a;b\r\n").parameters, 1);
+        assert_eq!(
+            header_cost(b"References: <a>;\r\n <b>;\r\n <c>\r\n").parameters,
+            0
+        );
+    }
+
+    #[test]
+    fn charges_every_encoded_word_start_to_the_end_of_its_field() {
+        let block = b"Content-Description: =?ab?q?x =?ab?q?x\r\nSubject: =?ab?q?\r\n";
+        let field = "Content-Description: =?ab?q?x =?ab?q?x\r\n".len() as u64;
+        let first = field - "Content-Description: ".len() as u64;
+        let second = field - "Content-Description: =?ab?q?x ".len() as u64;
+        assert_eq!(header_cost(block).rescan, first + second);
+    }
+}
