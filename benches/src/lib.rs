@@ -406,7 +406,7 @@ mod tests {
             let submitted: Vec<Md5> = run
                 .submissions
                 .iter()
-                .flat_map(|s| s.files.iter().map(|(m, _)| *m))
+                .flat_map(|s| s.files.iter().map(|f| f.md5))
                 .collect();
             assert_eq!(
                 submitted,

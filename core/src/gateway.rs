@@ -1,6 +1,6 @@
 //! What one gateway's sessions share: the policy, the verdict cache (X6: one cache for the
-//! SMTP and the IMAP proxy), the in-flight table (X1) and the list of blocked sending sites
-//! (A1 `block`).
+//! SMTP and the IMAP proxy), the in-flight table (X1), the list of blocked sending sites
+//! (A1 `block`), and the count of connections and held bytes ([`Usage`]).
 //!
 //! Sessions take `&mut Gateway` in their handlers; the driver (an actor, or the live proxy)
 //! owns it and routes data-center results: [`Gateway::record_verdict`] caches a verdict and
@@ -13,6 +13,7 @@ use crate::cache::{Claim, InFlight, MemoryCache, VerdictCache};
 use crate::clock::Timestamp;
 use crate::digest::Md5;
 use crate::policy::Policy;
+use crate::usage::Usage;
 use crate::verdict::Verdict;
 
 /// One gateway's shared state.
@@ -23,6 +24,12 @@ pub struct Gateway {
     pub cache: Box<dyn VerdictCache + Send>,
     /// Files under analysis now.
     pub in_flight: InFlight,
+    /// Client connections and held bytes of all sessions (limits in the session config).
+    pub usage: Usage,
+    /// Submissions carry the files' bytes, for a data center that reads them (the live
+    /// proxy's). Off by default: the simulated data center judges by MD5 alone, and keeping
+    /// the bytes would only cost memory.
+    pub submit_bytes: bool,
     /// Sending site → refused until.
     blocked: BTreeMap<String, Timestamp>,
 }
@@ -53,6 +60,8 @@ impl Gateway {
             policy,
             cache: Box::new(cache),
             in_flight: InFlight::default(),
+            usage: Usage::default(),
+            submit_bytes: false,
             blocked: BTreeMap::new(),
         }
     }

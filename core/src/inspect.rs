@@ -124,8 +124,31 @@ pub struct Outcome {
 /// One upload group: files the data center gets at the same time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submission {
-    /// Distinct MD5s, in message order, with the name of the first file that has each.
-    pub files: Vec<(Md5, String)>,
+    /// Distinct files, in message order.
+    pub files: Vec<SubmittedFile>,
+}
+
+/// One file of an upload group.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SubmittedFile {
+    /// Its identity.
+    pub md5: Md5,
+    /// The name of the first file of the message that has these bytes.
+    pub name: String,
+    /// Its bytes, when the extraction kept them (a data center that reads content needs
+    /// them; one that judges by MD5 does not). Handed over here, so the machine keeps no
+    /// copy once the file is submitted.
+    pub bytes: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for SubmittedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubmittedFile")
+            .field("md5", &self.md5)
+            .field("name", &self.name)
+            .field("bytes", &self.bytes.as_ref().map(Vec::len))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +169,9 @@ pub struct Inspection {
     extraction: Extraction,
     /// Status per distinct MD5, in first-seen order.
     status: Vec<(Md5, Status)>,
+    /// For each entry of `status`, the index of the first file with that MD5: the one whose
+    /// name and bytes a submission carries.
+    first_file: Vec<usize>,
     /// Upload groups not yet submitted, as indices into `status`.
     groups: VecDeque<Vec<usize>>,
     started: Timestamp,
@@ -171,18 +197,21 @@ impl Inspection {
     /// as a plan, applied to the bytes by whoever holds them.
     pub fn with_extraction(
         flavour: Flavour,
-        extraction: Extraction,
+        mut extraction: Extraction,
         policy: Arc<Policy>,
         cache: &dyn VerdictCache,
         now: Timestamp,
     ) -> Self {
         let mut status: Vec<(Md5, Status)> = Vec::new();
+        let mut first_file = Vec::new();
         let mut seen = BTreeSet::new();
         // Groups in message order: a lone file is its own group, the members of one archive
         // attachment share one (S3, S4); IMAP merges them all into one (I2).
         let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
-        for file in &extraction.files {
+        for (file_index, file) in extraction.files.iter_mut().enumerate() {
             if !seen.insert(file.md5) {
+                // Another file has these bytes: its copy is the one submitted.
+                file.content = None;
                 continue;
             }
             let index = status.len();
@@ -203,8 +232,12 @@ impl Inspection {
                     }
                     _ => groups.push((file.attachment, vec![index])),
                 }
+            } else {
+                // Judged without the data center: its bytes go nowhere.
+                file.content = None;
             }
             status.push((file.md5, state));
+            first_file.push(file_index);
         }
         let mut groups: VecDeque<Vec<usize>> = groups.into_iter().map(|(_, g)| g).collect();
         if flavour == Flavour::Imap && groups.len() > 1 {
@@ -215,6 +248,7 @@ impl Inspection {
             policy,
             extraction,
             status,
+            first_file,
             groups,
             started: now,
             outcome: None,
@@ -222,6 +256,12 @@ impl Inspection {
         };
         inspection.try_decide();
         inspection
+    }
+
+    /// Counts the X2 deadline from `at` (the end of the message's data) rather than from
+    /// when the machine was made (after its extraction).
+    pub fn set_started(&mut self, at: Timestamp) {
+        self.started = at;
     }
 
     /// The files found in the message.
@@ -242,7 +282,27 @@ impl Inspection {
     /// The upload groups still to come, in order, as the data center would get them if every
     /// verdict came back unknown-free. For reports; the driver uses `poll_submission`.
     pub fn planned_groups(&self) -> Vec<Submission> {
-        self.groups.iter().map(|g| self.submission_of(g)).collect()
+        let named = |i: &usize| SubmittedFile {
+            md5: self.status[*i].0,
+            name: self.extraction.files[self.first_file[*i]].name.clone(),
+            bytes: None,
+        };
+        self.groups
+            .iter()
+            .map(|g| Submission {
+                files: g.iter().map(named).collect(),
+            })
+            .collect()
+    }
+
+    /// Bytes of files kept for submissions still to come (what release mode holds after a
+    /// message is delivered: only these, then just MD5s).
+    pub fn pending_bytes(&self) -> usize {
+        self.extraction
+            .files
+            .iter()
+            .filter_map(|f| f.content.as_ref().map(Vec::len))
+            .sum()
     }
 
     /// The next group of files to upload now, if any.
@@ -265,7 +325,10 @@ impl Inspection {
                     continue;
                 }
                 match cache.get(&self.status[i].0, now) {
-                    Some(v) => self.status[i].1 = Status::Judged(v, Source::Cache),
+                    Some(v) => {
+                        self.status[i].1 = Status::Judged(v, Source::Cache);
+                        self.extraction.files[self.first_file[i]].content = None;
+                    }
                     None => {
                         self.status[i].1 = Status::Submitted(now);
                         upload.push(i);
@@ -273,7 +336,7 @@ impl Inspection {
                 }
             }
             if !upload.is_empty() {
-                return Some(self.submission_of(&upload));
+                return Some(self.submit(&upload));
             }
         }
         self.try_decide();
@@ -373,19 +436,17 @@ impl Inspection {
             .any(|(_, s)| matches!(s, Status::Submitted(_)))
     }
 
-    fn submission_of(&self, group: &[usize]) -> Submission {
+    /// The submission of `group`, handing over the files' bytes.
+    fn submit(&mut self, group: &[usize]) -> Submission {
         let files = group
             .iter()
             .map(|&i| {
-                let md5 = self.status[i].0;
-                let name = self
-                    .extraction
-                    .files
-                    .iter()
-                    .find(|f| f.md5 == md5)
-                    .map(|f| f.name.clone())
-                    .unwrap_or_default();
-                (md5, name)
+                let file = &mut self.extraction.files[self.first_file[i]];
+                SubmittedFile {
+                    md5: self.status[i].0,
+                    name: file.name.clone(),
+                    bytes: file.content.take(),
+                }
             })
             .collect();
         Submission { files }

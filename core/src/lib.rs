@@ -16,7 +16,10 @@
 //! - [`inspect`]: the decision engine, one machine per message, SMTP and IMAP flavours.
 //! - [`rewrite`]: the rewritten message for drop, block and lock, and the deny message.
 //! - [`gateway`]: what one gateway's sessions share (cache, in-flight table, blocked sites).
+//! - [`usage`]: connections and held bytes, counted across a gateway's sessions.
 //! - [`smtp`]: the SMTP proxy session and its parts (commands, replies, data).
+//! - [`work`]: the heavy work (extraction, writing the relayed body) sessions hand their
+//!   driver, to run inline or on a worker thread.
 //! - [`duration`]: `10m`-style durations in configuration.
 #![warn(missing_docs)]
 
@@ -36,4 +39,6 @@ pub mod policy;
 pub mod rewrite;
 pub mod smtp;
 pub mod unscannable;
+pub mod usage;
 pub mod verdict;
+pub mod work;

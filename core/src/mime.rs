@@ -18,6 +18,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use mail_parser::{MessageParser, MimeHeaders};
 
@@ -203,15 +204,64 @@ impl Extraction {
     }
 }
 
+/// A flag nobody sets: extraction that cannot be cancelled.
+static NEVER: AtomicBool = AtomicBool::new(false);
+
 /// Finds the files of `raw`, dropping their bytes once hashed.
 pub fn extract(raw: &[u8], limits: &MimeLimits) -> Extraction {
-    Walker::new(raw, limits, false).run()
+    Walker::new(raw, limits, false, &NEVER)
+        .run()
+        .unwrap_or_default()
 }
 
 /// As [`extract`], and keeps each file's bytes in [`File::content`] (for a data center that
 /// looks at content, such as the live proxy's EICAR check).
 pub fn extract_with_contents(raw: &[u8], limits: &MimeLimits) -> Extraction {
-    Walker::new(raw, limits, true).run()
+    Walker::new(raw, limits, true, &NEVER)
+        .run()
+        .unwrap_or_default()
+}
+
+/// As [`extract`] or [`extract_with_contents`], checking `cancel` between entities and before
+/// each archive: `None` when it was set before the walk finished.
+pub fn extract_cancellable(
+    raw: &[u8],
+    limits: &MimeLimits,
+    keep_contents: bool,
+    cancel: &AtomicBool,
+) -> Option<Extraction> {
+    Walker::new(raw, limits, keep_contents, cancel).run()
+}
+
+/// The extraction of a message nobody finished reading (its extraction was cancelled or
+/// failed): the whole message is one unscannable piece, so that what was not seen is acted
+/// on as a whole. Its identity is the MD5 of its first 64 KiB: hashing all of it is the kind
+/// of work that was just given up on.
+pub fn not_extracted(raw: &[u8], reason: Unscannable) -> Extraction {
+    let md5 = Md5::of(&raw[..raw.len().min(64 << 10)]);
+    let size = raw.len() as u64;
+    Extraction {
+        attachments: vec![Attachment {
+            name: UNWALKED_NAME.to_owned(),
+            content_type: "message/rfc822".to_owned(),
+            size,
+            md5,
+            span: 0..raw.len(),
+            archive: None,
+            unwalked: true,
+        }],
+        files: vec![File {
+            attachment: 0,
+            name: UNWALKED_NAME.to_owned(),
+            content_type: "message/rfc822".to_owned(),
+            size,
+            md5,
+            archive: None,
+            unscannable: Some(reason),
+            content: None,
+        }],
+        malformed: BTreeSet::new(),
+    }
 }
 
 /// The transfer-decoded body of one part given as its raw headers and body (an
@@ -296,6 +346,8 @@ struct Walker<'r> {
     raw: &'r [u8],
     limits: &'r MimeLimits,
     keep_contents: bool,
+    /// Set by another thread to stop the walk (the live proxy's time budget).
+    cancel: &'r AtomicBool,
     parser: &'static MessageParser,
     out: Extraction,
     /// Archive budgets left for the rest of the message.
@@ -330,11 +382,17 @@ impl Place {
 }
 
 impl<'r> Walker<'r> {
-    fn new(raw: &'r [u8], limits: &'r MimeLimits, keep_contents: bool) -> Self {
+    fn new(
+        raw: &'r [u8],
+        limits: &'r MimeLimits,
+        keep_contents: bool,
+        cancel: &'r AtomicBool,
+    ) -> Self {
         Walker {
             raw,
             limits,
             keep_contents,
+            cancel,
             parser: header_parser(),
             out: Extraction::default(),
             archive_budget: limits.archive.clone(),
@@ -346,20 +404,25 @@ impl<'r> Walker<'r> {
         }
     }
 
-    fn run(mut self) -> Extraction {
+    /// The extraction, or `None` when it was cancelled.
+    fn run(mut self) -> Option<Extraction> {
         let raw = self.raw;
         if raw.len() > self.limits.max_message_bytes {
             self.out.malformed.insert(Malformed::TooLarge);
             let limit = LimitExceeded::MessageBytes(self.limits.max_message_bytes as u64);
             self.unwalked(0..raw.len(), limit, "message/rfc822");
-            return self.out;
+            return Some(self.out);
         }
         let top = Place {
             range: 0..raw.len(),
             splice: None,
         };
         self.walk(raw, top, 0, false);
-        self.out
+        (!self.cancelled()).then_some(self.out)
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
     }
 
     /// One entity of `buf` at `at`: a multipart is split and its parts walked, an attached
@@ -368,6 +431,11 @@ impl<'r> Walker<'r> {
     /// the walk out of becomes an unwalked piece ([`Walker::unwalked`]).
     fn walk(&mut self, buf: &[u8], at: Place, depth: u32, in_digest: bool) {
         if self.stopped {
+            return;
+        }
+        if self.cancelled() {
+            // Nothing of it will be used: the caller treats the whole message as unseen.
+            self.stopped = true;
             return;
         }
         let here = at.span(at.range.clone());
@@ -590,7 +658,11 @@ impl<'r> Walker<'r> {
     ) {
         let md5 = md5.unwrap_or_else(|| Md5::of(&bytes));
         let index = self.out.attachments.len();
-        let expansion = archive::expand(&bytes, &self.archive_budget);
+        let expansion = if self.cancelled() {
+            None
+        } else {
+            archive::expand(&bytes, &self.archive_budget)
+        };
         self.out.attachments.push(Attachment {
             name: name.clone(),
             content_type: content_type.clone(),

@@ -29,9 +29,9 @@ fn s1_release_delivers_at_once_and_submits_in_background() {
     assert!(outcome.released);
     assert_eq!(outcome.files[0].source, Source::Released);
     let sub = m.poll_submission(&cache, t(0)).expect("background upload");
-    assert_eq!(sub.files[0].0, Md5::of(&content("a", 500)));
+    assert_eq!(sub.files[0].md5, Md5::of(&content("a", 500)));
     assert!(!m.is_finished());
-    assert!(m.handle_verdict(&sub.files[0].0, &verdict(ThreatLevel::High), t(180)));
+    assert!(m.handle_verdict(&sub.files[0].md5, &verdict(ThreatLevel::High), t(180)));
     assert!(m.is_finished());
     assert!(m.poll_outcome().is_none(), "an outcome is given once");
 }
@@ -76,7 +76,7 @@ fn s6_known_file_denied_settles_a_hold_at_once() {
         let sub = m
             .poll_submission(&cache, t(1))
             .expect("the unknown file is still analysed");
-        assert_eq!(sub.files[0].0, Md5::of(&unknown));
+        assert_eq!(sub.files[0].md5, Md5::of(&unknown));
     }
     // Quarantine is not final: a later file could still deny, so a hold waits.
     let mut q = hold_policy();
@@ -100,14 +100,14 @@ fn s2_s3_hold_submits_one_file_at_a_time() {
     for (i, (_, bytes)) in files.iter().enumerate() {
         let sub = m.poll_submission(&cache, t(now)).expect("next file");
         assert_eq!(sub.files.len(), 1, "S3: one at a time");
-        assert_eq!(sub.files[0].0, Md5::of(bytes));
+        assert_eq!(sub.files[0].md5, Md5::of(bytes));
         assert!(
             m.poll_submission(&cache, t(now)).is_none(),
             "N5: nothing more until the verdict"
         );
         assert!(m.poll_outcome().is_none(), "held after {i} verdicts");
         now += 240;
-        m.handle_verdict(&sub.files[0].0, &verdict(ThreatLevel::Clean), t(now));
+        m.handle_verdict(&sub.files[0].md5, &verdict(ThreatLevel::Clean), t(now));
     }
     let outcome = m.poll_outcome().expect("decided after the last verdict");
     assert_eq!(outcome.decision, Decision::Deliver);
@@ -129,7 +129,7 @@ fn s4_archive_members_go_together() {
     let mut m = inspect(Flavour::Smtp, &raw, &hold_policy(), &cache, t(0));
     let first = m.poll_submission(&cache, t(0)).expect("archive group");
     let md5s: Vec<Md5> = members.iter().map(|(_, b)| Md5::of(b)).collect();
-    assert_eq!(first.files.iter().map(|f| f.0).collect::<Vec<_>>(), md5s);
+    assert_eq!(first.files.iter().map(|f| f.md5).collect::<Vec<_>>(), md5s);
     assert!(m.poll_submission(&cache, t(0)).is_none());
     for md5 in &md5s {
         m.handle_verdict(md5, &verdict(ThreatLevel::Clean), t(300));
@@ -146,7 +146,7 @@ fn s7_unreachable_data_center_allows_and_says_so() {
     let cache = MemoryCache::default();
     let mut m = inspect(Flavour::Smtp, &raw, &hold_policy(), &cache, t(0));
     let sub = m.poll_submission(&cache, t(0)).expect("upload");
-    m.handle_unreachable(&sub.files[0].0, t(0));
+    m.handle_unreachable(&sub.files[0].md5, t(0));
     let outcome = m.poll_outcome().expect("decided");
     assert_eq!(outcome.decision, Decision::Deliver);
     assert!(outcome.fail_open);
@@ -163,7 +163,7 @@ fn x3_outage_tempfail_and_apply() {
     };
     let mut m = inspect(Flavour::Smtp, &raw, &tempfail, &cache, t(0));
     let sub = m.poll_submission(&cache, t(0)).expect("upload");
-    m.handle_unreachable(&sub.files[0].0, t(0));
+    m.handle_unreachable(&sub.files[0].md5, t(0));
     assert!(matches!(
         m.poll_outcome().map(|o| o.decision),
         Some(Decision::Tempfail(_))
@@ -175,7 +175,7 @@ fn x3_outage_tempfail_and_apply() {
     };
     let mut m = inspect(Flavour::Smtp, &raw, &apply, &cache, t(0));
     let sub = m.poll_submission(&cache, t(0)).expect("upload");
-    m.handle_unreachable(&sub.files[0].0, t(0));
+    m.handle_unreachable(&sub.files[0].md5, t(0));
     let outcome = m.poll_outcome().expect("decided");
     assert_eq!(
         outcome.action,
@@ -235,7 +235,7 @@ fn i1_i2_imap_holds_and_submits_everything_at_once() {
     let sub = m.poll_submission(&cache, t(0)).expect("all at once");
     assert_eq!(sub.files.len(), 3);
     assert!(m.poll_submission(&cache, t(0)).is_none());
-    for (md5, _) in &sub.files {
+    for md5 in sub.files.iter().map(|f| &f.md5) {
         assert!(m.poll_outcome().is_none());
         m.handle_verdict(md5, &verdict(ThreatLevel::Clean), t(120));
     }
@@ -322,7 +322,7 @@ fn a1_quarantine_and_deny_differ_between_smtp_and_imap() {
     assert!(smtp.is_some(), "the clean file is still unknown");
     let mut m = inspect(Flavour::Smtp, &raw, &q, &cache, t(0));
     let sub = m.poll_submission(&cache, t(0)).expect("ok.pdf");
-    m.handle_verdict(&sub.files[0].0, &verdict(ThreatLevel::Clean), t(1));
+    m.handle_verdict(&sub.files[0].md5, &verdict(ThreatLevel::Clean), t(1));
     assert_eq!(
         m.poll_outcome().map(|o| o.decision),
         Some(Decision::Quarantine)
@@ -330,7 +330,7 @@ fn a1_quarantine_and_deny_differ_between_smtp_and_imap() {
 
     let mut m = inspect(Flavour::Imap, &raw, &Policy::default(), &cache, t(0));
     let sub = m.poll_submission(&cache, t(0)).expect("ok.pdf");
-    m.handle_verdict(&sub.files[0].0, &verdict(ThreatLevel::Clean), t(1));
+    m.handle_verdict(&sub.files[0].md5, &verdict(ThreatLevel::Clean), t(1));
     let outcome = m.poll_outcome().expect("decided");
     assert_eq!(outcome.action, Action::Deny);
     let Decision::DeliverRewritten(plan) = outcome.decision else {
@@ -375,7 +375,8 @@ fn unscannable_files_get_the_unscannable_level_without_upload() {
     let mut m = inspect(Flavour::Smtp, &raw, &limits, &cache, t(0));
     assert!(m.extraction().is_incomplete());
     while let Some(sub) = m.poll_submission(&cache, t(0)) {
-        for (md5, _) in sub.files {
+        for f in sub.files {
+            let md5 = f.md5;
             m.handle_verdict(&md5, &verdict(ThreatLevel::Clean), t(1));
         }
     }
@@ -447,16 +448,16 @@ proptest! {
         while let Some(sub) = m.poll_submission(&cache, t(step)) {
             prop_assert!(m.poll_submission(&cache, t(step)).is_none(), "N5: a second group while one is in flight");
             let owners: std::collections::BTreeSet<usize> = sub.files.iter()
-                .map(|(md5, _)| x.files.iter().find(|f| f.md5 == *md5).map(|f| f.attachment).unwrap_or(usize::MAX))
+                .map(|s| x.files.iter().find(|f| f.md5 == s.md5).map(|f| f.attachment).unwrap_or(usize::MAX))
                 .collect();
             if sub.files.len() > 1 {
                 prop_assert_eq!(owners.len(), 1, "a multi-file group spans attachments");
                 prop_assert!(x.files.iter().filter(|f| owners.contains(&f.attachment)).all(|f| f.archive.is_some()));
             }
-            for (md5, _) in &sub.files {
+            for md5 in sub.files.iter().map(|f| &f.md5) {
                 prop_assert!(cache.get(md5, t(step)).is_none(), "N7: a cached file was submitted");
             }
-            for (md5, _) in &sub.files {
+            for md5 in sub.files.iter().map(|f| &f.md5) {
                 let level = ThreatLevel::ALL[levels[step as usize % levels.len()] as usize];
                 m.handle_verdict(md5, &verdict(level), t(step));
                 cache.insert(*md5, verdict(level), t(step));
@@ -478,7 +479,7 @@ proptest! {
         let mut m = inspect(Flavour::Imap, &raw, &Policy::default(), &cache, t(0));
         let mut submitted = std::collections::BTreeSet::new();
         while let Some(sub) = m.poll_submission(&cache, t(0)) {
-            submitted.extend(sub.files.iter().map(|f| f.0));
+            submitted.extend(sub.files.iter().map(|f| f.md5));
         }
         prop_assert_eq!(&submitted, &unknown);
     }

@@ -23,7 +23,8 @@ fn delivered(raw: &[u8], policy: &Policy, flavour: Flavour) -> Option<Vec<u8>> {
     let mut m = inspect(flavour, raw, policy, &cache, t(0));
     let clean = Verdict::from_level(ThreatLevel::Clean, &Thresholds::default());
     while let Some(sub) = m.poll_submission(&cache, t(1)) {
-        for (md5, _) in sub.files {
+        for f in sub.files {
+            let md5 = f.md5;
             m.handle_verdict(&md5, &clean, t(2));
         }
     }

@@ -474,6 +474,11 @@ impl Chain {
                     Output::CloseClient => self.sender.handle_closed(self.now),
                     // The upload to the data center: not part of this test.
                     Output::Submit { .. } => self.submits += 1,
+                    Output::Work { id, job } => {
+                        let result = job.run(&std::sync::atomic::AtomicBool::new(false));
+                        self.proxy
+                            .handle_work_done(id, result, &mut self.gw, self.now);
+                    }
                     Output::Event(e) => self.proxy_events.push(e),
                 }
             }

@@ -131,7 +131,7 @@ fn engine_view(
             Value::Array(
                 g.files
                     .iter()
-                    .map(|(md5, name)| json!({"md5": md5.to_hex(), "name": name}))
+                    .map(|f| json!({"md5": f.md5.to_hex(), "name": f.name}))
                     .collect(),
             )
         })

@@ -29,6 +29,16 @@ The checks (behaviour ids from ../shared/design/BEHAVIOUR.md):
       the verdict reaches both sessions, both get 554;
   (g) Postfix's smtp-source: 8 sessions in parallel, 100 messages of 3 recipients, several
       messages per connection, hold mode: every message arrives.
+  (h) fail closed: EICAR one level past the MIME depth limit, and as part 2,001 of 2,100,
+      in release and hold mode: what arrives carries the deny notice and no EICAR, read raw,
+      base64 at any alignment, and decoded part by part by Python's email package;
+  (i) no message stalls the others: while a message that takes seconds to extract (an
+      archive inflating to 240 MiB) is being parsed, a clean sender on another connection
+      is answered at once (before the heavy one), and both arrive;
+  (j) --work-budget: that heavy message with a 0.3 s budget is cancelled, logged, and
+      delivered as the deny notice in place of the whole message;
+  (k) hostile commands: control bytes in RCPT, EHLO and MAIL parameters get 501 and never
+      reach the sink or the log raw; SIZE= over the limit gets 552 at MAIL.
 
 How smtp-sink stores a message (smtp-sink(1), DUMP FILE FORMAT): its own headers first
 (X-Client-Addr, X-Client-Proto, X-Helo-Args, X-Mail-Args, X-Rcpt-Args, and a three-line
@@ -297,6 +307,77 @@ def eicar_message(sender, marker, eicar=EICAR, clean=b"%PDF-1.4 harmless\n" * 50
     return m.as_bytes(policy=email.policy.SMTP), clean
 
 
+def nested_eicar(levels):
+    """EICAR inside `levels` nested multiparts (the message being the outermost)."""
+    b64 = base64.encodebytes(EICAR).replace(b"\n", b"\r\n").decode()
+    inner = ('Content-Type: application/octet-stream; name="eicar.com"\r\n'
+             "Content-Transfer-Encoding: base64\r\n\r\n" + b64)
+    for level in range(levels - 1, 0, -1):
+        inner = (f'Content-Type: multipart/mixed; boundary="n{level}"\r\n\r\n'
+                 f"--n{level}\r\n{inner}\r\n--n{level}--\r\n")
+    return ('Content-Type: multipart/mixed; boundary="n0"\r\n\r\n--n0\r\n'
+            f"Content-Type: text/plain\r\n\r\nhello\r\n--n0\r\n{inner}\r\n--n0--\r\n")
+
+
+def many_parts_eicar(total, eicar_at):
+    b64 = base64.encodebytes(EICAR).replace(b"\n", b"\r\n").decode()
+    parts = []
+    for i in range(1, total + 1):
+        if i == eicar_at:
+            parts.append('Content-Type: application/octet-stream; name="eicar.com"\r\n'
+                         "Content-Transfer-Encoding: base64\r\n\r\n" + b64)
+        else:
+            parts.append(f"Content-Type: text/plain\r\n\r\npart {i}\r\n")
+    return ('Content-Type: multipart/mixed; boundary="p"\r\n\r\n'
+            + "".join(f"--p\r\n{p}\r\n" for p in parts) + "--p--\r\n")
+
+
+def with_headers(sender, marker, mime):
+    return (f"From: <{sender}>\r\nTo: <rcpt@example.net>\r\nSubject: {marker}\r\n"
+            f"Message-ID: <{marker}@interop.test>\r\nMIME-Version: 1.0\r\n"
+            + mime).encode()
+
+
+def carries_eicar(message):
+    """EICAR raw, base64 at any alignment (line breaks ignored), or in any part Python's
+    email package decodes."""
+    if EICAR in message:
+        return True
+    flat = message.replace(b"\r", b"").replace(b"\n", b"")
+    for skip in range(3):
+        if base64.b64encode(EICAR[skip:skip + 63]) in flat:
+            return True
+    parsed = email.message_from_bytes(message, policy=email.policy.default)
+    for part in parsed.walk():
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes) and EICAR in payload:
+            return True
+    return False
+
+
+def heavy_message(sender, marker):
+    """A message whose extraction takes seconds: a 3 MB zip of 60 members of 4 MiB each
+    that deflate about 60:1 (under the ratio limit), 240 MiB to inflate and hash."""
+    import io
+    import random
+    import zipfile
+    rnd = random.Random(7)
+    block = bytes(rnd.randrange(256) for _ in range(4096))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        for m in range(60):
+            data = bytearray(block * 1024)
+            for k in range(0, len(data), 512):
+                data[k] = rnd.randrange(256)
+            z.writestr(f"m{m}.bin", bytes(data))
+    b64 = base64.encodebytes(buf.getvalue()).replace(b"\n", b"\r\n").decode()
+    return with_headers(sender, marker,
+                        'Content-Type: multipart/mixed; boundary="h"\r\n\r\n--h\r\n'
+                        "Content-Type: text/plain\r\n\r\nheavy\r\n--h\r\n"
+                        'Content-Type: application/zip; name="heavy.zip"\r\n'
+                        "Content-Transfer-Encoding: base64\r\n\r\n" + b64 + "--h--\r\n")
+
+
 def smtplib_send(port, sender, message, timeout=30):
     """Sends; returns (elapsed seconds, None) or (elapsed, (code, text)) on a refusal."""
     t0 = time.monotonic()
@@ -353,6 +434,7 @@ def main():
         outage = Proxy(aptsim, work, "hold-outage", up, "--hold", "--dc-outage")
         # Long enough that both senders of check (f) are surely held at once.
         x1 = Proxy(aptsim, work, "hold-x1", up, "--hold", "--analysis-time", "3s")
+        budget = Proxy(aptsim, work, "release-budget", up, "--work-budget", "300ms")
 
         # (a) byte for byte ------------------------------------------------------------
         def check_a():
@@ -550,7 +632,125 @@ def main():
         checks.run("(g) Postfix smtp-source, 8 sessions, 100 messages x 3 recipients, hold",
                    check_g, hold_deny)
 
-        for p in (release, hold_deny, hold_drop, slow, outage, x1):
+        # (h) fail closed past the extraction limits ------------------------------------
+        def check_h():
+            cases = [
+                ("depth33", nested_eicar(33)),
+                ("part2001", many_parts_eicar(2100, 2001)),
+            ]
+            for proxy in (release, hold_deny):
+                for label, mime in cases:
+                    sender = f"check-h-{label}-{proxy.name}@example.com"
+                    msg = with_headers(sender, f"check-h-{label}-{proxy.name}", mime)
+                    assert carries_eicar(msg), "the test message must carry EICAR"
+                    _, refused = smtplib_send(proxy.port, sender, msg)
+                    assert refused is None, f"{label} via {proxy.name}: refused {refused}"
+                    got = sink.find(f"check-h-{label}-{proxy.name}@interop")
+                    assert got is not None, f"{label} via {proxy.name} never arrived"
+                    _, body = got
+                    assert not carries_eicar(body.replace(b"\n", b"\r\n")), \
+                        f"{label} via {proxy.name}: EICAR delivered"
+                    assert b"could not be scanned" in body, \
+                        f"{label} via {proxy.name}: no deny notice in {body[:400]!r}"
+                    t = proxy.txn(sender)
+                    assert t and t["action"] == "drop", t
+                    assert "unscanned-content" in t["files"], t
+
+        checks.run("(h) EICAR past the depth and part limits never arrives (release, hold)",
+                   check_h, release)
+
+        # (i) a heavy message does not stall a clean sender ----------------------------
+        heavy = heavy_message("check-i-heavy@example.com", "check-i-heavy")
+
+        def check_i():
+            with smtplib.SMTP("127.0.0.1", release.port, timeout=120) as s:
+                s.ehlo("interop.test")
+                s.mail("check-i-heavy@example.com")
+                s.rcpt("rcpt@example.net")
+                code, _ = s.docmd("DATA")
+                assert code == 354, code
+                # No line of it starts with a dot, and it ends with CRLF: the final dot now.
+                s.send(heavy + b".\r\n")
+                # The proxy has the heavy message and is extracting it: a clean sender now.
+                t0 = time.monotonic()
+                _, refused = smtplib_send(release.port, "check-i-clean@example.com",
+                                          clean_message("check-i-clean@example.com",
+                                                        "check-i-clean"))
+                clean_at = time.monotonic()
+                code, text = s.getreply()
+                heavy_at = time.monotonic()
+            assert refused is None, f"the clean sender was refused: {refused}"
+            assert code == 250, f"heavy: {code} {text!r}"
+            assert clean_at < heavy_at, \
+                "the clean sender was answered only after the heavy message was extracted"
+            print(f"  clean sender answered in {clean_at - t0:.3f}s, "
+                  f"{heavy_at - clean_at:.2f}s before the heavy message", flush=True)
+            assert sink.find("check-i-clean@interop") is not None
+            assert sink.find("check-i-heavy@interop", timeout=30) is not None
+
+        checks.run("(i) a clean sender is answered while a heavy message is being extracted",
+                   check_i, release)
+
+        # (j) the per-message work budget ----------------------------------------------
+        def check_j():
+            msg = heavy.replace(b"check-i-heavy", b"check-j-heavy")
+            _, refused = smtplib_send(budget.port, "check-j-heavy@example.com", msg, 120)
+            assert refused is None, refused
+            log = budget.log()
+            assert "budget: cancelled" in log, log[-2000:]
+            got = sink.find("check-j-heavy@interop")
+            assert got is not None, "never arrived"
+            _, body = got
+            assert b"heavy.zip" not in body and b"could not be scanned" in body, body[:600]
+            t = budget.txn("check-j-heavy@example.com")
+            assert t and t["action"] == "drop" and "unscanned-content" in t["files"], t
+
+        checks.run("(j) --work-budget: past it the message is unscannable as a whole",
+                   check_j, budget)
+
+        # (k) hostile commands ---------------------------------------------------------
+        def check_k():
+            with socket.create_connection(("127.0.0.1", release.port), timeout=10) as c:
+                f = c.makefile("rb")
+
+                def reply():
+                    lines = []
+                    while True:
+                        line = f.readline()
+                        lines.append(line)
+                        if len(line) < 4 or line[3:4] != b"-":
+                            return b"".join(lines)
+
+                assert reply().startswith(b"220")
+                c.sendall(b"EHLO evil\x1b]0;pwned\x07\r\n")
+                r = reply()
+                assert r.startswith(b"501"), r
+                c.sendall(b"EHLO check-k.test\r\n")
+                assert reply().startswith(b"250")
+                c.sendall(b"MAIL FROM:<check-k@example.com> SIZE=999999999999\r\n")
+                r = reply()
+                assert r.startswith(b"552 5.3.4"), r
+                c.sendall(b"MAIL FROM:<check-k@example.com> NOTIFY=\x1b[31m\r\n")
+                assert reply().startswith(b"501"), "control bytes in MAIL parameters"
+                c.sendall(b"MAIL FROM:<check-k@example.com>\r\n")
+                assert reply().startswith(b"250")
+                c.sendall(b"RCPT TO:<a\x00b\x1b[2J@example.net>\r\n")
+                r = reply()
+                assert r.startswith(b"501"), r
+                c.sendall(b"QUIT\r\n")
+                reply()
+            with open(release.log_path, "rb") as lf_:
+                raw_log = lf_.read()
+            assert b"\x1b" not in raw_log and b"\x00" not in raw_log, \
+                "a control byte reached the log"
+            for name in os.listdir(sink.dir):
+                with open(os.path.join(sink.dir, name), "rb") as d:
+                    assert b"\x1b" not in d.read(2000), f"a control byte reached the sink ({name})"
+
+        checks.run("(k) control bytes get 501 and reach neither sink nor log; SIZE= checked",
+                   check_k, release)
+
+        for p in (release, hold_deny, hold_drop, slow, outage, x1, budget):
             if p.proc.poll() is not None:
                 checks.failed += 1
                 print(f"FAIL proxy {p.name} exited during the checks "

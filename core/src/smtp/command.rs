@@ -88,6 +88,43 @@ pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
     }
 }
 
+impl Command {
+    /// NOOP, VRFY, RSET, HELO and EHLO: commands that move no mail, which Postfix counts
+    /// against `smtpd_junk_command_limit`.
+    pub fn is_junk(&self) -> bool {
+        matches!(
+            self,
+            Command::Noop | Command::Vrfy(_) | Command::Rset | Command::Helo(_) | Command::Ehlo(_)
+        )
+    }
+}
+
+/// True when `line` holds a control byte: C0 (but horizontal tab, which some clients put
+/// between arguments) or DEL. No command argument legitimately has one, and relayed or
+/// logged they are how terminals and parsers downstream get attacked.
+pub fn has_control_bytes(line: &[u8]) -> bool {
+    line.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+}
+
+/// The `SIZE=` value among MAIL parameters (RFC 1870): `Ok(None)` without one, `Err` when it
+/// is not a decimal number.
+#[allow(clippy::result_unit_err)]
+pub fn size_param(params: &str) -> Result<Option<u64>, ()> {
+    for param in params.split_ascii_whitespace() {
+        let Some((key, value)) = param.split_once('=') else {
+            continue;
+        };
+        if key.eq_ignore_ascii_case("SIZE") {
+            if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(());
+            }
+            // Past u64 it is too large anyway.
+            return Ok(Some(value.parse().unwrap_or(u64::MAX)));
+        }
+    }
+    Ok(None)
+}
+
 /// `FROM:<a@b> SIZE=1` → (`a@b`, `SIZE=1`). Tolerates a space after the colon, as most
 /// servers do.
 fn path_after(rest: &str, keyword: &str) -> Option<(String, String)> {
@@ -137,6 +174,11 @@ impl LineReader {
     /// Adds received bytes.
     pub fn push(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
+    }
+
+    /// True when no bytes wait to be taken as a line.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty() && !self.discarding
     }
 
     /// Bytes received but not yet taken as lines (for handing over to the data reader).

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-/// Session limits and timeouts. Defaults and their sources in each field's doc.
+/// Session limits and timeouts. Defaults and their sources in each field's doc; the live
+/// proxy's docs (docs/live.md) list them all.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProxyConfig {
@@ -12,11 +13,27 @@ pub struct ProxyConfig {
     /// gateway's SMTP proxy idle timeout (TIMINGS.md).
     #[serde(with = "crate::duration::serde_text")]
     pub idle_timeout: Duration,
+    /// A command line must be complete this long after its first byte arrived; bytes that
+    /// trickle in do not extend it (a client sending a byte a second would otherwise never
+    /// time out). Default 5 min: Postfix's `smtpd_timeout` (300 s) as a per-request deadline
+    /// (`smtpd_per_request_deadline`), Exim's `smtp_receive_timeout` (5 min).
+    #[serde(with = "crate::duration::serde_text")]
+    pub command_timeout: Duration,
+    /// The time budget of the message data: it starts at this, loses the time spent
+    /// waiting, and gains `1 / min_data_rate` seconds per byte received, never above this.
+    /// Default 5 min (Postfix `smtpd_timeout`, the cap of its DATA deadline).
+    #[serde(with = "crate::duration::serde_text")]
+    pub data_timeout: Duration,
+    /// Bytes per second that keep the data budget from running out. Default 500, Postfix's
+    /// `smtpd_min_data_rate` (3.7+): a sender slower than that is cut off, one at 1 byte/s
+    /// after about `data_timeout`.
+    pub min_data_rate: u32,
     /// Give up on an upstream reply after this long. Default 5 min (RFC 5321 §4.5.3.2, MAIL
     /// and RCPT).
     #[serde(with = "crate::duration::serde_text")]
     pub upstream_timeout: Duration,
-    /// Largest message accepted, in bytes (advertised as SIZE). Default 32 MiB.
+    /// Largest message accepted, in bytes (advertised as SIZE, checked against `SIZE=` at
+    /// MAIL). Default 32 MiB.
     pub max_message_bytes: usize,
     /// Recipients per transaction. Default 100, the minimum RFC 5321 §4.5.3.1.8 asks for.
     pub max_recipients: usize,
@@ -25,6 +42,21 @@ pub struct ProxyConfig {
     pub max_command_line: usize,
     /// Bad commands before the proxy hangs up (421). Default 10.
     pub max_errors: u32,
+    /// NOOP, VRFY, RSET, HELO and EHLO a session may send before each counts as an error.
+    /// Default 100, Postfix's `smtpd_junk_command_limit`.
+    pub max_junk_commands: u32,
+    /// Client connections the gateway serves at once; one more is answered `421 4.7.0` and
+    /// closed. Default 500: with two sockets per session, what a default limit of 1,024
+    /// open files allows (Postfix serves `default_process_limit` = 100 sessions per service,
+    /// Exim `smtp_accept_max` = 20; an event-driven proxy affords more).
+    pub max_connections: usize,
+    /// Bytes the gateway holds in memory at once, all sessions together: messages being
+    /// received, held for a verdict or relayed, and files kept until submitted. Past it a
+    /// new message is answered `451 4.3.1` (at DATA, or at its end if it passed the limit
+    /// while arriving). Default 512 MiB, sixteen messages of the default maximum size
+    /// (Postfix refuses mail with `452 4.3.1` when its queue has less free space than
+    /// 1.5 × `message_size_limit`; this proxy's queue is its memory).
+    pub max_held_bytes: usize,
 }
 
 impl Default for ProxyConfig {
@@ -32,11 +64,17 @@ impl Default for ProxyConfig {
         ProxyConfig {
             hostname: "aptsim-proxy".to_owned(),
             idle_timeout: Duration::from_secs(600),
+            command_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(300),
+            min_data_rate: 500,
             upstream_timeout: Duration::from_secs(300),
             max_message_bytes: 32 << 20,
             max_recipients: 100,
             max_command_line: 2_048,
             max_errors: 10,
+            max_junk_commands: 100,
+            max_connections: 500,
+            max_held_bytes: 512 << 20,
         }
     }
 }

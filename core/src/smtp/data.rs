@@ -24,6 +24,9 @@ pub enum DataError {
     /// A bare LF or bare CR (550 5.5.2).
     #[error("bare LF or CR in message data")]
     BareLineEnd,
+    /// The gateway ran out of room for held messages while it arrived (451 4.3.1).
+    #[error("insufficient storage")]
+    InsufficientStorage,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +46,8 @@ pub struct DataReceiver {
     line_len: usize,
     max_size: usize,
     error: Option<DataError>,
+    /// Read the rest, store none of it (after an error that refuses the message anyway).
+    discarding: bool,
 }
 
 impl DataReceiver {
@@ -54,7 +59,26 @@ impl DataReceiver {
             line_len: 0,
             max_size,
             error: None,
+            discarding: false,
         }
+    }
+
+    /// Bytes of message stored so far.
+    pub fn len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// True when nothing is stored yet.
+    pub fn is_empty(&self) -> bool {
+        self.body.is_empty()
+    }
+
+    /// The gateway has no room for this message: what arrived is dropped, the rest is read
+    /// to the end of data without being stored, and the message is refused.
+    pub fn refuse_storage(&mut self) {
+        self.fail(DataError::InsufficientStorage);
+        self.discarding = true;
+        self.body = Vec::new();
     }
 
     /// Takes bytes; returns how many it consumed and whether the end of data was among them.
@@ -90,7 +114,9 @@ impl DataReceiver {
         if run.len() > room {
             self.fail(DataError::TooBig);
         }
-        self.body.extend_from_slice(&run[..run.len().min(room)]);
+        if !self.discarding {
+            self.body.extend_from_slice(&run[..run.len().min(room)]);
+        }
     }
 
     /// The message, or why it was refused. Call after [`DataReceiver::ingest`] said done.
@@ -102,9 +128,19 @@ impl DataReceiver {
     }
 
     fn fail(&mut self, e: DataError) {
-        // The first problem is the one reported; a bare line end outranks size, since it is
-        // the one that could be an attack.
-        if self.error.is_none() || e == DataError::BareLineEnd {
+        // The first problem is the one reported; a bare line end outranks the others, since
+        // it is the one that could be an attack, and a permanent refusal (size) outranks a
+        // temporary one (storage), which a retry could not cure.
+        let outranks = matches!(
+            (self.error, e),
+            (None, _)
+                | (_, DataError::BareLineEnd)
+                | (
+                    Some(DataError::InsufficientStorage),
+                    DataError::TooBig | DataError::LineTooLong
+                )
+        );
+        if outranks {
             self.error = Some(e);
         }
     }
@@ -114,7 +150,9 @@ impl DataReceiver {
             self.fail(DataError::TooBig);
             return;
         }
-        self.body.push(b);
+        if !self.discarding {
+            self.body.push(b);
+        }
     }
 
     fn content(&mut self, b: u8) {

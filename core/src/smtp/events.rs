@@ -2,13 +2,15 @@
 //! and what it observed ([`Event`]), which the simulator turns into trace records and the
 //! live proxy into log lines.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::digest::Md5;
-use crate::inspect::{FileOutcome, Outcome};
+use crate::inspect::{FileOutcome, Outcome, SubmittedFile};
 use crate::policy::Action;
 use crate::verdict::ThreatLevel;
+use crate::work::{Job, WorkId};
 
 use super::reply::Reply;
 
@@ -31,8 +33,16 @@ pub enum Output {
     Submit {
         /// The transaction they belong to.
         txn: u64,
-        /// MD5 and file name of each.
-        files: Vec<(Md5, String)>,
+        /// MD5, file name and (when the gateway keeps them) bytes of each.
+        files: Vec<SubmittedFile>,
+    },
+    /// Run this job (inline, or on a worker thread) and hand the result to
+    /// `handle_work_done` with its id ([`crate::work`]).
+    Work {
+        /// The job's id within this session.
+        id: WorkId,
+        /// What to do.
+        job: Job,
     },
     /// Something to trace or log.
     Event(Event),
@@ -112,7 +122,7 @@ pub enum Event {
         /// Transaction number.
         txn: u64,
         /// The message.
-        message: Vec<u8>,
+        message: Arc<[u8]>,
     },
     /// `block`: the client's site is refused until then.
     SiteBlocked {

@@ -268,14 +268,17 @@ impl ReceiverSession {
             Command::Mail { .. } if self.from.is_some() => {
                 self.error(Reply::new(503, "5.5.1 Error: nested MAIL command"));
             }
-            Command::Mail { from, params } => {
-                if declared_size(&params).is_some_and(|n| n > self.config.max_message_bytes) {
-                    self.reply(Reply::new(552, "5.3.4 Message size exceeds fixed limit"));
-                } else {
+            Command::Mail { from, params } => match command::size_param(&params) {
+                // Postfix's replies (smtpd.c `mail_cmd`, `smtpd_check_size`).
+                Err(()) => self.error(Reply::new(501, "5.5.4 Bad message size syntax")),
+                Ok(Some(n)) if n > self.config.max_message_bytes as u64 => {
+                    self.reply(Reply::new(552, "5.3.4 Message size exceeds fixed limit"))
+                }
+                Ok(_) => {
                     self.from = Some(from);
                     self.reply(Reply::new(250, "2.1.0 Ok"));
                 }
-            }
+            },
             Command::Rcpt { .. } if self.from.is_none() => {
                 self.error(Reply::new(503, "5.5.1 Error: need MAIL command"));
             }
@@ -361,20 +364,12 @@ impl ReceiverSession {
                 550,
                 "5.5.2 Bare LF or CR in message data (RFC 5321 2.3.8)",
             )),
+            // Postfix's reply when its queue is short of room (smtpd_check_queue).
+            Err(DataError::InsufficientStorage) => {
+                self.reply(Reply::new(452, "4.3.1 Insufficient system storage"))
+            }
         }
     }
-}
-
-/// The `SIZE=n` parameter of MAIL (RFC 1870), if any; an unreadable number counts as absent.
-fn declared_size(params: &str) -> Option<usize> {
-    params.split_whitespace().find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        if k.eq_ignore_ascii_case("SIZE") {
-            v.parse().ok()
-        } else {
-            None
-        }
-    })
 }
 
 #[cfg(test)]

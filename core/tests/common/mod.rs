@@ -1,6 +1,7 @@
 //! Messages and policies for the integration tests, built with mail-builder.
 #![allow(dead_code)]
 
+pub mod harness;
 pub mod peers;
 
 use std::io::Write;

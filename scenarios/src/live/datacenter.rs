@@ -14,13 +14,13 @@
 //! 3. anything else is `clean`.
 //!
 //! # Where the bytes come from
-//! A session's `Submit` names files by MD5 only. The coordinator taps each session's client
-//! stream ([`super::tap`]), extracts every message as it ends, and hands each file's bytes
-//! to [`DataCenter::scan`], which keeps only MD5 → verdict (the rule is a function of the
-//! bytes, so judging on sight and answering after the analysis time is the same as judging
-//! on upload, without keeping megabytes of attachments around). An upload whose bytes were
-//! never seen (it should not happen) is judged by the verdict file or `clean`, and the answer
-//! says so ([`Basis::Unseen`]) so that the driver can warn.
+//! The gateway keeps each file's bytes until it submits the file (`Gateway::submit_bytes`),
+//! and a submission hands them to [`DataCenter::upload`], which judges them at once and keeps
+//! only MD5 → verdict (the rule is a function of the bytes, so judging on upload and
+//! answering after the analysis time is the same as judging at the end, without keeping
+//! megabytes of attachments around). An upload without bytes (it should not happen) is
+//! judged by the verdict file or `clean`, and the answer says so ([`Basis::Unseen`]) so that
+//! the driver can warn.
 //!
 //! # Timing
 //! An upload is answered after the analysis time (default 5 s in the CLI, short enough for a
@@ -137,8 +137,8 @@ impl DataCenter {
         &self.config
     }
 
-    /// Judges a file seen passing through the proxy, for when it is uploaded.
-    pub fn scan(&mut self, md5: Md5, bytes: &[u8]) {
+    /// Judges a file by its bytes, for when its analysis ends.
+    fn scan(&mut self, md5: Md5, bytes: &[u8]) {
         if self.scanned.contains_key(&md5) {
             return;
         }
@@ -163,8 +163,11 @@ impl DataCenter {
         self.scanned_order.push_back(md5);
     }
 
-    /// An upload of `md5` at `now`.
-    pub fn upload(&mut self, md5: Md5, now: Timestamp) {
+    /// An upload of `md5` (with its bytes, when the gateway sent them) at `now`.
+    pub fn upload(&mut self, md5: Md5, bytes: Option<&[u8]>, now: Timestamp) {
+        if let Some(bytes) = bytes {
+            self.scan(md5, bytes);
+        }
         if self.config.outage {
             self.ready.push_back(DcAnswer::Unreachable { md5 });
             return;
@@ -231,7 +234,7 @@ impl DataCenter {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(haystack, needle).is_some()
 }
 
 #[cfg(test)]
@@ -257,8 +260,7 @@ mod tests {
         let mut file = b"prefix ".to_vec();
         file.extend_from_slice(EICAR);
         let md5 = Md5::of(&file);
-        d.scan(md5, &file);
-        d.upload(md5, at(1_000));
+        d.upload(md5, Some(&file), at(1_000));
         assert_eq!(d.poll_answer(), None);
         assert_eq!(d.poll_timeout(), Some(at(6_000)));
         d.handle_timeout(at(5_999));
@@ -277,7 +279,7 @@ mod tests {
         assert_eq!(verdict.threat.as_deref(), Some(EICAR_THREAT));
         assert_eq!(basis, Basis::Eicar);
         assert!(!known);
-        d.upload(md5, at(7_000));
+        d.upload(md5, None, at(7_000));
         assert!(matches!(
             d.poll_answer(),
             Some(DcAnswer::Verdict { known: true, .. })
@@ -293,12 +295,10 @@ mod tests {
             Verdict::from_level(ThreatLevel::Medium, &Thresholds::default()),
         );
         let plain = Md5::of(b"plain");
-        d.scan(plain, b"plain");
-        d.scan(named, b"named");
         let unseen = Md5::of(b"unseen");
-        for md5 in [plain, named, unseen] {
-            d.upload(md5, Timestamp::ZERO);
-        }
+        d.upload(plain, Some(b"plain"), Timestamp::ZERO);
+        d.upload(named, Some(b"named"), Timestamp::ZERO);
+        d.upload(unseen, None, Timestamp::ZERO);
         d.handle_timeout(at(5_000));
         let got: Vec<(ThreatLevel, Basis)> = std::iter::from_fn(|| d.poll_answer())
             .map(|a| match a {
@@ -320,7 +320,7 @@ mod tests {
     fn outage_refuses_every_upload_at_once() {
         let mut d = dc(true);
         let md5 = Md5::of(b"x");
-        d.upload(md5, Timestamp::ZERO);
+        d.upload(md5, None, Timestamp::ZERO);
         assert_eq!(d.poll_answer(), Some(DcAnswer::Unreachable { md5 }));
         assert_eq!(d.poll_timeout(), None);
     }

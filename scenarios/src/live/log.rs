@@ -78,10 +78,12 @@ impl Log {
                 return self.info(now, "exposure", &text);
             }
             _ if !self.verbose => return,
-            Event::ClientCommand(line) => format!("conn={conn} client> {line}"),
-            Event::ClientReply(r) => format!("conn={conn} client< {r}"),
-            Event::UpstreamCommand(line) => format!("conn={conn} upstream> {line}"),
-            Event::UpstreamReply(r) => format!("conn={conn} upstream< {r}"),
+            Event::ClientCommand(line) => format!("conn={conn} client> {}", escape(line)),
+            Event::ClientReply(r) => format!("conn={conn} client< {}", escape(&r.to_string())),
+            Event::UpstreamCommand(line) => format!("conn={conn} upstream> {}", escape(line)),
+            Event::UpstreamReply(r) => {
+                format!("conn={conn} upstream< {}", escape(&r.to_string()))
+            }
             Event::HoldStarted { txn } => format!("conn={conn} txn={txn} hold started (S2)"),
             Event::Decided { txn, outcome } => format!(
                 "conn={conn} txn={txn} decided action={} released={} fail_open={}",
@@ -93,7 +95,7 @@ impl Log {
                 message.len()
             ),
             Event::SiteBlocked { site, until } => {
-                format!("conn={conn} site {site} blocked until t+{until}")
+                format!("conn={conn} site {} blocked until t+{until}", escape(site))
             }
             Event::ClientGone {
                 txn,
@@ -117,9 +119,10 @@ impl Log {
 pub fn txn_line(conn: u64, client: IpAddr, t: &TxnLog) -> String {
     let mut s = format!(
         "client={client} conn={conn} txn={} from=<{}>",
-        t.txn, t.from
+        t.txn,
+        escape(&t.from)
     );
-    let to: Vec<String> = t.rcpts.iter().map(|r| format!("<{r}>")).collect();
+    let to: Vec<String> = t.rcpts.iter().map(|r| format!("<{}>", escape(r))).collect();
     let _ = write!(
         s,
         " to={}",
@@ -168,13 +171,39 @@ fn level(f: &FileOutcome) -> String {
 
 fn name(n: &str) -> String {
     let plain = !n.is_empty()
+        && n.len() <= MAX_FIELD
         && n.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'));
     if plain {
         n.to_owned()
     } else {
-        format!("{n:?}")
+        format!("\"{}\"", escape(n).replace('"', "\\\""))
     }
+}
+
+/// Longest peer-supplied value written whole into a log line, in bytes.
+pub const MAX_FIELD: usize = 256;
+
+/// A peer-supplied value made safe for a log line: control characters (C0, DEL, C1) and the
+/// Unicode controls that reorder or hide text (bidi overrides and isolates, zero-width
+/// marks) are written as `\u{…}` escapes, a backslash as `\\`, and a value longer than
+/// [`MAX_FIELD`] bytes is cut there and followed by its length, so no sender can write into
+/// an operator's terminal or make a log line of megabytes.
+pub fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len().min(MAX_FIELD) + 16);
+    for (i, c) in value.char_indices() {
+        if i >= MAX_FIELD {
+            out.push_str(&format!("…[{} bytes]", value.len()));
+            break;
+        }
+        let hidden = matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}');
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() || hidden => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `1.234s`.
@@ -222,6 +251,17 @@ mod tests {
         assert_eq!(utc_rfc3339(t), "2000-02-29T00:00:00.123Z");
         let t = UNIX_EPOCH + Duration::from_secs(1_767_225_599); // last second of 2025
         assert_eq!(utc_rfc3339(t), "2025-12-31T23:59:59.000Z");
+    }
+
+    #[test]
+    fn peer_values_cannot_write_into_the_terminal_or_flood_it() {
+        assert_eq!(escape("a\x1b[31mb\x00"), "a\\u{1b}[31mb\\u{0}");
+        assert_eq!(escape("r\u{202e}txt.exe"), "r\\u{202e}txt.exe");
+        assert_eq!(escape("naïve\\x"), "naïve\\\\x");
+        let long = "x".repeat(10_000);
+        let cut = escape(&long);
+        assert!(cut.len() < 300 && cut.ends_with("…[10000 bytes]"), "{cut}");
+        assert_eq!(name("evil\nname.exe"), "\"evil\\u{a}name.exe\"");
     }
 
     #[test]

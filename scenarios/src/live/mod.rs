@@ -29,14 +29,13 @@
 //! - [`smtp`]: the coordinator and the socket tasks.
 //! - [`datacenter`]: the built-in data center (EICAR rule, verdict file, analysis time,
 //!   outage switch); sans-IO.
-//! - [`tap`]: recovers each message from a client's stream for the data center, which must
-//!   see file bytes that the session's `Submit` output does not carry.
+//! - [`workers`]: the worker threads that run sessions' heavy work (extraction, rewriting).
 //! - [`log`]: the transaction log line and the other log lines.
 
 pub mod datacenter;
 pub mod log;
 pub mod smtp;
-pub mod tap;
+pub mod workers;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -119,6 +118,41 @@ pub struct SmtpArgs {
     /// {"score": N, "threat": "name"}. They override the EICAR rule.
     #[arg(long, value_name = "FILE")]
     pub dc_verdicts: Option<PathBuf>,
+    /// Client connections served at once; one more is answered 421 4.7.0 and closed
+    /// [default: 500, capped by the open-file limit].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Bytes held in memory by all sessions together (messages arriving, held, relayed,
+    /// files kept until submitted); past it new messages get 451 4.3.1. Accepts K, M and G
+    /// suffixes (binary) [default: 512M].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_held_bytes: Option<usize>,
+    /// Largest message accepted (advertised as SIZE) [default: 32M].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_message_bytes: Option<usize>,
+    /// Close a client that sends nothing for this long [default: 10m, the reference
+    /// gateway's idle timeout].
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
+    pub idle_timeout: Option<Duration>,
+    /// A command line must be complete this long after its first byte [default: 5m,
+    /// Postfix smtpd_timeout, Exim smtp_receive_timeout].
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
+    pub command_timeout: Option<Duration>,
+    /// The message data's time budget; it gains 1/min-data-rate seconds per byte received
+    /// [default: 5m].
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
+    pub data_timeout: Option<Duration>,
+    /// Bytes per second that keep the data budget from running out [default: 500, Postfix
+    /// smtpd_min_data_rate].
+    #[arg(long, value_name = "BYTES_PER_S")]
+    pub min_data_rate: Option<u32>,
+    /// Worker threads that extract and rewrite messages [default: one per core, at least 2].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
+    /// How long one message's extraction or rewriting may take; past it the work is
+    /// cancelled and the message is unscannable as a whole.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
+    pub work_budget: Duration,
     /// Log only the startup line and warnings.
     #[arg(long, short)]
     pub quiet: bool,
@@ -166,7 +200,13 @@ fn run_smtp(args: &SmtpArgs) -> Result<ExitCode, String> {
         verbose: args.verbose,
         wall_start: SystemTime::now(),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let config = session_config(args, &log);
+    let worker_threads = args
+        .workers
+        .map_or_else(workers::Workers::default_threads, usize::from);
+    // Sockets are served on every core; the coordinator steps the sessions (cheaply: the
+    // heavy work is on the workers).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;
@@ -188,14 +228,76 @@ fn run_smtp(args: &SmtpArgs) -> Result<ExitCode, String> {
         let live = smtp::SmtpLive {
             upstream: args.upstream.clone(),
             policy: Arc::new(policy),
-            config: Arc::new(ProxyConfig::default()),
+            config: Arc::new(config),
             datacenter,
             log,
+            worker_threads,
+            work_budget: args.work_budget,
         };
-        smtp::serve(listener, live).await;
-        Ok::<(), String>(())
+        smtp::serve(listener, live)
+            .await
+            .map_err(|e| format!("starting the worker threads: {e}"))
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The session limits: the defaults, with what the flags override, and the connection limit
+/// kept within what the process may open (two sockets per session, and some to spare).
+fn session_config(args: &SmtpArgs, log: &log::Log) -> ProxyConfig {
+    let mut c = ProxyConfig::default();
+    if let Some(n) = args.max_connections {
+        c.max_connections = n;
+    }
+    if let Some(n) = args.max_held_bytes {
+        c.max_held_bytes = n;
+    }
+    if let Some(n) = args.max_message_bytes {
+        c.max_message_bytes = n;
+    }
+    if let Some(d) = args.idle_timeout {
+        c.idle_timeout = d;
+    }
+    if let Some(d) = args.command_timeout {
+        c.command_timeout = d;
+    }
+    if let Some(d) = args.data_timeout {
+        c.data_timeout = d;
+    }
+    if let Some(r) = args.min_data_rate {
+        c.min_data_rate = r;
+    }
+    // Raise the soft limit on open files to the hard one, as servers do.
+    if let Ok(files) = rlimit::increase_nofile_limit(u64::MAX) {
+        let room = usize::try_from(files.saturating_sub(64) / 2).unwrap_or(usize::MAX);
+        if c.max_connections > room {
+            log.always(
+                Timestamp::ZERO,
+                "warning",
+                &format!(
+                    "max connections lowered from {} to {room}: the process may open {files} files",
+                    c.max_connections
+                ),
+            );
+            c.max_connections = room;
+        }
+    }
+    c
+}
+
+/// `512M`, `64K`, `1G` (binary multiples) or a plain number of bytes.
+fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let (digits, shift) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 10),
+        Some('M' | 'm') => (&t[..t.len() - 1], 20),
+        Some('G' | 'g') => (&t[..t.len() - 1], 30),
+        _ => (t, 0),
+    };
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (e.g. 512M, 64K, 1048576)"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 /// The policy and data center in one line: what a newcomer needs to know the mode.

@@ -16,13 +16,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use aptsim_core::clock::Timestamp;
 use aptsim_core::gateway::{Gateway, UploadDecision};
-use aptsim_core::mime;
+use aptsim_core::inspect::SubmittedFile;
 use aptsim_core::policy::Policy;
 use aptsim_core::smtp::proxy::{Event, Output, ProxyConfig, ProxySession};
+use aptsim_core::work::{WorkFailed, WorkId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -30,7 +32,7 @@ use tokio::time::Instant;
 
 use super::datacenter::{Basis, DataCenter, DcAnswer};
 use super::log::{Log, secs};
-use super::tap::DataTap;
+use super::workers::{Finished, Task, Workers};
 
 /// Give up connecting to the upstream after this long (Postfix `smtp_connect_timeout`, 30 s).
 /// The session's own upstream timeout starts only once the connection is open.
@@ -59,6 +61,11 @@ pub struct SmtpLive {
     pub datacenter: DataCenter,
     /// Where log lines go.
     pub log: Log,
+    /// Worker threads for extraction and rewriting ([`Workers::default_threads`]).
+    pub worker_threads: usize,
+    /// How long one message's extraction or rewriting may take before it is cancelled and
+    /// the message is treated as unscannable as a whole.
+    pub work_budget: Duration,
 }
 
 /// Which socket an event is from.
@@ -98,7 +105,6 @@ struct Slot {
     client_ip: IpAddr,
     client: Option<mpsc::UnboundedSender<Cmd>>,
     upstream: Option<(u64, mpsc::UnboundedSender<Cmd>)>,
-    tap: DataTap,
     /// The deadline this session has in the timer set.
     armed: Option<Timestamp>,
 }
@@ -118,16 +124,27 @@ struct Coordinator {
     timers: BTreeSet<(Timestamp, u64)>,
     next_conn: u64,
     next_upstream: u64,
+    /// The worker threads for sessions' heavy work.
+    workers: Workers,
+    /// Jobs out on the workers, by (session, job): their deadline and cancel flag.
+    jobs: BTreeMap<(u64, WorkId), (Timestamp, Arc<AtomicBool>)>,
+    /// How long one job may take before it is cancelled.
+    work_budget: Duration,
 }
 
 /// Runs the proxy on `listener` until the process ends. Errors of one connection end that
 /// connection; accept errors (out of file descriptors) are logged and retried.
-pub async fn serve(listener: TcpListener, live: SmtpLive) {
+pub async fn serve(listener: TcpListener, live: SmtpLive) -> std::io::Result<()> {
     let (inbox, mut events) = mpsc::channel(INBOX);
+    let (finished, mut done) = mpsc::unbounded_channel();
+    let workers = Workers::start(live.worker_threads, finished)?;
+    let mut gw = Gateway::new(live.policy);
+    // The built-in data center judges files by their bytes, so submissions carry them.
+    gw.submit_bytes = true;
     let mut c = Coordinator {
         config: live.config,
         upstream_addr: Arc::from(live.upstream.as_str()),
-        gw: Gateway::new(live.policy),
+        gw,
         dc: live.datacenter,
         log: Log {
             wall_start: SystemTime::now(),
@@ -140,6 +157,9 @@ pub async fn serve(listener: TcpListener, live: SmtpLive) {
         timers: BTreeSet::new(),
         next_conn: 1,
         next_upstream: 1,
+        workers,
+        jobs: BTreeMap::new(),
+        work_budget: live.work_budget,
     };
     loop {
         let deadline = c.next_deadline().map(|t| c.instant(t));
@@ -152,6 +172,7 @@ pub async fn serve(listener: TcpListener, live: SmtpLive) {
         tokio::select! {
             biased;
             Some(msg) = events.recv() => c.on_socket(msg),
+            Some(f) = done.recv() => c.on_finished(f),
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => c.on_accept(stream, peer.ip()),
                 Err(e) => {
@@ -180,7 +201,33 @@ impl Coordinator {
 
     fn next_deadline(&self) -> Option<Timestamp> {
         let sessions = self.timers.first().map(|(t, _)| *t);
-        sessions.into_iter().chain(self.dc.poll_timeout()).min()
+        let jobs = self.jobs.values().map(|(t, _)| *t).min();
+        [sessions, jobs, self.dc.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// A job came back from the workers: to its session, unless its budget ran out first
+    /// (the session was told then) or the session is gone.
+    fn on_finished(&mut self, f: Finished) {
+        if self.jobs.remove(&(f.conn, f.id)).is_none() {
+            return;
+        }
+        if let Err(e) = &f.result {
+            let now = self.now();
+            self.log.always(
+                now,
+                "warning",
+                &format!(
+                    "conn={} job {} failed: {e}; the message fails closed",
+                    f.conn, f.id
+                ),
+            );
+        }
+        self.with_session(f.conn, |s, gw, now| {
+            s.handle_work_done(f.id, f.result, gw, now)
+        });
     }
 
     fn on_accept(&mut self, stream: TcpStream, ip: IpAddr) {
@@ -196,7 +243,6 @@ impl Coordinator {
             Peer::Client(conn),
         ));
         let session = ProxySession::new(self.config.clone(), ip.to_string(), &self.gw, now);
-        let tap = DataTap::new(self.config.max_command_line, self.config.max_message_bytes);
         self.log
             .info(now, "conn", &format!("conn={conn} client={ip} connected"));
         self.sessions.insert(
@@ -206,7 +252,6 @@ impl Coordinator {
                 client_ip: ip,
                 client: Some(tx),
                 upstream: None,
-                tap,
                 armed: None,
             },
         );
@@ -221,11 +266,7 @@ impl Coordinator {
                 };
                 match msg.event {
                     SockEvent::Bytes(bytes) => {
-                        let messages = slot.tap.feed(&bytes);
-                        self.scan(messages);
-                        self.with_session(conn, |s, gw, now| {
-                            s.handle_client_bytes(&bytes, gw, now)
-                        });
+                        self.with_session(conn, |s, gw, now| s.handle_client_bytes(&bytes, gw, now))
                     }
                     SockEvent::Closed(why) => {
                         slot.client = None;
@@ -294,10 +335,33 @@ impl Coordinator {
         }
     }
 
-    /// Every deadline that has passed: finished analyses, then sessions' timers.
+    /// Every deadline that has passed: finished analyses, jobs over their budget, then
+    /// sessions' timers.
     fn on_timers(&mut self) {
         let now = self.now();
         self.dc.handle_timeout(now);
+        let late: Vec<(u64, WorkId)> = self
+            .jobs
+            .iter()
+            .filter(|(_, (due, _))| *due <= now)
+            .map(|(key, _)| *key)
+            .collect();
+        for (conn, id) in late {
+            if let Some((_, cancel)) = self.jobs.remove(&(conn, id)) {
+                cancel.store(true, Ordering::Relaxed);
+            }
+            self.log.always(
+                now,
+                "warning",
+                &format!(
+                    "conn={conn} job {id} over its {} budget: cancelled; the message fails closed",
+                    secs(self.work_budget)
+                ),
+            );
+            self.with_session(conn, |s, gw, now| {
+                s.handle_work_done(id, Err(WorkFailed::TimedOut), gw, now)
+            });
+        }
         let due: Vec<(Timestamp, u64)> = self
             .timers
             .iter()
@@ -381,12 +445,23 @@ impl Coordinator {
                         let _ = c.send(Cmd::Close);
                     }
                 }
+                Output::Work { id, job } => {
+                    let cancel = Arc::new(AtomicBool::new(false));
+                    let due = now + self.work_budget;
+                    self.jobs.insert((conn, id), (due, cancel.clone()));
+                    self.workers.submit(Task {
+                        conn,
+                        id,
+                        job,
+                        cancel,
+                    });
+                }
                 Output::Submit { txn, files } => {
-                    for (md5, name) in files {
+                    for SubmittedFile { md5, name, bytes } in files {
                         let decision = self.gw.claim_upload(md5, now);
                         let what = match decision {
                             UploadDecision::Upload => {
-                                self.dc.upload(md5, now);
+                                self.dc.upload(md5, bytes.as_deref(), now);
                                 "upload"
                             }
                             UploadDecision::Wait => "already in flight, waits (X1)",
@@ -402,9 +477,7 @@ impl Coordinator {
                     }
                 }
                 Output::Event(e) => {
-                    let messages = slot.tap.on_event(&e);
                     let ip = slot.client_ip;
-                    self.scan(messages);
                     match &e {
                         Event::Transaction(t) => self.log.txn(now, conn, ip, t),
                         _ => self.log.event(now, conn, &e),
@@ -442,19 +515,6 @@ impl Coordinator {
             let now = self.now();
             self.log
                 .info(now, "conn", &format!("conn={conn} session finished"));
-        }
-    }
-
-    /// Messages a tap recovered: the data center judges their files now (see
-    /// [`super::datacenter`]).
-    fn scan(&mut self, messages: Vec<Vec<u8>>) {
-        for message in messages {
-            let x = mime::extract_with_contents(&message, &self.gw.policy.limits);
-            for file in &x.files {
-                if let Some(bytes) = &file.content {
-                    self.dc.scan(file.md5, bytes);
-                }
-            }
         }
     }
 

@@ -1,0 +1,543 @@
+//! The SMTP proxy session: one client connection (the sending MTA) and its upstream
+//! connection (the receiving server), sans-IO.
+//!
+//! # Driving it
+//! Feed inputs with the `handle_*` methods, passing `now` and the shared [`Gateway`]; after
+//! each, drain [`ProxySession::poll_output`] until `None` and carry the outputs out (bytes to
+//! either side, connecting or closing the upstream, uploads to the data center, events for the
+//! trace), then arm a timer for [`ProxySession::poll_timeout`] and call
+//! [`ProxySession::handle_timeout`] when it fires. Verdicts go to [`Gateway::record_verdict`]
+//! first, then to every session's [`ProxySession::handle_verdict`].
+//!
+//! # What it does
+//! It relays the dialogue (greeting, EHLO/HELO with the extensions filtered to what it
+//! handles, MAIL, RCPT, RSET, QUIT), answering NOOP, VRFY and unimplemented verbs itself.
+//! Commands are relayed one at a time, which makes client pipelining safe. After DATA the
+//! proxy takes the whole message itself ([`super::data`]) and runs the decision engine:
+//! - release (S1): deliver at once, the sender gets the upstream's reply, files are analysed
+//!   in the background; a later bad verdict is an *exposure* (X5);
+//! - hold (S2–S4): no reply to the final dot until the engine decides, then the action (A1);
+//!   `block` refuses the client's site for the policy's time;
+//! - a client that leaves during a hold (it timed out, S5) loses that transaction for good —
+//!   it is never delivered later — while its analysis goes on, so the retry is decided from
+//!   the cache;
+//! - an X2 deadline answers `451 4.7.0`.
+//!
+//! # The upstream during a long hold
+//! The body goes upstream only after the decision. The receiving server may drop the idle
+//! connection meanwhile (Postfix `smtpd_timeout` 300 s). Then the proxy reconnects and
+//! replays the envelope (EHLO, MAIL, each accepted RCPT) before DATA; if that fails it answers
+//! `451 4.4.0` so that the sender retries. Reconnecting beats keepalive NOOPs, which servers
+//! count as junk commands (Postfix `smtpd_junk_command_limit` 100).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Timestamp;
+use crate::digest::Md5;
+use crate::gateway::Gateway;
+use crate::inspect::{Decision, FileOutcome, Flavour, Inspection, Outcome};
+use crate::mime;
+use crate::policy::Action;
+use crate::rewrite::Rewrite;
+use crate::unscannable::Unscannable;
+use crate::usage::{ConnectionSlot, Reservation};
+use crate::verdict::{ThreatLevel, Verdict};
+use crate::work::{Done, Job, WorkFailed, WorkId};
+
+use super::command::{self, Command, CommandError, Line, LineReader};
+pub use super::config::ProxyConfig;
+use super::data::{DataError, DataReceiver};
+pub use super::ehlo::filter_ehlo;
+pub use super::events::{Event, Output, TxnLog, TxnResult};
+use super::reply::{Reply, ReplyParser};
+use held::{Background, Held};
+use timers::DataBudget;
+
+mod held;
+mod timers;
+mod upstream;
+
+#[derive(Debug)]
+enum ClientState {
+    /// Waiting for the upstream's greeting.
+    Greeting,
+    /// Reading commands.
+    Command,
+    /// Reading message data.
+    Data(DataReceiver),
+    /// Message received, engine undecided.
+    Held,
+    /// Message going upstream; the upstream's final reply goes to the client.
+    Delivering,
+    /// Gone.
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Upstream {
+    Connecting,
+    Open,
+    Gone,
+}
+
+/// A command to send upstream and what its reply is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Op {
+    /// The greeting (nothing is sent); relayed to the client on the first connection.
+    Greeting { relay: bool },
+    /// A client command; its reply goes back to the client.
+    Relay { line: Vec<u8>, command: Command },
+    /// Part of replaying the envelope after a reconnect; must succeed.
+    Replay { line: Vec<u8> },
+    /// `DATA`, expecting 354.
+    Data,
+    /// The dot-stuffed message; its reply goes to the client.
+    Body { bytes: Vec<u8> },
+    /// `RSET` after a message that was not delivered; the reply is not relayed.
+    Reset,
+    /// `QUIT`; then close.
+    Quit,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Txn {
+    id: u64,
+    from: Option<String>,
+    mail_line: Option<Vec<u8>>,
+    rcpts: Vec<String>,
+    rcpt_lines: Vec<Vec<u8>>,
+}
+
+/// The proxy session for one client connection. See the module doc for the calling order.
+#[derive(Debug)]
+pub struct ProxySession {
+    config: Arc<ProxyConfig>,
+    site: String,
+    client: ClientState,
+    client_in: LineReader,
+    /// Client bytes not yet consumed while the session cannot read commands.
+    client_pending: Vec<u8>,
+    client_busy: bool,
+    last_client: Timestamp,
+    /// When the command line being read began to arrive (the command deadline).
+    line_started: Option<Timestamp>,
+    /// The data budget while message data arrives (the minimum data rate).
+    data_budget: Option<DataBudget>,
+    errors: u32,
+    /// NOOP, VRFY, RSET, HELO and EHLO so far (`max_junk_commands`).
+    junk: u32,
+    helo: Option<Vec<u8>>,
+    upstream: Upstream,
+    upstream_in: ReplyParser,
+    ops: VecDeque<Op>,
+    awaiting: Option<(Op, Timestamp)>,
+    txn: Txn,
+    next_txn: u64,
+    held: Option<Held>,
+    /// What to log when the current transaction's final reply goes out.
+    pending_log: Option<TxnLog>,
+    background: Vec<Background>,
+    /// The job writing the body to relay, and the size of the message it works on.
+    body_work: Option<(WorkId, usize)>,
+    next_work: WorkId,
+    /// The client's place among the gateway's connections; `None` once it is closed.
+    slot: Option<ConnectionSlot>,
+    /// This session's share of the gateway's held bytes.
+    reservation: Reservation,
+    out: VecDeque<Output>,
+}
+
+impl ProxySession {
+    /// A session for a client from `site` (its address) that has just connected.
+    pub fn new(
+        config: Arc<ProxyConfig>,
+        site: impl Into<String>,
+        gw: &Gateway,
+        now: Timestamp,
+    ) -> Self {
+        let max_line = config.max_command_line;
+        let config_max_connections = config.max_connections;
+        let mut s = ProxySession {
+            config,
+            site: site.into(),
+            client: ClientState::Greeting,
+            client_in: LineReader::new(max_line),
+            client_pending: Vec::new(),
+            client_busy: false,
+            last_client: now,
+            line_started: None,
+            data_budget: None,
+            errors: 0,
+            junk: 0,
+            helo: None,
+            upstream: Upstream::Gone,
+            upstream_in: ReplyParser::default(),
+            ops: VecDeque::new(),
+            awaiting: None,
+            txn: Txn::default(),
+            next_txn: 1,
+            held: None,
+            pending_log: None,
+            background: Vec::new(),
+            body_work: None,
+            next_work: 0,
+            slot: gw.usage.try_connect(config_max_connections),
+            reservation: gw.usage.reservation(),
+            out: VecDeque::new(),
+        };
+        if s.slot.is_none() {
+            // Over the gateway's connection limit: refused at once, as Postfix's anvil and
+            // Exim's `smtp_accept_max` do, with a reply that makes the sender retry.
+            let text = format!(
+                "4.7.0 {} Error: too many connections, try again later",
+                s.config.hostname
+            );
+            s.reply(Reply::new(421, text));
+            s.close_client();
+        } else if gw.is_blocked(&s.site, now) {
+            // A site under `block` gets no dialogue: the gateway refuses its connections for
+            // the block's time, which a sender takes as temporary (it retries later), so the
+            // refusal is a 421 rather than a 554 that would bounce its mail for good.
+            s.reply(Reply::new(
+                421,
+                "4.7.0 Your site is temporarily blocked by policy, try again later",
+            ));
+            s.close_client();
+        } else {
+            s.connect_upstream(true);
+        }
+        s
+    }
+
+    /// The next thing to do, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// True when both connections are closed and no analysis is left to follow.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.client, ClientState::Closed)
+            && self.upstream == Upstream::Gone
+            && self.held.is_none()
+            && self.background.is_empty()
+    }
+
+    /// Bytes from the client.
+    pub fn handle_client_bytes(&mut self, bytes: &[u8], gw: &mut Gateway, now: Timestamp) {
+        if matches!(self.client, ClientState::Closed) {
+            return;
+        }
+        self.last_client = now;
+        self.client_pending.extend_from_slice(bytes);
+        self.pump(gw, now);
+    }
+
+    /// The client closed its connection (or it broke).
+    pub fn handle_client_closed(&mut self, gw: &mut Gateway, now: Timestamp) {
+        if matches!(self.client, ClientState::Closed) {
+            return;
+        }
+        let after_body_sent = matches!(self.client, ClientState::Delivering)
+            && matches!(self.awaiting, Some((Op::Body { .. }, _)));
+        let open_txn = match self.client {
+            ClientState::Held | ClientState::Delivering | ClientState::Data(_) => Some(self.txn.id),
+            _ => None,
+        };
+        self.emit(Event::ClientGone {
+            txn: open_txn,
+            after_body_sent,
+        });
+        // S5: a held message is never delivered later; its analysis goes on so that the
+        // retry finds the cache.
+        if !self.abandon_held(now)
+            && let Some(mut log) = self.pending_log.take()
+        {
+            log.result = TxnResult::Abandoned;
+            self.emit(Event::Transaction(log));
+        }
+        // A body being written for it will not be sent.
+        self.body_work = None;
+        self.client = ClientState::Closed;
+        self.client_gone();
+        self.ops.clear();
+        if self.upstream != Upstream::Gone && !after_body_sent {
+            self.ops.push_back(Op::Quit);
+        }
+        self.pump(gw, now);
+    }
+
+    // ---- internals ----
+
+    fn emit(&mut self, e: Event) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    fn reply(&mut self, r: Reply) {
+        self.out.push_back(Output::ToClient(r.to_bytes()));
+        self.emit(Event::ClientReply(r));
+    }
+
+    fn close_client(&mut self) {
+        if !matches!(self.client, ClientState::Closed) {
+            self.client = ClientState::Closed;
+            self.client_gone();
+            self.out.push_back(Output::CloseClient);
+        }
+    }
+
+    /// What the client's connection held goes: its place among the gateway's connections,
+    /// its deadlines, its unread bytes.
+    fn client_gone(&mut self) {
+        self.slot = None;
+        self.data_budget = None;
+        self.line_started = None;
+        self.client_pending = Vec::new();
+    }
+
+    /// Sends the next upstream command and reads client input, as far as each can go.
+    fn pump(&mut self, gw: &mut Gateway, now: Timestamp) {
+        loop {
+            let mut progress = false;
+            if self.awaiting.is_none() && !self.ops.is_empty() {
+                match self.upstream {
+                    Upstream::Open => {
+                        if let Some(op) = self.ops.pop_front() {
+                            let op = self.send_op(op);
+                            self.awaiting = Some((op, now));
+                            progress = true;
+                        }
+                    }
+                    Upstream::Gone if !matches!(self.client, ClientState::Closed) => {
+                        self.connect_upstream(false);
+                    }
+                    Upstream::Gone => self.ops.clear(),
+                    Upstream::Connecting => {}
+                }
+            }
+            progress |= self.read_client(gw, now);
+            if !progress {
+                break;
+            }
+        }
+        if matches!(self.client, ClientState::Closed)
+            && self.upstream != Upstream::Gone
+            && self.ops.is_empty()
+            && self.awaiting.is_none()
+        {
+            self.out.push_back(Output::CloseUpstream);
+            self.upstream = Upstream::Gone;
+        }
+        let bytes = self.held_bytes();
+        self.reservation.set(bytes);
+    }
+
+    /// True when the gateway holds `max_held_bytes` or more, counting this session's bytes
+    /// as they are now.
+    fn storage_full(&self, gw: &Gateway) -> bool {
+        let others = gw
+            .usage
+            .held_bytes()
+            .saturating_sub(self.reservation.bytes());
+        others + self.held_bytes() > self.config.max_held_bytes
+    }
+
+    /// Consumes client input the current state can take. Returns whether anything happened.
+    fn read_client(&mut self, gw: &mut Gateway, now: Timestamp) -> bool {
+        if self.client_pending.is_empty() && !matches!(self.client, ClientState::Command) {
+            return false;
+        }
+        match &mut self.client {
+            ClientState::Data(receiver) => {
+                let (used, done) = receiver.ingest(&self.client_pending);
+                self.client_pending.drain(..used);
+                if let Some(budget) = self.data_budget.as_mut() {
+                    let (cap, rate) = (self.config.data_timeout, self.config.min_data_rate);
+                    budget.received(used, now, cap, rate);
+                }
+                if self.storage_full(gw) {
+                    // Past the gateway's memory limit as it arrives: the rest is read and
+                    // dropped, and the message is refused with 451 4.3.1 at its end.
+                    if let ClientState::Data(receiver) = &mut self.client {
+                        receiver.refuse_storage();
+                    }
+                }
+                if done {
+                    self.data_budget = None;
+                    let ClientState::Data(receiver) =
+                        std::mem::replace(&mut self.client, ClientState::Held)
+                    else {
+                        return true;
+                    };
+                    self.end_of_data(receiver.finish(), gw, now);
+                }
+                used > 0
+            }
+            ClientState::Command if !self.client_busy => {
+                if !self.client_pending.is_empty() {
+                    let pending = std::mem::take(&mut self.client_pending);
+                    self.client_in.push(&pending);
+                }
+                let line = self.client_in.next_line();
+                // The command deadline runs from the first byte of a line still incomplete.
+                if self.client_in.is_empty() {
+                    self.line_started = None;
+                } else if line.is_some() || self.line_started.is_none() {
+                    self.line_started = Some(now);
+                }
+                match line {
+                    Some(Line::Complete(line)) => {
+                        self.on_command(line, gw, now);
+                        true
+                    }
+                    Some(Line::TooLong) => {
+                        self.error(Reply::new(500, "5.5.2 Line too long"));
+                        true
+                    }
+                    None => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
+    fn error(&mut self, r: Reply) {
+        if !self.count_error() {
+            self.reply(r);
+        }
+    }
+
+    /// Counts one error; past `max_errors` the client is answered 421 and closed (true).
+    fn count_error(&mut self) -> bool {
+        self.errors += 1;
+        if self.errors <= self.config.max_errors {
+            return false;
+        }
+        self.reply(Reply::new(421, "4.7.0 Too many errors, closing connection"));
+        self.close_client();
+        self.quit_upstream();
+        true
+    }
+
+    fn relay(&mut self, line: Vec<u8>, command: Command) {
+        self.client_busy = true;
+        self.ops.push_back(Op::Relay { line, command });
+    }
+
+    fn on_command(&mut self, line: Vec<u8>, gw: &mut Gateway, now: Timestamp) {
+        self.emit(Event::ClientCommand(
+            String::from_utf8_lossy(&line).into_owned(),
+        ));
+        if command::has_control_bytes(&line) {
+            // Never relayed, whatever the verb: a NUL or an ESC in an argument would reach
+            // the upstream and every log that prints it (Exim refuses NUL the same way).
+            return self.error(Reply::new(
+                501,
+                "5.5.2 Control characters are not allowed in SMTP commands",
+            ));
+        }
+        let command = match command::parse(&line) {
+            Ok(c) => c,
+            Err(CommandError::Unknown(_)) => {
+                return self.error(Reply::new(500, "5.5.1 Command unrecognized"));
+            }
+            Err(CommandError::Syntax(_)) => {
+                return self.error(Reply::new(501, "5.5.4 Syntax error in parameters"));
+            }
+        };
+        if command.is_junk() {
+            // Postfix's `smtpd_junk_command_limit`: past it, each counts as an error too, so
+            // a client cannot keep a connection for ever with NOOPs.
+            self.junk += 1;
+            if self.junk > self.config.max_junk_commands && self.count_error() {
+                return;
+            }
+        }
+        match command {
+            Command::Helo(_) | Command::Ehlo(_) => {
+                self.helo = Some(line.clone());
+                self.txn = Txn::default();
+                self.relay(line, command);
+            }
+            Command::Mail { .. } if self.txn.mail_line.is_some() => {
+                self.error(Reply::new(503, "5.5.1 Nested MAIL command"));
+            }
+            Command::Mail { .. } if self.helo.is_none() => {
+                self.error(Reply::new(503, "5.5.1 Send EHLO or HELO first"));
+            }
+            Command::Mail { ref params, .. } => match command::size_param(params) {
+                Err(()) => self.error(Reply::new(501, "5.5.4 Bad message size syntax")),
+                // SIZE is advertised, so a sender that says its message is too large hears
+                // it now rather than after sending it all (RFC 1870).
+                Ok(Some(size)) if size > self.config.max_message_bytes as u64 => {
+                    self.error(Reply::new(552, "5.3.4 Message size exceeds fixed limit"))
+                }
+                Ok(_) => self.relay(line, command),
+            },
+            Command::Rcpt { .. } if self.txn.mail_line.is_none() => {
+                self.error(Reply::new(503, "5.5.1 Need MAIL before RCPT"));
+            }
+            Command::Rcpt { .. } if self.txn.rcpts.len() >= self.config.max_recipients => {
+                self.reply(Reply::new(452, "4.5.3 Too many recipients"));
+            }
+            Command::Rcpt { .. } => self.relay(line, command),
+            Command::Data if self.txn.mail_line.is_none() => {
+                self.error(Reply::new(503, "5.5.1 Need MAIL before DATA"));
+            }
+            Command::Data if self.txn.rcpts.is_empty() => {
+                self.error(Reply::new(554, "5.5.1 No valid recipients"));
+            }
+            Command::Data if self.storage_full(gw) => {
+                self.reply(Reply::new(
+                    451,
+                    "4.3.1 Insufficient system storage, try again later",
+                ));
+            }
+            Command::Data => {
+                self.txn.id = self.next_txn;
+                self.next_txn += 1;
+                self.reply(Reply::new(354, "End data with <CR><LF>.<CR><LF>"));
+                self.client = ClientState::Data(DataReceiver::new(self.config.max_message_bytes));
+                self.data_budget = Some(DataBudget::start(now, self.config.data_timeout));
+                // Pipelined bytes after DATA are message data, not commands.
+                let rest = self.client_in.take_rest();
+                let mut pending = std::mem::take(&mut self.client_pending);
+                self.client_pending = rest;
+                self.client_pending.append(&mut pending);
+            }
+            Command::Rset => {
+                self.txn = Txn::default();
+                self.relay(line, command);
+            }
+            Command::Noop => self.reply(Reply::new(250, "2.0.0 Ok")),
+            Command::Vrfy(_) => self.reply(Reply::new(
+                252,
+                "2.5.0 Cannot VRFY user, but will accept message",
+            )),
+            Command::Quit => {
+                self.reply(Reply::new(
+                    221,
+                    format!("2.0.0 {} Bye", self.config.hostname),
+                ));
+                self.close_client();
+                self.quit_upstream();
+            }
+            Command::NotImplemented(_) => {
+                self.error(Reply::new(502, "5.5.1 Command not implemented"))
+            }
+        }
+    }
+
+    /// Ends the current transaction; `reset_upstream` clears the envelope the upstream holds.
+    fn finish_txn(&mut self, reset_upstream: bool) {
+        let had_envelope = self.txn.mail_line.is_some();
+        self.txn = Txn::default();
+        if !matches!(self.client, ClientState::Closed) {
+            self.client = ClientState::Command;
+        }
+        if reset_upstream && had_envelope && self.upstream == Upstream::Open {
+            self.ops.push_back(Op::Reset);
+        }
+    }
+}
