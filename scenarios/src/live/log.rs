@@ -11,8 +11,9 @@
 //! ```
 //!
 //! (one line in reality). `files` lists `name:md5:level` separated by commas (`-` when the
-//! message had none); a name with characters outside `[A-Za-z0-9._+-]` is written as a
-//! quoted string. The level is `unjudged` for a file released before its verdict (S1), and
+//! message had none; the first [`MAX_FILES`], then `…(+N more)`); a name with characters
+//! outside `[A-Za-z0-9._+-]` is written as a quoted string. Every value a peer chose (paths,
+//! names, the dialogue) is escaped and cut to [`MAX_FIELD`] bytes ([`escape`]). The level is `unjudged` for a file released before its verdict (S1), and
 //! carries `(unreachable)`, `(slow)` or `(unscannable)` when the outage policy or the
 //! unscannable level set it rather than an analysis (S7, X3). `held` is `-` for a message
 //! that was not held (release mode, S1).
@@ -147,14 +148,22 @@ pub fn txn_line(conn: u64, client: IpAddr, t: &TxnLog) -> String {
     s
 }
 
+/// Most files written into one transaction line; an archive of a thousand members would
+/// otherwise make a line of tens of kilobytes.
+pub const MAX_FILES: usize = 20;
+
 fn files(files: &[FileOutcome]) -> String {
     if files.is_empty() {
         return "-".to_owned();
     }
-    let items: Vec<String> = files
+    let mut items: Vec<String> = files
         .iter()
+        .take(MAX_FILES)
         .map(|f| format!("{}:{}:{}", name(&f.name), f.md5.to_hex(), level(f)))
         .collect();
+    if files.len() > MAX_FILES {
+        items.push(format!("…(+{} more)", files.len() - MAX_FILES));
+    }
     items.join(",")
 }
 
@@ -262,6 +271,21 @@ mod tests {
         let cut = escape(&long);
         assert!(cut.len() < 300 && cut.ends_with("…[10000 bytes]"), "{cut}");
         assert_eq!(name("evil\nname.exe"), "\"evil\\u{a}name.exe\"");
+        let many: Vec<FileOutcome> = (0..1_000)
+            .map(|i| FileOutcome {
+                file: i,
+                md5: Md5::of(&i.to_le_bytes()),
+                name: format!("member{i}.bin"),
+                level: ThreatLevel::Clean,
+                score: 0,
+                threat: None,
+                action: Action::Allow,
+                source: Source::Analysis,
+            })
+            .collect();
+        let listed = files(&many);
+        assert!(listed.ends_with(",…(+980 more)"), "{listed}");
+        assert!(listed.len() < 1_500, "{} bytes", listed.len());
     }
 
     #[test]
