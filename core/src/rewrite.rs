@@ -198,7 +198,7 @@ impl Rewrite {
 impl Replacement {
     fn part(&self, raw: &[u8], edit: &Edit, limits: &MimeLimits) -> MimePart<'static> {
         match self {
-            Replacement::Notice(text) => MimePart::new("text/plain", text.clone()).inline(),
+            Replacement::Notice(text) => MimePart::raw(notice_part(text)),
             Replacement::Lock {
                 name,
                 md5,
@@ -210,6 +210,11 @@ impl Replacement {
                 } else {
                     crate::mime::decode_part(span, limits)
                 };
+                // The name is the sender's: no control character of it reaches a header.
+                let name: String = name
+                    .chars()
+                    .map(|c| if c.is_control() { '_' } else { c })
+                    .collect();
                 MimePart::new("application/octet-stream", lock(&original))
                     .attachment(format!("{name}.locked"))
                     .header(
@@ -235,12 +240,61 @@ fn replace_message(raw: &[u8], text: &str, crlf: bool) -> Vec<u8> {
         }
     }
     out.extend_from_slice(&line_ends(b"MIME-Version: 1.0\r\n".to_vec(), crlf));
-    out.extend_from_slice(&write_part(
-        MimePart::new("text/plain", text.to_owned()),
-        crlf,
-    ));
+    out.extend_from_slice(&line_ends(notice_part(text), crlf));
     out.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
     out
+}
+
+/// The deny notice as a whole MIME part (fields, then the text in quoted-printable; CRLF
+/// line ends, none after the last line), written here rather than by mail-builder, because
+/// the text holds names a sender chose. Whatever they hold, no line of the written body
+/// starts with `-` or `.`: those are encoded (`=2D`, `=2E`), so no name can put a
+/// `--boundary` line into the message — which would end the notice early and open a part of
+/// the sender's making — nor be taken for a dot line.
+fn notice_part(text: &str) -> Vec<u8> {
+    let mut out = b"Content-Type: text/plain; charset=\"utf-8\"\r\n\
+        Content-Disposition: inline\r\n\
+        Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        .to_vec();
+    let text = text.replace("\r\n", "\n");
+    let lines: Vec<&str> = text.trim_end_matches('\n').split('\n').collect();
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"\r\n");
+        }
+        quoted_printable_line(line.as_bytes(), &mut out);
+    }
+    out
+}
+
+/// One line of text in quoted-printable (RFC 2045 §6.7), soft-broken before 76 characters;
+/// a `-` or `.` that would open an output line is encoded.
+fn quoted_printable_line(line: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut width = 0;
+    for (i, &b) in line.iter().enumerate() {
+        let last = i + 1 == line.len();
+        let literal = match b {
+            b'=' => false,
+            b' ' | b'\t' => !last,
+            b'-' | b'.' => width > 0,
+            33..=126 => true,
+            _ => false,
+        };
+        let size = if literal { 1 } else { 3 };
+        if width + size > 75 {
+            out.extend_from_slice(b"=\r\n");
+            width = 0;
+        }
+        // After a soft break, a `-` or `.` opens the line: encode it.
+        if literal && (width > 0 || !matches!(b, b'-' | b'.')) {
+            out.push(b);
+            width += 1;
+        } else {
+            out.extend_from_slice(&[b'=', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+            width += 3;
+        }
+    }
 }
 
 /// The top-level header fields of `raw` worth keeping in a replacement message, each with its
@@ -284,7 +338,8 @@ fn kept_header_fields(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// Fills the deny message's variables for one file.
+/// Fills the deny message's variables for one file. A name (or a threat name) is written
+/// with its control characters escaped: it is the sender's, and may not start a line.
 fn render(template: &str, f: &FileOutcome, extraction: &Extraction) -> String {
     let recovery = match f.action {
         Action::Lock => "An administrator can release the locked attachment.",
@@ -293,10 +348,32 @@ fn render(template: &str, f: &FileOutcome, extraction: &Extraction) -> String {
     };
     template
         .replace("%(reason)%", &reason(f))
-        .replace("%(filename)%", &display_name(f, extraction))
-        .replace("%(virus)%", f.threat.as_deref().unwrap_or("none named"))
+        .replace("%(filename)%", &printable(&display_name(f, extraction)))
+        .replace(
+            "%(virus)%",
+            &printable(f.threat.as_deref().unwrap_or("none named")),
+        )
         .replace("%(action)%", f.action.as_str())
         .replace("%(recovery)%", recovery)
+}
+
+/// `value` with every control character written as a `\u{…}` escape.
+fn printable(value: &str) -> Cow<'_, str> {
+    if !value.chars().any(char::is_control) {
+        return Cow::Borrowed(value);
+    }
+    Cow::Owned(
+        value
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
 }
 
 fn reason(f: &FileOutcome) -> String {
@@ -390,6 +467,31 @@ mod tests {
         }
         assert_eq!(unlock(&tampered), None);
         assert_eq!(unlock(b"not locked"), None);
+    }
+
+    #[test]
+    fn no_name_can_put_a_delimiter_or_a_dot_line_into_the_notice() {
+        for name in [
+            "a\r\n--XX\r\nx",
+            "--XX",
+            ".",
+            "a-b",
+            &format!("{}--XX", "x".repeat(73)),
+        ] {
+            let part = notice_part(&format!("The attachment \"{name}\" was removed.\r\nBye"));
+            let text = String::from_utf8(part).expect("ASCII");
+            let body = text.split("\r\n\r\n").nth(1).expect("a body");
+            for line in body.split("\r\n") {
+                assert!(
+                    !line.starts_with('-') && !line.starts_with('.') && line.len() <= 76,
+                    "{name:?}: line {line:?}"
+                );
+            }
+            let decoded = crate::mime_decode::quoted_printable(body.as_bytes());
+            let decoded = String::from_utf8_lossy(&decoded);
+            assert!(decoded.contains(name), "{name:?}: {decoded:?}");
+        }
+        assert_eq!(printable("a\r\nb"), "a\\u{d}\\u{a}b");
     }
 
     #[test]

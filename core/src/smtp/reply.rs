@@ -114,9 +114,10 @@ impl ReplyParser {
             let line = String::from_utf8_lossy(&line);
             let line = line.trim_end_matches(['\r', '\n']);
             let bytes = line.as_bytes();
-            let code = match bytes.get(..3).map(std::str::from_utf8) {
-                Some(Ok(digits)) if digits.bytes().all(|b| b.is_ascii_digit()) => {
-                    digits.parse::<u16>().unwrap_or(0)
+            // RFC 5321 §4.2: three digits, the first 2 to 5 (so "040" is no code 40).
+            let code = match bytes.get(..3) {
+                Some(&[a @ b'2'..=b'5', b, c]) if b.is_ascii_digit() && c.is_ascii_digit() => {
+                    u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0')
                 }
                 _ => return Err(ReplyError::Malformed(line.to_owned())),
             };
@@ -183,6 +184,14 @@ mod tests {
         let mut p = ReplyParser::default();
         p.push(b"hello\r\n");
         assert!(matches!(p.next_reply(), Err(ReplyError::Malformed(_))));
+        for bad in [&b"040 x\r\n"[..], b"600 x\r\n", b"25 x\r\n", b"1234\r\n"] {
+            let mut p = ReplyParser::default();
+            p.push(bad);
+            assert!(
+                matches!(p.next_reply(), Err(ReplyError::Malformed(_))),
+                "{bad:?}"
+            );
+        }
         let mut p = ReplyParser::default();
         p.push(b"250-a\r\n251 b\r\n");
         assert_eq!(p.next_reply(), Err(ReplyError::MixedCodes(250, 251)));

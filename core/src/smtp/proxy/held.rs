@@ -78,6 +78,7 @@ impl ProxySession {
         gw: &mut Gateway,
         now: Timestamp,
     ) {
+        self.now = now;
         if self.body_work.is_some_and(|(w, _)| w == id) {
             self.body_work = None;
             match result {
@@ -329,6 +330,7 @@ impl ProxySession {
         gw: &mut Gateway,
         now: Timestamp,
     ) -> bool {
+        self.now = now;
         let mut relevant = false;
         if let Some(inspection) = self.held.as_mut().and_then(|h| h.stage.inspection()) {
             relevant |= inspection.handle_verdict(md5, verdict, now);
@@ -363,6 +365,7 @@ impl ProxySession {
 
     /// The data center refused the upload of `md5` (S7).
     pub fn handle_unreachable(&mut self, md5: &Md5, gw: &mut Gateway, now: Timestamp) {
+        self.now = now;
         for inspection in self.inspections() {
             inspection.handle_unreachable(md5, now);
         }

@@ -120,7 +120,12 @@ pub struct ProxySession {
     /// Client bytes not yet consumed while the session cannot read commands.
     client_pending: Vec<u8>,
     client_busy: bool,
-    last_client: Timestamp,
+    /// The client's last bytes or the proxy's last reply to it, whichever came later: the
+    /// idle timer runs from there (as Postfix's `smtpd_timeout` waits for input after each
+    /// reply), so a reply after a long hold is not followed by an unasked 421.
+    idle_since: Timestamp,
+    /// The time of the input being handled.
+    now: Timestamp,
     /// When the command line being read began to arrive (the command deadline).
     line_started: Option<Timestamp>,
     /// The data budget while message data arrives (the minimum data rate).
@@ -166,7 +171,8 @@ impl ProxySession {
             client_in: LineReader::new(max_line),
             client_pending: Vec::new(),
             client_busy: false,
-            last_client: now,
+            idle_since: now,
+            now,
             line_started: None,
             data_budget: None,
             errors: 0,
@@ -226,16 +232,18 @@ impl ProxySession {
 
     /// Bytes from the client.
     pub fn handle_client_bytes(&mut self, bytes: &[u8], gw: &mut Gateway, now: Timestamp) {
+        self.now = now;
         if matches!(self.client, ClientState::Closed) {
             return;
         }
-        self.last_client = now;
+        self.idle_since = now;
         self.client_pending.extend_from_slice(bytes);
         self.pump(gw, now);
     }
 
     /// The client closed its connection (or it broke).
     pub fn handle_client_closed(&mut self, gw: &mut Gateway, now: Timestamp) {
+        self.now = now;
         if matches!(self.client, ClientState::Closed) {
             return;
         }
@@ -275,6 +283,7 @@ impl ProxySession {
     }
 
     fn reply(&mut self, r: Reply) {
+        self.idle_since = self.idle_since.max(self.now);
         self.out.push_back(Output::ToClient(r.to_bytes()));
         self.emit(Event::ClientReply(r));
     }

@@ -45,7 +45,7 @@ impl ProxySession {
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         let reading =
             matches!(self.client, ClientState::Command | ClientState::Data(_)) && !self.client_busy;
-        let idle = reading.then(|| self.last_client + self.config.idle_timeout);
+        let idle = reading.then(|| self.idle_since + self.config.idle_timeout);
         let command = self.command_deadline();
         let data = self.data_budget.map(DataBudget::deadline);
         let upstream = self
@@ -70,6 +70,7 @@ impl ProxySession {
 
     /// Acts on every deadline that has passed.
     pub fn handle_timeout(&mut self, gw: &mut Gateway, now: Timestamp) {
+        self.now = now;
         if let Some((_, at)) = &self.awaiting
             && now >= *at + self.config.upstream_timeout
         {
@@ -88,7 +89,7 @@ impl ProxySession {
                 format!("4.4.2 {} Error: timeout exceeded", self.config.hostname),
             );
             self.drop_client(reply);
-        } else if reading && now >= self.last_client + self.config.idle_timeout {
+        } else if reading && now >= self.idle_since + self.config.idle_timeout {
             let reply = Reply::new(
                 421,
                 format!(

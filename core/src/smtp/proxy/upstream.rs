@@ -9,6 +9,7 @@ use super::*;
 impl ProxySession {
     /// The upstream connection is open.
     pub fn handle_upstream_connected(&mut self, gw: &mut Gateway, now: Timestamp) {
+        self.now = now;
         self.upstream = Upstream::Open;
         self.upstream_in = ReplyParser::default();
         // The greeting op waits for the server's 220 without sending anything.
@@ -22,6 +23,7 @@ impl ProxySession {
 
     /// The upstream could not be reached.
     pub fn handle_upstream_connect_failed(&mut self, gw: &mut Gateway, now: Timestamp) {
+        self.now = now;
         self.upstream = Upstream::Gone;
         // Nothing was sent yet: what failed is whatever waits first in line.
         if let Some(op) = self.ops.pop_front() {
@@ -34,6 +36,7 @@ impl ProxySession {
 
     /// Bytes from the upstream.
     pub fn handle_upstream_bytes(&mut self, bytes: &[u8], gw: &mut Gateway, now: Timestamp) {
+        self.now = now;
         self.upstream_in.push(bytes);
         loop {
             match self.upstream_in.next_reply() {
@@ -53,6 +56,7 @@ impl ProxySession {
 
     /// The upstream closed its connection (idle timeout, restart, error).
     pub fn handle_upstream_closed(&mut self, gw: &mut Gateway, now: Timestamp) {
+        self.now = now;
         if self.upstream == Upstream::Gone {
             return;
         }
