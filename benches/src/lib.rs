@@ -20,6 +20,8 @@
 //! what is checked.
 #![warn(missing_docs)]
 
+pub mod worst;
+
 use std::sync::Arc;
 
 use aptsim_core::archive;

@@ -60,12 +60,17 @@ pub struct MimeLimits {
     pub archive: ArchiveLimits,
 }
 
-/// Encoded-word scanning the header parser may do for a message of `len` bytes: twice its
-/// size plus 1 MiB, in bytes rescanned (`mime_header_cost`). Real mail uses a sliver of it;
-/// hostile mail that would need more is unwalked where it passes the budget. Not a setting:
-/// it is what keeps extraction linear, whatever the other limits say.
-fn header_work_budget(len: usize) -> u64 {
-    (1u64 << 20).saturating_add((len as u64).saturating_mul(2))
+/// The work extraction may do on a message of `len` bytes beyond reading it once: three times
+/// its size plus 64 KiB, in units of about one byte scanned. Charged to it: what the header
+/// parser would spend on the shapes where it is superlinear or slow per byte
+/// (`mime_header_cost`), and every byte decoded into a copy of an encoded attached message
+/// (nested ones are decoded again at each level). Real mail uses a sliver of it: three
+/// levels of base64-forwarded messages cost under 2× the size. Hostile mail that would need
+/// more is unwalked where it passes the budget, and so costs a small multiple of a plain
+/// message of its size. Not a setting: it is what keeps extraction linear, whatever the
+/// other limits say.
+fn work_budget(len: usize) -> u64 {
+    (64u64 << 10).saturating_add((len as u64).saturating_mul(3))
 }
 
 impl Default for MimeLimits {
@@ -95,11 +100,12 @@ pub enum Malformed {
     /// More parts than [`MimeLimits::max_parts`]; the rest were not walked.
     PartLimit,
     /// A header block over [`MimeLimits::max_header_bytes`], a MIME field with more than
-    /// [`MimeLimits::max_parameters`] parameters, or encoded words that would cost the header
-    /// parser more than the message's budget; that entity was not parsed.
+    /// [`MimeLimits::max_parameters`] parameters, or fields that would cost the header parser
+    /// more than what is left of the message's work budget; that entity was not parsed.
     HeaderLimit,
-    /// Nested decoded copies of attached messages passed [`MimeLimits::max_decoded_bytes`];
-    /// the attached message that would have passed it was not walked.
+    /// Nested decoded copies of attached messages passed [`MimeLimits::max_decoded_bytes`],
+    /// or decoding one more would pass the message's work budget; the attached message that
+    /// would have passed it was not walked.
     DecodedLimit,
     /// A part's transfer encoding was broken (for example bad base64); it was decoded
     /// leniently, skipping what is not part of the encoding.
@@ -268,7 +274,7 @@ pub fn not_extracted(raw: &[u8], reason: Unscannable) -> Extraction {
 /// [`Attachment::span`]), for rewriting; the part's raw bytes when its header block is over
 /// `limits` (extraction called such a part unwalked, so this does not happen for its spans).
 pub fn decode_part(part: &[u8], limits: &MimeLimits) -> Vec<u8> {
-    let mut work = header_work_budget(part.len());
+    let mut work = work_budget(part.len());
     let Ok(e) = mime_split::entity(header_parser(), part, 0..part.len(), limits, &mut work) else {
         return part.to_vec();
     };
@@ -356,8 +362,8 @@ struct Walker<'r> {
     visited: u32,
     /// Bytes held now in decoded copies of attached messages.
     decoded_live: usize,
-    /// Encoded-word scanning left for the header parser ([`header_work_budget`]).
-    header_work: u64,
+    /// Work left beyond the first reading ([`work_budget`]).
+    work: u64,
     /// The part limit was reached: nothing more is walked.
     stopped: bool,
     /// Spans already reported as unwalked (pieces inside one encoded attached message all
@@ -398,7 +404,7 @@ impl<'r> Walker<'r> {
             archive_budget: limits.archive.clone(),
             visited: 0,
             decoded_live: 0,
-            header_work: header_work_budget(raw.len()),
+            work: work_budget(raw.len()),
             stopped: false,
             unwalked_spans: BTreeSet::new(),
         }
@@ -451,7 +457,7 @@ impl<'r> Walker<'r> {
             buf,
             at.range.clone(),
             self.limits,
-            &mut self.header_work,
+            &mut self.work,
         ) {
             Ok(e) => e,
             Err(limit) => {
@@ -569,13 +575,25 @@ impl<'r> Walker<'r> {
             return;
         }
         let body = &buf[inner.range.clone()];
-        if needs_decoding(cte) && self.decoded_live + body.len() > self.limits.max_decoded_bytes {
+        if needs_decoding(cte) {
             // A decoded copy is never larger than its encoding, so the encoded length bounds
-            // what the copy would add.
-            self.out.malformed.insert(Malformed::DecodedLimit);
-            let limit = LimitExceeded::DecodedBytes(self.limits.max_decoded_bytes as u64);
-            self.unwalked(here, limit, "message/rfc822");
-            return;
+            // what the copy would add, to the copies held at once and to the work done.
+            let len = body.len() as u64;
+            let limit = if self.decoded_live + body.len() > self.limits.max_decoded_bytes {
+                Some(LimitExceeded::DecodedBytes(
+                    self.limits.max_decoded_bytes as u64,
+                ))
+            } else if len > self.work {
+                Some(LimitExceeded::ParseWork(len))
+            } else {
+                None
+            };
+            if let Some(limit) = limit {
+                self.out.malformed.insert(Malformed::DecodedLimit);
+                self.unwalked(here, limit, "message/rfc822");
+                return;
+            }
+            self.work -= len;
         }
         let (decoded, broken) = decode(cte, body);
         if broken {

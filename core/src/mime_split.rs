@@ -30,8 +30,8 @@ pub(crate) struct Entity<'a> {
 
 /// Parses the header block at the start of `buf[range]`, or says which limit keeps it from
 /// the header parser: a block over `max_header_bytes`, a MIME field with more than
-/// `max_parameters` parameters, or encoded-word scanning past what is left of `work` (the
-/// message's budget, see [`crate::mime_header_cost`]). All are measured in one linear pass
+/// `max_parameters` parameters, or header parsing that would cost more than is left of
+/// `work` (the message's budget, see [`crate::mime_header_cost`]). All are measured in one linear pass
 /// before mail-parser sees the block, so that the cost of an entity stays linear in its size.
 pub(crate) fn entity<'a>(
     parser: &MessageParser,
@@ -51,8 +51,8 @@ pub(crate) fn entity<'a>(
         return Err(LimitExceeded::Parameters(limits.max_parameters));
     }
     *work = work
-        .checked_sub(cost.rescan)
-        .ok_or(LimitExceeded::HeaderWork(cost.rescan))?;
+        .checked_sub(cost.work)
+        .ok_or(LimitExceeded::ParseWork(cost.work))?;
     let headers = parser
         .parse_headers(fields)
         .filter(|m| m.parts.first().is_some_and(|p| !p.headers.is_empty()));
@@ -165,21 +165,28 @@ pub(crate) struct Split {
 /// delimiter (epilogue) belongs to no part. Without a close delimiter the last part runs to
 /// the end of the body.
 pub(crate) fn split(buf: &[u8], body: Range<usize>, boundary: &[u8]) -> Split {
-    let mut needle = Vec::with_capacity(boundary.len() + 2);
-    needle.extend_from_slice(b"--");
+    // The search is for LF `--boundary`, so that only candidates at the start of a line
+    // are ever looked at: a body full of `--boundary` in mid-line (or of a nested
+    // multipart's longer boundaries) costs one pass, not one restart per candidate.
+    let mut needle = Vec::with_capacity(boundary.len() + 3);
+    needle.extend_from_slice(b"\n--");
     needle.extend_from_slice(boundary);
     let finder = memchr::memmem::Finder::new(&needle);
     let hay = &buf[body.clone()];
     let mut parts = Vec::new();
     let mut open: Option<usize> = None;
+    let delimiter_len = needle.len() - 1;
+    // A delimiter may also open the body itself, with no line end before it.
+    let first = hay.starts_with(&needle[1..]).then_some(0).into_iter();
     let mut from = 0;
-    while let Some(i) = finder.find(&hay[from..]) {
-        let at = from + i;
-        from = at + 1;
-        if at > 0 && hay[at - 1] != b'\n' {
-            continue;
-        }
-        let after = at + needle.len();
+    let candidates = first.chain(std::iter::from_fn(move || {
+        let i = finder.find(&hay[from..])?;
+        let at = from + i + 1;
+        from = at;
+        Some(at)
+    }));
+    for at in candidates {
+        let after = at + delimiter_len;
         let close = hay.get(after..after + 2) == Some(b"--");
         let rest_start = if close { after + 2 } else { after };
         // Transport padding, then the line end (or the end of the body).
@@ -213,7 +220,6 @@ pub(crate) fn split(buf: &[u8], body: Range<usize>, boundary: &[u8]) -> Split {
             };
         }
         open = Some(line_end);
-        from = line_end.max(from);
     }
     if let Some(start) = open {
         parts.push(body.start + start..body.end);

@@ -32,9 +32,10 @@ pub enum LimitExceeded {
     Parameters(u32),
     /// Decoded copies of encoded attached messages, nested, passed `max_decoded_bytes`.
     DecodedBytes(u64),
-    /// Parsing this header block would have rescanned this many bytes for RFC 2047 encoded
-    /// words, more than the message's budget left ([`crate::mime::MimeLimits`]).
-    HeaderWork(u64),
+    /// Going on would have cost this much work (header parsing on its slow shapes, decoding
+    /// attached messages again at each level), more than the message's budget left (three
+    /// times its size plus 64 KiB, `mime::work_budget`).
+    ParseWork(u64),
 }
 
 /// Why a file (an archive member, an archive, or a piece of the message) cannot be scanned.
@@ -79,7 +80,7 @@ impl fmt::Display for LimitExceeded {
             LimitExceeded::HeaderBytes(n) => write!(f, "header bytes > {n}"),
             LimitExceeded::Parameters(n) => write!(f, "parameters > {n}"),
             LimitExceeded::DecodedBytes(n) => write!(f, "decoded bytes > {n}"),
-            LimitExceeded::HeaderWork(n) => write!(f, "header parsing work {n} > budget"),
+            LimitExceeded::ParseWork(n) => write!(f, "parsing work {n} > budget"),
         }
     }
 }

@@ -289,7 +289,7 @@ fn oversized_or_overparameterised_headers_are_not_parsed() {
     let x = mime::extract(&raw, &limits);
     assert!(matches!(
         x.files.last().and_then(|f| f.unscannable.clone()),
-        Some(Unscannable::OverLimit(LimitExceeded::HeaderWork(_)))
+        Some(Unscannable::OverLimit(LimitExceeded::ParseWork(_)))
     ));
     assert_fails_closed(&raw, limits.clone(), Malformed::HeaderLimit);
 
