@@ -517,22 +517,7 @@ fn nested_message(len: usize, depth: usize) -> Vec<u8> {
         Shape::NestedToLimit
     };
     let boundary = |d: usize| format!("nest-{d:03}");
-    let mut out = Vec::with_capacity(len);
-    top_headers(
-        &mut out,
-        shape,
-        &format!("multipart/mixed; boundary=\"{}\"", boundary(0)),
-    );
-    for d in 1..depth {
-        out.extend_from_slice(
-            format!(
-                "--{}\r\nContent-Type: multipart/mixed; boundary=\"{}\"\r\n\r\n",
-                boundary(d - 1),
-                boundary(d)
-            )
-            .as_bytes(),
-        );
-    }
+    let mut out = nested_openings(len, shape, depth, boundary);
     out.extend_from_slice(
         format!(
             "--{}\r\nContent-Type: application/octet-stream\r\n\
@@ -602,22 +587,7 @@ fn junk_message(len: usize, depth: usize) -> Vec<u8> {
         Shape::DelimiterJunk
     };
     let boundary = |d: usize| "b".repeat(d + 1);
-    let mut out = Vec::with_capacity(len);
-    top_headers(
-        &mut out,
-        shape,
-        &format!("multipart/mixed; boundary=\"{}\"", boundary(0)),
-    );
-    for d in 1..depth {
-        out.extend_from_slice(
-            format!(
-                "--{}\r\nContent-Type: multipart/mixed; boundary=\"{}\"\r\n\r\n",
-                boundary(d - 1),
-                boundary(d)
-            )
-            .as_bytes(),
-        );
-    }
+    let mut out = nested_openings(len, shape, depth, boundary);
     out.extend_from_slice(
         format!(
             "--{}\r\nContent-Type: text/plain\r\n\
@@ -685,6 +655,33 @@ fn pad(m: &mut Vec<u8>, len: usize) {
         m.extend(std::iter::repeat_n(b'.', n));
         m.extend_from_slice(b"\r\n");
     }
+}
+
+/// The top headers of a multipart nested `depth` deep, and every level's opening delimiter
+/// and header block down to the innermost, whose boundaries `boundary(level)` names.
+fn nested_openings(
+    len: usize,
+    shape: Shape,
+    depth: usize,
+    boundary: impl Fn(usize) -> String,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    top_headers(
+        &mut out,
+        shape,
+        &format!("multipart/mixed; boundary=\"{}\"", boundary(0)),
+    );
+    for d in 1..depth {
+        out.extend_from_slice(
+            format!(
+                "--{}\r\nContent-Type: multipart/mixed; boundary=\"{}\"\r\n\r\n",
+                boundary(d - 1),
+                boundary(d)
+            )
+            .as_bytes(),
+        );
+    }
+    out
 }
 
 #[cfg(test)]

@@ -172,6 +172,28 @@ pub struct File {
     pub content: Option<Vec<u8>>,
 }
 
+impl File {
+    /// The file an attachment is when it is no archive (or cannot be expanded): its name,
+    /// type, size and MD5.
+    fn whole(
+        index: usize,
+        a: &Attachment,
+        unscannable: Option<Unscannable>,
+        content: Option<Vec<u8>>,
+    ) -> File {
+        File {
+            attachment: index,
+            name: a.name.clone(),
+            content_type: a.content_type.clone(),
+            size: a.size,
+            md5: a.md5,
+            archive: None,
+            unscannable,
+            content,
+        }
+    }
+}
+
 /// A file as `aptsim inspect` prints it: name, content type, size, MD5 (hex), containing
 /// archive, and why it cannot be scanned (or null); never its bytes.
 impl serde::Serialize for File {
@@ -244,28 +266,18 @@ pub fn extract_cancellable(
 /// on as a whole. Its identity is the MD5 of its first 64 KiB: hashing all of it is the kind
 /// of work that was just given up on.
 pub fn not_extracted(raw: &[u8], reason: Unscannable) -> Extraction {
-    let md5 = Md5::of(&raw[..raw.len().min(64 << 10)]);
-    let size = raw.len() as u64;
+    let piece = Attachment {
+        name: UNWALKED_NAME.to_owned(),
+        content_type: "message/rfc822".to_owned(),
+        size: raw.len() as u64,
+        md5: Md5::of(&raw[..raw.len().min(64 << 10)]),
+        span: 0..raw.len(),
+        archive: None,
+        unwalked: true,
+    };
     Extraction {
-        attachments: vec![Attachment {
-            name: UNWALKED_NAME.to_owned(),
-            content_type: "message/rfc822".to_owned(),
-            size,
-            md5,
-            span: 0..raw.len(),
-            archive: None,
-            unwalked: true,
-        }],
-        files: vec![File {
-            attachment: 0,
-            name: UNWALKED_NAME.to_owned(),
-            content_type: "message/rfc822".to_owned(),
-            size,
-            md5,
-            archive: None,
-            unscannable: Some(reason),
-            content: None,
-        }],
+        files: vec![File::whole(0, &piece, Some(reason), None)],
+        attachments: vec![piece],
         malformed: BTreeSet::new(),
     }
 }
@@ -643,8 +655,7 @@ impl<'r> Walker<'r> {
         } else {
             content_type
         };
-        let index = self.out.attachments.len();
-        self.out.attachments.push(Attachment {
+        let piece = Attachment {
             name: UNWALKED_NAME.to_owned(),
             content_type: content_type.to_owned(),
             size: bytes.len() as u64,
@@ -652,18 +663,12 @@ impl<'r> Walker<'r> {
             span,
             archive: None,
             unwalked: true,
-        });
+        };
         // Its bytes are never kept: an unscannable file is not uploaded anywhere.
-        self.out.files.push(File {
-            attachment: index,
-            name: UNWALKED_NAME.to_owned(),
-            content_type: content_type.to_owned(),
-            size: bytes.len() as u64,
-            md5,
-            archive: None,
-            unscannable: Some(Unscannable::OverLimit(limit)),
-            content: None,
-        });
+        let unscannable = Some(Unscannable::OverLimit(limit));
+        let file = File::whole(self.out.attachments.len(), &piece, unscannable, None);
+        self.out.attachments.push(piece);
+        self.out.files.push(file);
     }
 
     fn add_attachment(
@@ -681,28 +686,24 @@ impl<'r> Walker<'r> {
         } else {
             archive::expand(&bytes, &self.archive_budget)
         };
-        self.out.attachments.push(Attachment {
-            name: name.clone(),
-            content_type: content_type.clone(),
+        let attachment = Attachment {
+            name,
+            content_type,
             size: bytes.len() as u64,
             md5,
             span,
             archive: expansion.as_ref().map(|e| e.kind),
             unwalked: false,
-        });
+        };
         let Some(expansion) = expansion else {
-            self.out.files.push(File {
-                attachment: index,
-                name,
-                content_type,
-                size: bytes.len() as u64,
-                md5,
-                archive: None,
-                unscannable: None,
-                content: self.keep_contents.then(|| bytes.into_owned()),
-            });
+            let content = self.keep_contents.then(|| bytes.into_owned());
+            self.out
+                .files
+                .push(File::whole(index, &attachment, None, content));
+            self.out.attachments.push(attachment);
             return;
         };
+        let name = &attachment.name;
         for member in expansion.members {
             let (content, unscannable) = match member.content {
                 MemberContent::Bytes(b) => (b, None),
@@ -711,7 +712,7 @@ impl<'r> Walker<'r> {
             self.spend_archive_budget(content.len());
             let member_name = if member.path.is_empty() {
                 // A gzip without a stored name: the attachment's name without `.gz`.
-                name.strip_suffix(".gz").unwrap_or(&name).to_owned()
+                name.strip_suffix(".gz").unwrap_or(name).to_owned()
             } else {
                 member.path
             };
@@ -727,19 +728,13 @@ impl<'r> Walker<'r> {
             });
         }
         // An archive that could not be read to the end is itself a file that cannot be
-        // analysed: what was not read might be anything.
+        // analysed: what was not read might be anything. (Its bytes are not kept: an
+        // unscannable file goes to no data center.)
         if let Some(problem) = expansion.problem {
-            self.out.files.push(File {
-                attachment: index,
-                name: name.clone(),
-                content_type,
-                size: bytes.len() as u64,
-                md5,
-                archive: None,
-                unscannable: Some(problem),
-                content: self.keep_contents.then(|| bytes.into_owned()),
-            });
+            let file = File::whole(index, &attachment, Some(problem), None);
+            self.out.files.push(file);
         }
+        self.out.attachments.push(attachment);
     }
 
     fn spend_archive_budget(&mut self, bytes: usize) {

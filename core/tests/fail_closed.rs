@@ -13,7 +13,7 @@ use aptsim_core::mime::{self, Malformed, MimeLimits, UNWALKED_NAME};
 use aptsim_core::policy::{Action, Policy};
 use aptsim_core::unscannable::{LimitExceeded, Unscannable};
 use aptsim_core::verdict::{ThreatLevel, Thresholds, Verdict};
-use common::{EICAR, b64, hold_policy, inspect, t, zip};
+use common::{EICAR, b64, generous_limits, hold_policy, inspect, noise, t, zip};
 
 /// What the recipient gets for `raw` under `policy`: every file the extractor found is judged
 /// clean, so only what it could not see can stop the message. `None` when nothing is
@@ -56,21 +56,7 @@ fn carries_eicar(bytes: &[u8]) -> bool {
             return true;
         }
     }
-    let generous = MimeLimits {
-        max_message_bytes: usize::MAX,
-        max_depth: 10_000,
-        max_parts: u32::MAX,
-        max_header_bytes: usize::MAX,
-        max_parameters: u32::MAX,
-        max_decoded_bytes: usize::MAX,
-        archive: ArchiveLimits {
-            max_depth: 100,
-            max_members: u32::MAX,
-            max_total_bytes: u64::MAX,
-            max_ratio: u32::MAX,
-            ratio_floor: u64::MAX,
-        },
-    };
+    let generous = generous_limits();
     mime::extract_with_contents(bytes, &generous)
         .files
         .iter()
@@ -394,15 +380,7 @@ fn archive_depth_members_and_bytes() {
     assert_archive_dropped(&attach("many.zip", &zip(&refs)), MimeLimits::default());
 
     // Past the byte budget: 2 MiB of incompressible bytes before EICAR, a 1 MiB budget.
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let noise: Vec<u8> = (0..2 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let noise = noise(2 << 20, 0x9e37_79b9_7f4a_7c15);
     let big = zip(&[("noise.bin", noise), ("eicar.com", EICAR.to_vec())]);
     let limits = MimeLimits {
         archive: ArchiveLimits {

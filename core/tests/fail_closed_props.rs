@@ -24,7 +24,7 @@ use aptsim_core::inspect::{Decision, Flavour, Inspection};
 use aptsim_core::mime::{self, MimeLimits};
 use aptsim_core::policy::{Action, Policy};
 use aptsim_core::verdict::{ThreatLevel, Thresholds, Verdict};
-use common::{b64, t, zip};
+use common::{b64, generous_limits, t, zip};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone, Copy)]
@@ -288,19 +288,7 @@ fn encode(bytes: &[u8], cte: Cte) -> String {
 /// The tokens aptsim finds in `bytes`: raw, and in every file a generous extraction finds
 /// (archives expanded).
 fn tokens_by_aptsim(bytes: &[u8]) -> BTreeSet<String> {
-    let generous = MimeLimits {
-        max_message_bytes: usize::MAX,
-        max_depth: 1_000,
-        max_parts: u32::MAX,
-        max_header_bytes: usize::MAX,
-        max_parameters: u32::MAX,
-        max_decoded_bytes: usize::MAX,
-        archive: ArchiveLimits {
-            max_depth: 100,
-            max_members: u32::MAX,
-            ..ArchiveLimits::default()
-        },
-    };
+    let generous = generous_limits();
     let mut found = tokens_in(bytes);
     for f in mime::extract_with_contents(bytes, &generous).files {
         if let Some(c) = f.content {

@@ -88,15 +88,7 @@ fn zip_bomb_is_refused_without_inflating() {
 fn nested_bomb_runs_out_of_budget() {
     // 42.zip in small: 16 zips each holding 16 copies of 64 KiB of pseudo-random bytes
     // (incompressible, so the ratio check passes and the byte budget must stop it).
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let leaf: Vec<u8> = (0..MIB / 16)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let leaf = common::noise(MIB / 16, 0x2545_f491_4f6c_dd1d);
     let names: Vec<String> = (0..16).map(|i| format!("{i}.bin")).collect();
     let inner = zip_of(
         &names

@@ -39,6 +39,39 @@ pub fn b64(bytes: &[u8]) -> String {
     lines.join("\r\n")
 }
 
+/// Limits no test message reaches: for reading back what a rewrite handed on, so that the
+/// check itself never stops short of something a client would see.
+pub fn generous_limits() -> aptsim_core::mime::MimeLimits {
+    aptsim_core::mime::MimeLimits {
+        max_message_bytes: usize::MAX,
+        max_depth: 10_000,
+        max_parts: u32::MAX,
+        max_header_bytes: usize::MAX,
+        max_parameters: u32::MAX,
+        max_decoded_bytes: usize::MAX,
+        archive: aptsim_core::archive::ArchiveLimits {
+            max_depth: 100,
+            max_members: u32::MAX,
+            max_total_bytes: u64::MAX,
+            max_ratio: u32::MAX,
+            ratio_floor: u64::MAX,
+        },
+    }
+}
+
+/// `n` incompressible, deterministic bytes (xorshift64 from `seed`).
+pub fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// A message with a text body and these attachments (name, bytes).
 pub fn message(attachments: &[(&str, Vec<u8>)]) -> Vec<u8> {
     let mut parts = vec![MimePart::new("text/plain", "See attached.")];
