@@ -41,6 +41,9 @@ enum Naming {
     DispositionOnly,
     /// RFC 2231 continuations, this many.
     Continuations(u8),
+    /// An RFC 2047 name that decodes to the enclosing boundary and a part of its own: a
+    /// rewrite that wrote the name as it is into its notice would hand that part on.
+    Injected,
 }
 
 /// Oddities real (and hostile) mail has, which readers may take differently.
@@ -94,6 +97,7 @@ fn naming() -> impl Strategy<Value = Naming> {
         1 => Just(Naming::TypeName),
         1 => Just(Naming::DispositionOnly),
         1 => (2u8..12).prop_map(Naming::Continuations),
+        1 => Just(Naming::Injected),
     ]
 }
 
@@ -144,6 +148,8 @@ struct Builder {
     seed: u64,
     tokens: Vec<String>,
     boundaries: u32,
+    /// The boundaries of the multiparts being written, innermost last.
+    open: Vec<String>,
 }
 
 impl Builder {
@@ -196,6 +202,32 @@ impl Builder {
                             format!("Content-Disposition: attachment{pieces}\r\n"),
                         )
                     }
+                    Naming::Injected => {
+                        // The smuggled part holds a token no one planted as a file: it
+                        // exists only if a rewrite lets the name out of its notice.
+                        let boundary = self.open.last().cloned().unwrap_or_default();
+                        let smuggled =
+                            b64(format!("APTSIM-PAYLOAD-{:016x}", !self.seed).as_bytes());
+                        let decoded = format!(
+                            "x\r\n--{boundary}\r\nContent-Type: application/octet-stream; \
+                             name=\"s.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+                             {smuggled}\r\n--{boundary}\r\nContent-Type: text/plain\r\n\r\n"
+                        );
+                        let q: String = decoded
+                            .bytes()
+                            .map(|b| {
+                                if b.is_ascii_alphanumeric() {
+                                    char::from(b).to_string()
+                                } else {
+                                    format!("={b:02X}")
+                                }
+                            })
+                            .collect();
+                        (
+                            format!("application/octet-stream; name=\"=?utf-8?q?{q}?=\""),
+                            "Content-Disposition: attachment\r\n".to_owned(),
+                        )
+                    }
                 };
                 // A zip is binary: 7bit cannot carry it.
                 let cte = if *zipped && matches!(cte, Cte::SevenBit) {
@@ -214,9 +246,11 @@ impl Builder {
                 let b = format!("b{}x{:x}", self.boundaries, self.seed & 0xffff);
                 let headers = format!("Content-Type: multipart/mixed; boundary=\"{b}\"\r\n");
                 let mut text = format!("{}\r\n", oddly(&headers, *odd));
+                self.open.push(b.clone());
                 for p in parts {
                     text.push_str(&format!("--{b}\r\n{}\r\n", self.entity(p)));
                 }
+                self.open.pop();
                 if !matches!(odd, Odd::Unterminated) {
                     text.push_str(&format!("--{b}--\r\n"));
                 }
@@ -390,14 +424,22 @@ fn case() -> impl Strategy<Value = (Node, MimeLimits, Flavour, bool, [Action; 4]
     })
 }
 
+/// 128 cases, or `PROPTEST_CASES` (which `with_cases` alone would override).
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn nothing_acted_on_is_handed_on(
         (tree, limits, flavour, release, actions, unscannable, seed) in case()
     ) {
-        let mut builder = Builder { seed, tokens: Vec::new(), boundaries: 0 };
+        let mut builder = Builder { seed, tokens: Vec::new(), boundaries: 0, open: Vec::new() };
         let raw = builder.message(&tree).into_bytes();
         let planted: BTreeSet<String> = builder.tokens.iter().cloned().collect();
         prop_assert_eq!(&tokens_by_aptsim(&raw), &planted, "the generator planted what it says");
