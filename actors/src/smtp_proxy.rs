@@ -1,32 +1,32 @@
-//! The SMTP proxy actor: a thin shell that runs one core [`ProxySession`] per client
-//! connection — the same session the live TCP proxy runs — over simulated links.
+//! The SMTP proxy actor: a thin shell around the gateway [`Node`] — the same node, with the
+//! same sessions, that the live TCP proxy drives — over simulated links.
 //!
-//! It owns no protocol logic. It moves bytes, opens upstream connections to the mail server,
-//! uploads files to the data center (applying X1 through the shared [`Gateway`]), fans
-//! verdicts out to every session, keeps each session's timer armed, and writes the sessions'
-//! events to the trace.
+//! It owns no protocol logic and no gateway state. It hands the node what arrives (client and
+//! upstream bytes, connections, the data center's answers), and carries out what the node
+//! asks: bytes on the client and upstream links, connections to the mail server, uploads to
+//! the data center; it keeps one timer per session and writes the node's events to the trace.
+//! The node runs jobs inline (`Node::with_inline_work`), which keeps the world deterministic.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use actix::prelude::*;
 use aptsim_core::clock::Timestamp;
-use aptsim_core::gateway::{Gateway, UploadDecision};
-use aptsim_core::inspect::{Decision, SubmittedFile};
-use aptsim_core::smtp::proxy::{Event, Output, ProxyConfig, ProxySession};
+use aptsim_core::inspect::Decision;
+use aptsim_core::node::{Node, NodeOutput};
+use aptsim_core::smtp::proxy::Event;
 
 use crate::clock::Clock;
 use crate::datacenter::{DataCenter, DcAnswer, Upload};
 use crate::record::{FileRecord, Record, Recorder, Side, message_id};
 use crate::wire::{ConnId, Link, Wire};
 
+/// Upstream connection ids start here, apart from the senders' connection ids.
+pub const FIRST_UPSTREAM: ConnId = 1 << 40;
+
 struct Slot {
-    session: ProxySession,
     client: Option<Recipient<Wire>>,
-    upstream: Option<ConnId>,
     /// The message of the transaction in progress, for naming decisions in the trace.
     msg: String,
     armed: crate::timer::Armed,
@@ -48,153 +48,107 @@ pub struct ProxyPeers {
 
 /// The SMTP proxy actor.
 pub struct SmtpProxy {
-    config: Arc<ProxyConfig>,
-    gateway: Rc<RefCell<Gateway>>,
+    node: Rc<RefCell<Node>>,
     peers: ProxyPeers,
     clock: Clock,
     trace: Recorder,
-    sessions: BTreeMap<ConnId, Slot>,
-    /// Upstream connection → client connection.
-    upstream_of: BTreeMap<ConnId, ConnId>,
-    next_upstream: ConnId,
+    slots: BTreeMap<ConnId, Slot>,
 }
 
 impl SmtpProxy {
-    /// A proxy sharing `gateway` (and its cache) with the gateway's other proxies.
-    pub fn new(
-        config: Arc<ProxyConfig>,
-        gateway: Rc<RefCell<Gateway>>,
-        peers: ProxyPeers,
-        clock: Clock,
-        trace: Recorder,
-    ) -> Self {
+    /// A proxy driving `node` (shared with the world, whose faults reach its gateway). The
+    /// node must number upstream connections from [`FIRST_UPSTREAM`] and run jobs inline.
+    pub fn new(node: Rc<RefCell<Node>>, peers: ProxyPeers, clock: Clock, trace: Recorder) -> Self {
         SmtpProxy {
-            config,
-            gateway,
+            node,
             peers,
             clock,
             trace,
-            sessions: BTreeMap::new(),
-            upstream_of: BTreeMap::new(),
-            // Upstream connection ids live in their own range, apart from the senders'.
-            next_upstream: 1 << 40,
+            slots: BTreeMap::new(),
         }
     }
 
-    /// Runs `f` on a session, then carries out its outputs and re-arms its timer.
-    fn with_session(
-        &mut self,
-        conn: ConnId,
-        ctx: &mut Context<Self>,
-        f: impl FnOnce(&mut ProxySession, &mut Gateway, Timestamp),
-    ) {
+    /// Runs `f` on the node, then carries out everything it asks.
+    fn with_node(&mut self, ctx: &mut Context<Self>, f: impl FnOnce(&mut Node, Timestamp)) {
         let now = self.clock.now();
-        {
-            let Some(slot) = self.sessions.get_mut(&conn) else {
-                return;
-            };
-            let mut gw = self.gateway.borrow_mut();
-            f(&mut slot.session, &mut gw, now);
-        }
-        self.flush(conn, ctx);
-    }
-
-    fn flush(&mut self, conn: ConnId, ctx: &mut Context<Self>) {
-        let now = self.clock.now();
+        f(&mut self.node.borrow_mut(), now);
         loop {
-            let Some(slot) = self.sessions.get_mut(&conn) else {
-                return;
-            };
-            let Some(out) = slot.session.poll_output() else {
+            let Some(out) = self.node.borrow_mut().poll_output() else {
                 break;
             };
-            match out {
-                Output::ToClient(bytes) => {
-                    if let Some(c) = &slot.client {
-                        self.peers.client_link.send(c, Wire::Bytes { conn, bytes });
-                    }
-                }
-                Output::ToUpstream(bytes) => {
-                    if let Some(up) = slot.upstream {
-                        self.peers
-                            .upstream_link
-                            .send(&self.peers.upstream, Wire::Bytes { conn: up, bytes });
-                    }
-                }
-                Output::ConnectUpstream => {
-                    let up = self.next_upstream;
-                    self.next_upstream += 1;
-                    if let Some(old) = slot.upstream.replace(up) {
-                        self.upstream_of.remove(&old);
-                    }
-                    self.upstream_of.insert(up, conn);
-                    let reply_to = ctx.address().recipient();
-                    self.peers.upstream_link.send(
-                        &self.peers.upstream,
-                        Wire::Connect {
-                            conn: up,
-                            site: "gateway".to_owned(),
-                            reply_to,
-                        },
-                    );
-                }
-                Output::CloseUpstream => {
-                    if let Some(up) = slot.upstream.take() {
-                        self.upstream_of.remove(&up);
-                        self.peers
-                            .upstream_link
-                            .send(&self.peers.upstream, Wire::Closed { conn: up });
-                    }
-                }
-                Output::CloseClient => {
-                    if let Some(c) = slot.client.take() {
-                        self.peers.client_link.send(&c, Wire::Closed { conn });
-                    }
-                }
-                Output::Work { id, job } => {
-                    // Inline: the world is one thread on virtual time, so heavy work takes
-                    // no simulated time and the run stays deterministic.
-                    let result = job.run(&AtomicBool::new(false));
-                    let mut gw = self.gateway.borrow_mut();
-                    slot.session.handle_work_done(id, result, &mut gw, now);
-                }
-                Output::Submit { txn, files } => {
-                    let mut gw = self.gateway.borrow_mut();
-                    for SubmittedFile { md5, name, .. } in files {
-                        let upload = gw.claim_upload(md5, now) == UploadDecision::Upload;
-                        self.trace.record(
-                            now,
-                            "smtp_proxy",
-                            Record::Submission {
-                                conn,
-                                txn,
-                                md5: md5.to_hex(),
-                                name: name.clone(),
-                                upload,
-                            },
-                        );
-                        if upload {
-                            self.peers.datacenter_link.send(
-                                &self.peers.datacenter.clone().recipient(),
-                                Upload {
-                                    md5,
-                                    name,
-                                    reply_to: ctx.address().recipient(),
-                                },
-                            );
-                        }
-                    }
-                }
-                Output::Event(e) => self.record_event(conn, e, now),
-            }
+            self.carry_out(out, now, ctx);
         }
-        self.arm(conn, ctx);
-        if self
-            .sessions
-            .get(&conn)
-            .is_some_and(|s| s.session.is_finished())
-        {
-            self.sessions.remove(&conn);
+    }
+
+    fn carry_out(&mut self, out: NodeOutput, now: Timestamp, ctx: &mut Context<Self>) {
+        match out {
+            NodeOutput::ToClient { conn, bytes } => {
+                if let Some(c) = self.slots.get(&conn).and_then(|s| s.client.as_ref()) {
+                    self.peers.client_link.send(c, Wire::Bytes { conn, bytes });
+                }
+            }
+            NodeOutput::ToUpstream { up, bytes } => {
+                self.peers
+                    .upstream_link
+                    .send(&self.peers.upstream, Wire::Bytes { conn: up, bytes });
+            }
+            NodeOutput::Connect { up, .. } => {
+                let reply_to = ctx.address().recipient();
+                self.peers.upstream_link.send(
+                    &self.peers.upstream,
+                    Wire::Connect {
+                        conn: up,
+                        site: "gateway".to_owned(),
+                        reply_to,
+                    },
+                );
+            }
+            NodeOutput::CloseUpstream { up } => {
+                self.peers
+                    .upstream_link
+                    .send(&self.peers.upstream, Wire::Closed { conn: up });
+            }
+            NodeOutput::CloseClient { conn } => {
+                if let Some(c) = self.slots.get_mut(&conn).and_then(|s| s.client.take()) {
+                    self.peers.client_link.send(&c, Wire::Closed { conn });
+                }
+            }
+            NodeOutput::Submitted {
+                conn,
+                txn,
+                md5,
+                name,
+                upload,
+            } => self.trace.record(
+                now,
+                "smtp_proxy",
+                Record::Submission {
+                    conn,
+                    txn,
+                    md5: md5.to_hex(),
+                    name,
+                    upload,
+                },
+            ),
+            NodeOutput::Upload { md5, name, .. } => self.peers.datacenter_link.send(
+                &self.peers.datacenter.clone().recipient(),
+                Upload {
+                    md5,
+                    name,
+                    reply_to: ctx.address().recipient(),
+                },
+            ),
+            // Jobs run inline in the node: none comes out.
+            NodeOutput::Work { .. } => {}
+            NodeOutput::VerdictRecorded { md5 } => {
+                self.trace
+                    .record(now, "smtp_proxy", Record::CacheStored { md5: md5.to_hex() })
+            }
+            NodeOutput::Event { conn, event } => self.record_event(conn, event, now),
+            NodeOutput::Deadline { conn, at } => self.arm(conn, at, ctx),
+            NodeOutput::Finished { conn } => {
+                self.slots.remove(&conn);
+            }
         }
     }
 
@@ -225,7 +179,7 @@ impl SmtpProxy {
             Event::HoldStarted { txn } => Record::HoldStart { conn, txn },
             Event::Decided { txn, outcome } => {
                 let msg = self
-                    .sessions
+                    .slots
                     .get(&conn)
                     .map(|s| s.msg.clone())
                     .unwrap_or_default();
@@ -292,25 +246,13 @@ impl SmtpProxy {
     }
 
     /// Keeps one timer per session at its earliest deadline.
-    fn arm(&mut self, conn: ConnId, ctx: &mut Context<Self>) {
-        let Some(slot) = self.sessions.get_mut(&conn) else {
+    fn arm(&mut self, conn: ConnId, at: Option<Timestamp>, ctx: &mut Context<Self>) {
+        let Some(slot) = self.slots.get_mut(&conn) else {
             return;
         };
-        if let Some(due) = slot.armed.rearm(slot.session.poll_timeout()) {
+        if let Some(due) = slot.armed.rearm(at) {
             let to = ctx.address().recipient();
             crate::timer::after(self.clock.until(due), to, SessionTimer { conn, due });
-        }
-    }
-
-    /// Runs `f` on every session (verdict fan-out).
-    fn broadcast(
-        &mut self,
-        ctx: &mut Context<Self>,
-        f: impl Fn(&mut ProxySession, &mut Gateway, Timestamp),
-    ) {
-        let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
-        for conn in conns {
-            self.with_session(conn, ctx, &f);
         }
     }
 }
@@ -342,69 +284,45 @@ impl Handler<Wire> for SmtpProxy {
                 site,
                 reply_to,
             } => {
-                let now = self.clock.now();
                 self.peers
                     .client_link
                     .send(&reply_to, Wire::Accepted { conn });
-                let session = {
-                    let gw = self.gateway.borrow();
-                    ProxySession::new(self.config.clone(), site, &gw, now)
-                };
-                self.sessions.insert(
+                self.slots.insert(
                     conn,
                     Slot {
-                        session,
                         client: Some(reply_to),
-                        upstream: None,
                         msg: String::new(),
                         armed: crate::timer::Armed::default(),
                     },
                 );
-                self.flush(conn, ctx);
+                self.with_node(ctx, |n, now| n.accept(conn, site, now));
+            }
+            Wire::Bytes { conn, bytes } if conn >= FIRST_UPSTREAM => {
+                self.with_node(ctx, |n, now| n.handle_upstream_bytes(conn, &bytes, now));
             }
             Wire::Bytes { conn, bytes } => {
-                if let Some(client) = self.upstream_of.get(&conn).copied() {
-                    self.with_session(client, ctx, |s, gw, now| {
-                        s.handle_upstream_bytes(&bytes, gw, now)
-                    });
-                } else {
-                    if let Some(slot) = self.sessions.get_mut(&conn) {
-                        let id = message_id(&bytes);
-                        if id != "?" {
-                            slot.msg = id;
-                        }
+                if let Some(slot) = self.slots.get_mut(&conn) {
+                    let id = message_id(&bytes);
+                    if id != "?" {
+                        slot.msg = id;
                     }
-                    self.with_session(conn, ctx, |s, gw, now| {
-                        s.handle_client_bytes(&bytes, gw, now)
-                    });
                 }
+                self.with_node(ctx, |n, now| n.handle_client_bytes(conn, &bytes, now));
             }
             Wire::Accepted { conn } => {
-                if let Some(client) = self.upstream_of.get(&conn).copied() {
-                    self.with_session(client, ctx, |s, gw, now| {
-                        s.handle_upstream_connected(gw, now)
-                    });
-                }
+                self.with_node(ctx, |n, now| n.handle_upstream_connected(conn, now));
             }
             Wire::Refused { conn } => {
-                if let Some(client) = self.upstream_of.remove(&conn) {
-                    self.with_session(client, ctx, |s, gw, now| {
-                        s.handle_upstream_connect_failed(gw, now)
-                    });
-                }
+                self.with_node(ctx, |n, now| n.handle_upstream_connect_failed(conn, now));
+            }
+            Wire::Closed { conn } if conn >= FIRST_UPSTREAM => {
+                self.with_node(ctx, |n, now| n.handle_upstream_closed(conn, now));
             }
             Wire::Closed { conn } => {
-                if let Some(client) = self.upstream_of.remove(&conn) {
-                    if let Some(slot) = self.sessions.get_mut(&client) {
-                        slot.upstream = None;
-                    }
-                    self.with_session(client, ctx, |s, gw, now| s.handle_upstream_closed(gw, now));
-                } else {
-                    if let Some(slot) = self.sessions.get_mut(&conn) {
-                        slot.client = None;
-                    }
-                    self.with_session(conn, ctx, |s, gw, now| s.handle_client_closed(gw, now));
+                if let Some(slot) = self.slots.get_mut(&conn) {
+                    slot.client = None;
                 }
+                self.with_node(ctx, |n, now| n.handle_client_closed(conn, now));
             }
         }
     }
@@ -424,13 +342,13 @@ impl Handler<SessionTimer> for SmtpProxy {
     fn handle(&mut self, t: SessionTimer, ctx: &mut Context<Self>) {
         // A later arming replaced this timer, or the session is gone.
         if !self
-            .sessions
+            .slots
             .get_mut(&t.conn)
             .is_some_and(|slot| slot.armed.fire(t.due))
         {
             return;
         }
-        self.with_session(t.conn, ctx, |s, gw, now| s.handle_timeout(gw, now));
+        self.with_node(ctx, |n, now| n.handle_session_timeout(t.conn, now));
     }
 }
 
@@ -438,19 +356,12 @@ impl Handler<DcAnswer> for SmtpProxy {
     type Result = ();
 
     fn handle(&mut self, answer: DcAnswer, ctx: &mut Context<Self>) {
-        let now = self.clock.now();
         match answer {
             DcAnswer::Verdict { md5, verdict } => {
-                self.gateway.borrow_mut().record_verdict(md5, &verdict, now);
-                self.trace
-                    .record(now, "smtp_proxy", Record::CacheStored { md5: md5.to_hex() });
-                self.broadcast(ctx, |s, gw, now| {
-                    s.handle_verdict(&md5, &verdict, gw, now);
-                });
+                self.with_node(ctx, |n, now| n.handle_verdict(md5, &verdict, now));
             }
             DcAnswer::Unreachable { md5 } => {
-                self.gateway.borrow_mut().record_failure(&md5);
-                self.broadcast(ctx, |s, gw, now| s.handle_unreachable(&md5, gw, now));
+                self.with_node(ctx, |n, now| n.handle_unreachable(md5, now));
             }
         }
     }

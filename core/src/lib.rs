@@ -16,6 +16,8 @@
 //! - [`inspect`]: the decision engine, one machine per message, SMTP and IMAP flavours.
 //! - [`rewrite`]: the rewritten message for drop, block and lock, and the deny message.
 //! - [`gateway`]: what one gateway's sessions share (cache, in-flight table, blocked sites).
+//! - [`node`]: the gateway node: every session by connection, X1, verdict fan-out, deadlines;
+//!   what both transports (simulated and live) drive.
 //! - [`usage`]: connections and held bytes, counted across a gateway's sessions.
 //! - [`smtp`]: the SMTP proxy session and its parts (commands, replies, data).
 //! - [`work`]: the heavy work (extraction, writing the relayed body) sessions hand their
@@ -35,6 +37,7 @@ mod mime_decode;
 mod mime_fields;
 mod mime_header_cost;
 mod mime_split;
+pub mod node;
 pub mod policy;
 pub mod rewrite;
 pub mod smtp;

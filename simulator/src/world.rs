@@ -24,9 +24,10 @@ use aptsim_actors::datacenter::{DataCenter, DataCenterConfig, Outage, SetOutage}
 use aptsim_actors::mail_server::{MailServer, SetDown};
 use aptsim_actors::record::{Record, Recorder, TraceLine};
 use aptsim_actors::sending_mta::{OutgoingMessage, SendingMta};
-use aptsim_actors::smtp_proxy::{ProxyPeers, SmtpProxy};
+use aptsim_actors::smtp_proxy::{FIRST_UPSTREAM, ProxyPeers, SmtpProxy};
 use aptsim_actors::wire::Link;
 use aptsim_core::gateway::Gateway;
+use aptsim_core::node::Node;
 use aptsim_core::policy::Policy;
 use aptsim_core::smtp::presets::SenderPreset;
 use aptsim_core::smtp::proxy::ProxyConfig;
@@ -140,7 +141,10 @@ pub fn run(spec: WorldSpec) -> RunResult {
 
 async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
     let clock = Clock::start();
-    let gateway = Rc::new(RefCell::new(Gateway::new(Arc::new(spec.policy.clone()))));
+    let gateway = Gateway::new(Arc::new(spec.policy.clone()));
+    let node = Rc::new(RefCell::new(
+        Node::new(gateway, Arc::new(spec.proxy.clone())).with_first_upstream(FIRST_UPSTREAM),
+    ));
     let dc_link = Link::new(spec.latency);
     let server_link = Link::new(spec.latency);
     let client_link = Link::new(spec.latency);
@@ -163,8 +167,7 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
     )
     .start();
     let proxy = SmtpProxy::new(
-        Arc::new(spec.proxy.clone()),
-        gateway.clone(),
+        node.clone(),
         ProxyPeers {
             upstream: server.clone().recipient(),
             upstream_link: server_link,
@@ -188,10 +191,10 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
     .start();
 
     for fault in spec.faults.clone() {
-        let (dc, server, gateway, trace) = (
+        let (dc, server, node, trace) = (
             datacenter.clone(),
             server.clone(),
-            gateway.clone(),
+            node.clone(),
             trace.clone(),
         );
         let link = match fault.action {
@@ -214,7 +217,7 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
                 FaultAction::ServerDown => server.do_send(SetDown(on)),
                 FaultAction::CacheFlush => {
                     if on {
-                        gateway.borrow_mut().cache.flush();
+                        node.borrow_mut().gateway_mut().cache.flush();
                     }
                 }
                 FaultAction::LinkCut(_) => {

@@ -1,29 +1,29 @@
-//! The live SMTP proxy: core [`ProxySession`]s on tokio TCP sockets.
+//! The live SMTP proxy: the gateway [`Node`] on tokio TCP sockets.
 //!
-//! One coordinator (this module's [`serve`]) owns everything with state: the [`Gateway`],
-//! every session, every session's [`DataTap`], and the built-in [`DataCenter`]. Socket tasks
-//! own nothing but their socket; each reports what it reads to the coordinator over one
-//! bounded channel and writes what the coordinator sends it over its own unbounded one. See
-//! the module doc of [`super`] for why.
+//! One coordinator (this module's [`serve`]) owns the node — every session, the gateway and
+//! its cache — the built-in [`DataCenter`] and the jobs out on the worker threads. Socket
+//! tasks own nothing but their socket; each reports what it reads to the coordinator over
+//! one bounded channel and writes what the coordinator sends it over its own unbounded one.
+//! See the module doc of [`super`] for why.
 //!
-//! The coordinator's loop waits on three things (`select!` with `biased;`): a socket event,
-//! a new connection, or the earliest deadline (the sessions' `poll_timeout`s and the data
-//! center's next finished analysis, one `sleep_until`). After each it drains the data
-//! center's answers: a verdict goes to [`Gateway::record_verdict`], then to every session's
-//! `handle_verdict`; a refused upload to [`Gateway::record_failure`], then to every session's
-//! `handle_unreachable`.
+//! The coordinator does what the node asks and nothing more: it moves bytes, opens and closes
+//! connections, hands jobs to the workers (under a time budget) and uploads to the data
+//! center, logs the node's events, and sleeps until the earliest of the node's deadline, the
+//! data center's next finished analysis and the next job budget to run out. Its loop waits
+//! (`select!` with `biased;`) on a socket event, a finished job, a new connection, or that
+//! deadline; after each it hands the data center's answers to the node.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use aptsim_core::clock::Timestamp;
-use aptsim_core::gateway::{Gateway, UploadDecision};
-use aptsim_core::inspect::SubmittedFile;
+use aptsim_core::gateway::Gateway;
+use aptsim_core::node::{ConnId, Node, NodeOutput, UpstreamId};
 use aptsim_core::policy::Policy;
-use aptsim_core::smtp::proxy::{Event, Output, ProxyConfig, ProxySession};
+use aptsim_core::smtp::proxy::{Event, ProxyConfig};
 use aptsim_core::work::{WorkFailed, WorkId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -100,34 +100,26 @@ enum Cmd {
     Close,
 }
 
-struct Slot {
-    session: ProxySession,
-    client_ip: IpAddr,
-    client: Option<mpsc::UnboundedSender<Cmd>>,
-    upstream: Option<(u64, mpsc::UnboundedSender<Cmd>)>,
-    /// The deadline this session has in the timer set.
-    armed: Option<Timestamp>,
+/// A client connection's socket task and address.
+struct Client {
+    ip: IpAddr,
+    socket: Option<mpsc::UnboundedSender<Cmd>>,
 }
 
 struct Coordinator {
-    config: Arc<ProxyConfig>,
+    node: Node,
     upstream_addr: Arc<str>,
-    gw: Gateway,
     dc: DataCenter,
     log: Log,
     start: Instant,
     inbox: mpsc::Sender<Msg>,
-    sessions: BTreeMap<u64, Slot>,
-    /// Upstream connection → its session.
-    upstreams: BTreeMap<u64, u64>,
-    /// (deadline, session), one entry per session with a deadline.
-    timers: BTreeSet<(Timestamp, u64)>,
-    next_conn: u64,
-    next_upstream: u64,
+    clients: BTreeMap<ConnId, Client>,
+    upstreams: BTreeMap<UpstreamId, mpsc::UnboundedSender<Cmd>>,
+    next_conn: ConnId,
     /// The worker threads for sessions' heavy work.
     workers: Workers,
     /// Jobs out on the workers, by (session, job): their deadline and cancel flag.
-    jobs: BTreeMap<(u64, WorkId), (Timestamp, Arc<AtomicBool>)>,
+    jobs: BTreeMap<(ConnId, WorkId), (Timestamp, Arc<AtomicBool>)>,
     /// How long one job may take before it is cancelled.
     work_budget: Duration,
 }
@@ -142,9 +134,8 @@ pub async fn serve(listener: TcpListener, live: SmtpLive) -> std::io::Result<()>
     // The built-in data center judges files by their bytes, so submissions carry them.
     gw.submit_bytes = true;
     let mut c = Coordinator {
-        config: live.config,
+        node: Node::new(gw, live.config).with_inline_work(false),
         upstream_addr: Arc::from(live.upstream.as_str()),
-        gw,
         dc: live.datacenter,
         log: Log {
             wall_start: SystemTime::now(),
@@ -152,11 +143,9 @@ pub async fn serve(listener: TcpListener, live: SmtpLive) -> std::io::Result<()>
         },
         start: Instant::now(),
         inbox,
-        sessions: BTreeMap::new(),
+        clients: BTreeMap::new(),
         upstreams: BTreeMap::new(),
-        timers: BTreeSet::new(),
         next_conn: 1,
-        next_upstream: 1,
         workers,
         jobs: BTreeMap::new(),
         work_budget: live.work_budget,
@@ -200,12 +189,102 @@ impl Coordinator {
     }
 
     fn next_deadline(&self) -> Option<Timestamp> {
-        let sessions = self.timers.first().map(|(t, _)| *t);
         let jobs = self.jobs.values().map(|(t, _)| *t).min();
-        [sessions, jobs, self.dc.poll_timeout()]
+        [self.node.poll_timeout(), jobs, self.dc.poll_timeout()]
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// Runs `f` on the node, then carries out everything it asks.
+    fn with_node(&mut self, f: impl FnOnce(&mut Node, Timestamp)) {
+        let now = self.now();
+        f(&mut self.node, now);
+        while let Some(out) = self.node.poll_output() {
+            self.carry_out(out, now);
+        }
+    }
+
+    fn on_accept(&mut self, stream: TcpStream, ip: IpAddr) {
+        let conn = self.next_conn;
+        self.next_conn += 1;
+        let _ = stream.set_nodelay(true);
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(socket_loop(
+            stream,
+            rx,
+            self.inbox.clone(),
+            Peer::Client(conn),
+        ));
+        self.log.info(
+            self.now(),
+            "conn",
+            &format!("conn={conn} client={ip} connected"),
+        );
+        self.clients.insert(
+            conn,
+            Client {
+                ip,
+                socket: Some(tx),
+            },
+        );
+        self.with_node(|n, now| n.accept(conn, ip.to_string(), now));
+    }
+
+    fn on_socket(&mut self, msg: Msg) {
+        let now = self.now();
+        match (msg.peer, msg.event) {
+            (Peer::Client(conn), SockEvent::Bytes(bytes)) => {
+                self.with_node(|n, now| n.handle_client_bytes(conn, &bytes, now))
+            }
+            (Peer::Client(conn), SockEvent::Closed(why)) => {
+                if let Some(client) = self.clients.get_mut(&conn) {
+                    client.socket = None;
+                }
+                if let Some(why) = why {
+                    self.log
+                        .info(now, "conn", &format!("conn={conn} client lost: {why}"));
+                }
+                self.with_node(|n, now| n.handle_client_closed(conn, now));
+            }
+            (Peer::Client(_), SockEvent::Connected | SockEvent::ConnectFailed(_)) => {}
+            (Peer::Upstream(up), SockEvent::Connected) => {
+                self.with_node(|n, now| n.handle_upstream_connected(up, now))
+            }
+            (Peer::Upstream(up), SockEvent::ConnectFailed(why)) => {
+                if self.upstreams.remove(&up).is_none() {
+                    // A connection the session has already given up.
+                    return;
+                }
+                self.log.info(
+                    now,
+                    "upstream",
+                    &format!("upstream={up} cannot reach {}: {why}", self.upstream_addr),
+                );
+                self.with_node(|n, now| n.handle_upstream_connect_failed(up, now));
+            }
+            (Peer::Upstream(up), SockEvent::Bytes(bytes)) => {
+                self.with_node(|n, now| n.handle_upstream_bytes(up, &bytes, now))
+            }
+            (Peer::Upstream(up), SockEvent::Closed(why)) => {
+                if self.upstreams.remove(&up).is_none() {
+                    return;
+                }
+                match why {
+                    Some(why) => {
+                        self.log
+                            .info(now, "upstream", &format!("upstream={up} lost: {why}"))
+                    }
+                    None if self.log.verbose => self.log.always(
+                        now,
+                        "upstream",
+                        &format!("upstream={up} closed the connection"),
+                    ),
+                    None => {}
+                }
+                self.with_node(|n, now| n.handle_upstream_closed(up, now));
+            }
+        }
     }
 
     /// A job came back from the workers: to its session, unless its budget ran out first
@@ -215,132 +294,21 @@ impl Coordinator {
             return;
         }
         if let Err(e) = &f.result {
-            let now = self.now();
-            self.log.always(
-                now,
-                "warning",
-                &format!(
-                    "conn={} job {} failed: {e}; the message fails closed",
-                    f.conn, f.id
-                ),
+            let text = format!(
+                "conn={} job {} failed: {e}; the message fails closed",
+                f.conn, f.id
             );
+            self.log.always(self.now(), "warning", &text);
         }
-        self.with_session(f.conn, |s, gw, now| {
-            s.handle_work_done(f.id, f.result, gw, now)
-        });
+        self.with_node(|n, now| n.handle_work_done(f.conn, f.id, f.result, now));
     }
 
-    fn on_accept(&mut self, stream: TcpStream, ip: IpAddr) {
-        let conn = self.next_conn;
-        self.next_conn += 1;
-        let now = self.now();
-        let _ = stream.set_nodelay(true);
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(socket_loop(
-            stream,
-            rx,
-            self.inbox.clone(),
-            Peer::Client(conn),
-        ));
-        let session = ProxySession::new(self.config.clone(), ip.to_string(), &self.gw, now);
-        self.log
-            .info(now, "conn", &format!("conn={conn} client={ip} connected"));
-        self.sessions.insert(
-            conn,
-            Slot {
-                session,
-                client_ip: ip,
-                client: Some(tx),
-                upstream: None,
-                armed: None,
-            },
-        );
-        self.flush(conn, now, now);
-    }
-
-    fn on_socket(&mut self, msg: Msg) {
-        match msg.peer {
-            Peer::Client(conn) => {
-                let Some(slot) = self.sessions.get_mut(&conn) else {
-                    return;
-                };
-                match msg.event {
-                    SockEvent::Bytes(bytes) => {
-                        self.with_session(conn, |s, gw, now| s.handle_client_bytes(&bytes, gw, now))
-                    }
-                    SockEvent::Closed(why) => {
-                        slot.client = None;
-                        if let Some(why) = why {
-                            let now = self.now();
-                            self.log
-                                .info(now, "conn", &format!("conn={conn} client lost: {why}"));
-                        }
-                        self.with_session(conn, |s, gw, now| s.handle_client_closed(gw, now));
-                    }
-                    SockEvent::Connected | SockEvent::ConnectFailed(_) => {}
-                }
-            }
-            Peer::Upstream(up) => {
-                let Some(&conn) = self.upstreams.get(&up) else {
-                    // A connection the session has already given up.
-                    return;
-                };
-                match msg.event {
-                    SockEvent::Connected => {
-                        self.with_session(conn, |s, gw, now| s.handle_upstream_connected(gw, now))
-                    }
-                    SockEvent::ConnectFailed(why) => {
-                        self.drop_upstream(conn, up);
-                        let now = self.now();
-                        self.log.info(
-                            now,
-                            "upstream",
-                            &format!("conn={conn} cannot reach {}: {why}", self.upstream_addr),
-                        );
-                        self.with_session(conn, |s, gw, now| {
-                            s.handle_upstream_connect_failed(gw, now)
-                        });
-                    }
-                    SockEvent::Bytes(bytes) => self
-                        .with_session(conn, |s, gw, now| s.handle_upstream_bytes(&bytes, gw, now)),
-                    SockEvent::Closed(why) => {
-                        let now = self.now();
-                        match why {
-                            Some(why) => self.log.info(
-                                now,
-                                "upstream",
-                                &format!("conn={conn} upstream lost: {why}"),
-                            ),
-                            None if self.log.verbose => self.log.always(
-                                now,
-                                "upstream",
-                                &format!("conn={conn} upstream closed the connection"),
-                            ),
-                            None => {}
-                        }
-                        self.drop_upstream(conn, up);
-                        self.with_session(conn, |s, gw, now| s.handle_upstream_closed(gw, now));
-                    }
-                }
-            }
-        }
-    }
-
-    fn drop_upstream(&mut self, conn: u64, up: u64) {
-        self.upstreams.remove(&up);
-        if let Some(slot) = self.sessions.get_mut(&conn)
-            && slot.upstream.as_ref().is_some_and(|(id, _)| *id == up)
-        {
-            slot.upstream = None;
-        }
-    }
-
-    /// Every deadline that has passed: finished analyses, jobs over their budget, then
-    /// sessions' timers.
+    /// Every deadline that has passed: finished analyses, jobs over their budget, then the
+    /// sessions' deadlines.
     fn on_timers(&mut self) {
         let now = self.now();
         self.dc.handle_timeout(now);
-        let late: Vec<(u64, WorkId)> = self
+        let late: Vec<(ConnId, WorkId)> = self
             .jobs
             .iter()
             .filter(|(_, (due, _))| *due <= now)
@@ -350,171 +318,97 @@ impl Coordinator {
             if let Some((_, cancel)) = self.jobs.remove(&(conn, id)) {
                 cancel.store(true, Ordering::Relaxed);
             }
-            self.log.always(
-                now,
-                "warning",
-                &format!(
-                    "conn={conn} job {id} over its {} budget: cancelled; the message fails closed",
-                    secs(self.work_budget)
-                ),
+            let text = format!(
+                "conn={conn} job {id} over its {} budget: cancelled; the message fails closed",
+                secs(self.work_budget)
             );
-            self.with_session(conn, |s, gw, now| {
-                s.handle_work_done(id, Err(WorkFailed::TimedOut), gw, now)
-            });
+            self.log.always(now, "warning", &text);
+            self.with_node(|n, now| n.handle_work_done(conn, id, Err(WorkFailed::TimedOut), now));
         }
-        let due: Vec<(Timestamp, u64)> = self
-            .timers
-            .iter()
-            .take_while(|(t, _)| *t <= now)
-            .copied()
-            .collect();
-        for (t, conn) in due {
-            self.timers.remove(&(t, conn));
-            if let Some(slot) = self.sessions.get_mut(&conn) {
-                slot.armed = None;
-            }
-            let now = self.now();
-            // A deadline that handle_timeout leaves in the past is not re-armed before the
-            // next millisecond, so that a session can never make this loop spin.
-            if let Some(slot) = self.sessions.get_mut(&conn) {
-                slot.session.handle_timeout(&mut self.gw, now);
-            }
-            self.flush(conn, now, now + Duration::from_millis(1));
-        }
+        self.with_node(|n, now| n.handle_timeout(now));
     }
 
-    /// Runs `f` on a session, then carries out what it asks.
-    fn with_session(
-        &mut self,
-        conn: u64,
-        f: impl FnOnce(&mut ProxySession, &mut Gateway, Timestamp),
-    ) {
-        let now = self.now();
-        let Some(slot) = self.sessions.get_mut(&conn) else {
-            return;
-        };
-        f(&mut slot.session, &mut self.gw, now);
-        self.flush(conn, now, now);
-    }
-
-    /// Drains a session's outputs, re-arms its timer (not before `earliest`), and forgets
-    /// it once it is finished.
-    fn flush(&mut self, conn: u64, now: Timestamp, earliest: Timestamp) {
-        loop {
-            let Some(slot) = self.sessions.get_mut(&conn) else {
-                return;
-            };
-            let Some(out) = slot.session.poll_output() else {
-                break;
-            };
-            match out {
-                Output::ToClient(bytes) => {
-                    if let Some(c) = &slot.client {
-                        let _ = c.send(Cmd::Write(bytes));
-                    }
-                }
-                Output::ToUpstream(bytes) => {
-                    if let Some((_, u)) = &slot.upstream {
-                        let _ = u.send(Cmd::Write(bytes));
-                    }
-                }
-                Output::ConnectUpstream => {
-                    let up = self.next_upstream;
-                    self.next_upstream += 1;
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    if let Some((old, _)) = slot.upstream.replace((up, tx)) {
-                        // Dropping its sender closes the old connection.
-                        self.upstreams.remove(&old);
-                    }
-                    self.upstreams.insert(up, conn);
-                    tokio::spawn(upstream_task(
-                        self.upstream_addr.clone(),
-                        rx,
-                        self.inbox.clone(),
-                        up,
-                    ));
-                }
-                Output::CloseUpstream => {
-                    if let Some((up, u)) = slot.upstream.take() {
-                        let _ = u.send(Cmd::Close);
-                        self.upstreams.remove(&up);
-                    }
-                }
-                Output::CloseClient => {
-                    if let Some(c) = slot.client.take() {
-                        let _ = c.send(Cmd::Close);
-                    }
-                }
-                Output::Work { id, job } => {
-                    let cancel = Arc::new(AtomicBool::new(false));
-                    let due = now + self.work_budget;
-                    self.jobs.insert((conn, id), (due, cancel.clone()));
-                    self.workers.submit(Task {
-                        conn,
-                        id,
-                        job,
-                        cancel,
-                    });
-                }
-                Output::Submit { txn, files } => {
-                    for SubmittedFile { md5, name, bytes } in files {
-                        let decision = self.gw.claim_upload(md5, now);
-                        let what = match decision {
-                            UploadDecision::Upload => {
-                                self.dc.upload(md5, bytes.as_deref(), now);
-                                "upload"
-                            }
-                            UploadDecision::Wait => "already in flight, waits (X1)",
-                        };
-                        self.log.info(
-                            now,
-                            "submit",
-                            &format!(
-                                "conn={conn} txn={txn} md5={} name={name:?} {what}",
-                                md5.to_hex()
-                            ),
-                        );
-                    }
-                }
-                Output::Event(e) => {
-                    let ip = slot.client_ip;
-                    match &e {
-                        Event::Transaction(t) => self.log.txn(now, conn, ip, t),
-                        _ => self.log.event(now, conn, &e),
-                    }
+    /// Carries out one thing the node asks.
+    fn carry_out(&mut self, out: NodeOutput, now: Timestamp) {
+        match out {
+            NodeOutput::ToClient { conn, bytes } => {
+                if let Some(socket) = self.clients.get(&conn).and_then(|c| c.socket.as_ref()) {
+                    let _ = socket.send(Cmd::Write(bytes));
                 }
             }
-        }
-        self.rearm(conn, earliest);
-    }
-
-    fn rearm(&mut self, conn: u64, earliest: Timestamp) {
-        let Some(slot) = self.sessions.get_mut(&conn) else {
-            return;
-        };
-        let due = slot.session.poll_timeout().map(|t| t.max(earliest));
-        if due != slot.armed {
-            if let Some(old) = slot.armed.take() {
-                self.timers.remove(&(old, conn));
+            NodeOutput::ToUpstream { up, bytes } => {
+                if let Some(socket) = self.upstreams.get(&up) {
+                    let _ = socket.send(Cmd::Write(bytes));
+                }
             }
-            if let Some(t) = due {
-                self.timers.insert((t, conn));
+            NodeOutput::Connect { up, .. } => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                self.upstreams.insert(up, tx);
+                tokio::spawn(upstream_task(
+                    self.upstream_addr.clone(),
+                    rx,
+                    self.inbox.clone(),
+                    up,
+                ));
             }
-            slot.armed = due;
-        }
-        if slot.session.is_finished() {
-            if let Some(t) = slot.armed {
-                self.timers.remove(&(t, conn));
+            NodeOutput::CloseUpstream { up } => {
+                if let Some(socket) = self.upstreams.remove(&up) {
+                    let _ = socket.send(Cmd::Close);
+                }
             }
-            // Dropping the senders ends the socket tasks (after what they were sent).
-            if let Some(slot) = self.sessions.remove(&conn)
-                && let Some((up, _)) = slot.upstream
-            {
-                self.upstreams.remove(&up);
+            NodeOutput::CloseClient { conn } => {
+                if let Some(socket) = self.clients.get_mut(&conn).and_then(|c| c.socket.take()) {
+                    let _ = socket.send(Cmd::Close);
+                }
             }
-            let now = self.now();
-            self.log
-                .info(now, "conn", &format!("conn={conn} session finished"));
+            NodeOutput::Submitted {
+                conn,
+                txn,
+                md5,
+                name,
+                upload,
+            } => {
+                let what = if upload {
+                    "upload"
+                } else {
+                    "already in flight, waits (X1)"
+                };
+                let text = format!(
+                    "conn={conn} txn={txn} md5={} name=\"{}\" {what}",
+                    md5.to_hex(),
+                    super::log::escape(&name)
+                );
+                self.log.info(now, "submit", &text);
+            }
+            NodeOutput::Upload { md5, bytes, .. } => self.dc.upload(md5, bytes.as_deref(), now),
+            NodeOutput::Work { conn, id, job } => {
+                let cancel = Arc::new(AtomicBool::new(false));
+                self.jobs
+                    .insert((conn, id), (now + self.work_budget, cancel.clone()));
+                self.workers.submit(Task {
+                    conn,
+                    id,
+                    job,
+                    cancel,
+                });
+            }
+            NodeOutput::VerdictRecorded { .. } | NodeOutput::Deadline { .. } => {}
+            NodeOutput::Event { conn, event } => {
+                let ip = self
+                    .clients
+                    .get(&conn)
+                    .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.ip);
+                match &event {
+                    Event::Transaction(t) => self.log.txn(now, conn, ip, t),
+                    _ => self.log.event(now, conn, &event),
+                }
+            }
+            NodeOutput::Finished { conn } => {
+                // Dropping its socket's sender ends the task, after what it was sent.
+                self.clients.remove(&conn);
+                self.log
+                    .info(now, "conn", &format!("conn={conn} session finished"));
+            }
         }
     }
 
@@ -551,10 +445,7 @@ impl Coordinator {
                     } else {
                         self.log.info(now, "verdict", &text);
                     }
-                    self.gw.record_verdict(md5, &verdict, now);
-                    self.broadcast(|s, gw, now| {
-                        s.handle_verdict(&md5, &verdict, gw, now);
-                    });
+                    self.with_node(|n, now| n.handle_verdict(md5, &verdict, now));
                 }
                 DcAnswer::Unreachable { md5 } => {
                     self.log.info(
@@ -565,17 +456,9 @@ impl Coordinator {
                             md5.to_hex()
                         ),
                     );
-                    self.gw.record_failure(&md5);
-                    self.broadcast(|s, gw, now| s.handle_unreachable(&md5, gw, now));
+                    self.with_node(|n, now| n.handle_unreachable(md5, now));
                 }
             }
-        }
-    }
-
-    fn broadcast(&mut self, f: impl Fn(&mut ProxySession, &mut Gateway, Timestamp)) {
-        let conns: Vec<u64> = self.sessions.keys().copied().collect();
-        for conn in conns {
-            self.with_session(conn, &f);
         }
     }
 }

@@ -1,0 +1,464 @@
+//! The gateway node: every proxy session of one gateway and what they share, sans-IO.
+//!
+//! A transport — the simulator's proxy actor on simulated links, the live proxy on tokio
+//! sockets — only moves bytes, opens and closes connections, runs jobs and arms a timer.
+//! Everything else is here, written once: the sessions by connection id and the upstream
+//! connections they open, the [`Gateway`] (verdict cache, in-flight table and X1, blocked
+//! sites, usage counts), the X1 decision for each file a session submits, the fan-out of a
+//! data-center answer to every session, and the sessions' deadlines as one table. The model
+//! is quinn-proto's `Endpoint`, which owns the routing between its connections so that its
+//! runtime crate only moves datagrams.
+//!
+//! # Driving it
+//! Feed inputs with the `accept` and `handle_*` methods, passing `now`; after each, drain
+//! [`Node::poll_output`] until `None` and carry the outputs out: bytes to a client or an
+//! upstream connection, connecting or closing one, an upload to the data center, a job to
+//! run (its result goes to [`Node::handle_work_done`]), an event to trace or log. Then
+//! arm a timer for [`Node::poll_timeout`] and call [`Node::handle_timeout`] when it fires.
+//! A data center's answers go to [`Node::handle_verdict`] and [`Node::handle_unreachable`]:
+//! the node records a verdict in the cache first, then hands it to every session.
+//!
+//! A transport that keeps one timer per session instead (the simulator's actor does, so that
+//! sessions due at the same instant keep the order they always had) arms each at the time
+//! of the session's [`NodeOutput::Deadline`] and calls [`Node::handle_session_timeout`].
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use crate::clock::Timestamp;
+use crate::digest::Md5;
+use crate::gateway::{Gateway, UploadDecision};
+use crate::inspect::SubmittedFile;
+use crate::smtp::proxy::{Event, Output, ProxyConfig, ProxySession};
+use crate::verdict::Verdict;
+use crate::work::{Done, Job, WorkFailed, WorkId};
+
+/// A client connection, numbered by the transport.
+pub type ConnId = u64;
+
+/// An upstream connection, numbered by the node (from [`Node::with_first_upstream`]).
+pub type UpstreamId = u64;
+
+/// What the node asks its transport to do, or tells it happened.
+#[derive(Debug)]
+pub enum NodeOutput {
+    /// Send to a client.
+    ToClient {
+        /// The client connection.
+        conn: ConnId,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// Send on an upstream connection.
+    ToUpstream {
+        /// The upstream connection.
+        up: UpstreamId,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// Open upstream connection `up` for client `conn`; answer with
+    /// [`Node::handle_upstream_connected`] or [`Node::handle_upstream_connect_failed`].
+    Connect {
+        /// The client it is for.
+        conn: ConnId,
+        /// Its id.
+        up: UpstreamId,
+    },
+    /// Close an upstream connection (nothing more comes from it that the node wants).
+    CloseUpstream {
+        /// The connection.
+        up: UpstreamId,
+    },
+    /// Close a client connection, after the bytes already sent to it.
+    CloseClient {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// A file a session submitted, and what X1 made of it: uploaded, or waiting for the
+    /// analysis of the same file already under way.
+    Submitted {
+        /// The session.
+        conn: ConnId,
+        /// Its transaction.
+        txn: u64,
+        /// The file.
+        md5: Md5,
+        /// Its name.
+        name: String,
+        /// True when it goes to the data center ([`NodeOutput::Upload`] follows).
+        upload: bool,
+    },
+    /// Upload a file to the data center; its answer goes to [`Node::handle_verdict`] or
+    /// [`Node::handle_unreachable`].
+    Upload {
+        /// The file.
+        md5: Md5,
+        /// Its name.
+        name: String,
+        /// Its bytes, when the gateway keeps them (`Gateway::submit_bytes`).
+        bytes: Option<Vec<u8>>,
+    },
+    /// Run a job and hand its result to [`Node::handle_work_done`]. Only when the node does
+    /// not run jobs itself ([`Node::with_inline_work`]).
+    Work {
+        /// The session.
+        conn: ConnId,
+        /// The job's id within the session.
+        id: WorkId,
+        /// What to do.
+        job: Job,
+    },
+    /// A verdict went into the gateway's cache, before any session hears of it.
+    VerdictRecorded {
+        /// The file.
+        md5: Md5,
+    },
+    /// Something a session observed, for the trace or the log.
+    Event {
+        /// The session.
+        conn: ConnId,
+        /// What happened.
+        event: Event,
+    },
+    /// A session's next deadline changed (for a transport that keeps a timer per session).
+    Deadline {
+        /// The session.
+        conn: ConnId,
+        /// When its `handle_session_timeout` is due, if ever.
+        at: Option<Timestamp>,
+    },
+    /// A session ended: both its connections are closed and no analysis is left to follow.
+    Finished {
+        /// The session.
+        conn: ConnId,
+    },
+}
+
+/// The gateway node. See the module doc for the calling order.
+#[derive(Debug)]
+pub struct Node {
+    gw: Gateway,
+    config: Arc<ProxyConfig>,
+    sessions: BTreeMap<ConnId, ProxySession>,
+    /// Each session's current upstream connection.
+    upstream_of: BTreeMap<ConnId, UpstreamId>,
+    /// Upstream connection → its session.
+    session_of: BTreeMap<UpstreamId, ConnId>,
+    /// (deadline, session), one entry per session with a deadline; `armed` is its inverse.
+    timers: BTreeSet<(Timestamp, ConnId)>,
+    armed: BTreeMap<ConnId, Timestamp>,
+    next_upstream: UpstreamId,
+    inline_work: bool,
+    out: VecDeque<NodeOutput>,
+}
+
+impl Node {
+    /// A node around `gw`, whose sessions have the limits of `config`. It runs jobs itself
+    /// and numbers upstream connections from 1 unless told otherwise.
+    pub fn new(gw: Gateway, config: Arc<ProxyConfig>) -> Self {
+        Node {
+            gw,
+            config,
+            sessions: BTreeMap::new(),
+            upstream_of: BTreeMap::new(),
+            session_of: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            armed: BTreeMap::new(),
+            next_upstream: 1,
+            inline_work: true,
+            out: VecDeque::new(),
+        }
+    }
+
+    /// Numbers upstream connections from `first` (the simulator keeps them apart from the
+    /// senders' connection ids).
+    pub fn with_first_upstream(mut self, first: UpstreamId) -> Self {
+        self.next_upstream = first;
+        self
+    }
+
+    /// Runs jobs where they are asked for (`true`, the default: deterministic, as the
+    /// simulator needs), or hands them out as [`NodeOutput::Work`] (`false`: the live proxy
+    /// runs them on worker threads).
+    pub fn with_inline_work(mut self, inline: bool) -> Self {
+        self.inline_work = inline;
+        self
+    }
+
+    /// The gateway the sessions share.
+    pub fn gateway(&self) -> &Gateway {
+        &self.gw
+    }
+
+    /// The gateway, to change it from outside (a fault that flushes the cache).
+    pub fn gateway_mut(&mut self) -> &mut Gateway {
+        &mut self.gw
+    }
+
+    /// The sessions' limits.
+    pub fn config(&self) -> &Arc<ProxyConfig> {
+        &self.config
+    }
+
+    /// Sessions alive now (client connected, or an analysis still followed).
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// The next thing to do, if any.
+    pub fn poll_output(&mut self) -> Option<NodeOutput> {
+        self.out.pop_front()
+    }
+
+    /// A client connected from `site` (its address) as `conn`.
+    pub fn accept(&mut self, conn: ConnId, site: impl Into<String>, now: Timestamp) {
+        let session = ProxySession::new(self.config.clone(), site, &self.gw, now);
+        self.sessions.insert(conn, session);
+        self.flush(conn, now);
+    }
+
+    /// Bytes from a client.
+    pub fn handle_client_bytes(&mut self, conn: ConnId, bytes: &[u8], now: Timestamp) {
+        self.with_session(conn, now, |s, gw| s.handle_client_bytes(bytes, gw, now));
+    }
+
+    /// A client closed its connection, or it broke.
+    pub fn handle_client_closed(&mut self, conn: ConnId, now: Timestamp) {
+        self.with_session(conn, now, |s, gw| s.handle_client_closed(gw, now));
+    }
+
+    /// An upstream connection is open.
+    pub fn handle_upstream_connected(&mut self, up: UpstreamId, now: Timestamp) {
+        if let Some(conn) = self.session_of.get(&up).copied() {
+            self.with_session(conn, now, |s, gw| s.handle_upstream_connected(gw, now));
+        }
+    }
+
+    /// An upstream connection could not be opened.
+    pub fn handle_upstream_connect_failed(&mut self, up: UpstreamId, now: Timestamp) {
+        if let Some(conn) = self.forget_upstream(up) {
+            self.with_session(conn, now, |s, gw| s.handle_upstream_connect_failed(gw, now));
+        }
+    }
+
+    /// Bytes from an upstream connection.
+    pub fn handle_upstream_bytes(&mut self, up: UpstreamId, bytes: &[u8], now: Timestamp) {
+        if let Some(conn) = self.session_of.get(&up).copied() {
+            self.with_session(conn, now, |s, gw| s.handle_upstream_bytes(bytes, gw, now));
+        }
+    }
+
+    /// An upstream connection closed, or broke.
+    pub fn handle_upstream_closed(&mut self, up: UpstreamId, now: Timestamp) {
+        if let Some(conn) = self.forget_upstream(up) {
+            self.with_session(conn, now, |s, gw| s.handle_upstream_closed(gw, now));
+        }
+    }
+
+    /// A job's result ([`NodeOutput::Work`]).
+    pub fn handle_work_done(
+        &mut self,
+        conn: ConnId,
+        id: WorkId,
+        result: Result<Done, WorkFailed>,
+        now: Timestamp,
+    ) {
+        self.with_session(conn, now, |s, gw| s.handle_work_done(id, result, gw, now));
+    }
+
+    /// The data center's verdict on `md5`: into the cache, then to every session.
+    pub fn handle_verdict(&mut self, md5: Md5, verdict: &Verdict, now: Timestamp) {
+        self.gw.record_verdict(md5, verdict, now);
+        self.out.push_back(NodeOutput::VerdictRecorded { md5 });
+        self.broadcast(now, |s, gw| {
+            s.handle_verdict(&md5, verdict, gw, now);
+        });
+    }
+
+    /// The data center refused the upload of `md5` (S7): nothing is in flight for it now,
+    /// and every session's outage policy decides.
+    pub fn handle_unreachable(&mut self, md5: Md5, now: Timestamp) {
+        self.gw.record_failure(&md5);
+        self.broadcast(now, |s, gw| s.handle_unreachable(&md5, gw, now));
+    }
+
+    /// When [`Node::handle_timeout`] is next due: the earliest deadline of any session.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.timers.first().map(|(t, _)| *t)
+    }
+
+    /// Acts on every session deadline that has passed, in deadline order. A session whose
+    /// deadline is still not later than `now` afterwards is re-armed a millisecond on, so
+    /// that no session can make its transport spin.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        let due: Vec<ConnId> = self
+            .timers
+            .iter()
+            .take_while(|(t, _)| *t <= now)
+            .map(|(_, c)| *c)
+            .collect();
+        for conn in due {
+            self.disarm(conn);
+            self.with_session_not_before(conn, now, now + Duration::from_millis(1), |s, gw| {
+                s.handle_timeout(gw, now)
+            });
+        }
+    }
+
+    /// Acts on the deadlines of one session (for a transport with a timer per session).
+    pub fn handle_session_timeout(&mut self, conn: ConnId, now: Timestamp) {
+        self.with_session(conn, now, |s, gw| s.handle_timeout(gw, now));
+    }
+
+    // ---- internals ----
+
+    fn with_session(
+        &mut self,
+        conn: ConnId,
+        now: Timestamp,
+        f: impl FnOnce(&mut ProxySession, &mut Gateway),
+    ) {
+        self.with_session_not_before(conn, now, now, f);
+    }
+
+    /// Runs `f` on a session, then carries out what it asks; its deadline goes into the
+    /// table not before `earliest`.
+    fn with_session_not_before(
+        &mut self,
+        conn: ConnId,
+        now: Timestamp,
+        earliest: Timestamp,
+        f: impl FnOnce(&mut ProxySession, &mut Gateway),
+    ) {
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        f(session, &mut self.gw);
+        self.flush_not_before(conn, now, earliest);
+    }
+
+    /// Every session, in connection order, each one's outputs carried out before the next
+    /// is called.
+    fn broadcast(&mut self, now: Timestamp, f: impl Fn(&mut ProxySession, &mut Gateway)) {
+        let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
+        for conn in conns {
+            self.with_session(conn, now, &f);
+        }
+    }
+
+    fn flush(&mut self, conn: ConnId, now: Timestamp) {
+        self.flush_not_before(conn, now, now);
+    }
+
+    /// Turns a session's outputs into the node's, re-arms its deadline, and forgets it once
+    /// it is finished.
+    fn flush_not_before(&mut self, conn: ConnId, now: Timestamp, earliest: Timestamp) {
+        loop {
+            let Some(session) = self.sessions.get_mut(&conn) else {
+                return;
+            };
+            let Some(output) = session.poll_output() else {
+                break;
+            };
+            match output {
+                Output::ToClient(bytes) => self.out.push_back(NodeOutput::ToClient { conn, bytes }),
+                Output::ToUpstream(bytes) => {
+                    if let Some(&up) = self.upstream_of.get(&conn) {
+                        self.out.push_back(NodeOutput::ToUpstream { up, bytes });
+                    }
+                }
+                Output::ConnectUpstream => {
+                    let up = self.next_upstream;
+                    self.next_upstream += 1;
+                    if let Some(old) = self.upstream_of.insert(conn, up) {
+                        // A session has one upstream at a time; the old one is given up.
+                        self.session_of.remove(&old);
+                    }
+                    self.session_of.insert(up, conn);
+                    self.out.push_back(NodeOutput::Connect { conn, up });
+                }
+                Output::CloseUpstream => {
+                    if let Some(up) = self.upstream_of.remove(&conn) {
+                        self.session_of.remove(&up);
+                        self.out.push_back(NodeOutput::CloseUpstream { up });
+                    }
+                }
+                Output::CloseClient => self.out.push_back(NodeOutput::CloseClient { conn }),
+                Output::Submit { txn, files } => self.submit(conn, txn, files, now),
+                Output::Work { id, job } if self.inline_work => {
+                    // The job's own thread is this one: run it, and feed the result back
+                    // before anything else happens, as if it took no time.
+                    let result = job.run(&AtomicBool::new(false));
+                    if let Some(session) = self.sessions.get_mut(&conn) {
+                        session.handle_work_done(id, result, &mut self.gw, now);
+                    }
+                }
+                Output::Work { id, job } => self.out.push_back(NodeOutput::Work { conn, id, job }),
+                Output::Event(event) => self.out.push_back(NodeOutput::Event { conn, event }),
+            }
+        }
+        self.rearm(conn, earliest);
+        if self
+            .sessions
+            .get(&conn)
+            .is_some_and(ProxySession::is_finished)
+        {
+            self.sessions.remove(&conn);
+            self.disarm(conn);
+            if let Some(up) = self.upstream_of.remove(&conn) {
+                self.session_of.remove(&up);
+            }
+            self.out.push_back(NodeOutput::Finished { conn });
+        }
+    }
+
+    /// X1: each file is uploaded, or waits for the analysis of the same file under way.
+    fn submit(&mut self, conn: ConnId, txn: u64, files: Vec<SubmittedFile>, now: Timestamp) {
+        for SubmittedFile { md5, name, bytes } in files {
+            let upload = self.gw.claim_upload(md5, now) == UploadDecision::Upload;
+            self.out.push_back(NodeOutput::Submitted {
+                conn,
+                txn,
+                md5,
+                name: name.clone(),
+                upload,
+            });
+            if upload {
+                self.out.push_back(NodeOutput::Upload { md5, name, bytes });
+            }
+        }
+    }
+
+    fn rearm(&mut self, conn: ConnId, earliest: Timestamp) {
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
+        let next = session.poll_timeout();
+        let due = next.map(|t| t.max(earliest));
+        if due != self.armed.get(&conn).copied() {
+            self.disarm(conn);
+            if let Some(t) = due {
+                self.timers.insert((t, conn));
+                self.armed.insert(conn, t);
+            }
+        }
+        self.out.push_back(NodeOutput::Deadline { conn, at: next });
+    }
+
+    fn disarm(&mut self, conn: ConnId) {
+        if let Some(t) = self.armed.remove(&conn) {
+            self.timers.remove(&(t, conn));
+        }
+    }
+
+    /// Forgets an upstream connection that is gone; returns its session.
+    fn forget_upstream(&mut self, up: UpstreamId) -> Option<ConnId> {
+        let conn = self.session_of.remove(&up)?;
+        if self.upstream_of.get(&conn) == Some(&up) {
+            self.upstream_of.remove(&conn);
+        }
+        Some(conn)
+    }
+}

@@ -1,0 +1,185 @@
+//! The gateway node: two sessions on one node, routed by connection and upstream id; a file
+//! both submit is uploaded once (X1) and its verdict reaches both; jobs run inline or come
+//! out for the transport; deadlines form one table; finished sessions are forgotten.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use aptsim_core::clock::Timestamp;
+use aptsim_core::digest::Md5;
+use aptsim_core::gateway::Gateway;
+use aptsim_core::node::{ConnId, Node, NodeOutput, UpstreamId};
+use aptsim_core::smtp::proxy::ProxyConfig;
+use aptsim_core::verdict::{ThreatLevel, Thresholds, Verdict};
+use common::harness::EHLO_REPLY;
+use common::{content, hold_policy, message};
+
+/// What came out of the node, sorted by kind.
+#[derive(Default)]
+struct Seen {
+    to_client: Vec<(ConnId, String)>,
+    to_upstream: Vec<(UpstreamId, String)>,
+    connects: Vec<(ConnId, UpstreamId)>,
+    submitted: Vec<(ConnId, Md5, bool)>,
+    uploads: Vec<Md5>,
+    work: usize,
+    finished: Vec<ConnId>,
+    recorded: Vec<Md5>,
+}
+
+fn drain(node: &mut Node) -> Seen {
+    let mut seen = Seen::default();
+    while let Some(out) = node.poll_output() {
+        match out {
+            NodeOutput::ToClient { conn, bytes } => seen
+                .to_client
+                .push((conn, String::from_utf8_lossy(&bytes).into_owned())),
+            NodeOutput::ToUpstream { up, bytes } => seen
+                .to_upstream
+                .push((up, String::from_utf8_lossy(&bytes).into_owned())),
+            NodeOutput::Connect { conn, up } => seen.connects.push((conn, up)),
+            NodeOutput::Submitted {
+                conn, md5, upload, ..
+            } => seen.submitted.push((conn, md5, upload)),
+            NodeOutput::Upload { md5, .. } => seen.uploads.push(md5),
+            NodeOutput::Work { .. } => seen.work += 1,
+            NodeOutput::Finished { conn } => seen.finished.push(conn),
+            NodeOutput::VerdictRecorded { md5 } => seen.recorded.push(md5),
+            NodeOutput::CloseUpstream { .. }
+            | NodeOutput::CloseClient { .. }
+            | NodeOutput::Event { .. }
+            | NodeOutput::Deadline { .. } => {}
+        }
+    }
+    seen
+}
+
+/// A session through greeting, EHLO, MAIL and RCPT, up to its DATA.
+fn open(node: &mut Node, conn: ConnId, up: UpstreamId, now: Timestamp) {
+    node.accept(conn, format!("192.0.2.{conn}"), now);
+    node.handle_upstream_connected(up, now);
+    node.handle_upstream_bytes(up, b"220 mx.example ESMTP\r\n", now);
+    node.handle_client_bytes(conn, b"EHLO c.example\r\n", now);
+    node.handle_upstream_bytes(up, EHLO_REPLY, now);
+    node.handle_client_bytes(conn, b"MAIL FROM:<a@example.com>\r\n", now);
+    node.handle_upstream_bytes(up, b"250 2.1.0 Ok\r\n", now);
+    node.handle_client_bytes(conn, b"RCPT TO:<b@example.net>\r\n", now);
+    node.handle_upstream_bytes(up, b"250 2.1.5 Ok\r\n", now);
+    node.handle_client_bytes(conn, b"DATA\r\n", now);
+}
+
+fn send(node: &mut Node, conn: ConnId, raw: &[u8], now: Timestamp) {
+    node.handle_client_bytes(conn, &aptsim_core::smtp::data::dot_stuff(raw), now);
+}
+
+#[test]
+fn routes_sessions_dedupes_uploads_and_fans_verdicts_out() {
+    let gw = Gateway::new(Arc::new(hold_policy()));
+    let mut node = Node::new(gw, Arc::new(ProxyConfig::default())).with_first_upstream(100);
+    let t0 = Timestamp::ZERO;
+    open(&mut node, 1, 100, t0);
+    open(&mut node, 2, 101, t0);
+    let seen = drain(&mut node);
+    assert_eq!(seen.connects, [(1, 100), (2, 101)], "upstream ids from 100");
+    assert!(
+        seen.to_client
+            .iter()
+            .any(|(c, r)| *c == 2 && r.starts_with("354"))
+    );
+    assert!(
+        seen.to_upstream
+            .iter()
+            .any(|(u, l)| *u == 101 && l.starts_with("RCPT TO:")),
+        "each session's commands go to its own upstream"
+    );
+
+    // Both hold a message with the same file: one upload (X1), both wait on it.
+    let file = content("shared", 500);
+    let md5 = Md5::of(&file);
+    send(&mut node, 1, &message(&[("a.pdf", file.clone())]), t0);
+    send(&mut node, 2, &message(&[("b.pdf", file)]), t0);
+    let seen = drain(&mut node);
+    assert_eq!(seen.submitted, [(1, md5, true), (2, md5, false)]);
+    assert_eq!(seen.uploads, [md5]);
+    assert_eq!(seen.work, 0, "jobs ran inline");
+
+    // The verdict goes into the cache first, then to both sessions, which relay.
+    let later = Timestamp::from_millis(60_000);
+    let clean = Verdict::from_level(ThreatLevel::Clean, &Thresholds::default());
+    node.handle_verdict(md5, &clean, later);
+    let seen = drain(&mut node);
+    assert_eq!(seen.recorded, [md5]);
+    assert!(node.gateway().cache.get(&md5, later).is_some());
+    let data: Vec<UpstreamId> = seen
+        .to_upstream
+        .iter()
+        .filter(|(_, l)| l == "DATA\r\n")
+        .map(|(u, _)| *u)
+        .collect();
+    assert_eq!(data, [100, 101], "both released, in connection order");
+
+    // Both sessions end: client gone, upstream closed, nothing left to follow.
+    for (conn, up) in [(1, 100), (2, 101)] {
+        node.handle_client_closed(conn, later);
+        node.handle_upstream_closed(up, later);
+    }
+    assert_eq!(drain(&mut node).finished, [1, 2]);
+    assert_eq!(node.sessions(), 0);
+}
+
+#[test]
+fn hands_jobs_out_when_asked_and_takes_their_results_back() {
+    let gw = Gateway::new(Arc::new(hold_policy()));
+    let mut node = Node::new(gw, Arc::new(ProxyConfig::default())).with_inline_work(false);
+    let t0 = Timestamp::ZERO;
+    open(&mut node, 7, 1, t0);
+    drain(&mut node);
+    send(&mut node, 7, &message(&[("a.pdf", content("a", 100))]), t0);
+    let mut jobs = Vec::new();
+    while let Some(out) = node.poll_output() {
+        if let NodeOutput::Work { conn, id, job } = out {
+            jobs.push((conn, id, job));
+        }
+    }
+    assert_eq!(jobs.len(), 1, "the extraction");
+    let (conn, id, job) = jobs.pop().expect("one");
+    let result = job.run(&AtomicBool::new(false));
+    node.handle_work_done(conn, id, result, t0);
+    let seen = drain(&mut node);
+    assert_eq!(seen.uploads.len(), 1, "extracted, then submitted");
+}
+
+#[test]
+fn deadlines_are_one_table() {
+    let config = ProxyConfig {
+        idle_timeout: Duration::from_secs(60),
+        ..ProxyConfig::default()
+    };
+    let gw = Gateway::new(Arc::new(hold_policy()));
+    let mut node = Node::new(gw, Arc::new(config));
+    let t0 = Timestamp::ZERO;
+    open(&mut node, 1, 1, t0);
+    let t10 = Timestamp::from_millis(10_000);
+    node.accept(2, "192.0.2.2", t10);
+    node.handle_upstream_connected(2, t10);
+    node.handle_upstream_bytes(2, b"220 mx ESMTP\r\n", t10);
+    drain(&mut node);
+    // Session 1 is in DATA since t0: its idle deadline (60 s) comes first.
+    assert_eq!(node.poll_timeout(), Some(Timestamp::from_millis(60_000)));
+    node.handle_timeout(Timestamp::from_millis(60_000));
+    let seen = drain(&mut node);
+    assert!(
+        seen.to_client
+            .iter()
+            .any(|(c, r)| *c == 1 && r.starts_with("421")),
+        "session 1 timed out"
+    );
+    assert!(
+        seen.to_client.iter().all(|(c, _)| *c == 1),
+        "session 2 did not"
+    );
+    assert_eq!(node.poll_timeout(), Some(Timestamp::from_millis(70_000)));
+}
