@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use aptsim_actors::clock::Clock;
-use aptsim_actors::datacenter::{DataCenter, DataCenterConfig, Outage, SetOutage};
+use aptsim_actors::datacenter::{DataCenter, SetOutage};
 use aptsim_actors::mail_server::{MailServer, SetDown};
 use aptsim_actors::record::{Record, Recorder, TraceLine};
 use aptsim_actors::sending_mta::{OutgoingMessage, SendingMta};
@@ -32,6 +32,7 @@ use aptsim_core::policy::Policy;
 use aptsim_core::smtp::presets::SenderPreset;
 use aptsim_core::smtp::proxy::ProxyConfig;
 use aptsim_core::smtp::receiver::ReceiverConfig;
+use aptsim_peers::datacenter::{DcConfig, Outage};
 
 use crate::rng::{stream_seed, streams};
 
@@ -107,7 +108,7 @@ pub struct WorldSpec {
     /// The receiving server's settings.
     pub server: ReceiverConfig,
     /// The data center.
-    pub datacenter: DataCenterConfig,
+    pub datacenter: DcConfig,
     /// Messages to send.
     pub messages: Vec<OutgoingMessage>,
     /// Faults to inject.

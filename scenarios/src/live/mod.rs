@@ -27,12 +27,12 @@
 //!
 //! # Layout
 //! - [`smtp`]: the coordinator and the socket tasks.
-//! - [`datacenter`]: the built-in data center (EICAR rule, verdict file, analysis time,
+//! - the built-in data center is the simulator's model (`aptsim_peers::datacenter`: EICAR
+//!   rule, verdict file as its oracle, a fixed analysis time, the outage switch),
 //!   outage switch); sans-IO.
 //! - [`workers`]: the worker threads that run sessions' heavy work (extraction, rewriting).
 //! - [`log`]: the transaction log line and the other log lines.
 
-pub mod datacenter;
 pub mod log;
 pub mod smtp;
 pub mod workers;
@@ -49,7 +49,7 @@ use aptsim_core::policy::{Policy, PolicyError};
 use aptsim_core::smtp::proxy::ProxyConfig;
 
 use crate::inspect_command::read_verdicts;
-use datacenter::{DataCenter, DcConfig};
+use aptsim_peers::datacenter::{AnalysisTime, DataCenter, DcConfig, Judgement, Outage};
 
 /// Arguments of `aptsim proxy`.
 #[derive(clap::Args, Debug)]
@@ -189,12 +189,32 @@ fn run_smtp(args: &SmtpArgs) -> Result<ExitCode, String> {
         None => BTreeMap::new(),
     };
     let dc = DcConfig {
-        analysis_time: args.analysis_time,
-        outage: args.dc_outage,
-        verdicts,
+        // A live stand-in: no queue of its own.
+        workers: usize::MAX,
+        analysis: AnalysisTime::Fixed(args.analysis_time),
+        oracle: verdicts
+            .into_iter()
+            .map(|(md5, verdict)| {
+                (
+                    md5,
+                    Judgement {
+                        verdict,
+                        analysis: None,
+                    },
+                )
+            })
+            .collect(),
+        outage: if args.dc_outage {
+            Outage::Unreachable
+        } else {
+            Outage::None
+        },
+        thresholds: policy.thresholds,
+        ..DcConfig::default()
     };
     let summary = startup_summary(args, &policy, &dc);
-    let datacenter = DataCenter::new(dc, policy.thresholds);
+    // Nothing is drawn at random: the seed does not matter.
+    let datacenter = DataCenter::new(dc, 0);
     let log = log::Log {
         quiet: args.quiet,
         verbose: args.verbose,
@@ -315,13 +335,13 @@ fn startup_summary(args: &SmtpArgs, policy: &Policy, dc: &DcConfig) -> String {
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_else(|| format!("{:?}", policy.outage));
     let l = &policy.levels;
-    let dc_text = if dc.outage {
+    let dc_text = if dc.outage == Outage::Unreachable {
         "built-in, OUTAGE: every upload refused (S7)".to_owned()
     } else {
         format!(
             "built-in, analysis {}, {} verdict(s) from {}",
-            duration::format(dc.analysis_time),
-            dc.verdicts.len(),
+            duration::format(args.analysis_time),
+            dc.oracle.len(),
             args.dc_verdicts
                 .as_ref()
                 .map_or("no file".to_owned(), |p| p.display().to_string())

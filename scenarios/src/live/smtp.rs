@@ -30,9 +30,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::datacenter::{Basis, DataCenter, DcAnswer};
 use super::log::{Log, secs};
 use super::workers::{Finished, Task, Workers};
+use aptsim_peers::datacenter::{Basis, DataCenter, DcAnswer, DcEvent};
 
 /// Give up connecting to the upstream after this long (Postfix `smtp_connect_timeout`, 30 s).
 /// The session's own upstream timeout starts only once the connection is open.
@@ -57,8 +57,8 @@ pub struct SmtpLive {
     pub policy: Arc<Policy>,
     /// The sessions' limits and timeouts.
     pub config: Arc<ProxyConfig>,
-    /// The built-in data center.
-    pub datacenter: DataCenter,
+    /// The built-in data center (one gateway: answers need no address).
+    pub datacenter: DataCenter<()>,
     /// Where log lines go.
     pub log: Log,
     /// Worker threads for extraction and rewriting ([`Workers::default_threads`]).
@@ -109,7 +109,7 @@ struct Client {
 struct Coordinator {
     node: Node,
     upstream_addr: Arc<str>,
-    dc: DataCenter,
+    dc: DataCenter<()>,
     log: Log,
     start: Instant,
     inbox: mpsc::Sender<Msg>,
@@ -380,7 +380,7 @@ impl Coordinator {
                 );
                 self.log.info(now, "submit", &text);
             }
-            NodeOutput::Upload { md5, bytes, .. } => self.dc.upload(md5, bytes.as_deref(), now),
+            NodeOutput::Upload { md5, bytes, .. } => self.dc.upload(md5, bytes.as_deref(), (), now),
             NodeOutput::Work { conn, id, job } => {
                 let cancel = Arc::new(AtomicBool::new(false));
                 self.jobs
@@ -414,14 +414,18 @@ impl Coordinator {
 
     /// Hands the data center's answers to the gateway and every session.
     fn drain_datacenter(&mut self) {
-        while let Some(answer) = self.dc.poll_answer() {
+        while let Some(event) = self.dc.poll_event() {
+            let DcEvent::Answer { answer, .. } = event else {
+                // Analyses end through the data center's own table (`poll_timeout`).
+                continue;
+            };
             let now = self.now();
             match answer {
                 DcAnswer::Verdict {
                     md5,
                     verdict,
                     basis,
-                    known,
+                    analysed,
                 } => {
                     let threat = verdict.threat.as_deref().unwrap_or("-");
                     let text = format!(
@@ -430,7 +434,7 @@ impl Coordinator {
                         verdict.level,
                         verdict.score,
                         basis.as_str(),
-                        if known {
+                        if analysed.is_none() {
                             " (known, answered at once)"
                         } else {
                             ""
@@ -447,15 +451,12 @@ impl Coordinator {
                     }
                     self.with_node(|n, now| n.handle_verdict(md5, &verdict, now));
                 }
-                DcAnswer::Unreachable { md5 } => {
-                    self.log.info(
-                        now,
-                        "verdict",
-                        &format!(
-                            "md5={} data center unreachable (--dc-outage, S7)",
-                            md5.to_hex()
-                        ),
+                DcAnswer::Unreachable { md5, .. } => {
+                    let text = format!(
+                        "md5={} data center unreachable (--dc-outage, S7)",
+                        md5.to_hex()
                     );
+                    self.log.info(now, "verdict", &text);
                     self.with_node(|n, now| n.handle_unreachable(md5, now));
                 }
             }

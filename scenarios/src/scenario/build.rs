@@ -9,17 +9,14 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
-use aptsim_actors::datacenter::Judgement;
 use aptsim_core::digest::Md5;
 use aptsim_core::verdict::{Thresholds, Verdict};
+use aptsim_peers::datacenter::{EICAR, EICAR_THREAT, Judgement};
 use mail_builder::MessageBuilder;
 use mail_builder::headers::content_type::ContentType;
 use mail_builder::mime::MimePart;
 
 use super::format::{AttachmentSpec, MessageSpec, TrafficSpec};
-
-/// The EICAR anti-virus test file.
-pub const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 
 /// A message ready for the sender's queue.
 #[derive(Debug, Clone)]
@@ -124,7 +121,7 @@ pub fn oracle(messages: &[MessageSpec], thresholds: &Thresholds) -> BTreeMap<Md5
     map.insert(
         Md5::of(EICAR),
         Judgement {
-            verdict: Verdict::from_score(100, thresholds).with_threat("EICAR-Test-File"),
+            verdict: Verdict::from_score(100, thresholds).with_threat(EICAR_THREAT),
             analysis: None,
         },
     );

@@ -3,13 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use aptsim_actors::datacenter::{AnalysisTime, DataCenterConfig};
 use aptsim_actors::record::TraceLine;
 use aptsim_actors::sending_mta::OutgoingMessage;
 use aptsim_core::policy::Action;
 use aptsim_core::smtp::presets;
 use aptsim_core::smtp::receiver::ReceiverConfig;
 use aptsim_core::verdict::{ThreatLevel, Verdict};
+use aptsim_peers::datacenter::{AnalysisTime, DcConfig};
 use aptsim_simulator::invariants::{self, CheckContext, FinalStates, Violation};
 use aptsim_simulator::metrics::{self, Metrics};
 use aptsim_simulator::world::{self, Fault, FaultAction, LinkName, WorldSpec};
@@ -64,7 +64,7 @@ pub fn world_of(s: &Scenario, seed: u64) -> Result<(WorldSpec, Vec<BuiltMessage>
         AnalysisSpec::Fixed(d) => AnalysisTime::Fixed(d),
         AnalysisSpec::Range { min, max } => AnalysisTime::Uniform(min, max),
     };
-    let datacenter = DataCenterConfig {
+    let datacenter = DcConfig {
         workers: s.world.datacenter.workers,
         analysis,
         oracle: build::oracle(&specs, &policy.thresholds),
@@ -79,6 +79,8 @@ pub fn world_of(s: &Scenario, seed: u64) -> Result<(WorldSpec, Vec<BuiltMessage>
                 Verdict::from_level(ThreatLevel::Medium, &policy.thresholds),
             ),
         ],
+        thresholds: policy.thresholds,
+        ..DcConfig::default()
     };
     let server = ReceiverConfig {
         command_timeout: s.world.server.command_timeout,

@@ -1,0 +1,574 @@
+//! The cloud sandbox ("data center"), sans-IO: one model for the simulated and the live
+//! data center.
+//!
+//! An upload is first an MD5 look-up: a file analysed before is answered at once. Otherwise
+//! it is judged — by the oracle (files a scenario or a verdict file names, with an optional
+//! analysis time of their own), else by its bytes if it has them (the EICAR test string is
+//! `high`, threat `EICAR-Test-File`), else by a seeded draw from a distribution, else the
+//! default verdict — and queued for an analysis of fixed or drawn length, at most `workers`
+//! at a time. Outages: *unreachable* refuses every upload at once (S7), *slow* accepts
+//! uploads and never answers (X3); an outage that begins during an analysis swallows its
+//! answer too (unreachable answers so, slow stays silent).
+//!
+//! # Driving it
+//! [`DataCenter::upload`] for each file the gateway sends, with a reply token `R` (where the
+//! answer goes: an actor's address, or `()` for one gateway); then drain
+//! [`DataCenter::poll_event`]. Analyses end either through the one table —
+//! [`DataCenter::poll_timeout`] and [`DataCenter::handle_timeout`], as the live proxy drives
+//! it — or one by one: a driver that keeps a timer per analysis (the simulator's actor, so that
+//! analyses ending at the same instant keep their order) arms one for each
+//! [`DcEvent::Started`] and calls [`DataCenter::handle_analysis_done`].
+//!
+//! Randomness comes from a ChaCha stream seeded by the caller (one stream per actor,
+//! ARCHITECTURE.md principle 4): the same seed gives the same verdicts and times.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use aptsim_core::clock::Timestamp;
+use aptsim_core::digest::Md5;
+use aptsim_core::verdict::{ThreatLevel, Thresholds, Verdict};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+
+/// The EICAR anti-virus test string: harmless, and every scanner calls it a virus.
+pub const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+
+/// The threat name given to files with the EICAR string.
+pub const EICAR_THREAT: &str = "EICAR-Test-File";
+
+/// How long one analysis takes, when nothing names a time for the file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AnalysisTime {
+    /// Always this long.
+    Fixed(Duration),
+    /// Uniformly between the two (seeded).
+    Uniform(Duration, Duration),
+}
+
+impl AnalysisTime {
+    fn draw(&self, rng: &mut ChaCha8Rng) -> Duration {
+        match *self {
+            AnalysisTime::Fixed(d) => d,
+            AnalysisTime::Uniform(lo, hi) if hi > lo => {
+                let span = (hi - lo).as_millis() as u64;
+                lo + Duration::from_millis(rng.next_u64() % (span + 1))
+            }
+            AnalysisTime::Uniform(lo, _) => lo,
+        }
+    }
+}
+
+/// What the data center knows in advance about a file: its verdict and, optionally, how
+/// long its analysis takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    /// The verdict it will give.
+    pub verdict: Verdict,
+    /// The analysis time, overriding the distribution.
+    pub analysis: Option<Duration>,
+}
+
+/// Why a file got its verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// The oracle names it (a scenario's files, a verdict file).
+    Oracle,
+    /// Its bytes hold the EICAR test string.
+    Eicar,
+    /// Drawn from the distribution (seeded).
+    Drawn,
+    /// Its bytes were seen and nothing was found: the default verdict.
+    Clean,
+    /// Nothing named it and its bytes never came: the default verdict.
+    Unseen,
+}
+
+impl Basis {
+    /// A short name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Oracle => "verdict-file",
+            Basis::Eicar => "eicar",
+            Basis::Drawn => "drawn",
+            Basis::Clean => "scan",
+            Basis::Unseen => "unseen",
+        }
+    }
+}
+
+/// Fault states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Outage {
+    /// Working.
+    #[default]
+    None,
+    /// Refuses connections: every upload answered unreachable at once (S7).
+    Unreachable,
+    /// Accepts uploads and never answers (X3 *slow*).
+    Slow,
+}
+
+/// The data center's settings. Defaults and sources on each field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DcConfig {
+    /// Analyses running at once; more wait in a queue. Default 1,000 (a cloud service is
+    /// rarely the bottleneck; lower it to model one that is).
+    pub workers: usize,
+    /// Analysis time of files the oracle has no time for. Default 2 min (Cuckoo's default
+    /// timeout; VIPRE and Microsoft report about 2 min, TIMINGS.md).
+    pub analysis: AnalysisTime,
+    /// Known verdicts by MD5.
+    pub oracle: BTreeMap<Md5, Judgement>,
+    /// Verdicts drawn for files the oracle does not know and whose bytes show nothing: each
+    /// such file is judged one of these with its probability (seeded), else
+    /// `default_verdict`. Empty by default.
+    pub drawn: Vec<(f64, Verdict)>,
+    /// The verdict of any other file. Default clean.
+    pub default_verdict: Verdict,
+    /// Files whose verdicts are remembered for MD5 look-ups; the oldest are forgotten first.
+    /// Default 100,000, so that a long-running live proxy stays within bounded memory.
+    pub remember: usize,
+    /// The state it starts in. Default working.
+    pub outage: Outage,
+    /// The score thresholds, for the score of a verdict the content rule gives. Default
+    /// the policy's defaults.
+    pub thresholds: Thresholds,
+}
+
+impl Default for DcConfig {
+    fn default() -> Self {
+        DcConfig {
+            workers: 1_000,
+            analysis: AnalysisTime::Fixed(Duration::from_secs(120)),
+            oracle: BTreeMap::new(),
+            drawn: Vec::new(),
+            default_verdict: Verdict::from_level(ThreatLevel::Clean, &Thresholds::default()),
+            remember: 100_000,
+            outage: Outage::None,
+            thresholds: Thresholds::default(),
+        }
+    }
+}
+
+/// An answer to the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DcAnswer {
+    /// The file's verdict.
+    Verdict {
+        /// The file.
+        md5: Md5,
+        /// Its verdict.
+        verdict: Verdict,
+        /// Why.
+        basis: Basis,
+        /// How long its analysis took; `None` when answered from an earlier one (a look-up).
+        analysed: Option<Duration>,
+    },
+    /// The data center could not be reached.
+    Unreachable {
+        /// The file.
+        md5: Md5,
+        /// True when the upload itself was refused; false when an outage began while its
+        /// analysis ran.
+        refused: bool,
+    },
+}
+
+/// What the model tells its driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DcEvent<R> {
+    /// An answer, for whoever `reply` names.
+    Answer {
+        /// The upload's reply token.
+        reply: R,
+        /// The answer.
+        answer: DcAnswer,
+    },
+    /// An analysis started; it ends `after` from now. A driver with a timer per analysis
+    /// calls [`DataCenter::handle_analysis_done`] then; one that drives the table ignores this.
+    Started {
+        /// The analysis.
+        job: u64,
+        /// Its length.
+        after: Duration,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Job<R> {
+    md5: Md5,
+    reply: R,
+    verdict: Verdict,
+    basis: Basis,
+    analysis: Duration,
+}
+
+/// The data center. See the module doc for the calling order.
+#[derive(Debug)]
+pub struct DataCenter<R> {
+    config: DcConfig,
+    rng: ChaCha8Rng,
+    /// Verdicts of finished analyses, answered at once from now on; `known_order` ages them.
+    known: BTreeMap<Md5, (Verdict, Basis)>,
+    known_order: VecDeque<Md5>,
+    queue: VecDeque<Job<R>>,
+    /// Running analyses by id, with their end.
+    running: BTreeMap<u64, (Timestamp, Job<R>)>,
+    next_job: u64,
+    outage: Outage,
+    events: VecDeque<DcEvent<R>>,
+}
+
+impl<R: Clone> DataCenter<R> {
+    /// A data center drawing from its own random stream, seeded with `seed`.
+    pub fn new(config: DcConfig, seed: u64) -> Self {
+        let outage = config.outage;
+        DataCenter {
+            config,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            known: BTreeMap::new(),
+            known_order: VecDeque::new(),
+            queue: VecDeque::new(),
+            running: BTreeMap::new(),
+            next_job: 0,
+            outage,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &DcConfig {
+        &self.config
+    }
+
+    /// Enters or leaves an outage.
+    pub fn set_outage(&mut self, outage: Outage) {
+        self.outage = outage;
+    }
+
+    /// Analyses running now.
+    pub fn running(&self) -> usize {
+        self.running.len()
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<DcEvent<R>> {
+        self.events.pop_front()
+    }
+
+    /// An upload of `md5`, with its bytes when the gateway sent them, answered to `reply`.
+    pub fn upload(&mut self, md5: Md5, bytes: Option<&[u8]>, reply: R, now: Timestamp) {
+        match self.outage {
+            Outage::Unreachable => {
+                let answer = DcAnswer::Unreachable { md5, refused: true };
+                self.events.push_back(DcEvent::Answer { reply, answer });
+                return;
+            }
+            Outage::Slow => return,
+            Outage::None => {}
+        }
+        if let Some((verdict, basis)) = self.known.get(&md5) {
+            let answer = DcAnswer::Verdict {
+                md5,
+                verdict: verdict.clone(),
+                basis: *basis,
+                analysed: None,
+            };
+            self.events.push_back(DcEvent::Answer { reply, answer });
+            return;
+        }
+        let judgement = self.config.oracle.get(&md5).cloned();
+        let (verdict, basis) = match &judgement {
+            Some(j) => (j.verdict.clone(), Basis::Oracle),
+            None => self.judge(bytes),
+        };
+        let analysis = match judgement.and_then(|j| j.analysis) {
+            Some(d) => d,
+            None => self.config.analysis.draw(&mut self.rng),
+        };
+        self.queue.push_back(Job {
+            md5,
+            reply,
+            verdict,
+            basis,
+            analysis,
+        });
+        self.start_next(now);
+    }
+
+    /// When [`DataCenter::handle_timeout`] is next due: the earliest end of an analysis.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.running.values().map(|(end, _)| *end).min()
+    }
+
+    /// Ends every analysis due by `now`, in order of their ends.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        loop {
+            let due = self
+                .running
+                .iter()
+                .filter(|(_, (end, _))| *end <= now)
+                .min_by_key(|(id, (end, _))| (*end, **id))
+                .map(|(id, _)| *id);
+            let Some(job) = due else {
+                return;
+            };
+            self.handle_analysis_done(job, now);
+        }
+    }
+
+    /// Ends analysis `job` (for a driver with a timer per analysis).
+    pub fn handle_analysis_done(&mut self, job: u64, now: Timestamp) {
+        let Some((_, job)) = self.running.remove(&job) else {
+            return;
+        };
+        match self.outage {
+            Outage::None => {
+                self.remember(job.md5, job.verdict.clone(), job.basis);
+                let answer = DcAnswer::Verdict {
+                    md5: job.md5,
+                    verdict: job.verdict,
+                    basis: job.basis,
+                    analysed: Some(job.analysis),
+                };
+                self.events.push_back(DcEvent::Answer {
+                    reply: job.reply,
+                    answer,
+                });
+            }
+            Outage::Unreachable => {
+                let answer = DcAnswer::Unreachable {
+                    md5: job.md5,
+                    refused: false,
+                };
+                self.events.push_back(DcEvent::Answer {
+                    reply: job.reply,
+                    answer,
+                });
+            }
+            Outage::Slow => {}
+        }
+        self.start_next(now);
+    }
+
+    /// The verdict of a file nothing names: by its bytes if it has them, else drawn.
+    fn judge(&mut self, bytes: Option<&[u8]>) -> (Verdict, Basis) {
+        if let Some(bytes) = bytes
+            && memchr::memmem::find(bytes, EICAR).is_some()
+        {
+            let v = Verdict::from_level(ThreatLevel::High, &self.config.thresholds)
+                .with_threat(EICAR_THREAT);
+            return (v, Basis::Eicar);
+        }
+        let undrawn = if bytes.is_some() {
+            Basis::Clean
+        } else {
+            Basis::Unseen
+        };
+        if self.config.drawn.is_empty() {
+            return (self.config.default_verdict.clone(), undrawn);
+        }
+        // 53 random bits: a uniform draw in [0, 1).
+        let mut r = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        for (p, v) in &self.config.drawn {
+            if r < *p {
+                return (v.clone(), Basis::Drawn);
+            }
+            r -= p;
+        }
+        (self.config.default_verdict.clone(), undrawn)
+    }
+
+    fn start_next(&mut self, now: Timestamp) {
+        while self.running.len() < self.config.workers.max(1) {
+            let Some(job) = self.queue.pop_front() else {
+                return;
+            };
+            let id = self.next_job;
+            self.next_job += 1;
+            self.events.push_back(DcEvent::Started {
+                job: id,
+                after: job.analysis,
+            });
+            self.running.insert(id, (now + job.analysis, job));
+        }
+    }
+
+    fn remember(&mut self, md5: Md5, verdict: Verdict, basis: Basis) {
+        if self.known.insert(md5, (verdict, basis)).is_none() {
+            self.known_order.push_back(md5);
+        }
+        while self.known.len() > self.config.remember.max(1) {
+            let Some(old) = self.known_order.pop_front() else {
+                break;
+            };
+            self.known.remove(&old);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
+    fn answers(d: &mut DataCenter<u8>) -> Vec<(u8, DcAnswer)> {
+        std::iter::from_fn(|| d.poll_event())
+            .filter_map(|e| match e {
+                DcEvent::Answer { reply, answer } => Some((reply, answer)),
+                DcEvent::Started { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn eicar_is_high_after_the_analysis_time_then_known() {
+        let config = DcConfig {
+            analysis: AnalysisTime::Fixed(Duration::from_secs(5)),
+            ..DcConfig::default()
+        };
+        let mut d = DataCenter::new(config, 1);
+        let mut file = b"prefix ".to_vec();
+        file.extend_from_slice(EICAR);
+        let md5 = Md5::of(&file);
+        d.upload(md5, Some(&file), 7, at(1_000));
+        assert!(answers(&mut d).is_empty());
+        assert_eq!(d.poll_timeout(), Some(at(6_000)));
+        d.handle_timeout(at(5_999));
+        assert!(answers(&mut d).is_empty());
+        d.handle_timeout(at(6_000));
+        let got = answers(&mut d);
+        let [
+            (
+                7,
+                DcAnswer::Verdict {
+                    verdict,
+                    basis,
+                    analysed,
+                    ..
+                },
+            ),
+        ] = got.as_slice()
+        else {
+            panic!("{got:?}");
+        };
+        assert_eq!(verdict.level, ThreatLevel::High);
+        assert_eq!(verdict.threat.as_deref(), Some(EICAR_THREAT));
+        assert_eq!(
+            (*basis, *analysed),
+            (Basis::Eicar, Some(Duration::from_secs(5)))
+        );
+        // Known now: a look-up answers at once, even without the bytes.
+        d.upload(md5, None, 8, at(7_000));
+        assert!(matches!(
+            answers(&mut d).as_slice(),
+            [(8, DcAnswer::Verdict { analysed: None, .. })]
+        ));
+    }
+
+    #[test]
+    fn oracle_scan_and_unseen() {
+        let named = Md5::of(b"named");
+        let mut oracle = BTreeMap::new();
+        oracle.insert(
+            named,
+            Judgement {
+                verdict: Verdict::from_level(ThreatLevel::Medium, &Thresholds::default()),
+                analysis: Some(Duration::from_secs(1)),
+            },
+        );
+        let config = DcConfig {
+            oracle,
+            analysis: AnalysisTime::Fixed(Duration::from_secs(5)),
+            ..DcConfig::default()
+        };
+        let mut d = DataCenter::new(config, 1);
+        d.upload(Md5::of(b"plain"), Some(b"plain"), 0, at(0));
+        d.upload(named, Some(b"named"), 0, at(0));
+        d.upload(Md5::of(b"unseen"), None, 0, at(0));
+        d.handle_timeout(at(5_000));
+        let got: Vec<(ThreatLevel, Basis)> = answers(&mut d)
+            .into_iter()
+            .map(|(_, a)| match a {
+                DcAnswer::Verdict { verdict, basis, .. } => (verdict.level, basis),
+                DcAnswer::Unreachable { .. } => panic!("no outage"),
+            })
+            .collect();
+        // The oracle's own 1 s analysis ends first.
+        assert_eq!(
+            got,
+            [
+                (ThreatLevel::Medium, Basis::Oracle),
+                (ThreatLevel::Clean, Basis::Clean),
+                (ThreatLevel::Clean, Basis::Unseen),
+            ]
+        );
+    }
+
+    #[test]
+    fn outages_refuse_or_swallow() {
+        let mut d = DataCenter::new(DcConfig::default(), 1);
+        d.set_outage(Outage::Unreachable);
+        let md5 = Md5::of(b"x");
+        d.upload(md5, None, 1, at(0));
+        assert_eq!(
+            answers(&mut d),
+            [(1, DcAnswer::Unreachable { md5, refused: true })]
+        );
+        d.set_outage(Outage::None);
+        d.upload(md5, None, 2, at(0));
+        d.set_outage(Outage::Slow);
+        d.handle_timeout(at(200_000));
+        assert!(
+            answers(&mut d).is_empty(),
+            "a slow data center never answers"
+        );
+        assert_eq!(d.running(), 0);
+    }
+
+    #[test]
+    fn workers_bound_what_runs_and_the_rest_waits() {
+        let config = DcConfig {
+            workers: 1,
+            analysis: AnalysisTime::Fixed(Duration::from_secs(10)),
+            ..DcConfig::default()
+        };
+        let mut d = DataCenter::new(config, 1);
+        d.upload(Md5::of(b"a"), None, 1, at(0));
+        d.upload(Md5::of(b"b"), None, 2, at(0));
+        assert_eq!(d.running(), 1);
+        d.handle_timeout(at(10_000));
+        assert_eq!(answers(&mut d).len(), 1);
+        assert_eq!(
+            d.poll_timeout(),
+            Some(at(20_000)),
+            "the second starts after the first"
+        );
+    }
+
+    #[test]
+    fn remembers_a_bounded_number_of_verdicts() {
+        let config = DcConfig {
+            remember: 2,
+            analysis: AnalysisTime::Fixed(Duration::ZERO),
+            ..DcConfig::default()
+        };
+        let mut d = DataCenter::new(config, 1);
+        for f in [b"a", b"b", b"c"] {
+            d.upload(Md5::of(f), None, 0, at(0));
+            d.handle_timeout(at(0));
+        }
+        answers(&mut d);
+        d.upload(Md5::of(b"a"), None, 0, at(1));
+        assert!(
+            answers(&mut d).is_empty(),
+            "the oldest was forgotten: analysed again"
+        );
+        d.upload(Md5::of(b"c"), None, 0, at(1));
+        assert_eq!(answers(&mut d).len(), 1, "a recent one is answered at once");
+    }
+}

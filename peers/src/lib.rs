@@ -1,0 +1,10 @@
+//! aptsim-peers: sans-IO models of everyone around the gateway, driven by the simulator's
+//! actors on virtual time and — where a live stand-in is useful — by the live proxy.
+//!
+//! # Layout
+//! - [`datacenter`]: the sandbox: MD5 look-ups, analyses of drawn or fixed length under a
+//!   concurrency limit, verdicts from an oracle, a content rule (EICAR) or a seeded draw,
+//!   outages. One model for the simulated and the live data center.
+#![warn(missing_docs)]
+
+pub mod datacenter;
