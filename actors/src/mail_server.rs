@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use actix::prelude::*;
 use aptsim_core::clock::Timestamp;
 use aptsim_core::mime::{self, MimeLimits};
-use aptsim_core::smtp::receiver::{ReceiverConfig, ReceiverOutput, ReceiverSession};
+use aptsim_peers::smtp::receiver::{ReceiverConfig, ReceiverOutput, ReceiverSession};
 
 use crate::clock::Clock;
 use crate::record::{Record, Recorder, message_id};

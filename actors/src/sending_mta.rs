@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use aptsim_core::clock::Timestamp;
-use aptsim_core::smtp::presets::SenderPreset;
-use aptsim_core::smtp::sender::{
+use aptsim_peers::smtp::presets::SenderPreset;
+use aptsim_peers::smtp::sender::{
     AttemptResult, DeferReason, SenderEvent, SenderOutput, SenderSession,
 };
 

@@ -487,7 +487,7 @@ mod tests {
                     "{name:?}: line {line:?}"
                 );
             }
-            let decoded = crate::mime_decode::quoted_printable(body.as_bytes());
+            let decoded = crate::mime::decode::quoted_printable(body.as_bytes());
             let decoded = String::from_utf8_lossy(&decoded);
             assert!(decoded.contains(name), "{name:?}: {decoded:?}");
         }

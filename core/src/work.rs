@@ -15,7 +15,7 @@ use std::sync::atomic::AtomicBool;
 
 use crate::mime::{self, Extraction, MimeLimits};
 use crate::rewrite::Rewrite;
-use crate::smtp::data;
+use crate::smtp::wire::data;
 
 /// A job's id, unique within its session.
 pub type WorkId = u64;

@@ -72,7 +72,7 @@ fn open(node: &mut Node, conn: ConnId, up: UpstreamId, now: Timestamp) {
 }
 
 fn send(node: &mut Node, conn: ConnId, raw: &[u8], now: Timestamp) {
-    node.handle_client_bytes(conn, &aptsim_core::smtp::data::dot_stuff(raw), now);
+    node.handle_client_bytes(conn, &aptsim_core::smtp::wire::data::dot_stuff(raw), now);
 }
 
 #[test]

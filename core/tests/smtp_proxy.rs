@@ -475,7 +475,7 @@ impl FakeServer {
 fn every_split_gives_the_same_transcript() {
     let raw = message(&[("a.pdf", content("a", 64))]);
     let mut client = b"EHLO c.example\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n".to_vec();
-    client.extend_from_slice(&aptsim_core::smtp::data::dot_stuff(&raw));
+    client.extend_from_slice(&aptsim_core::smtp::wire::data::dot_stuff(&raw));
     client.extend_from_slice(b"QUIT\r\n");
     let run = |cut: usize| {
         let mut h = Harness::new(Policy::default());

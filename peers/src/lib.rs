@@ -5,6 +5,9 @@
 //! - [`datacenter`]: the sandbox: MD5 look-ups, analyses of drawn or fixed length under a
 //!   concurrency limit, verdicts from an oracle, a content rule (EICAR) or a seeded draw,
 //!   outages. One model for the simulated and the live data center.
+//! - [`smtp`]: the sending MTA's client and its presets (Postfix, Exim, Sendmail, Exchange),
+//!   and the receiving mail server.
 #![warn(missing_docs)]
 
 pub mod datacenter;
+pub mod smtp;

@@ -29,10 +29,10 @@ use aptsim_actors::wire::Link;
 use aptsim_core::gateway::Gateway;
 use aptsim_core::node::Node;
 use aptsim_core::policy::Policy;
-use aptsim_core::smtp::presets::SenderPreset;
 use aptsim_core::smtp::proxy::ProxyConfig;
-use aptsim_core::smtp::receiver::ReceiverConfig;
 use aptsim_peers::datacenter::{DcConfig, Outage};
+use aptsim_peers::smtp::presets::SenderPreset;
+use aptsim_peers::smtp::receiver::ReceiverConfig;
 
 use crate::rng::{stream_seed, streams};
 

@@ -161,7 +161,7 @@ impl Harness {
     pub fn send_message(&mut self, raw: &[u8]) {
         self.client(b"DATA\r\n");
         assert!(self.take_client().starts_with("354 "));
-        let mut wire = aptsim_core::smtp::data::dot_stuff(raw);
+        let mut wire = aptsim_core::smtp::wire::data::dot_stuff(raw);
         // dot_stuff ends with the terminating dot line already.
         self.client(&std::mem::take(&mut wire));
     }

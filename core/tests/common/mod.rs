@@ -1,8 +1,10 @@
 //! Messages and policies for the integration tests, built with mail-builder.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod harness;
-pub mod peers;
+mod messages;
+
+pub use messages::{content, message, t};
 
 use std::io::Write;
 use std::sync::Arc;
@@ -11,8 +13,6 @@ use aptsim_core::cache::MemoryCache;
 use aptsim_core::clock::Timestamp;
 use aptsim_core::inspect::{Flavour, Inspection};
 use aptsim_core::policy::Policy;
-use mail_builder::MessageBuilder;
-use mail_builder::mime::MimePart;
 
 /// The EICAR anti-virus test string: harmless, and every scanner calls it a virus.
 pub const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -72,25 +72,6 @@ pub fn noise(n: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// A message with a text body and these attachments (name, bytes).
-pub fn message(attachments: &[(&str, Vec<u8>)]) -> Vec<u8> {
-    let mut parts = vec![MimePart::new("text/plain", "See attached.")];
-    for (name, bytes) in attachments {
-        parts.push(
-            MimePart::new("application/octet-stream", bytes.clone()).attachment(name.to_string()),
-        );
-    }
-    MessageBuilder::new()
-        .from(("Alice", "alice@example.com"))
-        .to(("Bob", "bob@example.net"))
-        .subject("Report")
-        .message_id("m1@example.com")
-        .date(1_700_000_000_i64)
-        .body(MimePart::new("multipart/mixed", parts))
-        .write_to_vec()
-        .expect("writing to a Vec cannot fail")
-}
-
 /// A deflated zip of these members.
 pub fn zip(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -103,20 +84,11 @@ pub fn zip(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
     w.finish().expect("zip finish").into_inner()
 }
 
-/// Distinct file contents, `n` bytes each.
-pub fn content(tag: &str, n: usize) -> Vec<u8> {
-    tag.bytes().cycle().take(n.max(tag.len())).collect()
-}
-
 pub fn hold_policy() -> Policy {
     Policy {
         release_immediately: false,
         ..Policy::default()
     }
-}
-
-pub fn t(secs: u64) -> Timestamp {
-    Timestamp::from_millis(secs * 1_000)
 }
 
 pub fn inspect(

@@ -24,10 +24,10 @@ use aptsim_core::gateway::Gateway;
 use aptsim_core::inspect::{Decision, Flavour, Inspection};
 use aptsim_core::mime::{self, Extraction, MimeLimits};
 use aptsim_core::policy::{Action, LevelPolicy, Levels, OutagePolicy, Policy};
-use aptsim_core::smtp::command::{self, Command, Line, LineReader};
-use aptsim_core::smtp::data::{self, DataError, DataReceiver};
 use aptsim_core::smtp::proxy::{Event, Output, ProxyConfig, ProxySession};
-use aptsim_core::smtp::reply::{MAX_REPLY_BYTES, Reply, ReplyError, ReplyParser};
+use aptsim_core::smtp::wire::command::{self, Command, Line, LineReader};
+use aptsim_core::smtp::wire::data::{self, DataError, DataReceiver};
+use aptsim_core::smtp::wire::reply::{MAX_REPLY_BYTES, Reply, ReplyError, ReplyParser};
 use aptsim_core::verdict::{ThreatLevel, Thresholds, Verdict};
 use aptsim_core::work::WorkFailed;
 

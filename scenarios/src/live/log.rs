@@ -250,7 +250,7 @@ mod tests {
     use aptsim_core::digest::Md5;
     use aptsim_core::policy::Action;
     use aptsim_core::smtp::proxy::TxnResult;
-    use aptsim_core::smtp::reply::Reply;
+    use aptsim_core::smtp::wire::reply::Reply;
     use aptsim_core::verdict::ThreatLevel;
 
     #[test]

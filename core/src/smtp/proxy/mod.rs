@@ -13,7 +13,7 @@
 //! It relays the dialogue (greeting, EHLO/HELO with the extensions filtered to what it
 //! handles, MAIL, RCPT, RSET, QUIT), answering NOOP, VRFY and unimplemented verbs itself.
 //! Commands are relayed one at a time, which makes client pipelining safe. After DATA the
-//! proxy takes the whole message itself ([`super::data`]) and runs the decision engine:
+//! proxy takes the whole message itself ([`super::wire::data`]) and runs the decision engine:
 //! - release (S1): deliver at once, the sender gets the upstream's reply, files are analysed
 //!   in the background; a later bad verdict is an *exposure* (X5);
 //! - hold (S2–S4): no reply to the final dot until the engine decides, then the action (A1);
@@ -46,15 +46,18 @@ use crate::usage::{ConnectionSlot, Reservation};
 use crate::verdict::{ThreatLevel, Verdict};
 use crate::work::{Done, Job, WorkFailed, WorkId};
 
-use super::command::{self, Command, CommandError, Line, LineReader};
-pub use super::config::ProxyConfig;
-use super::data::{DataError, DataReceiver};
-pub use super::ehlo::filter_ehlo;
-pub use super::events::{Event, Output, TxnLog, TxnResult};
-use super::reply::{Reply, ReplyParser};
+use super::wire::command::{self, Command, CommandError, Line, LineReader};
+use super::wire::data::{DataError, DataReceiver};
+use super::wire::reply::{Reply, ReplyParser};
+pub use config::ProxyConfig;
+pub use ehlo::filter_ehlo;
+pub use events::{Event, Output, TxnLog, TxnResult};
 use held::{Background, Held};
 use timers::DataBudget;
 
+mod config;
+mod ehlo;
+mod events;
 mod held;
 mod timers;
 mod upstream;

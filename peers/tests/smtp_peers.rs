@@ -10,13 +10,13 @@ use std::time::Duration;
 use aptsim_core::clock::Timestamp;
 use aptsim_core::gateway::Gateway;
 use aptsim_core::policy::Policy;
-use aptsim_core::smtp::presets::{self, SenderPreset, SenderTimeouts};
 use aptsim_core::smtp::proxy::{Event, Output, ProxyConfig, ProxySession, TxnResult};
-use aptsim_core::smtp::receiver::{
+use aptsim_core::smtp::wire::reply::Reply;
+use aptsim_peers::smtp::presets::{self, SenderPreset, SenderTimeouts};
+use aptsim_peers::smtp::receiver::{
     ReceivedMessage, ReceiverConfig, ReceiverOutput, ReceiverSession,
 };
-use aptsim_core::smtp::reply::Reply;
-use aptsim_core::smtp::sender::{
+use aptsim_peers::smtp::sender::{
     AttemptResult, DeferReason, Phase, SenderEvent, SenderOutput, SenderSession,
 };
 use common::peers::{BOB, FROM, Peers, delivered_reply, sender, tricky_message};

@@ -3,10 +3,10 @@
 
 mod common;
 
-use aptsim_core::smtp::presets::SenderTimeouts;
-use aptsim_core::smtp::receiver::ReceiverConfig;
-use aptsim_core::smtp::reply::Reply;
-use aptsim_core::smtp::sender::{AttemptResult, DeferReason, Phase, SenderEvent, SenderOutput};
+use aptsim_core::smtp::wire::reply::Reply;
+use aptsim_peers::smtp::presets::SenderTimeouts;
+use aptsim_peers::smtp::receiver::ReceiverConfig;
+use aptsim_peers::smtp::sender::{AttemptResult, DeferReason, Phase, SenderEvent, SenderOutput};
 use common::peers::{BOB, Peers, sender, tricky_message};
 use common::{content, t};
 

@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use aptsim_core::smtp::presets::{self, RetrySchedule};
+//! use aptsim_peers::smtp::presets::{self, RetrySchedule};
 //!
 //! let mut p = presets::preset("postfix").expect("a known preset");
 //! assert_eq!(p.timeouts.data_done, Duration::from_secs(600));
@@ -31,34 +31,34 @@ pub const PRESETS: [&str; 4] = ["postfix", "exim", "sendmail", "exchange"];
 pub struct SenderTimeouts {
     /// The 220 greeting, counted from the start of the connection attempt until the
     /// connection is up, then again from then on. Default 5 min (§4.5.3.2.1).
-    #[serde(with = "crate::duration::serde_text")]
+    #[serde(with = "aptsim_core::duration::serde_text")]
     pub greeting: Duration,
     /// The reply to EHLO or HELO. RFC 5321 names none; default 5 min, Postfix's
     /// `smtp_helo_timeout` (300 s).
-    #[serde(with = "crate::duration::serde_text")]
+    #[serde(with = "aptsim_core::duration::serde_text")]
     pub helo: Duration,
     /// The reply to MAIL. Default 5 min (§4.5.3.2.2).
-    #[serde(with = "crate::duration::serde_text")]
+    #[serde(with = "aptsim_core::duration::serde_text")]
     pub mail: Duration,
     /// The reply to each RCPT. Default 5 min (§4.5.3.2.3).
-    #[serde(with = "crate::duration::serde_text")]
+    #[serde(with = "aptsim_core::duration::serde_text")]
     pub rcpt: Duration,
     /// The 354 after DATA. Default 2 min (§4.5.3.2.4).
-    #[serde(with = "crate::duration::serde_text")]
+    #[serde(with = "aptsim_core::duration::serde_text")]
     pub data_init: Duration,
     /// Writing each block of the body. Default 3 min (§4.5.3.2.5). Carried for completeness:
     /// the session hands the whole body to its driver at once and the simulator delivers it
     /// instantly, so no timer runs on it (see [`super::sender`]).
-    #[serde(with = "crate::duration::serde_text")]
+    #[serde(with = "aptsim_core::duration::serde_text")]
     pub data_block: Duration,
     /// The reply after the final dot, counted from when the body is handed over. Default
     /// 10 min (§4.5.3.2.6). When it runs out the server may still have taken the message: a
     /// retry can deliver it twice.
-    #[serde(with = "crate::duration::serde_text")]
+    #[serde(with = "aptsim_core::duration::serde_text")]
     pub data_done: Duration,
     /// The reply to QUIT. RFC 5321 names none; default 5 min, Postfix's `smtp_quit_timeout`
     /// (300 s).
-    #[serde(with = "crate::duration::serde_text")]
+    #[serde(with = "aptsim_core::duration::serde_text")]
     pub quit: Duration,
 }
 
@@ -171,7 +171,7 @@ pub enum RetrySchedule {
     /// A custom schedule: always the same interval.
     Fixed {
         /// Time between attempts.
-        #[serde(with = "crate::duration::serde_text")]
+        #[serde(with = "aptsim_core::duration::serde_text")]
         interval: Duration,
     },
 }
@@ -231,7 +231,7 @@ pub struct SenderPreset {
     /// When deferred messages are retried.
     pub retry: RetrySchedule,
     /// A message still undelivered after this long in the queue is bounced.
-    #[serde(with = "crate::duration::serde_text")]
+    #[serde(with = "aptsim_core::duration::serde_text")]
     pub queue_lifetime: Duration,
 }
 

@@ -1,12 +1,12 @@
 //! Helpers for tests that drive the SMTP peer machines.
 
 use aptsim_core::clock::Timestamp;
-use aptsim_core::smtp::presets::SenderTimeouts;
-use aptsim_core::smtp::receiver::{
+use aptsim_core::smtp::wire::reply::Reply;
+use aptsim_peers::smtp::presets::SenderTimeouts;
+use aptsim_peers::smtp::receiver::{
     ReceivedMessage, ReceiverConfig, ReceiverOutput, ReceiverSession,
 };
-use aptsim_core::smtp::reply::Reply;
-use aptsim_core::smtp::sender::{AttemptResult, SenderEvent, SenderOutput, SenderSession};
+use aptsim_peers::smtp::sender::{AttemptResult, SenderEvent, SenderOutput, SenderSession};
 
 use super::t;
 

@@ -23,11 +23,11 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::clock::Timestamp;
+use aptsim_core::clock::Timestamp;
 
-use super::command::{self, Command, CommandError, Line, LineReader};
-use super::data::{DataError, DataReceiver};
-use super::reply::Reply;
+use aptsim_core::smtp::wire::command::{self, Command, CommandError, Line, LineReader};
+use aptsim_core::smtp::wire::data::{DataError, DataReceiver};
+use aptsim_core::smtp::wire::reply::Reply;
 
 /// Longest command line, line end included: Postfix's `line_length_limit` (2048).
 pub const MAX_COMMAND_LINE: usize = 2_048;
@@ -40,7 +40,7 @@ pub struct ReceiverConfig {
     pub hostname: String,
     /// Hang up on a client silent this long while the server waits for it (a command or
     /// message data). Default 300 s, Postfix `smtpd_timeout`.
-    #[serde(with = "crate::duration::serde_text")]
+    #[serde(with = "aptsim_core::duration::serde_text")]
     pub command_timeout: Duration,
     /// Largest message, in bytes (advertised as SIZE). Default 10,240,000, Postfix
     /// `message_size_limit`.

@@ -11,8 +11,8 @@ use std::ops::Range;
 
 use mail_parser::{Message, MessageParser};
 
+use super::header_cost::header_cost;
 use crate::mime::MimeLimits;
-use crate::mime_header_cost::header_cost;
 use crate::unscannable::LimitExceeded;
 
 /// One entity (a message or a body part): its parsed headers and where its body is.
@@ -31,7 +31,7 @@ pub(crate) struct Entity<'a> {
 /// Parses the header block at the start of `buf[range]`, or says which limit keeps it from
 /// the header parser: a block over `max_header_bytes`, a MIME field with more than
 /// `max_parameters` parameters, or header parsing that would cost more than is left of
-/// `work` (the message's budget, see [`crate::mime_header_cost`]). All are measured in one linear pass
+/// `work` (the message's budget, see [`super::header_cost`]). All are measured in one linear pass
 /// before mail-parser sees the block, so that the cost of an entity stays linear in its size.
 pub(crate) fn entity<'a>(
     parser: &MessageParser,

@@ -12,7 +12,7 @@ use crate::policy::Action;
 use crate::verdict::ThreatLevel;
 use crate::work::{Job, WorkId};
 
-use super::reply::Reply;
+use crate::smtp::wire::reply::Reply;
 
 /// What the session asks its driver to do.
 #[derive(Debug, Clone, PartialEq, Eq)]

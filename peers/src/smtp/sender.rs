@@ -40,11 +40,11 @@
 
 use std::collections::VecDeque;
 
-use crate::clock::Timestamp;
+use aptsim_core::clock::Timestamp;
 
-use super::data;
 use super::presets::SenderTimeouts;
-use super::reply::{Reply, ReplyParser};
+use aptsim_core::smtp::wire::data;
+use aptsim_core::smtp::wire::reply::{Reply, ReplyParser};
 
 /// Which reply the client was waiting for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -2,9 +2,9 @@
 //!
 //! [`extract`] walks the message entity by entity, under its own named [`MimeLimits`]. Each
 //! header block is parsed by mail-parser (RFC 2047/2231 names, folding, 8-bit junk); the
-//! structure comes from `mime_split`, which finds multipart delimiters with a SIMD search
+//! structure comes from `split`, which finds multipart delimiters with a SIMD search
 //! instead of walking bodies byte by byte; base64 bodies are decoded by a SIMD decoder that
-//! hashes as it goes (`mime_decode`). Together these keep the pipeline near raw MD5 speed
+//! hashes as it goes (`decode`). Together these keep the pipeline near raw MD5 speed
 //! (docs/performance.md). A leaf part is an *attachment* when its Content-Disposition is
 //! `attachment` or it carries a file name (`filename=` or the Content-Type `name=`), the same
 //! rule as Python's `email` package. Each attachment is transfer-decoded; if its bytes are an
@@ -15,6 +15,11 @@
 //! Malformed input is data, not an error: the walk finds what it can and says what was wrong
 //! in [`Extraction::malformed`].
 
+pub(crate) mod decode;
+mod fields;
+mod header_cost;
+mod split;
+
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -24,9 +29,8 @@ use mail_parser::{MessageParser, MimeHeaders};
 
 use crate::archive::{self, ArchiveLimits, MemberContent};
 use crate::digest::Md5;
-use crate::mime_fields::Fields;
 use crate::unscannable::{LimitExceeded, Unscannable};
-use crate::{mime_decode, mime_split};
+use fields::Fields;
 
 /// Bounds on one message's extraction. Defaults are generous for real mail and small enough
 /// that hostile input stays cheap. Whatever a limit keeps the walk out of is not skipped: it
@@ -63,7 +67,7 @@ pub struct MimeLimits {
 /// The work extraction may do on a message of `len` bytes beyond reading it once: three times
 /// its size plus 64 KiB, in units of about one byte scanned. Charged to it: what the header
 /// parser would spend on the shapes where it is superlinear or slow per byte
-/// (`mime_header_cost`), and every byte decoded into a copy of an encoded attached message
+/// (`header_cost`), and every byte decoded into a copy of an encoded attached message
 /// (nested ones are decoded again at each level). Real mail uses a sliver of it: three
 /// levels of base64-forwarded messages cost under 2× the size. Hostile mail that would need
 /// more is unwalked where it passes the budget, and so costs a small multiple of a plain
@@ -287,7 +291,7 @@ pub fn not_extracted(raw: &[u8], reason: Unscannable) -> Extraction {
 /// `limits` (extraction called such a part unwalked, so this does not happen for its spans).
 pub fn decode_part(part: &[u8], limits: &MimeLimits) -> Vec<u8> {
     let mut work = work_budget(part.len());
-    let Ok(e) = mime_split::entity(header_parser(), part, 0..part.len(), limits, &mut work) else {
+    let Ok(e) = split::entity(header_parser(), part, 0..part.len(), limits, &mut work) else {
         return part.to_vec();
     };
     let cte = e
@@ -333,7 +337,7 @@ fn needs_decoding(cte: Option<&str>) -> bool {
 fn decode_md5<'b>(cte: Option<&str>, body: &'b [u8]) -> (Cow<'b, [u8]>, bool, Option<Md5>) {
     let cte = cte.map(|c| c.trim().to_ascii_lowercase());
     match cte.as_deref() {
-        Some("base64") => match mime_decode::base64_fast(body) {
+        Some("base64") => match decode::base64_fast(body) {
             Some((bytes, md5)) => (Cow::Owned(bytes), false, Some(md5)),
             None => {
                 // RFC 2045 §6.8: characters outside the alphabet are ignored; spaces and tabs
@@ -347,12 +351,12 @@ fn decode_md5<'b>(cte: Option<&str>, body: &'b [u8]) -> (Cow<'b, [u8]>, bool, Op
                     || !body
                         .iter()
                         .all(|b| b.is_ascii_alphanumeric() || b"+/= \t\r\n".contains(b));
-                (Cow::Owned(mime_decode::base64_lenient(body)), broken, None)
+                (Cow::Owned(decode::base64_lenient(body)), broken, None)
             }
         },
-        Some("quoted-printable") => (Cow::Owned(mime_decode::quoted_printable(body)), false, None),
+        Some("quoted-printable") => (Cow::Owned(decode::quoted_printable(body)), false, None),
         // Not MIME, but mail from older clients still carries it, and Python decodes it.
-        Some("x-uuencode" | "uuencode" | "x-uue" | "uue") => match mime_decode::uudecode(body) {
+        Some("x-uuencode" | "uuencode" | "x-uue" | "uue") => match decode::uudecode(body) {
             Some(bytes) => (Cow::Owned(bytes), false, None),
             None => (Cow::Borrowed(body), true, None),
         },
@@ -464,7 +468,7 @@ impl<'r> Walker<'r> {
             return;
         }
         self.visited += 1;
-        let e = match mime_split::entity(
+        let e = match split::entity(
             self.parser,
             buf,
             at.range.clone(),
@@ -520,7 +524,7 @@ impl<'r> Walker<'r> {
                     self.too_deep(here);
                     return;
                 }
-                let split = mime_split::split(buf, e.body.clone(), &boundary);
+                let split = split::split(buf, e.body.clone(), &boundary);
                 if !split.terminated {
                     self.out.malformed.insert(Malformed::UnterminatedMultipart);
                 }

@@ -1,6 +1,6 @@
 //! Which ESMTP extensions the proxy passes on from the upstream's EHLO reply.
 
-use super::reply::Reply;
+use crate::smtp::wire::reply::Reply;
 
 /// The upstream's EHLO reply, keeping only extensions the proxy handles: PIPELINING (the
 /// proxy serialises commands itself), SIZE (its own limit, or the upstream's if lower),
