@@ -14,7 +14,7 @@ use std::ops::Range;
 use mail_builder::mime::MimePart;
 
 use crate::digest::Md5;
-use crate::inspect::{FileOutcome, Source};
+use crate::inspect::outcome::{FileOutcome, Source};
 use crate::mime::{Extraction, MimeLimits};
 use crate::policy::{Action, Policy};
 

@@ -20,6 +20,12 @@
 //! - Cached MD5s never go to the data center (S6, N7); a data center that cannot be reached
 //!   or does not answer in time gets the outage policy (S7, I4, X3).
 
+pub(crate) mod outcome;
+mod submission;
+
+pub use outcome::{FileOutcome, Source};
+pub use submission::{Submission, SubmittedFile};
+
 use std::borrow::Cow;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -41,46 +47,6 @@ pub enum Flavour {
     Smtp,
     /// The IMAP proxy: always hold, all files at once.
     Imap,
-}
-
-/// Where a file's verdict came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    /// A live entry of the verdict cache (S6).
-    Cache,
-    /// An analysis by the data center.
-    Analysis,
-    /// The file could not be analysed; the policy's `unscannable_level` applies.
-    Unscannable,
-    /// The data center could not be reached (connect refused).
-    Unreachable,
-    /// The data center did not answer within the analysis timeout.
-    Slow,
-    /// Not judged when the message was decided: released unjudged (S1), or not needed
-    /// because a known file had already settled a hold with `deny`.
-    Released,
-}
-
-/// One file's part in the decision.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct FileOutcome {
-    /// Index into the extraction's files.
-    pub file: usize,
-    /// The file's MD5.
-    pub md5: Md5,
-    /// The file's name.
-    pub name: String,
-    /// Its level (clean for a file released unjudged or allowed by a fail-open outage).
-    pub level: ThreatLevel,
-    /// The sandbox score behind the level (the level's threshold when none was given).
-    pub score: u8,
-    /// The threat's name, when the data center named one.
-    pub threat: Option<String>,
-    /// The action its level calls for.
-    pub action: Action,
-    /// Where the level came from.
-    pub source: Source,
 }
 
 /// What the transport does with the message.
@@ -119,36 +85,6 @@ pub struct Outcome {
     pub fail_open: bool,
     /// The message was decided without waiting for the data center (S1 release).
     pub released: bool,
-}
-
-/// One upload group: files the data center gets at the same time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Submission {
-    /// Distinct files, in message order.
-    pub files: Vec<SubmittedFile>,
-}
-
-/// One file of an upload group.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SubmittedFile {
-    /// Its identity.
-    pub md5: Md5,
-    /// The name of the first file of the message that has these bytes.
-    pub name: String,
-    /// Its bytes, when the extraction kept them (a data center that reads content needs
-    /// them; one that judges by MD5 does not). Handed over here, so the machine keeps no
-    /// copy once the file is submitted.
-    pub bytes: Option<Vec<u8>>,
-}
-
-impl std::fmt::Debug for SubmittedFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SubmittedFile")
-            .field("md5", &self.md5)
-            .field("name", &self.name)
-            .field("bytes", &self.bytes.as_ref().map(Vec::len))
-            .finish()
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
