@@ -5,8 +5,8 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-use aptsim_scenarios::scenario::format::Scenario;
-use aptsim_scenarios::scenario::runner;
+use aptsim_scenarios::format::Scenario;
+use aptsim_scenarios::runner;
 use aptsim_simulator::world;
 
 const MESSAGES: usize = 1_000;

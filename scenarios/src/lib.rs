@@ -1,13 +1,16 @@
-//! aptsim-scenarios: the `aptsim` command line, and (next) scenario files, the suite runner
-//! and the built-in catalogue.
+//! aptsim-scenarios: scenario files — their format, the world and messages they build,
+//! running them on virtual time, checking their expectations — and the catalogue
+//! (`scenarios/suite/`).
 //!
 //! # Layout
-//! - [`inspect_command`]: `aptsim inspect`, the gateway's view of messages on disk.
-//! - [`run_command`]: `aptsim run` and `aptsim list`, the suite runner and the catalogue.
-//! - [`scenario`]: the scenario file format, building its world, checking expectations.
-//! - [`live`]: `aptsim proxy smtp`, the core SMTP session on real sockets (live mode).
+//! - [`format`]: the scenario file format (TOML), with its defaults and checks.
+//! - [`build`]: the messages a scenario stands for, and the data center's oracle for them.
+//! - [`runner`]: a scenario and a seed → the world → the run's trace, invariants, metrics.
+//! - [`expect`]: the scenario's expectations, checked against the trace.
+//! - [`files`]: finding scenario files and folders; the built-in catalogue.
 
-pub mod inspect_command;
-pub mod live;
-pub mod run_command;
-pub mod scenario;
+pub mod build;
+pub mod expect;
+pub mod files;
+pub mod format;
+pub mod runner;

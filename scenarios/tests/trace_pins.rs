@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use aptsim_core::digest::Md5;
-use aptsim_scenarios::run_command::{load, scenario_files};
-use aptsim_scenarios::scenario::runner;
+use aptsim_scenarios::files::{load, scenario_files};
+use aptsim_scenarios::runner;
 
 /// (scenario file stem, MD5 of its trace at its own seed, MD5 at seed 7).
 const PINS: &[(&str, &str, &str)] = &[

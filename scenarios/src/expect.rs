@@ -7,8 +7,8 @@ use aptsim_actors::record::{Record, TraceLine};
 use aptsim_core::digest::Md5;
 use aptsim_simulator::metrics::Metrics;
 
-use super::build::BuiltMessage;
-use super::format::{Expectation, Totals};
+use crate::build::BuiltMessage;
+use crate::format::{Expectation, Totals};
 
 /// The final state of one message, from the trace.
 pub fn final_state(trace: &[TraceLine], msg: &str) -> &'static str {

@@ -16,7 +16,7 @@ use mail_builder::MessageBuilder;
 use mail_builder::headers::content_type::ContentType;
 use mail_builder::mime::MimePart;
 
-use super::format::{AttachmentSpec, MessageSpec, TrafficSpec};
+use crate::format::{AttachmentSpec, MessageSpec, TrafficSpec};
 
 /// A message ready for the sender's queue.
 #[derive(Debug, Clone)]

@@ -14,9 +14,9 @@ use aptsim_simulator::invariants::{self, CheckContext, FinalStates, Violation};
 use aptsim_simulator::metrics::{self, Metrics};
 use aptsim_simulator::world::{self, Fault, FaultAction, LinkName, WorldSpec};
 
-use super::build::{self, BuiltMessage};
-use super::expect;
-use super::format::{AnalysisSpec, FaultKind, Scenario};
+use crate::build::{self, BuiltMessage};
+use crate::expect;
+use crate::format::{AnalysisSpec, FaultKind, Scenario};
 
 /// Everything one run produced and concluded.
 #[derive(Debug, Clone)]
@@ -131,7 +131,7 @@ pub fn world_of(s: &Scenario, seed: u64) -> Result<(WorldSpec, Vec<BuiltMessage>
 }
 
 /// The scenario's own messages and those its traffic generates, ordered by time.
-pub fn all_messages(s: &Scenario, seed: u64) -> Vec<super::format::MessageSpec> {
+pub fn all_messages(s: &Scenario, seed: u64) -> Vec<crate::format::MessageSpec> {
     let mut all = s.messages.clone();
     for t in &s.traffic {
         all.extend(build::generate(t, seed));

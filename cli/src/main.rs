@@ -1,13 +1,24 @@
-//! `aptsim`: inspect messages as the gateway would, and (as the project grows) run scenario
-//! suites and the live proxies. `aptsim --help` lists the commands.
+//! `aptsim`: run scenario suites on virtual time, inspect messages as the gateway would, and
+//! run the live proxy. `aptsim --help` lists the commands.
+//!
+//! # Layout
+//! - [`run_command`]: `aptsim run` and `aptsim list`.
+//! - [`inspect_command`]: `aptsim inspect`, the gateway's view of messages on disk.
+//! - [`proxy_command`]: `aptsim proxy smtp`, the live proxy's flags.
+//! - [`verdicts`]: reading a verdict file (`--verdicts`, `--dc-verdicts`).
+
+mod inspect_command;
+mod proxy_command;
+mod run_command;
+mod verdicts;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use aptsim_scenarios::inspect_command::{self, InspectArgs};
-use aptsim_scenarios::live::{self, ProxyArgs};
-use aptsim_scenarios::run_command::{self, RunArgs};
+use inspect_command::InspectArgs;
+use proxy_command::ProxyArgs;
+use run_command::RunArgs;
 
 #[derive(Parser)]
 #[command(
@@ -47,7 +58,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_command::run(&args),
         Command::List { paths } => run_command::list(&paths),
         Command::Inspect(args) => inspect_command::run(&args),
-        Command::Proxy(args) => live::run(&args),
+        Command::Proxy(args) => proxy_command::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,16 +1,14 @@
 //! `aptsim run` and `aptsim list`: the suite runner and the catalogue.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::json;
 
-use crate::scenario::format::Scenario;
-use crate::scenario::runner::{self, RunReport};
-
-/// The built-in catalogue, relative to the repository root.
-pub const CATALOGUE: &str = "scenarios/suite";
+use aptsim_scenarios::files::{load, scenario_files};
+use aptsim_scenarios::format::Scenario;
+use aptsim_scenarios::runner::{self, RunReport};
 
 /// Arguments of `aptsim run`.
 #[derive(clap::Args, Debug)]
@@ -49,44 +47,6 @@ fn parse_shard(s: &str) -> Result<(u64, u64), String> {
         return Err(format!("shard {i}/{n}: need 1 <= I <= N"));
     }
     Ok((i, n))
-}
-
-/// Scenario files under `paths` (folders: their `.toml` files, sorted), or the catalogue.
-pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let defaults = [PathBuf::from(CATALOGUE)];
-    let paths = if paths.is_empty() {
-        &defaults[..]
-    } else {
-        paths
-    };
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| format!("{}: {e}", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.extension().is_some_and(|x| x == "toml"))
-                .collect();
-            found.sort();
-            out.extend(found);
-        } else if p.exists() {
-            out.push(p.clone());
-        } else if paths == defaults {
-            return Err(format!(
-                "{}: no such folder; run from the repository root, or name scenario files or folders",
-                p.display()
-            ));
-        } else {
-            return Err(format!("{}: no such file or folder", p.display()));
-        }
-    }
-    Ok(out)
-}
-
-/// Reads and checks one scenario file.
-pub fn load(path: &Path) -> Result<Scenario, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Scenario::from_toml(&text, &path.display().to_string()).map_err(|e| e.to_string())
 }
 
 /// `aptsim run`.

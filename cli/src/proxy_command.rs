@@ -1,41 +1,7 @@
-//! Live mode: `aptsim proxy smtp`, the core SMTP proxy session on real TCP sockets, with a
-//! built-in data center, so that real mail software (swaks, Python's smtplib, Postfix,
-//! smtp-sink) can sit on either side (ARCHITECTURE.md, "Live mode").
-//!
-//! # Design: one coordinator, thin socket tasks
-//! A tokio current-thread runtime. One coordinator task ([`smtp::serve`]) owns all the
-//! state: the [`Gateway`](aptsim_core::gateway::Gateway) (policy, verdict cache, in-flight
-//! table, blocked sites), every client's [`ProxySession`](aptsim_core::smtp::proxy::ProxySession),
-//! and the data center. Each TCP connection, client or upstream, is one task that owns only
-//! its socket: it sends what it reads to the coordinator over one shared bounded channel
-//! (readers wait when the coordinator is behind) and writes what the coordinator sends it
-//! over its own unbounded channel (the coordinator never waits on a socket). Sessions run
-//! concurrently because their I/O does; their state machines are stepped one input at a
-//! time by the coordinator, which is what they were built for.
-//!
-//! Why not `Arc<Mutex<Gateway>>` and a task per session: a verdict must reach *every*
-//! session (`handle_verdict` after `record_verdict`), including sessions whose client has
-//! gone but whose analysis goes on (S5). With one owner that is a loop over a map; with a
-//! task per session it is a broadcast channel per session, a lock held across calls into
-//! the session, and races between a verdict and a session being created. The simulator's
-//! proxy actor has the same shape, so live mode and the simulation drive the sessions the
-//! same way.
-//!
-//! Time: `now` is milliseconds since the proxy started (tokio's `Instant`). One
-//! `sleep_until` waits for the earliest of every session's `poll_timeout()` and the data
-//! center's next finished analysis.
-//!
-//! # Layout
-//! - [`smtp`]: the coordinator and the socket tasks.
-//! - the built-in data center is the simulator's model (`aptsim_peers::datacenter`: EICAR
-//!   rule, verdict file as its oracle, a fixed analysis time, the outage switch),
-//!   outage switch); sans-IO.
-//! - [`workers`]: the worker threads that run sessions' heavy work (extraction, rewriting).
-//! - [`log`]: the transaction log line and the other log lines.
-
-pub mod log;
-pub mod smtp;
-pub mod workers;
+//! `aptsim proxy smtp`: the live proxy's command line — its flags, the policy, verdict file
+//! and data center they make, the session limits, the startup line — handed to
+//! [`aptsim_live::smtp::serve`] on a multi-threaded tokio runtime. How the proxy works is in
+//! `aptsim-live`'s crate doc and docs/live.md.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -48,7 +14,8 @@ use aptsim_core::duration;
 use aptsim_core::policy::{Policy, PolicyError};
 use aptsim_core::smtp::proxy::ProxyConfig;
 
-use crate::inspect_command::read_verdicts;
+use crate::verdicts::read_verdicts;
+use aptsim_live::{log, smtp, workers};
 use aptsim_peers::datacenter::{AnalysisTime, DataCenter, DcConfig, Judgement, Outage};
 
 /// Arguments of `aptsim proxy`.
