@@ -11,9 +11,9 @@ use aptsim_core::digest::Md5;
 use aptsim_core::verdict::Verdict;
 use aptsim_peers::datacenter::{self as model, DcConfig, DcEvent, Outage};
 
-use crate::clock::Clock;
-use crate::record::{Record, Recorder};
-use crate::wire::Link;
+use aptsim_simulator::clock::Clock;
+use aptsim_simulator::link::Link;
+use aptsim_simulator::trace::{Record, Recorder};
 
 /// An upload (with its MD5 lookup) from a proxy.
 #[derive(Message, Debug, Clone)]
@@ -75,7 +75,11 @@ impl DataCenter {
         while let Some(event) = self.model.poll_event() {
             match event {
                 DcEvent::Started { job, after } => {
-                    crate::timer::after(after, ctx.address().recipient(), AnalysisDone(job));
+                    aptsim_simulator::timer::after(
+                        after,
+                        ctx.address().recipient(),
+                        AnalysisDone(job),
+                    );
                 }
                 DcEvent::Answer { reply, answer } => {
                     let now = self.clock.now();

@@ -1,22 +1,19 @@
-//! aptsim-actors: the actix actors of a simulated world, each a thin shell around a core
-//! machine or a role model. Protocol decisions live in `aptsim-core`; actors move bytes over
-//! [`wire::Link`]s, keep timers on virtual time, and write the [`record`] trace.
+//! aptsim-actors: the cast of a simulated world — one actix actor per party, each a thin
+//! shell around a sans-IO model (`aptsim-core`'s gateway node, `aptsim-peers`' sender,
+//! server and data center) — and the world that assembles them on virtual time.
+//!
+//! The machinery they run on (virtual clock, timers, links, the trace, faults, seeded
+//! streams) is `aptsim-simulator`'s; the world sits here because it instantiates the cast.
 //!
 //! # Layout
-//! - [`clock`]: virtual time since the world started.
-//! - [`record`]: the typed trace records and the recorder.
-//! - [`timer`]: timers that stay cheap by the thousand.
-//! - [`wire`]: connection events between actors, and links with latency and cuts.
-//! - [`datacenter`]: the sandbox: lookups, queued analyses, oracle, outages.
-//! - [`smtp_proxy`]: the SMTP proxy, running core proxy sessions.
+//! - [`smtp_proxy`]: the gateway node's actor (the SMTP proxy sessions).
 //! - [`sending_mta`]: the sending MTA: queue, delivery attempts, preset retry schedule.
 //! - [`mail_server`]: the receiving server and its mailbox store.
+//! - [`datacenter`]: the sandbox.
+//! - [`world`]: builds the actors of one gateway and its peers, runs them, returns the trace.
 
-pub mod clock;
 pub mod datacenter;
 pub mod mail_server;
-pub mod record;
 pub mod sending_mta;
 pub mod smtp_proxy;
-pub mod timer;
-pub mod wire;
+pub mod world;

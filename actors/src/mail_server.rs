@@ -12,9 +12,9 @@ use aptsim_core::clock::Timestamp;
 use aptsim_core::mime::{self, MimeLimits};
 use aptsim_peers::smtp::receiver::{ReceiverConfig, ReceiverOutput, ReceiverSession};
 
-use crate::clock::Clock;
-use crate::record::{Record, Recorder, message_id};
-use crate::wire::{ConnId, Link, Wire};
+use aptsim_simulator::clock::Clock;
+use aptsim_simulator::link::{ConnId, Link, Wire};
+use aptsim_simulator::trace::{Record, Recorder, message_id};
 
 /// One stored message.
 #[derive(Debug, Clone)]
@@ -30,7 +30,7 @@ pub struct StoredMessage {
 struct Slot {
     session: ReceiverSession,
     peer: Recipient<Wire>,
-    armed: crate::timer::Armed,
+    armed: aptsim_simulator::timer::Armed,
 }
 
 /// Takes the server down (refusing connections, dropping open ones) or back up.
@@ -119,7 +119,7 @@ impl MailServer {
         };
         if let Some(due) = slot.armed.rearm(slot.session.poll_timeout()) {
             let to = ctx.address().recipient();
-            crate::timer::after(self.clock.until(due), to, ServerTimer { conn, due });
+            aptsim_simulator::timer::after(self.clock.until(due), to, ServerTimer { conn, due });
         }
     }
 }
@@ -170,7 +170,7 @@ impl Handler<Wire> for MailServer {
                     Slot {
                         session,
                         peer: reply_to,
-                        armed: crate::timer::Armed::default(),
+                        armed: aptsim_simulator::timer::Armed::default(),
                     },
                 );
                 self.flush(conn, ctx, false);

@@ -11,9 +11,9 @@ use aptsim_peers::smtp::sender::{
     AttemptResult, DeferReason, SenderEvent, SenderOutput, SenderSession,
 };
 
-use crate::clock::Clock;
-use crate::record::{Record, Recorder};
-use crate::wire::{ConnId, Link, Wire};
+use aptsim_simulator::clock::Clock;
+use aptsim_simulator::link::{ConnId, Link, Wire};
+use aptsim_simulator::trace::{Record, Recorder};
 
 /// A message for the queue.
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ struct Attempt {
     msg: String,
     number: u32,
     session: SenderSession,
-    armed: crate::timer::Armed,
+    armed: aptsim_simulator::timer::Armed,
     closed: bool,
 }
 
@@ -116,7 +116,7 @@ impl SendingMta {
                 msg: id.to_owned(),
                 number: q.attempts,
                 session,
-                armed: crate::timer::Armed::default(),
+                armed: aptsim_simulator::timer::Armed::default(),
                 closed: false,
             },
         );
@@ -265,7 +265,7 @@ impl SendingMta {
                 at_ms: at.as_millis(),
             },
         );
-        crate::timer::after(delay, ctx.address().recipient(), Retry(msg));
+        aptsim_simulator::timer::after(delay, ctx.address().recipient(), Retry(msg));
     }
 
     fn arm(&mut self, conn: ConnId, ctx: &mut Context<Self>) {
@@ -274,7 +274,7 @@ impl SendingMta {
         };
         if let Some(due) = a.armed.rearm(a.session.poll_timeout()) {
             let to = ctx.address().recipient();
-            crate::timer::after(self.clock.until(due), to, AttemptTimer { conn, due });
+            aptsim_simulator::timer::after(self.clock.until(due), to, AttemptTimer { conn, due });
         }
     }
 }
@@ -355,7 +355,7 @@ impl Actor for SendingMta {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         for message in std::mem::take(&mut self.pending) {
-            crate::timer::after(message.at, ctx.address().recipient(), Enqueue(message));
+            aptsim_simulator::timer::after(message.at, ctx.address().recipient(), Enqueue(message));
         }
     }
 }

@@ -17,10 +17,10 @@ use aptsim_core::inspect::Decision;
 use aptsim_core::node::{Node, NodeOutput};
 use aptsim_core::smtp::proxy::Event;
 
-use crate::clock::Clock;
 use crate::datacenter::{DataCenter, DcAnswer, Upload};
-use crate::record::{FileRecord, Record, Recorder, Side, message_id};
-use crate::wire::{ConnId, Link, Wire};
+use aptsim_simulator::clock::Clock;
+use aptsim_simulator::link::{ConnId, Link, Wire};
+use aptsim_simulator::trace::{FileRecord, Record, Recorder, Side, message_id};
 
 /// Upstream connection ids start here, apart from the senders' connection ids.
 pub const FIRST_UPSTREAM: ConnId = 1 << 40;
@@ -29,7 +29,7 @@ struct Slot {
     client: Option<Recipient<Wire>>,
     /// The message of the transaction in progress, for naming decisions in the trace.
     msg: String,
-    armed: crate::timer::Armed,
+    armed: aptsim_simulator::timer::Armed,
 }
 
 /// Where the proxy's peers are.
@@ -252,7 +252,7 @@ impl SmtpProxy {
         };
         if let Some(due) = slot.armed.rearm(at) {
             let to = ctx.address().recipient();
-            crate::timer::after(self.clock.until(due), to, SessionTimer { conn, due });
+            aptsim_simulator::timer::after(self.clock.until(due), to, SessionTimer { conn, due });
         }
     }
 }
@@ -292,7 +292,7 @@ impl Handler<Wire> for SmtpProxy {
                     Slot {
                         client: Some(reply_to),
                         msg: String::new(),
-                        armed: crate::timer::Armed::default(),
+                        armed: aptsim_simulator::timer::Armed::default(),
                     },
                 );
                 self.with_node(ctx, |n, now| n.accept(conn, site, now));

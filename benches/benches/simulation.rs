@@ -5,9 +5,9 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
+use aptsim_actors::world;
 use aptsim_scenarios::format::Scenario;
 use aptsim_scenarios::runner;
-use aptsim_simulator::world;
 
 const MESSAGES: usize = 1_000;
 

@@ -283,7 +283,7 @@ mod tests {
         let found: Vec<Md5> = x.files.iter().map(|f| f.md5).collect();
         assert_eq!(found, built.files);
         assert_eq!(x.files[1].archive.as_deref(), Some("z.zip"));
-        assert_eq!(aptsim_actors::record::message_id(&built.raw), "m1");
+        assert_eq!(aptsim_simulator::trace::message_id(&built.raw), "m1");
         assert_eq!(build(&m).raw, built.raw, "deterministic");
     }
 }

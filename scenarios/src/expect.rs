@@ -3,9 +3,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use aptsim_actors::record::{Record, TraceLine};
 use aptsim_core::digest::Md5;
 use aptsim_simulator::metrics::Metrics;
+use aptsim_simulator::trace::{Record, TraceLine};
 
 use crate::build::BuiltMessage;
 use crate::format::{Expectation, Totals};

@@ -3,16 +3,17 @@
 
 use std::time::{Duration, Instant};
 
-use aptsim_actors::record::TraceLine;
 use aptsim_actors::sending_mta::OutgoingMessage;
+use aptsim_actors::world::{self, WorldSpec};
 use aptsim_core::policy::Action;
 use aptsim_core::verdict::{ThreatLevel, Verdict};
 use aptsim_peers::datacenter::{AnalysisTime, DcConfig};
 use aptsim_peers::smtp::presets;
 use aptsim_peers::smtp::receiver::ReceiverConfig;
+use aptsim_simulator::faults::{Fault, FaultAction, LinkName};
 use aptsim_simulator::invariants::{self, CheckContext, FinalStates, Violation};
 use aptsim_simulator::metrics::{self, Metrics};
-use aptsim_simulator::world::{self, Fault, FaultAction, LinkName, WorldSpec};
+use aptsim_simulator::trace::TraceLine;
 
 use crate::build::{self, BuiltMessage};
 use crate::expect;

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use aptsim_actors::record::{Record, TraceLine};
+use crate::trace::{Record, TraceLine};
 
 /// One broken invariant.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -1,12 +1,21 @@
-//! aptsim-simulator: the simulated world on virtual time.
+//! aptsim-simulator: the machinery of simulated worlds on virtual time — everything but
+//! the cast, whose actors (`aptsim-actors`) use it.
 //!
 //! # Layout
-//! - [`world`]: builds the actors and runs them on paused (virtual) time.
+//! - [`clock`]: virtual time since the world started.
+//! - [`timer`]: timers that stay cheap by the thousand.
+//! - [`link`]: connection events between actors, and links with latency and cuts.
+//! - [`faults`]: the faults a scenario injects.
 //! - [`rng`]: one seed per run, one stream per actor.
+//! - [`trace`]: the typed trace records and the recorder.
 //! - [`invariants`]: N1–N9, checked from the trace after every run.
 //! - [`metrics`]: latency percentiles, holds, uploads, cache hits, retries, exposures.
 
+pub mod clock;
+pub mod faults;
 pub mod invariants;
+pub mod link;
 pub mod metrics;
 pub mod rng;
-pub mod world;
+pub mod timer;
+pub mod trace;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use aptsim_actors::record::{Record, TraceLine};
+use crate::trace::{Record, TraceLine};
 
 /// Percentiles of a set of durations, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

@@ -18,14 +18,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::datacenter::{DataCenter, SetOutage};
+use crate::mail_server::{MailServer, SetDown};
+use crate::sending_mta::{OutgoingMessage, SendingMta};
+use crate::smtp_proxy::{FIRST_UPSTREAM, ProxyPeers, SmtpProxy};
 use actix::prelude::*;
-use aptsim_actors::clock::Clock;
-use aptsim_actors::datacenter::{DataCenter, SetOutage};
-use aptsim_actors::mail_server::{MailServer, SetDown};
-use aptsim_actors::record::{Record, Recorder, TraceLine};
-use aptsim_actors::sending_mta::{OutgoingMessage, SendingMta};
-use aptsim_actors::smtp_proxy::{FIRST_UPSTREAM, ProxyPeers, SmtpProxy};
-use aptsim_actors::wire::Link;
 use aptsim_core::gateway::Gateway;
 use aptsim_core::node::Node;
 use aptsim_core::policy::Policy;
@@ -33,62 +30,12 @@ use aptsim_core::smtp::proxy::ProxyConfig;
 use aptsim_peers::datacenter::{DcConfig, Outage};
 use aptsim_peers::smtp::presets::SenderPreset;
 use aptsim_peers::smtp::receiver::ReceiverConfig;
+use aptsim_simulator::clock::Clock;
+use aptsim_simulator::link::Link;
+use aptsim_simulator::trace::{Record, Recorder, TraceLine};
 
-use crate::rng::{stream_seed, streams};
-
-/// What a fault does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultAction {
-    /// The data center refuses connections.
-    DatacenterUnreachable,
-    /// The data center accepts uploads and never answers.
-    DatacenterSlow,
-    /// The receiving server is down (open connections drop, new ones are refused).
-    ServerDown,
-    /// The gateway's verdict cache is emptied.
-    CacheFlush,
-    /// A link drops everything sent on it (a partition), in both directions.
-    LinkCut(LinkName),
-}
-
-/// The links a fault can cut.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkName {
-    /// Sending MTA ↔ SMTP proxy.
-    Client,
-    /// SMTP proxy ↔ mail server.
-    Upstream,
-    /// SMTP proxy ↔ data center.
-    Datacenter,
-}
-
-impl FaultAction {
-    /// The name used in scenario files and the trace.
-    pub fn name(self) -> &'static str {
-        match self {
-            FaultAction::DatacenterUnreachable => "datacenter_unreachable",
-            FaultAction::DatacenterSlow => "datacenter_slow",
-            FaultAction::ServerDown => "server_down",
-            FaultAction::CacheFlush => "cache_flush",
-            FaultAction::LinkCut(LinkName::Client) => "link_cut_client",
-            FaultAction::LinkCut(LinkName::Upstream) => "link_cut_upstream",
-            FaultAction::LinkCut(LinkName::Datacenter) => "link_cut_datacenter",
-        }
-    }
-}
-
-/// One scheduled fault.
-#[derive(Debug, Clone)]
-pub struct Fault {
-    /// Its id, shown in the trace when it takes effect (N9).
-    pub id: String,
-    /// When it starts.
-    pub at: Duration,
-    /// What it does.
-    pub action: FaultAction,
-    /// How long it lasts; `None` for instant faults or until the end.
-    pub duration: Option<Duration>,
-}
+use aptsim_simulator::faults::{Fault, FaultAction, LinkName};
+use aptsim_simulator::rng::{stream_seed, streams};
 
 /// Everything a run needs.
 #[derive(Debug, Clone)]
