@@ -96,7 +96,7 @@ impl DataCenter {
                                     "datacenter",
                                     Record::Verdict {
                                         md5: md5.to_hex(),
-                                        level: verdict.level.to_string(),
+                                        level: verdict.level,
                                         score: verdict.score,
                                         analysis_ms: took.as_millis() as u64,
                                     },

@@ -13,7 +13,7 @@ use aptsim_peers::smtp::sender::{
 
 use aptsim_simulator::clock::Clock;
 use aptsim_simulator::link::{ConnId, Link, Wire};
-use aptsim_simulator::trace::{Record, Recorder};
+use aptsim_simulator::trace::{AttemptOutcome, Record, Recorder};
 
 /// A message for the queue.
 #[derive(Debug, Clone)]
@@ -158,7 +158,7 @@ impl SendingMta {
                             Record::SenderTimeout {
                                 msg: a.msg.clone(),
                                 attempt: a.number,
-                                phase: format!("{phase:?}"),
+                                phase,
                             },
                         );
                     }
@@ -185,9 +185,11 @@ impl SendingMta {
             self.link.send(&self.proxy, Wire::Closed { conn });
         }
         let (outcome, reason) = match &result {
-            AttemptResult::Delivered { reply, .. } => ("delivered", reply.to_string()),
-            AttemptResult::Bounced(reply) => ("bounced", reply.to_string()),
-            AttemptResult::Deferred(why) => ("deferred", defer_text(why)),
+            AttemptResult::Delivered { reply, .. } => {
+                (AttemptOutcome::Delivered, reply.to_string())
+            }
+            AttemptResult::Bounced(reply) => (AttemptOutcome::Bounced, reply.to_string()),
+            AttemptResult::Deferred(why) => (AttemptOutcome::Deferred, defer_text(why)),
         };
         self.trace.record(
             now,
@@ -195,7 +197,7 @@ impl SendingMta {
             Record::AttemptEnded {
                 msg: a.msg.clone(),
                 attempt: a.number,
-                result: outcome.to_owned(),
+                result: outcome,
                 reason: reason.clone(),
             },
         );

@@ -13,14 +13,13 @@ use std::rc::Rc;
 
 use actix::prelude::*;
 use aptsim_core::clock::Timestamp;
-use aptsim_core::inspect::Decision;
 use aptsim_core::node::{Node, NodeOutput};
 use aptsim_core::smtp::proxy::Event;
 
 use crate::datacenter::{DataCenter, DcAnswer, Upload};
 use aptsim_simulator::clock::Clock;
 use aptsim_simulator::link::{ConnId, Link, Wire};
-use aptsim_simulator::trace::{FileRecord, Record, Recorder, Side, message_id};
+use aptsim_simulator::trace::{DecisionKind, FileRecord, Record, Recorder, Side, message_id};
 
 /// Upstream connection ids start here, apart from the senders' connection ids.
 pub const FIRST_UPSTREAM: ConnId = 1 << 40;
@@ -183,19 +182,12 @@ impl SmtpProxy {
                     .get(&conn)
                     .map(|s| s.msg.clone())
                     .unwrap_or_default();
-                let decision = match &outcome.decision {
-                    Decision::Deliver => "deliver",
-                    Decision::DeliverRewritten(_) => "deliver_rewritten",
-                    Decision::Quarantine => "quarantine",
-                    Decision::Reject(_) => "reject",
-                    Decision::Tempfail(_) => "tempfail",
-                };
                 Record::Decision {
                     conn,
                     txn,
                     msg,
-                    action: outcome.action.to_string(),
-                    decision: decision.to_owned(),
+                    action: outcome.action,
+                    decision: DecisionKind::from(&outcome.decision),
                     held_ms: None,
                     released: outcome.released,
                     fail_open: outcome.fail_open,
@@ -205,9 +197,9 @@ impl SmtpProxy {
                         .map(|f| FileRecord {
                             name: f.name.clone(),
                             md5: f.md5.to_hex(),
-                            level: f.level.to_string(),
-                            action: f.action.to_string(),
-                            source: source_name(f.source),
+                            level: f.level,
+                            action: f.action,
+                            source: f.source,
                         })
                         .collect(),
                 }
@@ -237,7 +229,7 @@ impl SmtpProxy {
                 conn,
                 txn,
                 md5: md5.to_hex(),
-                level: level.to_string(),
+                level,
                 window_ms: window.as_millis() as u64,
             },
             Event::Transaction(_) => return,
@@ -255,19 +247,6 @@ impl SmtpProxy {
             aptsim_simulator::timer::after(self.clock.until(due), to, SessionTimer { conn, due });
         }
     }
-}
-
-fn source_name(s: aptsim_core::inspect::Source) -> String {
-    use aptsim_core::inspect::Source;
-    match s {
-        Source::Cache => "cache",
-        Source::Analysis => "analysis",
-        Source::Unscannable => "unscannable",
-        Source::Unreachable => "unreachable",
-        Source::Slow => "slow",
-        Source::Released => "released",
-    }
-    .to_owned()
 }
 
 impl Actor for SmtpProxy {

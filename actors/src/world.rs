@@ -184,7 +184,7 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
                 "faults",
                 Record::Fault {
                     id: fault.id.clone(),
-                    kind: fault.action.name().to_owned(),
+                    kind: fault.action,
                     detail,
                 },
             );
@@ -196,7 +196,7 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
                     "faults",
                     Record::Fault {
                         id: format!("{}/end", fault.id),
-                        kind: fault.action.name().to_owned(),
+                        kind: fault.action,
                         detail: "repaired".to_owned(),
                     },
                 );

@@ -4,11 +4,13 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aptsim_core::digest::Md5;
+use aptsim_core::inspect::Source;
+use aptsim_core::policy::Action;
 use aptsim_simulator::metrics::Metrics;
 use aptsim_simulator::trace::{Record, TraceLine};
 
 use crate::build::BuiltMessage;
-use crate::format::{Expectation, Totals};
+use crate::format::{Expectation, Totals, VerdictsFrom};
 
 /// The final state of one message, from the trace.
 pub fn final_state(trace: &[TraceLine], msg: &str) -> &'static str {
@@ -97,25 +99,41 @@ pub fn check(
             } if m == msg => Some((action, files)),
             _ => None,
         });
-        if let Some(want) = &e.action {
-            let got = decision.map_or("none".to_owned(), |(a, _)| a.clone());
-            if &got != want {
-                fail("action", want.clone(), got);
+        if let Some(want) = e.action {
+            let got = decision.map(|(a, _)| *a);
+            if got != Some(want) {
+                fail(
+                    "action",
+                    want.as_str().to_owned(),
+                    got.map_or("no decision", Action::as_str).to_owned(),
+                );
             }
         }
-        if let Some(want) = &e.verdicts_from {
+        if let Some(want) = e.verdicts_from {
             let got = match decision {
-                None => "no decision",
-                Some((_, files)) if files.iter().any(|f| f.source == "analysis") => "analysis",
-                Some((_, files))
-                    if !files.is_empty() && files.iter().all(|f| f.source == "cache") =>
-                {
-                    "cache"
+                None => None,
+                Some((_, files)) if files.iter().any(|f| f.source == Source::Analysis) => {
+                    Some(VerdictsFrom::Analysis)
                 }
-                Some(_) => "other",
+                Some((_, files))
+                    if !files.is_empty() && files.iter().all(|f| f.source == Source::Cache) =>
+                {
+                    Some(VerdictsFrom::Cache)
+                }
+                Some(_) => None,
             };
-            if got != want {
-                fail("verdicts from", want.clone(), got.to_owned());
+            if got != Some(want) {
+                let name = |v: Option<VerdictsFrom>| match v {
+                    Some(VerdictsFrom::Cache) => "cache",
+                    Some(VerdictsFrom::Analysis) => "analysis",
+                    None if decision.is_none() => "no decision",
+                    None => "other",
+                };
+                fail(
+                    "verdicts from",
+                    name(Some(want)).to_owned(),
+                    name(got).to_owned(),
+                );
             }
         }
         if let Some(want) = e.attachments_intact {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use aptsim_core::policy::Policy;
+use aptsim_core::policy::{Action, Policy};
 use aptsim_core::smtp::proxy::ProxyConfig;
 use aptsim_core::verdict::ThreatLevel;
 use serde::Deserialize;
@@ -321,11 +321,21 @@ pub struct Expectation {
     pub uploads: Option<usize>,
     /// Where the last decision's verdicts came from: `cache` (every judged file from the
     /// cache) or `analysis`.
-    pub verdicts_from: Option<String>,
+    pub verdicts_from: Option<VerdictsFrom>,
     /// The last decision's action.
-    pub action: Option<String>,
+    pub action: Option<Action>,
     /// The delivered message still holds its attachments (false: some were removed).
     pub attachments_intact: Option<bool>,
+}
+
+/// Where a decision's verdicts came from, as an expectation names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerdictsFrom {
+    /// Every judged file's verdict came from the cache (S6).
+    Cache,
+    /// At least one file was analysed by the data center.
+    Analysis,
 }
 
 /// Aggregate expectations.

@@ -152,7 +152,7 @@ pub fn run(s: &Scenario, seed: u64) -> Result<RunReport, String> {
         non_allow_levels: ThreatLevel::ALL
             .iter()
             .filter(|l| spec.policy.level(**l).action != Action::Allow)
-            .map(|l| l.to_string())
+            .copied()
             .collect(),
         faults: spec.faults.iter().map(|f| f.id.clone()).collect(),
     };

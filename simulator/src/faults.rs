@@ -29,6 +29,13 @@ pub enum LinkName {
     Datacenter,
 }
 
+/// A fault is written by its name (`link_cut_client`, …), in the trace as in scenario files.
+impl serde::Serialize for FaultAction {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 impl FaultAction {
     /// The name used in scenario files and the trace.
     pub fn name(self) -> &'static str {

@@ -7,6 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use aptsim_core::verdict::ThreatLevel;
+
+use crate::faults::FaultAction;
 use crate::trace::{Record, TraceLine};
 
 /// One broken invariant.
@@ -28,7 +31,7 @@ pub struct CheckContext {
     /// X2 on: no ambiguous timeouts expected (N2).
     pub proactive_tempfail: bool,
     /// Levels whose action is not `allow` (N3).
-    pub non_allow_levels: BTreeSet<String>,
+    pub non_allow_levels: BTreeSet<ThreatLevel>,
     /// Ids of the faults the scenario injects (N9).
     pub faults: Vec<String>,
 }
@@ -178,10 +181,10 @@ fn n2_no_duplicates(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violati
 
 fn n3_hold_means_hold(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violation>) {
     // Levels the data center gave, by MD5.
-    let levels: BTreeMap<&str, &str> = trace
+    let levels: BTreeMap<&str, ThreatLevel> = trace
         .iter()
         .filter_map(|l| match &l.record {
-            Record::Verdict { md5, level, .. } => Some((md5.as_str(), level.as_str())),
+            Record::Verdict { md5, level, .. } => Some((md5.as_str(), *level)),
             _ => None,
         })
         .collect();
@@ -209,7 +212,7 @@ fn n3_hold_means_hold(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Viola
         for md5 in files {
             let bad = levels
                 .get(md5.as_str())
-                .is_some_and(|lvl| ctx.non_allow_levels.contains(*lvl));
+                .is_some_and(|lvl| ctx.non_allow_levels.contains(lvl));
             if bad && !fail_open {
                 v.push(Violation {
                     id: "N3",
@@ -293,7 +296,10 @@ fn n7_cache(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violation>) {
             Record::Unreachable { md5 } => {
                 in_flight.remove(md5.as_str());
             }
-            Record::Fault { kind, .. } if kind == "cache_flush" => cached_at.clear(),
+            Record::Fault {
+                kind: FaultAction::CacheFlush,
+                ..
+            } => cached_at.clear(),
             Record::Submission {
                 md5, upload: true, ..
             } => {
@@ -353,7 +359,7 @@ mod tests {
             cache_ttl: Duration::from_secs(3_600),
             dedupe_in_flight: true,
             proactive_tempfail: false,
-            non_allow_levels: ["medium".to_owned(), "high".to_owned()].into(),
+            non_allow_levels: [ThreatLevel::Medium, ThreatLevel::High].into(),
             faults: vec![],
         }
     }
@@ -456,8 +462,8 @@ mod tests {
                     conn: 1,
                     txn: 1,
                     msg: "m1".into(),
-                    action: "allow".into(),
-                    decision: "deliver".into(),
+                    action: aptsim_core::policy::Action::Allow,
+                    decision: crate::trace::DecisionKind::Deliver,
                     held_ms: None,
                     released: false,
                     fail_open,
@@ -469,7 +475,7 @@ mod tests {
             2,
             Record::Verdict {
                 md5: "aa".into(),
-                level: "high".into(),
+                level: ThreatLevel::High,
                 score: 90,
                 analysis_ms: 1,
             },
@@ -528,7 +534,7 @@ mod tests {
             1,
             Record::Fault {
                 id: "outage".into(),
-                kind: "datacenter_unreachable".into(),
+                kind: FaultAction::DatacenterUnreachable,
                 detail: String::new(),
             },
         )];

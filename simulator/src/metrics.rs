@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use aptsim_core::inspect::Source;
+
 use crate::trace::{Record, TraceLine};
 
 /// Percentiles of a set of durations, in milliseconds.
@@ -103,7 +105,7 @@ pub fn compute(trace: &[TraceLine]) -> Metrics {
                 if let Some(at) = hold_start.remove(&(*conn, *txn)) {
                     holds.push(l.t - at);
                 }
-                m.cache_hits += files.iter().filter(|f| f.source == "cache").count();
+                m.cache_hits += files.iter().filter(|f| f.source == Source::Cache).count();
             }
             Record::Submission { upload, .. } => {
                 if *upload {
@@ -170,8 +172,8 @@ mod tests {
                     conn: 1,
                     txn: 1,
                     msg: "m".into(),
-                    action: "allow".into(),
-                    decision: "deliver".into(),
+                    action: aptsim_core::policy::Action::Allow,
+                    decision: crate::trace::DecisionKind::Deliver,
                     held_ms: None,
                     released: false,
                     fail_open: false,

@@ -9,7 +9,13 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use aptsim_core::clock::Timestamp;
+use aptsim_core::inspect::{Decision, Source};
+use aptsim_core::policy::Action;
+use aptsim_core::verdict::ThreatLevel;
+use aptsim_peers::smtp::sender::Phase;
 use serde::Serialize;
+
+use crate::faults::FaultAction;
 
 /// Which side of a proxy a protocol line was seen on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -19,6 +25,46 @@ pub enum Side {
     Client,
     /// Between the proxy and the receiving server.
     Upstream,
+}
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// The server accepted the message.
+    Delivered,
+    /// The server refused it for good (5xx): the queue gives it up.
+    Bounced,
+    /// Not this time (4xx, a timeout, a lost connection): the queue tries again.
+    Deferred,
+}
+
+/// What the engine decided to do with a message, without the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    /// Deliver it unchanged.
+    Deliver,
+    /// Deliver it rewritten.
+    DeliverRewritten,
+    /// Keep it in quarantine.
+    Quarantine,
+    /// Refuse it (554).
+    Reject,
+    /// Try again later (451).
+    Tempfail,
+}
+
+impl From<&Decision> for DecisionKind {
+    fn from(d: &Decision) -> Self {
+        match d {
+            Decision::Deliver => DecisionKind::Deliver,
+            Decision::DeliverRewritten(_) => DecisionKind::DeliverRewritten,
+            Decision::Quarantine => DecisionKind::Quarantine,
+            Decision::Reject(_) => DecisionKind::Reject,
+            Decision::Tempfail(_) => DecisionKind::Tempfail,
+        }
+    }
 }
 
 /// One observable event.
@@ -37,14 +83,14 @@ pub enum Record {
     AttemptEnded {
         msg: String,
         attempt: u32,
-        result: String,
+        result: AttemptOutcome,
         reason: String,
     },
     /// The sender gave up waiting for a reply (its per-phase timeout).
     SenderTimeout {
         msg: String,
         attempt: u32,
-        phase: String,
+        phase: Phase,
     },
     /// The next attempt is scheduled.
     RetryScheduled {
@@ -75,7 +121,7 @@ pub enum Record {
     /// The data center judged a file.
     Verdict {
         md5: String,
-        level: String,
+        level: ThreatLevel,
         score: u8,
         analysis_ms: u64,
     },
@@ -88,8 +134,8 @@ pub enum Record {
         conn: u64,
         txn: u64,
         msg: String,
-        action: String,
-        decision: String,
+        action: Action,
+        decision: DecisionKind,
         held_ms: Option<u64>,
         released: bool,
         fail_open: bool,
@@ -100,7 +146,7 @@ pub enum Record {
         conn: u64,
         txn: u64,
         md5: String,
-        level: String,
+        level: ThreatLevel,
         window_ms: u64,
     },
     /// A message went to the quarantine store.
@@ -128,7 +174,7 @@ pub enum Record {
     /// An injected fault took effect (N9).
     Fault {
         id: String,
-        kind: String,
+        kind: FaultAction,
         detail: String,
     },
 }
@@ -141,11 +187,11 @@ pub struct FileRecord {
     /// MD5, hex.
     pub md5: String,
     /// Level.
-    pub level: String,
+    pub level: ThreatLevel,
     /// Action of that level.
-    pub action: String,
+    pub action: Action,
     /// Where the level came from (`cache`, `analysis`, `released`, …).
-    pub source: String,
+    pub source: Source,
 }
 
 /// One line of the trace.

@@ -46,8 +46,8 @@ use super::presets::SenderTimeouts;
 use aptsim_core::smtp::wire::data;
 use aptsim_core::smtp::wire::reply::{Reply, ReplyParser};
 
-/// Which reply the client was waiting for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which reply the client was waiting for (written by its variant name in traces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Phase {
     /// The connection and the 220 greeting.
     Greeting,
