@@ -37,24 +37,36 @@ pub const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS
 /// The threat name given to files with the EICAR string.
 pub const EICAR_THREAT: &str = "EICAR-Test-File";
 
-/// How long one analysis takes, when nothing names a time for the file.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// How long one analysis takes, when nothing names a time for the file. Written `"2m"` or
+/// `{ min = "1m", max = "4m" }`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(
+    untagged,
+    expecting = "an analysis time: a duration such as \"2m\", or { min = \"1m\", max = \"4m\" }"
+)]
 pub enum AnalysisTime {
     /// Always this long.
-    Fixed(Duration),
-    /// Uniformly between the two (seeded).
-    Uniform(Duration, Duration),
+    Fixed(#[serde(with = "aptsim_core::duration::serde_text")] Duration),
+    /// Uniformly between `min` and `max`, in whole milliseconds (seeded).
+    Uniform {
+        /// Shortest.
+        #[serde(with = "aptsim_core::duration::serde_text")]
+        min: Duration,
+        /// Longest.
+        #[serde(with = "aptsim_core::duration::serde_text")]
+        max: Duration,
+    },
 }
 
 impl AnalysisTime {
     fn draw(&self, rng: &mut ChaCha8Rng) -> Duration {
         match *self {
             AnalysisTime::Fixed(d) => d,
-            AnalysisTime::Uniform(lo, hi) if hi > lo => {
-                let span = (hi - lo).as_millis() as u64;
-                lo + Duration::from_millis(rng.next_u64() % (span + 1))
+            AnalysisTime::Uniform { min, max } if max > min => {
+                let span = (max - min).as_millis() as u64;
+                min + Duration::from_millis(rng.next_u64() % (span + 1))
             }
-            AnalysisTime::Uniform(lo, _) => lo,
+            AnalysisTime::Uniform { min, .. } => min,
         }
     }
 }
@@ -109,8 +121,10 @@ pub enum Outage {
     Slow,
 }
 
-/// The data center's settings. Defaults and sources on each field.
-#[derive(Debug, Clone, PartialEq)]
+/// The data center's settings: the `[world.datacenter]` table of a scenario file, and what
+/// the live proxy's built-in data center is built from. Defaults and sources on each field.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct DcConfig {
     /// Analyses running at once; more wait in a queue. Default 1,000 (a cloud service is
     /// rarely the bottleneck; lower it to model one that is).
@@ -118,21 +132,26 @@ pub struct DcConfig {
     /// Analysis time of files the oracle has no time for. Default 2 min (Cuckoo's default
     /// timeout; VIPRE and Microsoft report about 2 min, TIMINGS.md).
     pub analysis: AnalysisTime,
-    /// Known verdicts by MD5.
-    pub oracle: BTreeMap<Md5, Judgement>,
-    /// Verdicts drawn for files the oracle does not know and whose bytes show nothing: each
-    /// such file is judged one of these with its probability (seeded), else
-    /// `default_verdict`. Empty by default.
-    pub drawn: Vec<(f64, Verdict)>,
-    /// The verdict of any other file. Default clean.
-    pub default_verdict: Verdict,
+    /// Level of files the oracle does not know and whose bytes show nothing, unless drawn
+    /// otherwise. Default clean.
+    pub default_level: ThreatLevel,
+    /// Fraction of those files drawn `high` (seeded, clamped to 0..=1). Default 0.
+    pub high_fraction: f64,
+    /// Likewise, `medium`. Default 0.
+    pub medium_fraction: f64,
     /// Files whose verdicts are remembered for MD5 look-ups; the oldest are forgotten first.
     /// Default 100,000, so that a long-running live proxy stays within bounded memory.
     pub remember: usize,
-    /// The state it starts in. Default working.
+    /// Known verdicts by MD5. Not read from files: a scenario's attachments and a live
+    /// proxy's verdict file fill it.
+    #[serde(skip)]
+    pub oracle: BTreeMap<Md5, Judgement>,
+    /// The state it starts in. Default working; faults and `--dc-outage` change it.
+    #[serde(skip)]
     pub outage: Outage,
-    /// The score thresholds, for the score of a verdict the content rule gives. Default
-    /// the policy's defaults.
+    /// The score thresholds that turn a level into a verdict's score. Not read from files:
+    /// the gateway policy's thresholds are used.
+    #[serde(skip)]
     pub thresholds: Thresholds,
 }
 
@@ -141,10 +160,11 @@ impl Default for DcConfig {
         DcConfig {
             workers: 1_000,
             analysis: AnalysisTime::Fixed(Duration::from_secs(120)),
-            oracle: BTreeMap::new(),
-            drawn: Vec::new(),
-            default_verdict: Verdict::from_level(ThreatLevel::Clean, &Thresholds::default()),
+            default_level: ThreatLevel::Clean,
+            high_fraction: 0.0,
+            medium_fraction: 0.0,
             remember: 100_000,
+            oracle: BTreeMap::new(),
             outage: Outage::None,
             thresholds: Thresholds::default(),
         }
@@ -366,18 +386,27 @@ impl<R: Clone> DataCenter<R> {
         } else {
             Basis::Unseen
         };
-        if self.config.drawn.is_empty() {
-            return (self.config.default_verdict.clone(), undrawn);
-        }
-        // 53 random bits: a uniform draw in [0, 1).
+        // Drawn even when both fractions are zero, so that a scenario's random stream does
+        // not shift when a fraction is set. 53 random bits: a uniform draw in [0, 1).
         let mut r = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        for (p, v) in &self.config.drawn {
-            if r < *p {
-                return (v.clone(), Basis::Drawn);
+        let drawn = [
+            (self.config.high_fraction, ThreatLevel::High),
+            (self.config.medium_fraction, ThreatLevel::Medium),
+        ];
+        for (p, level) in drawn {
+            let p = p.clamp(0.0, 1.0);
+            if r < p {
+                return (
+                    Verdict::from_level(level, &self.config.thresholds),
+                    Basis::Drawn,
+                );
             }
             r -= p;
         }
-        (self.config.default_verdict.clone(), undrawn)
+        (
+            Verdict::from_level(self.config.default_level, &self.config.thresholds),
+            undrawn,
+        )
     }
 
     fn start_next(&mut self, now: Timestamp) {

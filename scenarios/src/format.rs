@@ -7,6 +7,10 @@ use std::time::Duration;
 use aptsim_core::policy::{Action, Policy};
 use aptsim_core::smtp::proxy::ProxyConfig;
 use aptsim_core::verdict::ThreatLevel;
+use aptsim_peers::datacenter::DcConfig;
+use aptsim_peers::smtp::presets;
+use aptsim_peers::smtp::receiver::ReceiverConfig;
+use aptsim_simulator::faults::Fault;
 use serde::Deserialize;
 
 use aptsim_core::duration::serde_text;
@@ -40,9 +44,9 @@ pub struct Scenario {
     /// Generated messages, by rate and mix.
     #[serde(default)]
     pub traffic: Vec<TrafficSpec>,
-    /// Faults, at given times.
+    /// Faults, at given times ([`Fault`]).
     #[serde(default, rename = "fault")]
-    pub faults: Vec<FaultSpec>,
+    pub faults: Vec<Fault>,
     /// Expectations per message.
     #[serde(default, rename = "expect")]
     pub expectations: Vec<Expectation>,
@@ -76,10 +80,11 @@ pub struct World {
     pub policy: Policy,
     /// The SMTP proxy's limits and timeouts.
     pub proxy: ProxyConfig,
-    /// The data center.
-    pub datacenter: DataCenterSpec,
-    /// The receiving mail server.
-    pub server: ServerSpec,
+    /// The data center: the simulator's own settings ([`DcConfig`], defaults documented
+    /// there).
+    pub datacenter: DcConfig,
+    /// The receiving mail server ([`ReceiverConfig`]).
+    pub server: ReceiverConfig,
 }
 
 impl Default for World {
@@ -90,72 +95,8 @@ impl Default for World {
             latency: Duration::from_millis(5),
             policy: Policy::default(),
             proxy: ProxyConfig::default(),
-            datacenter: DataCenterSpec::default(),
-            server: ServerSpec::default(),
-        }
-    }
-}
-
-/// The data center's profile.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DataCenterSpec {
-    /// Analysis time of files without their own: `"2m"`, or `{ min = "1m", max = "4m" }`
-    /// (uniform, seeded). Default 2 min.
-    pub analysis: AnalysisSpec,
-    /// Analyses at once. Default 1,000.
-    pub workers: usize,
-    /// Level of files the scenario does not judge (EICAR is always high). Default clean.
-    pub default_level: ThreatLevel,
-    /// Fraction of files the scenario does not judge that are drawn high (seeded).
-    /// Default 0.
-    pub high_fraction: f64,
-    /// Likewise, medium. Default 0.
-    pub medium_fraction: f64,
-}
-
-impl Default for DataCenterSpec {
-    fn default() -> Self {
-        DataCenterSpec {
-            analysis: AnalysisSpec::Fixed(Duration::from_secs(120)),
-            workers: 1_000,
-            default_level: ThreatLevel::Clean,
-            high_fraction: 0.0,
-            medium_fraction: 0.0,
-        }
-    }
-}
-
-/// A fixed analysis time, or a uniform range.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum AnalysisSpec {
-    /// Always this long.
-    Fixed(#[serde(with = "serde_text")] Duration),
-    /// Uniform between `min` and `max`.
-    Range {
-        /// Shortest.
-        #[serde(with = "serde_text")]
-        min: Duration,
-        /// Longest.
-        #[serde(with = "serde_text")]
-        max: Duration,
-    },
-}
-
-/// The receiving server.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerSpec {
-    /// Closes a connection idle this long. Default 300 s (Postfix `smtpd_timeout`).
-    #[serde(with = "serde_text")]
-    pub command_timeout: Duration,
-}
-
-impl Default for ServerSpec {
-    fn default() -> Self {
-        ServerSpec {
-            command_timeout: Duration::from_secs(300),
+            datacenter: DcConfig::default(),
+            server: ReceiverConfig::default(),
         }
     }
 }
@@ -260,45 +201,6 @@ fn default_every() -> Duration {
 
 fn default_one() -> usize {
     1
-}
-
-/// One fault.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FaultSpec {
-    /// Its id; defaults to `fault-N`. The trace shows it when the fault takes effect (N9).
-    #[serde(default)]
-    pub id: String,
-    /// When it starts.
-    #[serde(with = "serde_text")]
-    pub at: Duration,
-    /// What it does.
-    pub kind: FaultKind,
-    /// For `link_cut`: which link (`client`, `upstream` or `datacenter`).
-    pub link: Option<String>,
-    /// How long it lasts (for outages and cuts). Absent: until the end.
-    #[serde(
-        default,
-        rename = "for",
-        with = "aptsim_core::duration::serde_text_opt"
-    )]
-    pub duration: Option<Duration>,
-}
-
-/// The faults a scenario can inject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultKind {
-    /// The data center refuses connections (S7).
-    DatacenterUnreachable,
-    /// The data center accepts uploads and never answers (X3 *slow*).
-    DatacenterSlow,
-    /// The receiving server refuses connections.
-    ServerDown,
-    /// The gateway's verdict cache is emptied.
-    CacheFlush,
-    /// A link drops everything sent on it (a partition); name it with `link`.
-    LinkCut,
 }
 
 /// What must hold for one message at the end.
@@ -430,17 +332,11 @@ impl Scenario {
                 return Err(invalid(format!("unknown state {state:?}")));
             }
         }
-        for f in &s.faults {
-            let named = matches!(
-                f.link.as_deref(),
-                Some("client" | "upstream" | "datacenter")
-            );
-            if (f.kind == FaultKind::LinkCut) != named {
-                return Err(invalid(format!(
-                    "fault {:?}: `link = \"client\" | \"upstream\" | \"datacenter\"` goes with kind `link_cut`, and only with it",
-                    f.id
-                )));
-            }
+        if presets::preset(&s.world.mta).is_none() {
+            return Err(invalid(format!(
+                "unknown mta preset {:?} (postfix, exim, sendmail, exchange)",
+                s.world.mta
+            )));
         }
         for (i, f) in s.faults.iter_mut().enumerate() {
             if f.id.is_empty() {

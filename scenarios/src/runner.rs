@@ -6,18 +6,16 @@ use std::time::{Duration, Instant};
 use aptsim_actors::sending_mta::OutgoingMessage;
 use aptsim_actors::world::{self, WorldSpec};
 use aptsim_core::policy::Action;
-use aptsim_core::verdict::{ThreatLevel, Verdict};
-use aptsim_peers::datacenter::{AnalysisTime, DcConfig};
+use aptsim_core::verdict::ThreatLevel;
+use aptsim_peers::datacenter::DcConfig;
 use aptsim_peers::smtp::presets;
-use aptsim_peers::smtp::receiver::ReceiverConfig;
-use aptsim_simulator::faults::{Fault, FaultAction, LinkName};
 use aptsim_simulator::invariants::{self, CheckContext, FinalStates, Violation};
 use aptsim_simulator::metrics::{self, Metrics};
 use aptsim_simulator::trace::TraceLine;
 
 use crate::build::{self, BuiltMessage};
 use crate::expect;
-use crate::format::{AnalysisSpec, FaultKind, Scenario};
+use crate::format::Scenario;
 
 /// Everything one run produced and concluded.
 #[derive(Debug, Clone)]
@@ -61,52 +59,11 @@ pub fn world_of(s: &Scenario, seed: u64) -> Result<(WorldSpec, Vec<BuiltMessage>
     let policy = s.world.policy.clone();
     let specs = all_messages(s, seed);
     let messages: Vec<BuiltMessage> = specs.iter().map(build::build).collect();
-    let analysis = match s.world.datacenter.analysis {
-        AnalysisSpec::Fixed(d) => AnalysisTime::Fixed(d),
-        AnalysisSpec::Range { min, max } => AnalysisTime::Uniform(min, max),
-    };
     let datacenter = DcConfig {
-        workers: s.world.datacenter.workers,
-        analysis,
         oracle: build::oracle(&specs, &policy.thresholds),
-        default_verdict: Verdict::from_level(s.world.datacenter.default_level, &policy.thresholds),
-        drawn: vec![
-            (
-                s.world.datacenter.high_fraction.clamp(0.0, 1.0),
-                Verdict::from_level(ThreatLevel::High, &policy.thresholds),
-            ),
-            (
-                s.world.datacenter.medium_fraction.clamp(0.0, 1.0),
-                Verdict::from_level(ThreatLevel::Medium, &policy.thresholds),
-            ),
-        ],
         thresholds: policy.thresholds,
-        ..DcConfig::default()
+        ..s.world.datacenter.clone()
     };
-    let server = ReceiverConfig {
-        command_timeout: s.world.server.command_timeout,
-        ..ReceiverConfig::default()
-    };
-    let faults = s
-        .faults
-        .iter()
-        .map(|f| Fault {
-            id: f.id.clone(),
-            at: f.at,
-            action: match f.kind {
-                FaultKind::DatacenterUnreachable => FaultAction::DatacenterUnreachable,
-                FaultKind::DatacenterSlow => FaultAction::DatacenterSlow,
-                FaultKind::ServerDown => FaultAction::ServerDown,
-                FaultKind::CacheFlush => FaultAction::CacheFlush,
-                FaultKind::LinkCut => FaultAction::LinkCut(match f.link.as_deref() {
-                    Some("client") => LinkName::Client,
-                    Some("upstream") => LinkName::Upstream,
-                    _ => LinkName::Datacenter,
-                }),
-            },
-            duration: f.duration,
-        })
-        .collect();
     let spec = WorldSpec {
         seed,
         horizon: s.duration,
@@ -114,7 +71,7 @@ pub fn world_of(s: &Scenario, seed: u64) -> Result<(WorldSpec, Vec<BuiltMessage>
         policy,
         proxy: s.world.proxy.clone(),
         sender,
-        server,
+        server: s.world.server.clone(),
         datacenter,
         messages: messages
             .iter()
@@ -126,7 +83,7 @@ pub fn world_of(s: &Scenario, seed: u64) -> Result<(WorldSpec, Vec<BuiltMessage>
                 raw: m.raw.clone(),
             })
             .collect(),
-        faults,
+        faults: s.faults.clone(),
     };
     Ok((spec, messages))
 }

@@ -19,7 +19,8 @@ pub enum FaultAction {
 }
 
 /// The links a fault can cut.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LinkName {
     /// Sending MTA ↔ SMTP proxy.
     Client,
@@ -51,10 +52,12 @@ impl FaultAction {
     }
 }
 
-/// One scheduled fault.
-#[derive(Debug, Clone)]
+/// One scheduled fault: a `[[fault]]` table of a scenario file.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(try_from = "FaultTable")]
 pub struct Fault {
-    /// Its id, shown in the trace when it takes effect (N9).
+    /// Its id, shown in the trace when it takes effect (N9). Scenario files may leave it
+    /// out; the scenario then names it `fault-N`.
     pub id: String,
     /// When it starts.
     pub at: Duration,
@@ -62,4 +65,64 @@ pub struct Fault {
     pub action: FaultAction,
     /// How long it lasts; `None` for instant faults or until the end.
     pub duration: Option<Duration>,
+}
+
+/// A `[[fault]]` table as written: `kind` names the action and `link` completes `link_cut`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultTable {
+    #[serde(default)]
+    id: String,
+    #[serde(with = "aptsim_core::duration::serde_text")]
+    at: Duration,
+    kind: String,
+    link: Option<LinkName>,
+    #[serde(
+        default,
+        rename = "for",
+        with = "aptsim_core::duration::serde_text_opt"
+    )]
+    duration: Option<Duration>,
+}
+
+impl TryFrom<FaultTable> for Fault {
+    type Error = String;
+
+    fn try_from(t: FaultTable) -> Result<Fault, String> {
+        let action = match (t.kind.as_str(), t.link) {
+            ("link_cut", Some(link)) => FaultAction::LinkCut(link),
+            ("link_cut", None) => {
+                return Err(
+                    "kind `link_cut` needs `link = \"client\" | \"upstream\" | \"datacenter\"`"
+                        .to_owned(),
+                );
+            }
+            (kind, link) => {
+                let action = match kind {
+                    "datacenter_unreachable" => FaultAction::DatacenterUnreachable,
+                    "datacenter_slow" => FaultAction::DatacenterSlow,
+                    "server_down" => FaultAction::ServerDown,
+                    "cache_flush" => FaultAction::CacheFlush,
+                    other => {
+                        return Err(format!(
+                            "unknown fault kind {other:?} (datacenter_unreachable, \
+                             datacenter_slow, server_down, cache_flush, link_cut)"
+                        ));
+                    }
+                };
+                if link.is_some() {
+                    return Err(format!(
+                        "`link` goes only with kind `link_cut`, not {kind:?}"
+                    ));
+                }
+                action
+            }
+        };
+        Ok(Fault {
+            id: t.id,
+            at: t.at,
+            action,
+            duration: t.duration,
+        })
+    }
 }
