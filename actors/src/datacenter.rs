@@ -10,6 +10,7 @@ use actix::prelude::*;
 use aptsim_core::digest::Md5;
 use aptsim_core::verdict::Verdict;
 use aptsim_peers::datacenter::{self as model, DcConfig, DcEvent, Outage};
+use aptsim_simulator::rng::ChaCha8Rng;
 
 use aptsim_simulator::clock::Clock;
 use aptsim_simulator::link::Link;
@@ -60,10 +61,16 @@ pub struct DataCenter {
 }
 
 impl DataCenter {
-    /// A data center with its own random stream.
-    pub fn new(config: DcConfig, link: Link, clock: Clock, trace: Recorder, seed: u64) -> Self {
+    /// A data center drawing from `rng`, its own random stream.
+    pub fn new(
+        config: DcConfig,
+        link: Link,
+        clock: Clock,
+        trace: Recorder,
+        rng: ChaCha8Rng,
+    ) -> Self {
         DataCenter {
-            model: model::DataCenter::new(config, seed),
+            model: model::DataCenter::new(config, rng),
             clock,
             trace,
             link,

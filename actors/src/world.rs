@@ -35,7 +35,7 @@ use aptsim_simulator::link::Link;
 use aptsim_simulator::trace::{Record, Recorder, TraceLine};
 
 use aptsim_simulator::faults::{Fault, FaultAction, LinkName};
-use aptsim_simulator::rng::{stream_seed, streams};
+use aptsim_simulator::rng::{self, streams};
 
 /// Everything a run needs.
 #[derive(Debug, Clone)]
@@ -104,7 +104,7 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
         dc_link.clone(),
         clock,
         trace.clone(),
-        stream_seed(spec.seed, streams::DATACENTER),
+        rng::stream(spec.seed, streams::DATACENTER),
     )
     .start();
     let server = MailServer::new(

@@ -1,7 +1,8 @@
 //! Deterministic inputs for the criterion benchmarks of the attachment pipeline.
 //!
-//! Every benchmark input is built from a fixed seed with a tiny inline xorshift generator, so
-//! two runs (and two machines) measure exactly the same bytes: no `rand`, no clock.
+//! Every benchmark input is built from a fixed seed with ChaCha8 (the simulator's one random
+//! family), so two runs (and two machines) measure exactly the same bytes: no clock, no OS
+//! randomness.
 //!
 //! A [`Case`] names a message size class (about 10 KB, 1 MB or 10 MB on the wire) and a
 //! number of attachments. [`generate`] fills that many attachments with pseudo-random,
@@ -34,6 +35,8 @@ use aptsim_core::verdict::{ThreatLevel, Verdict};
 use mail_builder::MessageBuilder;
 use mail_builder::headers::content_type::ContentType;
 use mail_builder::mime::MimePart;
+pub use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
 
 /// The multipart boundary of every generated message (fixed, so the bytes are reproducible).
 pub const BOUNDARY: &str = "aptsim-bench-boundary-0001";
@@ -53,7 +56,7 @@ pub struct Case {
     pub message_bytes: usize,
     /// Number of attachments, 1 to 5.
     pub attachments: usize,
-    /// Seed of the xorshift generator for this case's attachment bytes.
+    /// Seed of the generator of this case's attachment bytes.
     pub seed: u64,
 }
 
@@ -108,46 +111,10 @@ pub const CASES: [Case; 6] = [
     },
 ];
 
-/// Marsaglia's xorshift64 (shifts 13, 7, 17): tiny, fast, and plenty for incompressible
-/// filler. Not for anything that needs real randomness.
-#[derive(Debug, Clone)]
-pub struct XorShift64(u64);
-
-impl XorShift64 {
-    /// A generator seeded with `seed` (mixed first, so that small seeds do not start with
-    /// long runs of zero bits; a zero state is replaced, as xorshift would stay at zero).
-    pub fn new(seed: u64) -> Self {
-        let mixed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
-        XorShift64(if mixed == 0 {
-            0x2545_F491_4F6C_DD1D
-        } else {
-            mixed
-        })
-    }
-
-    /// The next 64 pseudo-random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// Fills `buf` with pseudo-random bytes.
-    pub fn fill(&mut self, buf: &mut [u8]) {
-        let mut chunks = buf.chunks_exact_mut(8);
-        for chunk in &mut chunks {
-            chunk.copy_from_slice(&self.next_u64().to_le_bytes());
-        }
-        let rest = chunks.into_remainder();
-        if !rest.is_empty() {
-            let bytes = self.next_u64().to_le_bytes();
-            let n = rest.len();
-            rest.copy_from_slice(&bytes[..n]);
-        }
-    }
+/// The generator of every input's bytes: ChaCha8, the family the simulator draws from too,
+/// seeded with the case's fixed seed.
+pub fn input_rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
 }
 
 /// A generated message and what it carries.
@@ -180,11 +147,11 @@ impl Sample {
 
 /// Builds the message of `case`: same case, same bytes, every time.
 pub fn generate(case: &Case) -> Sample {
-    let mut rng = XorShift64::new(case.seed);
+    let mut rng = input_rng(case.seed);
     let attachments: Vec<Vec<u8>> = (0..case.attachments)
         .map(|i| {
             let mut bytes = vec![0u8; case.attachment_len(i)];
-            rng.fill(&mut bytes);
+            rng.fill_bytes(&mut bytes);
             // Random bytes could, by a small chance, begin with an archive's magic number;
             // the benchmark is about plain files, so make sure none is taken for an archive.
             if archive::sniff(&bytes).is_some()
@@ -312,9 +279,9 @@ mod tests {
         });
         assert_ne!(x.attachments, y.attachments);
         // A fixed value pins the generator itself: a changed algorithm changes every number.
-        let mut rng = XorShift64::new(1);
+        let mut rng = input_rng(1);
         let first = rng.next_u64();
-        assert_eq!(first, XorShift64::new(1).next_u64());
+        assert_eq!(first, input_rng(1).next_u64());
         assert_ne!(first, rng.next_u64());
     }
 

@@ -16,7 +16,9 @@
 //! extraction's limits), for timing mail-parser alone on them
 //! (`benches/examples/quadratic.rs`).
 
-use crate::{Case, XorShift64, generate};
+use rand_core::Rng;
+
+use crate::{Case, ChaCha8Rng, generate, input_rng};
 
 /// Longest line written, CRLF included (RFC 5322 §2.1.1: 998 characters plus CRLF; kept a
 /// little under so that no line is on the edge).
@@ -306,9 +308,9 @@ fn text_part(out: &mut Vec<u8>, boundary: &str) {
 
 /// The body of each small attachment: 57 pseudo-random bytes in base64 (one 76-character
 /// line), then CRLF.
-fn small_body(out: &mut Vec<u8>, rng: &mut XorShift64) {
+fn small_body(out: &mut Vec<u8>, rng: &mut ChaCha8Rng) {
     let mut bytes = [0u8; 57];
-    rng.fill(&mut bytes);
+    rng.fill_bytes(&mut bytes);
     base64_lines(out, &bytes);
 }
 
@@ -323,7 +325,7 @@ fn parts_message(len: usize, shape: Shape, headers: impl Fn(&mut Vec<u8>, usize)
         &format!("multipart/mixed; boundary=\"{BOUNDARY}\""),
     );
     text_part(&mut out, BOUNDARY);
-    let mut rng = XorShift64::new(0x5EED ^ shape as u64);
+    let mut rng = input_rng(0x5EED ^ shape as u64);
     let mut part = Vec::new();
     for i in 0.. {
         part.clear();
@@ -356,7 +358,7 @@ fn blocks_message(len: usize, shape: Shape, field: impl Fn(&mut Vec<u8>, usize, 
         &format!("multipart/mixed; boundary=\"{BOUNDARY}\""),
     );
     text_part(&mut out, BOUNDARY);
-    let mut rng = XorShift64::new(0x5EED ^ shape as u64);
+    let mut rng = input_rng(0x5EED ^ shape as u64);
     let mut index = 0;
     let mut block = Vec::new();
     let mut next = Vec::new();
@@ -406,7 +408,7 @@ fn rfc2231_message(len: usize) -> Vec<u8> {
     let budget = len.saturating_sub(out.len() + tail);
     rfc2231_field(&mut out, budget);
     out.extend_from_slice(b"\r\n");
-    small_body(&mut out, &mut XorShift64::new(0x2231));
+    small_body(&mut out, &mut input_rng(0x2231));
     out.extend_from_slice(close.as_bytes());
     out
 }
@@ -530,7 +532,7 @@ fn nested_message(len: usize, depth: usize) -> Vec<u8> {
     let closing: usize = (0..depth).map(|d| boundary(d).len() + 6).sum();
     let payload = base64_room(len.saturating_sub(out.len() + closing));
     let mut bytes = vec![0u8; payload];
-    XorShift64::new(0xDEE9).fill(&mut bytes);
+    input_rng(0xDEE9).fill_bytes(&mut bytes);
     base64_lines(&mut out, &bytes);
     for d in (0..depth).rev() {
         out.extend_from_slice(format!("--{}--\r\n", boundary(d)).as_bytes());
@@ -568,7 +570,7 @@ fn nested_qp_message(len: usize, depth: usize) -> Vec<u8> {
     );
     let payload = base64_room(len.saturating_sub(out.len() + close.len()));
     let mut bytes = vec![0u8; payload];
-    XorShift64::new(0x0F0F).fill(&mut bytes);
+    input_rng(0x0F0F).fill_bytes(&mut bytes);
     base64_lines(&mut out, &bytes);
     // The base64 lines end in CRLF, which belongs to the delimiter.
     out.truncate(out.len() - 2);

@@ -180,8 +180,9 @@ fn run_smtp(args: &SmtpArgs) -> Result<ExitCode, String> {
         ..DcConfig::default()
     };
     let summary = startup_summary(args, &policy, &dc);
-    // Nothing is drawn at random: the seed does not matter.
-    let datacenter = DataCenter::new(dc, 0);
+    // Nothing is drawn at random (no fractions, fixed analysis time): the seed does not
+    // matter.
+    let datacenter = DataCenter::new(dc, aptsim_simulator::rng::stream(0, 0));
     let log = log::Log {
         quiet: args.quiet,
         verbose: args.verbose,

@@ -19,8 +19,9 @@
 //! analyses ending at the same instant keep their order) arms one for each
 //! [`DcEvent::Started`] and calls [`DataCenter::handle_analysis_done`].
 //!
-//! Randomness comes from a ChaCha stream seeded by the caller (one stream per actor,
-//! ARCHITECTURE.md principle 4): the same seed gives the same verdicts and times.
+//! Randomness comes from the ChaCha stream the caller hands over (the simulator gives each
+//! consumer its own, ARCHITECTURE.md principle 4): the same stream gives the same verdicts
+//! and times.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -29,7 +30,7 @@ use aptsim_core::clock::Timestamp;
 use aptsim_core::digest::Md5;
 use aptsim_core::verdict::{ThreatLevel, Thresholds, Verdict};
 use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
+use rand_core::Rng;
 
 /// The EICAR anti-virus test string: harmless, and every scanner calls it a virus.
 pub const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -241,12 +242,12 @@ pub struct DataCenter<R> {
 }
 
 impl<R: Clone> DataCenter<R> {
-    /// A data center drawing from its own random stream, seeded with `seed`.
-    pub fn new(config: DcConfig, seed: u64) -> Self {
+    /// A data center drawing from `rng`, its own random stream.
+    pub fn new(config: DcConfig, rng: ChaCha8Rng) -> Self {
         let outage = config.outage;
         DataCenter {
             config,
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            rng,
             known: BTreeMap::new(),
             known_order: VecDeque::new(),
             queue: VecDeque::new(),
@@ -440,6 +441,7 @@ impl<R: Clone> DataCenter<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand_core::SeedableRng;
 
     fn at(ms: u64) -> Timestamp {
         Timestamp::from_millis(ms)
@@ -460,7 +462,7 @@ mod tests {
             analysis: AnalysisTime::Fixed(Duration::from_secs(5)),
             ..DcConfig::default()
         };
-        let mut d = DataCenter::new(config, 1);
+        let mut d = DataCenter::new(config, ChaCha8Rng::seed_from_u64(1));
         let mut file = b"prefix ".to_vec();
         file.extend_from_slice(EICAR);
         let md5 = Md5::of(&file);
@@ -515,7 +517,7 @@ mod tests {
             analysis: AnalysisTime::Fixed(Duration::from_secs(5)),
             ..DcConfig::default()
         };
-        let mut d = DataCenter::new(config, 1);
+        let mut d = DataCenter::new(config, ChaCha8Rng::seed_from_u64(1));
         d.upload(Md5::of(b"plain"), Some(b"plain"), 0, at(0));
         d.upload(named, Some(b"named"), 0, at(0));
         d.upload(Md5::of(b"unseen"), None, 0, at(0));
@@ -540,7 +542,7 @@ mod tests {
 
     #[test]
     fn outages_refuse_or_swallow() {
-        let mut d = DataCenter::new(DcConfig::default(), 1);
+        let mut d = DataCenter::new(DcConfig::default(), ChaCha8Rng::seed_from_u64(1));
         d.set_outage(Outage::Unreachable);
         let md5 = Md5::of(b"x");
         d.upload(md5, None, 1, at(0));
@@ -566,7 +568,7 @@ mod tests {
             analysis: AnalysisTime::Fixed(Duration::from_secs(10)),
             ..DcConfig::default()
         };
-        let mut d = DataCenter::new(config, 1);
+        let mut d = DataCenter::new(config, ChaCha8Rng::seed_from_u64(1));
         d.upload(Md5::of(b"a"), None, 1, at(0));
         d.upload(Md5::of(b"b"), None, 2, at(0));
         assert_eq!(d.running(), 1);
@@ -586,7 +588,7 @@ mod tests {
             analysis: AnalysisTime::Fixed(Duration::ZERO),
             ..DcConfig::default()
         };
-        let mut d = DataCenter::new(config, 1);
+        let mut d = DataCenter::new(config, ChaCha8Rng::seed_from_u64(1));
         for f in [b"a", b"b", b"c"] {
             d.upload(Md5::of(f), None, 0, at(0));
             d.handle_timeout(at(0));

@@ -12,9 +12,11 @@ use std::time::Duration;
 use aptsim_core::digest::Md5;
 use aptsim_core::verdict::{Thresholds, Verdict};
 use aptsim_peers::datacenter::{EICAR, EICAR_THREAT, Judgement};
+use aptsim_simulator::rng::{self, ChaCha8Rng};
 use mail_builder::MessageBuilder;
 use mail_builder::headers::content_type::ContentType;
 use mail_builder::mime::MimePart;
+use rand_core::Rng;
 
 use crate::format::{AttachmentSpec, MessageSpec, TrafficSpec};
 
@@ -40,18 +42,9 @@ pub fn file_bytes(spec: &AttachmentSpec) -> Vec<u8> {
     if spec.content.as_deref() == Some("eicar") {
         return EICAR.to_vec();
     }
-    // xorshift64* seeded by the name (FNV-1a), so bytes follow from name and size alone.
-    let mut state = spec.name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    }) | 1;
-    let mut out = Vec::with_capacity(spec.size);
-    while out.len() < spec.size {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        out.extend_from_slice(&state.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-    }
-    out.truncate(spec.size);
+    // Keyed by the name alone, so bytes follow from name and size and not from the seed.
+    let mut out = vec![0u8; spec.size];
+    rng::keyed(&spec.name).fill_bytes(&mut out);
     // Never start like an archive, so that a plain file is never taken apart.
     if let Some(first) = out.first_mut() {
         *first = b'#';
@@ -59,19 +52,10 @@ pub fn file_bytes(spec: &AttachmentSpec) -> Vec<u8> {
     out
 }
 
-/// The messages a traffic spec stands for, drawn with `seed` (deterministic).
-pub fn generate(traffic: &TrafficSpec, seed: u64) -> Vec<MessageSpec> {
+/// The messages a traffic spec stands for, drawn from `rng` (its own stream of the run).
+pub fn generate(traffic: &TrafficSpec, mut rng: ChaCha8Rng) -> Vec<MessageSpec> {
     let files = traffic.count.saturating_mul(traffic.attachments).max(1);
     let pool = traffic.pool.unwrap_or(files).max(1);
-    let mut state = seed ^ 0x9e37_79b9_7f4a_7c15 ^ (traffic.prefix.len() as u64);
-    let mut next = move || {
-        // SplitMix64: a small, seedable stream, enough to draw file indices.
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
     let high = (traffic.high.clamp(0.0, 1.0) * pool as f64).round() as usize;
     let medium = (traffic.medium.clamp(0.0, 1.0) * pool as f64).round() as usize;
     let mut fresh = 0usize;
@@ -81,7 +65,7 @@ pub fn generate(traffic: &TrafficSpec, seed: u64) -> Vec<MessageSpec> {
                 .map(|_| {
                     // Without a pool every file is new; with one, files repeat.
                     let k = if traffic.pool.is_some() {
-                        (next() % pool as u64) as usize
+                        (rng.next_u64() % pool as u64) as usize
                     } else {
                         fresh += 1;
                         fresh - 1

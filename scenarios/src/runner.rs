@@ -11,6 +11,7 @@ use aptsim_peers::datacenter::DcConfig;
 use aptsim_peers::smtp::presets;
 use aptsim_simulator::invariants::{self, CheckContext, FinalStates, Violation};
 use aptsim_simulator::metrics::{self, Metrics};
+use aptsim_simulator::rng::{self, streams};
 use aptsim_simulator::trace::TraceLine;
 
 use crate::build::{self, BuiltMessage};
@@ -91,8 +92,8 @@ pub fn world_of(s: &Scenario, seed: u64) -> Result<(WorldSpec, Vec<BuiltMessage>
 /// The scenario's own messages and those its traffic generates, ordered by time.
 pub fn all_messages(s: &Scenario, seed: u64) -> Vec<crate::format::MessageSpec> {
     let mut all = s.messages.clone();
-    for t in &s.traffic {
-        all.extend(build::generate(t, seed));
+    for (i, t) in s.traffic.iter().enumerate() {
+        all.extend(build::generate(t, rng::stream(seed, streams::traffic(i))));
     }
     all.sort_by_key(|m| m.at);
     all

@@ -59,17 +59,13 @@ pub fn generous_limits() -> aptsim_core::mime::MimeLimits {
     }
 }
 
-/// `n` incompressible, deterministic bytes (xorshift64 from `seed`).
+/// `n` incompressible, deterministic bytes (ChaCha8, the project's one random family, from
+/// `seed`).
 pub fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    use rand_core::{Rng, SeedableRng};
+    let mut out = vec![0u8; n];
+    rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut out);
+    out
 }
 
 /// A deflated zip of these members.
