@@ -3,7 +3,12 @@
 //! Both are lenient in the way Python's `email` package is, so that a file's MD5 is the same
 //! whichever of the two tools looked at it: base64 skips what is not in its alphabet and ends
 //! at complete padding; quoted-printable joins soft line breaks, decodes `=XX` and keeps any
-//! other `=` as it stands.
+//! other `=` as it stands. [`transfer_decode`] picks the decoder a part's
+//! Content-Transfer-Encoding names.
+
+use std::borrow::Cow;
+
+use crate::digest::Md5;
 
 /// Decodes MIME base64 fast. Line ends are dropped (found with `memchr`) into a small
 /// buffer that stays in cache, and each full buffer is decoded by the SIMD decoder straight
@@ -181,6 +186,63 @@ fn hex(c: u8) -> Option<u8> {
         b'a'..=b'f' => Some(c - b'a' + 10),
         b'A'..=b'F' => Some(c - b'A' + 10),
         _ => None,
+    }
+}
+
+/// The body transfer-decoded, and whether its encoding was broken.
+pub(super) fn transfer_decode<'b>(cte: Option<&str>, body: &'b [u8]) -> (Cow<'b, [u8]>, bool) {
+    let (bytes, broken, _) = transfer_decode_md5(cte, body);
+    (bytes, broken)
+}
+
+/// Whether a body in this transfer encoding is decoded into a copy of its own.
+pub(super) fn needs_decoding(cte: Option<&str>) -> bool {
+    cte.is_some_and(|c| {
+        let c = c.trim();
+        [
+            "base64",
+            "quoted-printable",
+            "x-uuencode",
+            "uuencode",
+            "x-uue",
+            "uue",
+        ]
+        .iter()
+        .any(|e| c.eq_ignore_ascii_case(e))
+    })
+}
+
+/// As [`transfer_decode`], with the MD5 of the decoded bytes when it came for free with them.
+pub(super) fn transfer_decode_md5<'b>(
+    cte: Option<&str>,
+    body: &'b [u8],
+) -> (Cow<'b, [u8]>, bool, Option<Md5>) {
+    let cte = cte.map(|c| c.trim().to_ascii_lowercase());
+    match cte.as_deref() {
+        Some("base64") => match base64_fast(body) {
+            Some((bytes, md5)) => (Cow::Owned(bytes), false, Some(md5)),
+            None => {
+                // RFC 2045 §6.8: characters outside the alphabet are ignored; spaces and tabs
+                // inside lines are legal, anything else is a broken encoding.
+                let symbols = body
+                    .iter()
+                    .filter(|b| b.is_ascii_alphanumeric() || **b == b'+' || **b == b'/')
+                    .count();
+                // A lone sixth of a byte at the end means text is missing.
+                let broken = symbols % 4 == 1
+                    || !body
+                        .iter()
+                        .all(|b| b.is_ascii_alphanumeric() || b"+/= \t\r\n".contains(b));
+                (Cow::Owned(base64_lenient(body)), broken, None)
+            }
+        },
+        Some("quoted-printable") => (Cow::Owned(quoted_printable(body)), false, None),
+        // Not MIME, but mail from older clients still carries it, and Python decodes it.
+        Some("x-uuencode" | "uuencode" | "x-uue" | "uue") => match uudecode(body) {
+            Some(bytes) => (Cow::Owned(bytes), false, None),
+            None => (Cow::Borrowed(body), true, None),
+        },
+        _ => (Cow::Borrowed(body), false, None),
     }
 }
 

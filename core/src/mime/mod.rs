@@ -1,10 +1,10 @@
 //! The files in a raw message: every attachment, transfer-decoded, archives expanded.
 //!
-//! [`extract`] walks the message entity by entity, under its own named [`MimeLimits`]. Each
-//! header block is parsed by mail-parser (RFC 2047/2231 names, folding, 8-bit junk); the
-//! structure comes from `split`, which finds multipart delimiters with a SIMD search
-//! instead of walking bodies byte by byte; base64 bodies are decoded by a SIMD decoder that
-//! hashes as it goes (`decode`). Together these keep the pipeline near raw MD5 speed
+//! [`extract`] walks the message entity by entity (`walk`), under its own named
+//! [`MimeLimits`]. Each header block is parsed by mail-parser (RFC 2047/2231 names, folding,
+//! 8-bit junk); the structure comes from `split`, which finds multipart delimiters with a
+//! SIMD search instead of walking bodies byte by byte; base64 bodies are decoded by a SIMD
+//! decoder that hashes as it goes (`decode`). Together these keep the pipeline near raw MD5 speed
 //! (docs/performance.md). A leaf part is an *attachment* when its Content-Disposition is
 //! `attachment` or it carries a file name (`filename=` or the Content-Type `name=`), the same
 //! rule as Python's `email` package. Each attachment is transfer-decoded; if its bytes are an
@@ -19,18 +19,18 @@ pub(crate) mod decode;
 mod fields;
 mod header_cost;
 mod split;
+mod walk;
 
-use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use mail_parser::{MessageParser, MimeHeaders};
 
-use crate::archive::{self, ArchiveLimits, MemberContent};
+use crate::archive::{self, ArchiveLimits};
 use crate::digest::Md5;
-use crate::unscannable::{LimitExceeded, Unscannable};
-use fields::Fields;
+use crate::unscannable::Unscannable;
+use walk::Walker;
 
 /// Bounds on one message's extraction. Defaults are generous for real mail and small enough
 /// that hostile input stays cheap. Whatever a limit keeps the walk out of is not skipped: it
@@ -299,7 +299,9 @@ pub fn decode_part(part: &[u8], limits: &MimeLimits) -> Vec<u8> {
         .as_ref()
         .and_then(|m| m.parts.first())
         .and_then(|p| p.content_transfer_encoding().map(str::to_owned));
-    decode(cte.as_deref(), &part[e.body]).0.into_owned()
+    decode::transfer_decode(cte.as_deref(), &part[e.body])
+        .0
+        .into_owned()
 }
 
 /// mail-parser reading only what extraction needs (the MIME headers); other fields stay raw,
@@ -310,447 +312,10 @@ fn header_parser() -> &'static MessageParser {
     PARSER.get_or_init(|| MessageParser::new().with_mime_headers())
 }
 
-/// The body transfer-decoded, and whether its encoding was broken.
-fn decode<'b>(cte: Option<&str>, body: &'b [u8]) -> (Cow<'b, [u8]>, bool) {
-    let (bytes, broken, _) = decode_md5(cte, body);
-    (bytes, broken)
-}
-
-/// Whether a body in this transfer encoding is decoded into a copy of its own.
-fn needs_decoding(cte: Option<&str>) -> bool {
-    cte.is_some_and(|c| {
-        let c = c.trim();
-        [
-            "base64",
-            "quoted-printable",
-            "x-uuencode",
-            "uuencode",
-            "x-uue",
-            "uue",
-        ]
-        .iter()
-        .any(|e| c.eq_ignore_ascii_case(e))
-    })
-}
-
-/// As [`decode`], with the MD5 of the decoded bytes when it came for free with them.
-fn decode_md5<'b>(cte: Option<&str>, body: &'b [u8]) -> (Cow<'b, [u8]>, bool, Option<Md5>) {
-    let cte = cte.map(|c| c.trim().to_ascii_lowercase());
-    match cte.as_deref() {
-        Some("base64") => match decode::base64_fast(body) {
-            Some((bytes, md5)) => (Cow::Owned(bytes), false, Some(md5)),
-            None => {
-                // RFC 2045 §6.8: characters outside the alphabet are ignored; spaces and tabs
-                // inside lines are legal, anything else is a broken encoding.
-                let symbols = body
-                    .iter()
-                    .filter(|b| b.is_ascii_alphanumeric() || **b == b'+' || **b == b'/')
-                    .count();
-                // A lone sixth of a byte at the end means text is missing.
-                let broken = symbols % 4 == 1
-                    || !body
-                        .iter()
-                        .all(|b| b.is_ascii_alphanumeric() || b"+/= \t\r\n".contains(b));
-                (Cow::Owned(decode::base64_lenient(body)), broken, None)
-            }
-        },
-        Some("quoted-printable") => (Cow::Owned(decode::quoted_printable(body)), false, None),
-        // Not MIME, but mail from older clients still carries it, and Python decodes it.
-        Some("x-uuencode" | "uuencode" | "x-uue" | "uue") => match decode::uudecode(body) {
-            Some(bytes) => (Cow::Owned(bytes), false, None),
-            None => (Cow::Borrowed(body), true, None),
-        },
-        _ => (Cow::Borrowed(body), false, None),
-    }
-}
-
-struct Walker<'r> {
-    raw: &'r [u8],
-    limits: &'r MimeLimits,
-    keep_contents: bool,
-    /// Set by another thread to stop the walk (the live proxy's time budget).
-    cancel: &'r AtomicBool,
-    parser: &'static MessageParser,
-    out: Extraction,
-    /// Archive budgets left for the rest of the message.
-    archive_budget: ArchiveLimits,
-    /// Entities walked so far, against [`MimeLimits::max_parts`].
-    visited: u32,
-    /// Bytes held now in decoded copies of attached messages.
-    decoded_live: usize,
-    /// Work left beyond the first reading ([`work_budget`]).
-    work: u64,
-    /// The part limit was reached: nothing more is walked.
-    stopped: bool,
-    /// Spans already reported as unwalked (pieces inside one encoded attached message all
-    /// map to that message's span, which is reported once).
-    unwalked_spans: BTreeSet<(usize, usize)>,
-}
-
-/// Where an entity sits: the range of the buffer it is walked in, and the span of the raw
-/// message that stands for it when that buffer is a decoded copy.
-#[derive(Clone)]
-struct Place {
-    range: Range<usize>,
-    /// `None` when the buffer is the raw message itself.
-    splice: Option<Range<usize>>,
-}
-
-impl Place {
-    /// The span of the raw message a rewrite replaces for `range` of this place's buffer.
-    fn span(&self, range: Range<usize>) -> Range<usize> {
-        self.splice.clone().unwrap_or(range)
-    }
-}
-
-impl<'r> Walker<'r> {
-    fn new(
-        raw: &'r [u8],
-        limits: &'r MimeLimits,
-        keep_contents: bool,
-        cancel: &'r AtomicBool,
-    ) -> Self {
-        Walker {
-            raw,
-            limits,
-            keep_contents,
-            cancel,
-            parser: header_parser(),
-            out: Extraction::default(),
-            archive_budget: limits.archive.clone(),
-            visited: 0,
-            decoded_live: 0,
-            work: work_budget(raw.len()),
-            stopped: false,
-            unwalked_spans: BTreeSet::new(),
-        }
-    }
-
-    /// The extraction, or `None` when it was cancelled.
-    fn run(mut self) -> Option<Extraction> {
-        let raw = self.raw;
-        if raw.len() > self.limits.max_message_bytes {
-            self.out.malformed.insert(Malformed::TooLarge);
-            let limit = LimitExceeded::MessageBytes(self.limits.max_message_bytes as u64);
-            self.unwalked(0..raw.len(), limit, "message/rfc822");
-            return Some(self.out);
-        }
-        let top = Place {
-            range: 0..raw.len(),
-            splice: None,
-        };
-        self.walk(raw, top, 0, false);
-        (!self.cancelled()).then_some(self.out)
-    }
-
-    fn cancelled(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed)
-    }
-
-    /// One entity of `buf` at `at`: a multipart is split and its parts walked, an attached
-    /// message is walked as a message, a leaf that is an attachment becomes files. Depth is
-    /// bounded by [`MimeLimits::max_depth`], so the recursion is too. Whatever a limit keeps
-    /// the walk out of becomes an unwalked piece ([`Walker::unwalked`]).
-    fn walk(&mut self, buf: &[u8], at: Place, depth: u32, in_digest: bool) {
-        if self.stopped {
-            return;
-        }
-        if self.cancelled() {
-            // Nothing of it will be used: the caller treats the whole message as unseen.
-            self.stopped = true;
-            return;
-        }
-        let here = at.span(at.range.clone());
-        if self.visited >= self.limits.max_parts {
-            self.out.malformed.insert(Malformed::PartLimit);
-            self.stopped = true;
-            self.unwalked(here, LimitExceeded::Parts(self.limits.max_parts), "");
-            return;
-        }
-        self.visited += 1;
-        let e = match split::entity(
-            self.parser,
-            buf,
-            at.range.clone(),
-            self.limits,
-            &mut self.work,
-        ) {
-            Ok(e) => e,
-            Err(limit) => {
-                self.out.malformed.insert(Malformed::HeaderLimit);
-                self.unwalked(here, limit, "");
-                return;
-            }
-        };
-        let Some(headers) = e.headers.as_ref().and_then(|m| m.parts.first()) else {
-            if depth == 0 {
-                self.out.malformed.insert(Malformed::NoHeaders);
-            }
-            // No headers: text/plain, or a message in a digest; never an attachment.
-            if in_digest {
-                let inner = Place {
-                    range: e.body,
-                    ..at
-                };
-                self.container(buf, inner, depth, here);
-            }
-            return;
-        };
-        if e.header_syntax {
-            self.out.malformed.insert(Malformed::HeaderSyntax);
-        }
-        let fields = Fields::of(headers, buf, e.header_start);
-        if fields.content_types.len() > 1 {
-            self.out.malformed.insert(Malformed::DuplicateContentType);
-        }
-        let content_type = fields.content_types.first().copied();
-        let (ctype, subtype) = match content_type {
-            Some(ct) => (
-                ct.ctype().to_ascii_lowercase(),
-                ct.subtype()
-                    .map(str::to_ascii_lowercase)
-                    .unwrap_or_default(),
-            ),
-            None if in_digest => ("message".to_owned(), "rfc822".to_owned()),
-            None => ("text".to_owned(), "plain".to_owned()),
-        };
-        let boundary = content_type
-            .and_then(|ct| ct.attribute("boundary"))
-            .map(|b| b.as_bytes().to_vec());
-        let cte = fields.transfer_encoding.map(str::to_owned);
-        match (ctype.as_str(), subtype.as_str(), boundary) {
-            ("multipart", _, Some(boundary)) => {
-                if depth >= self.limits.max_depth {
-                    self.too_deep(here);
-                    return;
-                }
-                let split = split::split(buf, e.body.clone(), &boundary);
-                if !split.terminated {
-                    self.out.malformed.insert(Malformed::UnterminatedMultipart);
-                }
-                let digest = subtype == "digest";
-                for (k, part) in split.parts.iter().enumerate() {
-                    let place = Place {
-                        range: part.clone(),
-                        splice: at.splice.clone(),
-                    };
-                    self.walk(buf, place, depth + 1, digest);
-                    if self.stopped {
-                        // The part limit stopped the walk inside this part: the parts after
-                        // it are one piece, replaced together by one part if need be.
-                        if let (Some(next), Some(last)) =
-                            (split.parts.get(k + 1), split.parts.last())
-                        {
-                            let rest = at.span(next.start..last.end);
-                            self.unwalked(rest, LimitExceeded::Parts(self.limits.max_parts), "");
-                        }
-                        break;
-                    }
-                }
-            }
-            // Every message/* type is a container, as Python reads it: message/rfc822 and
-            // message/global hold a message; message/external-body only the header block of
-            // content stored elsewhere, which is no file.
-            ("message", _, _) => {
-                let inner = Place {
-                    range: e.body.clone(),
-                    splice: at.splice.clone(),
-                };
-                self.attached_message(buf, inner, cte.as_deref(), depth, here);
-            }
-            _ => {
-                let Some(name) = fields.file_name() else {
-                    return;
-                };
-                let (bytes, broken, md5) = decode_md5(cte.as_deref(), &buf[e.body.clone()]);
-                if broken {
-                    self.out.malformed.insert(Malformed::BadTransferEncoding);
-                }
-                let content_type = if subtype.is_empty() {
-                    ctype
-                } else {
-                    format!("{ctype}/{subtype}")
-                };
-                self.add_attachment(name, content_type, bytes, md5, here);
-            }
-        }
-    }
-
-    /// The body at `inner` of an attached message (its transfer encoding `cte`), whose whole
-    /// entity is `here` in the raw message.
-    fn attached_message(
-        &mut self,
-        buf: &[u8],
-        inner: Place,
-        cte: Option<&str>,
-        depth: u32,
-        here: Range<usize>,
-    ) {
-        if depth >= self.limits.max_depth {
-            self.too_deep(here);
-            return;
-        }
-        let body = &buf[inner.range.clone()];
-        if needs_decoding(cte) {
-            // A decoded copy is never larger than its encoding, so the encoded length bounds
-            // what the copy would add, to the copies held at once and to the work done.
-            let len = body.len() as u64;
-            let limit = if self.decoded_live + body.len() > self.limits.max_decoded_bytes {
-                Some(LimitExceeded::DecodedBytes(
-                    self.limits.max_decoded_bytes as u64,
-                ))
-            } else if len > self.work {
-                Some(LimitExceeded::ParseWork(len))
-            } else {
-                None
-            };
-            if let Some(limit) = limit {
-                self.out.malformed.insert(Malformed::DecodedLimit);
-                self.unwalked(here, limit, "message/rfc822");
-                return;
-            }
-            self.work -= len;
-        }
-        let (decoded, broken) = decode(cte, body);
-        if broken {
-            self.out.malformed.insert(Malformed::BadTransferEncoding);
-        }
-        match decoded {
-            Cow::Borrowed(_) => self.walk(buf, inner, depth + 1, false),
-            // An encoded attached message is walked in its decoded copy; its parts can only
-            // be replaced as this whole part.
-            Cow::Owned(copy) => {
-                self.decoded_live += copy.len();
-                let place = Place {
-                    range: 0..copy.len(),
-                    splice: Some(here),
-                };
-                self.walk(&copy, place, depth + 1, false);
-                self.decoded_live -= copy.len();
-            }
-        }
-    }
-
-    /// A digest part without headers: an attached message whose body is `inner`.
-    fn container(&mut self, buf: &[u8], inner: Place, depth: u32, here: Range<usize>) {
-        if depth >= self.limits.max_depth {
-            self.too_deep(here);
-            return;
-        }
-        self.walk(buf, inner, depth + 1, false);
-    }
-
-    fn too_deep(&mut self, here: Range<usize>) {
-        self.out.malformed.insert(Malformed::DepthLimit);
-        let limit = LimitExceeded::MimeDepth(self.limits.max_depth);
-        self.unwalked(here, limit, "");
-    }
-
-    /// Records `span` of the raw message as a piece the walk could not enter: one
-    /// unscannable file whose identity is the MD5 of those raw bytes.
-    fn unwalked(&mut self, span: Range<usize>, limit: LimitExceeded, content_type: &str) {
-        if span.is_empty() || !self.unwalked_spans.insert((span.start, span.end)) {
-            return;
-        }
-        let bytes = &self.raw[span.clone()];
-        let md5 = Md5::of(bytes);
-        let content_type = if content_type.is_empty() {
-            "application/octet-stream"
-        } else {
-            content_type
-        };
-        let piece = Attachment {
-            name: UNWALKED_NAME.to_owned(),
-            content_type: content_type.to_owned(),
-            size: bytes.len() as u64,
-            md5,
-            span,
-            archive: None,
-            unwalked: true,
-        };
-        // Its bytes are never kept: an unscannable file is not uploaded anywhere.
-        let unscannable = Some(Unscannable::OverLimit(limit));
-        let file = File::whole(self.out.attachments.len(), &piece, unscannable, None);
-        self.out.attachments.push(piece);
-        self.out.files.push(file);
-    }
-
-    fn add_attachment(
-        &mut self,
-        name: String,
-        content_type: String,
-        bytes: Cow<'_, [u8]>,
-        md5: Option<Md5>,
-        span: Range<usize>,
-    ) {
-        let md5 = md5.unwrap_or_else(|| Md5::of(&bytes));
-        let index = self.out.attachments.len();
-        let expansion = if self.cancelled() {
-            None
-        } else {
-            archive::expand(&bytes, &self.archive_budget)
-        };
-        let attachment = Attachment {
-            name,
-            content_type,
-            size: bytes.len() as u64,
-            md5,
-            span,
-            archive: expansion.as_ref().map(|e| e.kind),
-            unwalked: false,
-        };
-        let Some(expansion) = expansion else {
-            let content = self.keep_contents.then(|| bytes.into_owned());
-            self.out
-                .files
-                .push(File::whole(index, &attachment, None, content));
-            self.out.attachments.push(attachment);
-            return;
-        };
-        let name = &attachment.name;
-        for member in expansion.members {
-            let (content, unscannable) = match member.content {
-                MemberContent::Bytes(b) => (b, None),
-                MemberContent::Unscannable { reason, raw } => (raw, Some(reason)),
-            };
-            self.spend_archive_budget(content.len());
-            let member_name = if member.path.is_empty() {
-                // A gzip without a stored name: the attachment's name without `.gz`.
-                name.strip_suffix(".gz").unwrap_or(name).to_owned()
-            } else {
-                member.path
-            };
-            self.out.files.push(File {
-                attachment: index,
-                name: member_name,
-                content_type: "application/octet-stream".to_owned(),
-                size: content.len() as u64,
-                md5: Md5::of(&content),
-                archive: Some(name.clone()),
-                unscannable,
-                content: self.keep_contents.then_some(content),
-            });
-        }
-        // An archive that could not be read to the end is itself a file that cannot be
-        // analysed: what was not read might be anything. (Its bytes are not kept: an
-        // unscannable file goes to no data center.)
-        if let Some(problem) = expansion.problem {
-            let file = File::whole(index, &attachment, Some(problem), None);
-            self.out.files.push(file);
-        }
-        self.out.attachments.push(attachment);
-    }
-
-    fn spend_archive_budget(&mut self, bytes: usize) {
-        let b = &mut self.archive_budget;
-        b.max_members = b.max_members.saturating_sub(1);
-        b.max_total_bytes = b.max_total_bytes.saturating_sub(bytes as u64);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::unscannable::LimitExceeded;
 
     fn files(raw: &str) -> Extraction {
         extract(raw.as_bytes(), &MimeLimits::default())
