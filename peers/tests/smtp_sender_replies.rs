@@ -6,7 +6,9 @@ mod common;
 use aptsim_core::smtp::wire::reply::Reply;
 use aptsim_peers::smtp::presets::SenderTimeouts;
 use aptsim_peers::smtp::receiver::ReceiverConfig;
-use aptsim_peers::smtp::sender::{AttemptResult, DeferReason, Phase, SenderEvent, SenderOutput};
+use aptsim_peers::smtp::sender::{
+    AttemptResult, DeferReason, Phase, SenderEvent, SenderOutput, SenderSession,
+};
 use common::peers::{BOB, Peers, sender, tricky_message};
 use common::{content, t};
 
@@ -240,4 +242,86 @@ fn lost_connection_after_the_body_is_ambiguous() {
         o,
         SenderOutput::Event(SenderEvent::MayBeDeliveredMultipleTimes { .. })
     )));
+}
+
+// The client alone, without a server model.
+fn bare_session() -> SenderSession {
+    let mut s = SenderSession::new(
+        SenderTimeouts::rfc5321(),
+        "mta.example",
+        "a@example.com",
+        vec!["b@example.net".into()],
+        b"Subject: x\r\n\r\nhi\r\n".to_vec(),
+        t(0),
+    );
+    s.handle_connected(t(0));
+    s
+}
+
+fn sent(s: &mut SenderSession) -> String {
+    let mut out = String::new();
+    while let Some(o) = s.poll_output() {
+        if let SenderOutput::Send(b) = o {
+            out.push_str(&String::from_utf8_lossy(&b));
+        }
+    }
+    out
+}
+
+#[test]
+fn ehlo_refused_falls_back_to_helo() {
+    let mut s = bare_session();
+    s.handle_bytes(b"220 mx ESMTP\r\n", t(1));
+    assert_eq!(sent(&mut s), "EHLO mta.example\r\n");
+    s.handle_bytes(b"502 5.5.1 no\r\n", t(1));
+    assert_eq!(sent(&mut s), "HELO mta.example\r\n");
+    s.handle_bytes(b"250 mx\r\n", t(1));
+    // No SIZE without EHLO.
+    assert_eq!(sent(&mut s), "MAIL FROM:<a@example.com>\r\n");
+}
+
+#[test]
+fn connect_timeout_and_refusal_defer() {
+    let mut s = SenderSession::new(
+        SenderTimeouts::rfc5321(),
+        "h",
+        "a@x",
+        vec!["b@y".into()],
+        Vec::new(),
+        t(0),
+    );
+    assert_eq!(s.poll_timeout(), Some(t(300)));
+    s.handle_timeout(t(299));
+    assert!(s.result().is_none());
+    s.handle_timeout(t(300));
+    assert_eq!(
+        s.result(),
+        Some(&AttemptResult::Deferred(DeferReason::ConnectFailed))
+    );
+    let mut s = SenderSession::new(
+        SenderTimeouts::rfc5321(),
+        "h",
+        "a@x",
+        vec!["b@y".into()],
+        Vec::new(),
+        t(0),
+    );
+    s.handle_connect_failed(t(1));
+    assert_eq!(
+        s.result(),
+        Some(&AttemptResult::Deferred(DeferReason::ConnectFailed))
+    );
+    assert!(!std::iter::from_fn(|| s.poll_output()).any(|o| o == SenderOutput::Close));
+}
+
+#[test]
+fn garbage_from_the_server_is_a_lost_connection() {
+    let mut s = bare_session();
+    s.handle_bytes(b"hello there\r\n", t(1));
+    assert_eq!(
+        s.result(),
+        Some(&AttemptResult::Deferred(DeferReason::ConnectionLost {
+            phase: Phase::Greeting
+        }))
+    );
 }
