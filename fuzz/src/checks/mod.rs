@@ -1,6 +1,7 @@
 //! The checks behind every fuzz target, one function per target, each taking the raw fuzz
 //! input and panicking when an invariant breaks; one file per area (`mime_checks`,
-//! `archive_checks`, `wire_checks` for the SMTP parsers, `proxy_checks` for the session).
+//! `archive_checks`, `wire_checks` for the SMTP parsers, `proxy_checks` and `proxy_driver`
+//! for the session).
 //!
 //! These files use nothing but `std` and `aptsim_core`, so that it can be compiled twice: as a
 //! module of the fuzz crate (`fuzz/src/lib.rs`), where the targets call them, and as a module
@@ -83,6 +84,7 @@ pub fn small_mime_limits() -> MimeLimits {
 mod archive_checks;
 mod mime_checks;
 mod proxy_checks;
+mod proxy_driver;
 mod wire_checks;
 
 pub use archive_checks::archive_expand;
