@@ -60,7 +60,6 @@ import tempfile
 import zipfile
 from email import policy as email_policy
 from email.message import EmailMessage
-from email.utils import format_datetime
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)

@@ -19,7 +19,6 @@ Needs smtp-sink (Debian package postfix; scripts/interop/install-deps.sh install
 
 import argparse
 import os
-import re
 import shutil
 import smtplib
 import socket

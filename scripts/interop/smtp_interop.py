@@ -8,7 +8,8 @@ Usage: smtp_interop.py PATH/TO/aptsim [--keep]
 Needs swaks, smtp-sink and smtp-source (Debian package postfix) and python3:
 scripts/interop/install-deps.sh installs them.
 
-It builds nothing: give it the `aptsim` binary. It starts smtp-sink and several proxies on
+It builds nothing: give it the `aptsim` binary. The process and smtp-sink handling is in
+harness.py, the messages and senders in smtp_messages.py. It starts smtp-sink and several proxies on
 free ports of 127.0.0.1, runs the checks, stops every process it started (and only those),
 and prints one line per check and a last line `N passed, M failed`. Exit status: 0 when all
 passed, 1 when a check failed, 2 when a required program is missing or the setup failed.
@@ -50,12 +51,10 @@ line ended CRLF on the wire; the proxy itself refuses bare LF and writes only CR
 to it directly, so any change the proxy made would show.
 """
 
-import base64
 import email
 import email.policy
 import hashlib
 import os
-import re
 import shutil
 import signal
 import smtplib
@@ -65,347 +64,32 @@ import sys
 import tempfile
 import threading
 import time
-from email.message import EmailMessage
 
-EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
-SBIN = ["/usr/sbin", "/usr/lib/postfix/sbin"]
-INSTALL_HINT = "install them with: bash scripts/interop/install-deps.sh " \
-    "(apt-get install swaks postfix python3)"
-
-# Every process this script started, so that it stops exactly those.
-STARTED = []
-
-
-def find_postfix_tool(name):
-    """smtp-sink and smtp-source live in /usr/sbin, often not on a user's PATH."""
-    found = shutil.which(name)
-    if found:
-        return found
-    for d in SBIN:
-        p = os.path.join(d, name)
-        if os.access(p, os.X_OK):
-            return p
-    return None
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(args, log_path):
-    log = open(log_path, "wb")
-    p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    STARTED.append(p)
-    return p
-
-
-def stop_all():
-    for p in STARTED:
-        if p.poll() is None:
-            p.terminate()
-    for p in STARTED:
-        try:
-            p.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-def wait_listening(port, proc, what, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise SetupError(f"{what} exited with status {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SetupError(f"{what} not listening on 127.0.0.1:{port} after {timeout}s")
-
-
-class SetupError(Exception):
-    pass
-
-
-class Sink:
-    """smtp-sink writing each message to DIR/<minute>.<random>."""
-
-    def __init__(self, binary, work):
-        self.dir = os.path.join(work, "sink")
-        os.makedirs(self.dir)
-        for _ in range(5):
-            self.port = free_port()
-            args = [binary, "-d", os.path.join(self.dir, "%M."), "-h", "interop-sink"]
-            if os.geteuid() == 0:
-                args += ["-u", "root"]
-            args += [f"127.0.0.1:{self.port}", "100"]
-            self.proc = start(args, os.path.join(work, "sink.log"))
-            try:
-                wait_listening(self.port, self.proc, "smtp-sink")
-                return
-            except SetupError:
-                if self.proc.poll() is None:
-                    self.proc.terminate()
-        raise SetupError("smtp-sink would not start; see sink.log")
-
-    def addr(self):
-        return f"127.0.0.1:{self.port}"
-
-    def find(self, marker, timeout=5.0):
-        """The message (smtp-sink's headers stripped) whose headers contain `marker`."""
-        end = time.monotonic() + timeout
-        while True:
-            for name in sorted(os.listdir(self.dir)):
-                data = read_dump(os.path.join(self.dir, name))
-                if data and marker.encode() in data and data.endswith(b"\n\n"):
-                    return split_dump(data)
-            if time.monotonic() >= end:
-                return None
-            time.sleep(0.05)
-
-
-def read_dump(path, limit=-1):
-    """A dump file's bytes, or None when smtp-sink removed it meanwhile (it removes the dump
-    of a transaction that ends without DATA)."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(limit)
-    except FileNotFoundError:
-        return None
-
-
-def split_dump(data):
-    """smtp-sink's dump → (its headers as a dict of lists, the message with LF line ends)."""
-    lines = data.split(b"\n")
-    meta = {}
-    i = 0
-    while i < len(lines) and lines[i].startswith(b"X-"):
-        key, _, value = lines[i].decode("utf-8", "replace").partition(": ")
-        meta.setdefault(key, []).append(value)
-        i += 1
-    if i < len(lines) and lines[i].startswith(b"Received: "):
-        i += 1
-        while i < len(lines) and lines[i].startswith(b"\t"):
-            i += 1
-    body = b"\n".join(lines[i:])
-    # The dump ends with one empty line after the message.
-    if body.endswith(b"\n\n"):
-        body = body[:-1]
-    return meta, body
-
-
-class Proxy:
-    def __init__(self, aptsim, work, name, upstream, *flags):
-        self.log_path = os.path.join(work, f"proxy-{name}.log")
-        self.name = name
-        args = [aptsim, "proxy", "smtp", "--listen", "127.0.0.1:0", "--upstream", upstream]
-        self.proc = start(args + list(flags), self.log_path)
-        end = time.monotonic() + 15
-        while True:
-            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", self.log())
-            if m:
-                self.port = int(m.group(1))
-                break
-            if self.proc.poll() is not None or time.monotonic() > end:
-                raise SetupError(f"proxy {name} did not start:\n{self.log()}")
-            time.sleep(0.05)
-
-    def log(self):
-        with open(self.log_path, "r", encoding="utf-8", errors="replace") as f:
-            return f.read()
-
-    def txn(self, sender, timeout=5.0):
-        """The transaction log line for `sender`, as a dict."""
-        end = time.monotonic() + timeout
-        while True:
-            for line in self.log().splitlines():
-                if " txn " in line and f"from=<{sender}>" in line:
-                    return dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
-            if time.monotonic() >= end:
-                return None
-            time.sleep(0.05)
-
-
-class Checks:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-        self.logs = []
-
-    def run(self, name, fn, proxy_for_log=None):
-        try:
-            fn()
-        except AssertionError as e:
-            self.failed += 1
-            print(f"FAIL {name}: {e}", flush=True)
-            if proxy_for_log is not None:
-                tail = "\n".join(proxy_for_log.log().splitlines()[-25:])
-                print(f"  --- last lines of {proxy_for_log.log_path}:\n{tail}", flush=True)
-            return
-        except Exception as e:  # an unexpected error is a failed check, not a crash
-            self.failed += 1
-            print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
-            if proxy_for_log is not None:
-                tail = "\n".join(proxy_for_log.log().splitlines()[-25:])
-                print(f"  --- last lines of {proxy_for_log.log_path}:\n{tail}", flush=True)
-            return
-        self.passed += 1
-        print(f"PASS {name}", flush=True)
-
-
-def lf(data):
-    return data.replace(b"\r\n", b"\n")
-
-
-def clean_message(sender, marker):
-    """A message with what tends to break relays: dot lines, a lone dot, a line reading
-    DATA, trailing spaces, 8-bit UTF-8, a long line, and a base64 attachment."""
-    body = (
-        "Hello,\r\n"
-        ".a line starting with a dot\r\n"
-        ".\r\n"
-        "..two dots\r\n"
-        "DATA\r\n"
-        "trailing spaces   \r\n"
-        "8-bit: Grüße, 日本語\r\n"
-        + "x" * 990 + "\r\n"
-        "\r\n"
-        "-- \r\n"
-        "end\r\n"
-    )
-    attachment = bytes(range(256)) * 20
-    b64 = base64.encodebytes(attachment).replace(b"\n", b"\r\n").decode()
-    text = (
-        f"From: Interop <{sender}>\r\n"
-        "To: <rcpt@example.net>\r\n"
-        f"Subject: interop clean {marker}\r\n"
-        f"Message-ID: <{marker}@interop.test>\r\n"
-        "MIME-Version: 1.0\r\n"
-        'Content-Type: multipart/mixed; boundary="b1"\r\n'
-        "\r\n"
-        "--b1\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\n"
-        "Content-Transfer-Encoding: 8bit\r\n"
-        "\r\n"
-        + body +
-        "--b1\r\n"
-        'Content-Type: application/octet-stream; name="data.bin"\r\n'
-        'Content-Disposition: attachment; filename="data.bin"\r\n'
-        "Content-Transfer-Encoding: base64\r\n"
-        "\r\n"
-        + b64 +
-        "--b1--\r\n"
-    )
-    return text.encode("utf-8")
-
-
-def eicar_message(sender, marker, eicar=EICAR, clean=b"%PDF-1.4 harmless\n" * 50):
-    m = EmailMessage()
-    m["From"] = sender
-    m["To"] = "rcpt@example.net"
-    m["Subject"] = f"interop eicar {marker}"
-    m["Message-ID"] = f"<{marker}@interop.test>"
-    m.set_content("Two attachments: a test virus and a harmless file.\n")
-    m.add_attachment(eicar, maintype="application", subtype="octet-stream",
-                     filename="eicar.com")
-    m.add_attachment(clean, maintype="application", subtype="pdf", filename="notes.pdf")
-    return m.as_bytes(policy=email.policy.SMTP), clean
-
-
-def nested_eicar(levels):
-    """EICAR inside `levels` nested multiparts (the message being the outermost)."""
-    b64 = base64.encodebytes(EICAR).replace(b"\n", b"\r\n").decode()
-    inner = ('Content-Type: application/octet-stream; name="eicar.com"\r\n'
-             "Content-Transfer-Encoding: base64\r\n\r\n" + b64)
-    for level in range(levels - 1, 0, -1):
-        inner = (f'Content-Type: multipart/mixed; boundary="n{level}"\r\n\r\n'
-                 f"--n{level}\r\n{inner}\r\n--n{level}--\r\n")
-    return ('Content-Type: multipart/mixed; boundary="n0"\r\n\r\n--n0\r\n'
-            f"Content-Type: text/plain\r\n\r\nhello\r\n--n0\r\n{inner}\r\n--n0--\r\n")
-
-
-def many_parts_eicar(total, eicar_at):
-    b64 = base64.encodebytes(EICAR).replace(b"\n", b"\r\n").decode()
-    parts = []
-    for i in range(1, total + 1):
-        if i == eicar_at:
-            parts.append('Content-Type: application/octet-stream; name="eicar.com"\r\n'
-                         "Content-Transfer-Encoding: base64\r\n\r\n" + b64)
-        else:
-            parts.append(f"Content-Type: text/plain\r\n\r\npart {i}\r\n")
-    return ('Content-Type: multipart/mixed; boundary="p"\r\n\r\n'
-            + "".join(f"--p\r\n{p}\r\n" for p in parts) + "--p--\r\n")
-
-
-def with_headers(sender, marker, mime):
-    return (f"From: <{sender}>\r\nTo: <rcpt@example.net>\r\nSubject: {marker}\r\n"
-            f"Message-ID: <{marker}@interop.test>\r\nMIME-Version: 1.0\r\n"
-            + mime).encode()
-
-
-def carries_eicar(message):
-    """EICAR raw, base64 at any alignment (line breaks ignored), or in any part Python's
-    email package decodes."""
-    if EICAR in message:
-        return True
-    flat = message.replace(b"\r", b"").replace(b"\n", b"")
-    for skip in range(3):
-        if base64.b64encode(EICAR[skip:skip + 63]) in flat:
-            return True
-    parsed = email.message_from_bytes(message, policy=email.policy.default)
-    for part in parsed.walk():
-        payload = part.get_payload(decode=True)
-        if isinstance(payload, bytes) and EICAR in payload:
-            return True
-    return False
-
-
-def heavy_message(sender, marker):
-    """A message whose extraction takes seconds: a 3 MB zip of 60 members of 4 MiB each
-    that deflate about 60:1 (under the ratio limit), 240 MiB to inflate and hash."""
-    import io
-    import random
-    import zipfile
-    rnd = random.Random(7)
-    block = bytes(rnd.randrange(256) for _ in range(4096))
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
-        for m in range(60):
-            data = bytearray(block * 1024)
-            for k in range(0, len(data), 512):
-                data[k] = rnd.randrange(256)
-            z.writestr(f"m{m}.bin", bytes(data))
-    b64 = base64.encodebytes(buf.getvalue()).replace(b"\n", b"\r\n").decode()
-    return with_headers(sender, marker,
-                        'Content-Type: multipart/mixed; boundary="h"\r\n\r\n--h\r\n'
-                        "Content-Type: text/plain\r\n\r\nheavy\r\n--h\r\n"
-                        'Content-Type: application/zip; name="heavy.zip"\r\n'
-                        "Content-Transfer-Encoding: base64\r\n\r\n" + b64 + "--h--\r\n")
-
-
-def smtplib_send(port, sender, message, timeout=30):
-    """Sends; returns (elapsed seconds, None) or (elapsed, (code, text)) on a refusal."""
-    t0 = time.monotonic()
-    with smtplib.SMTP("127.0.0.1", port, timeout=timeout) as s:
-        s.ehlo("interop.test")
-        try:
-            s.sendmail(sender, ["rcpt@example.net"], message)
-            result = None
-        except smtplib.SMTPDataError as e:
-            result = (e.smtp_code, e.smtp_error.decode("utf-8", "replace"))
-        except smtplib.SMTPRecipientsRefused as e:
-            result = ("rcpt", str(e))
-    return time.monotonic() - t0, result
-
-
-def swaks(port, sender, data_path, *extra):
-    args = ["swaks", "--server", f"127.0.0.1:{port}", "--from", sender,
-            "--to", "rcpt@example.net", "--helo", "interop.test",
-            "--data", f"@{data_path}", "--timeout", "30"] + list(extra)
-    return subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (  # noqa: E402
+    find_postfix_tool,
+    stop_all,
+    SetupError,
+    Sink,
+    read_dump,
+    Proxy,
+    Checks,
+    first_difference,
+    INSTALL_HINT,
+)
+from smtp_messages import (  # noqa: E402
+    lf,
+    clean_message,
+    eicar_message,
+    nested_eicar,
+    many_parts_eicar,
+    with_headers,
+    carries_eicar,
+    heavy_message,
+    smtplib_send,
+    swaks,
+    EICAR,
+)
 
 
 def main():
@@ -777,12 +461,6 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
     print(f"{checks.passed} passed, {checks.failed} failed")
     return 1 if checks.failed else 0
-
-
-def first_difference(a, b):
-    n = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-    return (f"differs at byte {n} (lengths {len(a)} and {len(b)}): "
-            f"{a[max(0, n - 40):n + 40]!r} vs {b[max(0, n - 40):n + 40]!r}")
 
 
 def on_signal(signum, _frame):

@@ -1,0 +1,203 @@
+"""The harness of the live-proxy interop checks: starting and stopping the programs a check
+needs (only those it started), free ports, smtp-sink and its dump files, a running
+`aptsim proxy`, and the PASS/FAIL bookkeeping. Shared by every interop script."""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+
+SBIN = ["/usr/sbin", "/usr/lib/postfix/sbin"]
+INSTALL_HINT = "install them with: bash scripts/interop/install-deps.sh " \
+    "(apt-get install swaks postfix python3)"
+
+# Every process this script started, so that it stops exactly those.
+STARTED = []
+
+
+def find_postfix_tool(name):
+    """smtp-sink and smtp-source live in /usr/sbin, often not on a user's PATH."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for d in SBIN:
+        p = os.path.join(d, name)
+        if os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(args, log_path):
+    log = open(log_path, "wb")
+    p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    STARTED.append(p)
+    return p
+
+
+def stop_all():
+    for p in STARTED:
+        if p.poll() is None:
+            p.terminate()
+    for p in STARTED:
+        try:
+            p.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def wait_listening(port, proc, what, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise SetupError(f"{what} exited with status {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SetupError(f"{what} not listening on 127.0.0.1:{port} after {timeout}s")
+
+
+class SetupError(Exception):
+    pass
+
+
+class Sink:
+    """smtp-sink writing each message to DIR/<minute>.<random>."""
+
+    def __init__(self, binary, work):
+        self.dir = os.path.join(work, "sink")
+        os.makedirs(self.dir)
+        for _ in range(5):
+            self.port = free_port()
+            args = [binary, "-d", os.path.join(self.dir, "%M."), "-h", "interop-sink"]
+            if os.geteuid() == 0:
+                args += ["-u", "root"]
+            args += [f"127.0.0.1:{self.port}", "100"]
+            self.proc = start(args, os.path.join(work, "sink.log"))
+            try:
+                wait_listening(self.port, self.proc, "smtp-sink")
+                return
+            except SetupError:
+                if self.proc.poll() is None:
+                    self.proc.terminate()
+        raise SetupError("smtp-sink would not start; see sink.log")
+
+    def addr(self):
+        return f"127.0.0.1:{self.port}"
+
+    def find(self, marker, timeout=5.0):
+        """The message (smtp-sink's headers stripped) whose headers contain `marker`."""
+        end = time.monotonic() + timeout
+        while True:
+            for name in sorted(os.listdir(self.dir)):
+                data = read_dump(os.path.join(self.dir, name))
+                if data and marker.encode() in data and data.endswith(b"\n\n"):
+                    return split_dump(data)
+            if time.monotonic() >= end:
+                return None
+            time.sleep(0.05)
+
+
+def read_dump(path, limit=-1):
+    """A dump file's bytes, or None when smtp-sink removed it meanwhile (it removes the dump
+    of a transaction that ends without DATA)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(limit)
+    except FileNotFoundError:
+        return None
+
+
+def split_dump(data):
+    """smtp-sink's dump → (its headers as a dict of lists, the message with LF line ends)."""
+    lines = data.split(b"\n")
+    meta = {}
+    i = 0
+    while i < len(lines) and lines[i].startswith(b"X-"):
+        key, _, value = lines[i].decode("utf-8", "replace").partition(": ")
+        meta.setdefault(key, []).append(value)
+        i += 1
+    if i < len(lines) and lines[i].startswith(b"Received: "):
+        i += 1
+        while i < len(lines) and lines[i].startswith(b"\t"):
+            i += 1
+    body = b"\n".join(lines[i:])
+    # The dump ends with one empty line after the message.
+    if body.endswith(b"\n\n"):
+        body = body[:-1]
+    return meta, body
+
+
+class Proxy:
+    def __init__(self, aptsim, work, name, upstream, *flags):
+        self.log_path = os.path.join(work, f"proxy-{name}.log")
+        self.name = name
+        args = [aptsim, "proxy", "smtp", "--listen", "127.0.0.1:0", "--upstream", upstream]
+        self.proc = start(args + list(flags), self.log_path)
+        end = time.monotonic() + 15
+        while True:
+            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", self.log())
+            if m:
+                self.port = int(m.group(1))
+                break
+            if self.proc.poll() is not None or time.monotonic() > end:
+                raise SetupError(f"proxy {name} did not start:\n{self.log()}")
+            time.sleep(0.05)
+
+    def log(self):
+        with open(self.log_path, "r", encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def txn(self, sender, timeout=5.0):
+        """The transaction log line for `sender`, as a dict."""
+        end = time.monotonic() + timeout
+        while True:
+            for line in self.log().splitlines():
+                if " txn " in line and f"from=<{sender}>" in line:
+                    return dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+            if time.monotonic() >= end:
+                return None
+            time.sleep(0.05)
+
+
+class Checks:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+        self.logs = []
+
+    def run(self, name, fn, proxy_for_log=None):
+        try:
+            fn()
+        except AssertionError as e:
+            self.failed += 1
+            print(f"FAIL {name}: {e}", flush=True)
+            if proxy_for_log is not None:
+                tail = "\n".join(proxy_for_log.log().splitlines()[-25:])
+                print(f"  --- last lines of {proxy_for_log.log_path}:\n{tail}", flush=True)
+            return
+        except Exception as e:  # an unexpected error is a failed check, not a crash
+            self.failed += 1
+            print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
+            if proxy_for_log is not None:
+                tail = "\n".join(proxy_for_log.log().splitlines()[-25:])
+                print(f"  --- last lines of {proxy_for_log.log_path}:\n{tail}", flush=True)
+            return
+        self.passed += 1
+        print(f"PASS {name}", flush=True)
+
+
+def first_difference(a, b):
+    n = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return (f"differs at byte {n} (lengths {len(a)} and {len(b)}): "
+            f"{a[max(0, n - 40):n + 40]!r} vs {b[max(0, n - 40):n + 40]!r}")
