@@ -7,7 +7,7 @@
   archives made here (empty zip, stored and deflated zip, gzip, tar, tar.gz).
 - smtp_command, smtp_reply, smtp_data: small hand-written inputs (the first byte of the
   reply and data seeds is the cut point; docs/fuzzing.md).
-- smtp_proxy_session: scripts in the format of fuzz/src/checks.rs (`Script`).
+- smtp_proxy_session: scripts in the format of fuzz/src/checks/mod.rs (`Script`).
 """
 
 import email
@@ -157,7 +157,7 @@ def data_seeds():
         (d / name).write_bytes(data)
 
 
-# Script operations (fuzz/src/checks.rs, smtp_proxy_session).
+# Script operations (fuzz/src/checks/mod.rs, smtp_proxy_session).
 def client(b):
     out = b""
     while b:

@@ -11,7 +11,7 @@ Prints one JSON object per input file, one per line (JSON Lines), in the shape
       "md5": "<lowercase hex>", "archive": str|null, "unscannable": str|null}, ...]}
 
 Rules (the contract the Rust tool is compared against; where a rule is aptsim's own
-design rather than Python's, it says so and mirrors core/src/mime.rs / archive.rs):
+design rather than Python's, it says so and mirrors core/src/mime/mod.rs / archive.rs):
 
 * Parse the bytes exactly as received: `email.message_from_bytes(data,
   policy=compat32)`, NOT `message_from_binary_file` (see "Line endings" below), with one

@@ -5,7 +5,7 @@
 //! `aptsim_core::mime::extract` with the default `MimeLimits` on every
 //! [`aptsim_benches::worst::Shape`]: the plain baseline (a text part and one base64
 //! attachment) and the hostile shapes, all exactly as long as the baseline (the inputs are
-//! described in `benches/src/worst.rs` and docs/performance.md, "Worst-case parsing").
+//! described in `benches/src/worst/mod.rs` and docs/performance.md, "Worst-case parsing").
 //! Every function reports `Throughput::Bytes` of the raw message, the same for the whole
 //! group, so the ratio of two rates is the inverse ratio of their times.
 //!

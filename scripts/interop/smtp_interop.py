@@ -47,7 +47,7 @@ Received:), then the message as received with every line ended by LF instead of 
 one empty line. The checks strip those headers and that last line and compare the rest with
 the original message, its CRLFs written as LF. smtp-sink's format cannot show whether a
 line ended CRLF on the wire; the proxy itself refuses bare LF and writes only CRLF upstream
-(core/src/smtp/data.rs), and check (a) compares with what smtp-sink stores when swaks talks
+(core/src/smtp/wire/data.rs), and check (a) compares with what smtp-sink stores when swaks talks
 to it directly, so any change the proxy made would show.
 """
 
