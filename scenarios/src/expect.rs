@@ -111,29 +111,19 @@ pub fn check(
         }
         if let Some(want) = e.verdicts_from {
             let got = match decision {
-                None => None,
+                None => "no decision",
                 Some((_, files)) if files.iter().any(|f| f.source == Source::Analysis) => {
-                    Some(VerdictsFrom::Analysis)
+                    VerdictsFrom::Analysis.as_str()
                 }
                 Some((_, files))
                     if !files.is_empty() && files.iter().all(|f| f.source == Source::Cache) =>
                 {
-                    Some(VerdictsFrom::Cache)
+                    VerdictsFrom::Cache.as_str()
                 }
-                Some(_) => None,
+                Some(_) => "other",
             };
-            if got != Some(want) {
-                let name = |v: Option<VerdictsFrom>| match v {
-                    Some(VerdictsFrom::Cache) => "cache",
-                    Some(VerdictsFrom::Analysis) => "analysis",
-                    None if decision.is_none() => "no decision",
-                    None => "other",
-                };
-                fail(
-                    "verdicts from",
-                    name(Some(want)).to_owned(),
-                    name(got).to_owned(),
-                );
+            if got != want.as_str() {
+                fail("verdicts from", want.as_str().to_owned(), got.to_owned());
             }
         }
         if let Some(want) = e.attachments_intact {

@@ -87,6 +87,24 @@ pub struct World {
     pub server: ReceiverConfig,
 }
 
+impl World {
+    /// The sending MTA: its preset, with the scenario's override of the DATA-termination
+    /// timeout.
+    pub fn sender(&self) -> Result<presets::SenderPreset, String> {
+        let mut sender = presets::preset(&self.mta).ok_or_else(|| {
+            format!(
+                "unknown mta preset {:?} ({})",
+                self.mta,
+                presets::PRESETS.join(", ")
+            )
+        })?;
+        if let Some(d) = self.data_done_timeout {
+            sender.timeouts.data_done = d;
+        }
+        Ok(sender)
+    }
+}
+
 impl Default for World {
     fn default() -> Self {
         World {
@@ -240,6 +258,16 @@ pub enum VerdictsFrom {
     Analysis,
 }
 
+impl VerdictsFrom {
+    /// The name used in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictsFrom::Cache => "cache",
+            VerdictsFrom::Analysis => "analysis",
+        }
+    }
+}
+
 /// Aggregate expectations.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -332,12 +360,7 @@ impl Scenario {
                 return Err(invalid(format!("unknown state {state:?}")));
             }
         }
-        if presets::preset(&s.world.mta).is_none() {
-            return Err(invalid(format!(
-                "unknown mta preset {:?} (postfix, exim, sendmail, exchange)",
-                s.world.mta
-            )));
-        }
+        s.world.sender().map_err(invalid)?;
         for (i, f) in s.faults.iter_mut().enumerate() {
             if f.id.is_empty() {
                 f.id = format!("fault-{}", i + 1);

@@ -8,7 +8,6 @@ use aptsim_actors::world::{self, WorldSpec};
 use aptsim_core::policy::Action;
 use aptsim_core::verdict::ThreatLevel;
 use aptsim_peers::datacenter::DcConfig;
-use aptsim_peers::smtp::presets;
 use aptsim_simulator::invariants::{self, CheckContext, FinalStates, Violation};
 use aptsim_simulator::metrics::{self, Metrics};
 use aptsim_simulator::rng::{self, streams};
@@ -48,15 +47,7 @@ impl RunReport {
 
 /// The world a scenario describes, and its messages as built.
 pub fn world_of(s: &Scenario, seed: u64) -> Result<(WorldSpec, Vec<BuiltMessage>), String> {
-    let mut sender = presets::preset(&s.world.mta).ok_or_else(|| {
-        format!(
-            "unknown mta preset {:?} (postfix, exim, sendmail, exchange)",
-            s.world.mta
-        )
-    })?;
-    if let Some(d) = s.world.data_done_timeout {
-        sender.timeouts.data_done = d;
-    }
+    let sender = s.world.sender()?;
     let policy = s.world.policy.clone();
     let specs = all_messages(s, seed);
     let messages: Vec<BuiltMessage> = specs.iter().map(build::build).collect();
