@@ -297,11 +297,11 @@ impl Handler<Wire> for SmtpProxy {
             Wire::Closed { conn } if conn >= FIRST_UPSTREAM => {
                 self.with_node(ctx, |n, now| n.handle_upstream_closed(conn, now));
             }
+            // A sender's close arrives as a TCP FIN: the session tells a half-close (the
+            // sender still reads) from a departure; its link stays for the replies until
+            // the session closes it.
             Wire::Closed { conn } => {
-                if let Some(slot) = self.slots.get_mut(&conn) {
-                    slot.client = None;
-                }
-                self.with_node(ctx, |n, now| n.handle_client_closed(conn, now));
+                self.with_node(ctx, |n, now| n.handle_client_eof(conn, now));
             }
         }
     }

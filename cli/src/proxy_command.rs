@@ -13,6 +13,7 @@ use aptsim_core::clock::Timestamp;
 use aptsim_core::duration;
 use aptsim_core::policy::{Policy, PolicyError};
 use aptsim_core::smtp::proxy::ProxyConfig;
+use aptsim_core::smtp::wire::data::BareNewline;
 
 use crate::verdicts::read_verdicts;
 use aptsim_live::{log, smtp, workers};
@@ -113,6 +114,10 @@ pub struct SmtpArgs {
     /// smtpd_min_data_rate].
     #[arg(long, value_name = "BYTES_PER_S")]
     pub min_data_rate: Option<u32>,
+    /// Bare LF or CR in message data: `normalize` accepts it and relays CRLF (Postfix 3.9's
+    /// default), `reject` answers 550 5.5.2. Neither lets a smuggled second message through.
+    #[arg(long, value_name = "MODE", default_value = "normalize")]
+    pub bare_newline: BareNewline,
     /// Worker threads that extract and rewrite messages [default: one per core, at least 2].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: Option<u16>,
@@ -254,6 +259,7 @@ fn session_config(args: &SmtpArgs, log: &log::Log) -> ProxyConfig {
     if let Some(r) = args.min_data_rate {
         c.min_data_rate = r;
     }
+    c.bare_newline = args.bare_newline;
     // Raise the soft limit on open files to the hard one, as servers do.
     if let Ok(files) = rlimit::increase_nofile_limit(u64::MAX) {
         let room = usize::try_from(files.saturating_sub(64) / 2).unwrap_or(usize::MAX);

@@ -224,7 +224,13 @@ impl Node {
         self.with_session(conn, now, |s, gw| s.handle_client_bytes(bytes, gw, now));
     }
 
-    /// A client closed its connection, or it broke.
+    /// A client's end of stream (FIN): a half-close or a departure, as
+    /// [`ProxySession::handle_client_eof`] tells them apart.
+    pub fn handle_client_eof(&mut self, conn: ConnId, now: Timestamp) {
+        self.with_session(conn, now, |s, gw| s.handle_client_eof(gw, now));
+    }
+
+    /// A client's connection broke (reset, a failed write) or is otherwise gone.
     pub fn handle_client_closed(&mut self, conn: ConnId, now: Timestamp) {
         self.with_session(conn, now, |s, gw| s.handle_client_closed(gw, now));
     }

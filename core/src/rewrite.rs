@@ -48,7 +48,7 @@ pub fn reason_summary(files: &[FileOutcome], extraction: &Extraction) -> String 
     let found: Vec<String> = files
         .iter()
         .filter(|f| f.action != Action::Allow)
-        .map(|f| format!("{} ({})", display_name(f, extraction), reason(f)))
+        .map(|f| format!("{} ({})", quoted_name(f, extraction), reason(f)))
         .collect();
     if found.is_empty() {
         "message could not be scanned".to_owned()
@@ -386,15 +386,39 @@ fn reason(f: &FileOutcome) -> String {
     }
 }
 
+/// The file's name for a notice (which quotes it itself): with its archive, and an empty
+/// name read as such.
 fn display_name<'a>(f: &'a FileOutcome, extraction: &'a Extraction) -> Cow<'a, str> {
-    match extraction
+    let name = if f.name.is_empty() {
+        "(unnamed file)"
+    } else {
+        &f.name
+    };
+    match archive_of(f, extraction) {
+        Some(archive) => Cow::Owned(format!("{archive}/{name}")),
+        None => Cow::Borrowed(name),
+    }
+}
+
+/// The file's name for a summary reply: quoted (a name may hold spaces, commas and
+/// parentheses, which the summary's own punctuation would blur), with its archive, and an
+/// empty name read as such rather than as `""`.
+fn quoted_name(f: &FileOutcome, extraction: &Extraction) -> String {
+    let quoted = |name: &str| match name {
+        "" => "an unnamed file".to_owned(),
+        name => format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\"")),
+    };
+    match archive_of(f, extraction) {
+        Some(archive) => format!("{} in archive {}", quoted(&f.name), quoted(archive)),
+        None => quoted(&f.name),
+    }
+}
+
+fn archive_of<'a>(f: &FileOutcome, extraction: &'a Extraction) -> Option<&'a str> {
+    extraction
         .files
         .get(f.file)
         .and_then(|file| file.archive.as_deref())
-    {
-        Some(archive) => Cow::Owned(format!("{archive}/{}", f.name)),
-        None => Cow::Borrowed(&f.name),
-    }
 }
 
 fn uses_crlf(raw: &[u8]) -> bool {

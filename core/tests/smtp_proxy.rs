@@ -10,6 +10,7 @@ use std::time::Duration;
 use aptsim_core::digest::Md5;
 use aptsim_core::policy::{Action, Policy};
 use aptsim_core::smtp::proxy::{Event, Output, ProxyConfig, ProxySession, TxnResult};
+use aptsim_core::smtp::wire::data::BareNewline;
 use aptsim_core::verdict::{ThreatLevel, Thresholds, Verdict};
 use common::harness::{EHLO_REPLY, Harness};
 use common::{content, hold_policy, message};
@@ -121,6 +122,39 @@ fn s6_a1_known_bad_file_is_denied_with_554_and_upstream_reset() {
 }
 
 #[test]
+fn deny_replies_are_ascii_without_smtputf8_and_name_an_unnamed_file() {
+    let bad = content("bad", 100);
+    let worse = content("worse", 100);
+    let with_names = |mail_params: &str| {
+        let mut h = Harness::ready(Policy::default());
+        for file in [&bad, &worse] {
+            h.gw.cache
+                .insert(Md5::of(file), verdict(ThreatLevel::High), h.now);
+        }
+        h.client(format!("MAIL FROM:<alice@example.com>{mail_params}\r\n").as_bytes());
+        h.upstream(b"250 2.1.0 Ok\r\n");
+        h.client(b"RCPT TO:<bob@example.net>\r\n");
+        h.upstream(b"250 2.1.5 Ok\r\n");
+        h.take_client();
+        h.take_upstream();
+        h.send_message(&message(&[
+            ("résumé.exe", bad.clone()),
+            ("", worse.clone()),
+        ]));
+        h.take_client()
+    };
+    let reply = with_names("");
+    assert!(reply.starts_with("554 5.7.1 "), "{reply}");
+    assert!(reply.is_ascii(), "{reply}");
+    assert!(reply.contains("\"r%C3%A9sum%C3%A9.exe\""), "{reply}");
+    assert!(reply.contains("an unnamed file ("), "{reply}");
+    assert!(!reply.contains("  ("), "{reply}");
+    // With SMTPUTF8 negotiated for the transaction the name goes as it is.
+    let reply = with_names(" SMTPUTF8");
+    assert!(reply.contains("\"résumé.exe\""), "{reply}");
+}
+
+#[test]
 fn a1_quarantine_accepts_and_keeps_the_message() {
     let mut policy = hold_policy();
     policy.levels.high.action = Action::Quarantine;
@@ -184,8 +218,8 @@ fn s3_s5_client_leaving_during_a_hold_is_never_delivered_but_analysis_goes_on() 
     ]));
     assert_eq!(h.submits.len(), 1, "S3: one at a time");
     h.advance(600);
-    h.s.handle_client_closed(&mut h.gw, h.now);
-    h.drain();
+    // The sender's timeout ran out and it closed: its FIN, long after its last bytes.
+    h.eof();
     assert!(h.events.iter().any(|e| matches!(
         e,
         Event::ClientGone {
@@ -411,26 +445,60 @@ fn limits_on_recipients_and_size() {
 
 #[test]
 fn smuggling_vectors_give_no_second_message_upstream() {
-    let vectors: [&[u8]; 6] = [
-        b"\n.\n", b"\r.\r", b"\r\n.\n", b"\n.\r\n", b"\r.\r\n", b"\n.\r",
+    let vectors: [&[u8]; 7] = [
+        b"\n.\n",
+        b"\r.\r",
+        b"\r\n.\n",
+        b"\n.\r\n",
+        b"\r.\r\n",
+        b"\n.\r",
+        b"\r\n.\n\r\n",
     ];
-    for v in vectors {
-        let mut h = Harness::ready(Policy::default());
-        h.envelope();
-        h.client(b"DATA\r\n");
-        h.take_client();
-        let mut wire = b"Subject: hi\r\n\r\nfirst".to_vec();
-        wire.extend_from_slice(v);
-        wire.extend_from_slice(b"MAIL FROM:<evil@x>\r\nRCPT TO:<victim@y>\r\nDATA\r\nSubject: smuggled\r\n\r\nx\r\n.\r\n");
-        h.client(&wire);
-        let reply = h.take_client();
-        assert!(reply.starts_with("550 5.5.2"), "{v:?}: {reply}");
-        assert_eq!(
-            h.take_upstream(),
-            "RSET\r\n",
-            "{v:?}: nothing but a reset reaches the upstream"
-        );
-        assert!(h.submits.is_empty());
+    for mode in [BareNewline::Reject, BareNewline::Normalize] {
+        for v in vectors {
+            let config = ProxyConfig {
+                bare_newline: mode,
+                ..ProxyConfig::default()
+            };
+            let mut h = Harness::ready_with(Policy::default(), config);
+            h.envelope();
+            h.client(b"DATA\r\n");
+            h.take_client();
+            let mut wire = b"Subject: hi\r\n\r\nfirst".to_vec();
+            wire.extend_from_slice(v);
+            wire.extend_from_slice(b"MAIL FROM:<evil@x>\r\nRCPT TO:<victim@y>\r\nDATA\r\nSubject: smuggled\r\n\r\nx\r\n.\r\n");
+            h.client(&wire);
+            if mode == BareNewline::Reject {
+                let reply = h.take_client();
+                assert!(reply.starts_with("550 5.5.2"), "{v:?}: {reply}");
+                assert_eq!(
+                    h.take_upstream(),
+                    "RSET\r\n",
+                    "{v:?}: nothing but a reset reaches the upstream"
+                );
+                assert!(h.submits.is_empty());
+                continue;
+            }
+            // Normalised: one message goes upstream, the smuggled commands inside it as
+            // content, and the upstream sees exactly one end of data.
+            assert_eq!(h.take_upstream(), "DATA\r\n", "{v:?}");
+            h.upstream(b"354 go\r\n");
+            let body = h.take_upstream();
+            assert_eq!(
+                body.matches("\r\n.\r\n").count(),
+                1,
+                "{v:?}: relayed as {body:?}"
+            );
+            assert!(body.ends_with("\r\n.\r\n"), "{v:?}");
+            assert!(body.contains("MAIL FROM:<evil@x>"), "{v:?}");
+            assert!(
+                !body.replace("\r\n", "").contains(['\r', '\n']),
+                "{v:?}: a bare line end relayed: {body:?}"
+            );
+            h.upstream(b"250 2.0.0 queued\r\n");
+            assert_eq!(h.take_client(), "250 2.0.0 queued\r\n", "{v:?}");
+            assert_eq!(h.transactions(), [TxnResult::Delivered], "{v:?}");
+        }
     }
 }
 

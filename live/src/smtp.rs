@@ -82,6 +82,8 @@ enum SockEvent {
     /// The upstream could not be reached.
     ConnectFailed(String),
     Bytes(Vec<u8>),
+    /// The peer sent its FIN: it will send nothing more (it may still read).
+    Eof,
     /// The peer closed the connection, or it broke (the reason, if it broke).
     Closed(Option<String>),
 }
@@ -237,6 +239,13 @@ impl Coordinator {
             (Peer::Client(conn), SockEvent::Bytes(bytes)) => {
                 self.with_node(|n, now| n.handle_client_bytes(conn, &bytes, now))
             }
+            (Peer::Client(conn), SockEvent::Eof) => {
+                if self.log.verbose {
+                    let text = format!("conn={conn} client sent end of stream");
+                    self.log.always(now, "conn", &text);
+                }
+                self.with_node(|n, now| n.handle_client_eof(conn, now));
+            }
             (Peer::Client(conn), SockEvent::Closed(why)) => {
                 if let Some(client) = self.clients.get_mut(&conn) {
                     client.socket = None;
@@ -265,6 +274,17 @@ impl Coordinator {
             }
             (Peer::Upstream(up), SockEvent::Bytes(bytes)) => {
                 self.with_node(|n, now| n.handle_upstream_bytes(up, &bytes, now))
+            }
+            (Peer::Upstream(up), SockEvent::Eof) => {
+                // A server that stops sending is done with the connection: the socket is
+                // closed from this side too.
+                if let Some(socket) = self.upstreams.get(&up) {
+                    let _ = socket.send(Cmd::Close);
+                }
+                self.on_socket(Msg {
+                    peer: Peer::Upstream(up),
+                    event: SockEvent::Closed(None),
+                });
             }
             (Peer::Upstream(up), SockEvent::Closed(why)) => {
                 if self.upstreams.remove(&up).is_none() {
@@ -326,6 +346,11 @@ impl Coordinator {
             self.with_node(|n, now| n.handle_work_done(conn, id, Err(WorkFailed::TimedOut), now));
         }
         self.with_node(|n, now| n.handle_timeout(now));
+    }
+
+    /// True while the client's socket can still take bytes.
+    fn client_open(&self, conn: ConnId) -> bool {
+        self.clients.get(&conn).is_some_and(|c| c.socket.is_some())
     }
 
     /// Carries out one thing the node asks.
@@ -399,6 +424,13 @@ impl Coordinator {
                     .get(&conn)
                     .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.ip);
                 match &event {
+                    // The log says what was sent: a reply to a client whose socket is
+                    // already gone never went out.
+                    Event::Transaction(t) if t.reply.is_some() && !self.client_open(conn) => {
+                        let mut t = t.clone();
+                        t.reply = None;
+                        self.log.txn(now, conn, ip, &t);
+                    }
                     Event::Transaction(t) => self.log.txn(now, conn, ip, t),
                     _ => self.log.event(now, conn, &event),
                 }
@@ -515,6 +547,8 @@ async fn socket_loop(
 ) {
     let (mut rd, mut wr) = stream.into_split();
     let mut buf = vec![0u8; READ_CHUNK];
+    // After the peer's FIN the socket still writes: a half-closed client reads its replies.
+    let mut reading = true;
     loop {
         tokio::select! {
             biased;
@@ -531,9 +565,12 @@ async fn socket_loop(
                     return;
                 }
             },
-            read = rd.read(&mut buf) => {
+            read = rd.read(&mut buf), if reading => {
                 let event = match read {
-                    Ok(0) => SockEvent::Closed(None),
+                    Ok(0) => {
+                        reading = false;
+                        SockEvent::Eof
+                    }
                     Ok(n) => SockEvent::Bytes(buf[..n].to_vec()),
                     Err(e) => SockEvent::Closed(Some(e.to_string())),
                 };

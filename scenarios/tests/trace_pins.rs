@@ -23,8 +23,8 @@ const PINS: &[(&str, &str, &str)] = &[
     ),
     (
         "a1-deny",
-        "eb3ae364f2d25d2a7406baaae0b4e4a8",
-        "eb3ae364f2d25d2a7406baaae0b4e4a8",
+        "40f7862e56fa86ea59ab18f982f8680f",
+        "40f7862e56fa86ea59ab18f982f8680f",
     ),
     (
         "a1-drop",
@@ -53,8 +53,8 @@ const PINS: &[(&str, &str, &str)] = &[
     ),
     (
         "s1-release-exposure",
-        "01f4fae2cb7574160b36033dd1ebbe1b",
-        "01f4fae2cb7574160b36033dd1ebbe1b",
+        "17ecab718255f007a94a4e23518f296d",
+        "17ecab718255f007a94a4e23518f296d",
     ),
     (
         "s2-hold-clean",
@@ -83,13 +83,13 @@ const PINS: &[(&str, &str, &str)] = &[
     ),
     (
         "traffic-hold-drawn-verdicts",
-        "97d1e6984f819ca481d24b72428ce12c",
-        "e38766ea5be15e63a5c80f1ee9906bd6",
+        "a1be76118b106f2220c63d2249d00f75",
+        "cad637ea0d5b15deac48611964897544",
     ),
     (
         "traffic-release-mix",
-        "a3ce50c1ede8a78d0fdec14122698b7b",
-        "955555a5dd470db71a6368c03c9955e6",
+        "fadb170d2f82f295573c0a433f17450c",
+        "b7f76f51b1c06d5ad8b9983c5a111eec",
     ),
     (
         "x1-in-flight-dedupe",

@@ -121,6 +121,12 @@ impl Harness {
         self.drain();
     }
 
+    /// The client's FIN.
+    pub fn eof(&mut self) {
+        self.s.handle_client_eof(&mut self.gw, self.now);
+        self.drain();
+    }
+
     pub fn upstream(&mut self, bytes: &[u8]) {
         self.s.handle_upstream_bytes(bytes, &mut self.gw, self.now);
         self.drain();

@@ -13,8 +13,9 @@
 //! # What it does
 //! EHLO (advertising PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES), HELO, MAIL (refusing a
 //! `SIZE=` over the limit), RCPT (refusing the configured unknown users with 550 5.1.1, and
-//! recipients past the limit with 452), DATA (354, then [`DataReceiver`], which refuses bare
-//! CR or LF with 550 5.5.2), RSET, NOOP, VRFY, QUIT; other verbs get 500 or 502.
+//! recipients past the limit with 452), DATA (354, then [`DataReceiver`], which normalises
+//! bare line ends or refuses them with 550 5.5.2, as [`ReceiverConfig::bare_newline`] says),
+//! RSET, NOOP, VRFY, QUIT; other verbs get 500 or 502.
 //! Pipelined commands are taken from one read in order, and bytes after DATA are message
 //! data. A client that sends nothing for [`ReceiverConfig::command_timeout`] gets
 //! `421 4.4.2 <host> Error: timeout exceeded` and is disconnected, as Postfix does: this is
@@ -26,7 +27,7 @@ use std::time::Duration;
 use aptsim_core::clock::Timestamp;
 
 use aptsim_core::smtp::wire::command::{self, Command, CommandError, Line, LineReader};
-use aptsim_core::smtp::wire::data::{DataError, DataReceiver};
+use aptsim_core::smtp::wire::data::{BareNewline, DataError, DataReceiver};
 use aptsim_core::smtp::wire::reply::Reply;
 
 /// Longest command line, line end included: Postfix's `line_length_limit` (2048).
@@ -52,6 +53,9 @@ pub struct ReceiverConfig {
     /// Addresses refused with `550 5.1.1` (unknown users), compared without regard to case.
     /// Default none.
     pub reject_rcpt: Vec<String>,
+    /// Bare LF or CR in message data: `normalize` (default, Postfix 3.9's
+    /// `smtpd_forbid_bare_newline = normalize`) or `reject` (550 5.5.2).
+    pub bare_newline: BareNewline,
 }
 
 impl Default for ReceiverConfig {
@@ -63,6 +67,7 @@ impl Default for ReceiverConfig {
             max_recipients: 1_000,
             hard_error_limit: 20,
             reject_rcpt: Vec::new(),
+            bare_newline: BareNewline::Normalize,
         }
     }
 }
@@ -312,7 +317,10 @@ impl ReceiverSession {
             }
             Command::Data => {
                 self.reply(Reply::new(354, "End data with <CR><LF>.<CR><LF>"));
-                self.state = State::Data(DataReceiver::new(self.config.max_message_bytes));
+                self.state = State::Data(DataReceiver::with_mode(
+                    self.config.max_message_bytes,
+                    self.config.bare_newline,
+                ));
                 // Pipelined bytes after DATA are message data, not commands.
                 let mut rest = self.lines.take_rest();
                 rest.append(&mut self.pending);
@@ -437,13 +445,31 @@ mod tests {
     }
 
     #[test]
-    fn bare_line_ends_are_refused() {
+    fn bare_line_ends_are_refused_when_configured() {
+        let config = ReceiverConfig {
+            bare_newline: BareNewline::Reject,
+            ..ReceiverConfig::default()
+        };
         let (text, got, _) = run(
-            ReceiverConfig::default(),
+            config,
             b"HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<b@y>\r\nDATA\r\na\n.\nb\r\n.\r\n",
         );
         assert!(text.ends_with("550 5.5.2 Bare LF or CR in message data (RFC 5321 2.3.8)\r\n"));
         assert!(got.is_empty());
+    }
+
+    #[test]
+    fn bare_line_ends_are_normalised_by_default() {
+        let (text, got, _) = run(
+            ReceiverConfig::default(),
+            b"HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<b@y>\r\nDATA\r\na\n.\nb\r\n.\r\n",
+        );
+        assert!(
+            text.ends_with("250 2.0.0 Ok: queued as 00001\r\n"),
+            "{text}"
+        );
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].message, b"a\r\n.\r\nb\r\n");
     }
 
     #[test]

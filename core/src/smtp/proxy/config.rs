@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::smtp::wire::data::BareNewline;
+
 /// Session limits and timeouts. Defaults and their sources in each field's doc; the live
 /// proxy's docs (docs/live.md) list them all.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -57,6 +59,17 @@ pub struct ProxyConfig {
     /// (Postfix refuses mail with `452 4.3.1` when its queue has less free space than
     /// 1.5 × `message_size_limit`; this proxy's queue is its memory).
     pub max_held_bytes: usize,
+    /// Bare LF or bare CR in message data ([`crate::smtp::wire::data`]): `normalize`
+    /// (default, as Postfix 3.9's `smtpd_forbid_bare_newline = normalize`: accepted, relayed
+    /// with CRLF) or `reject` (550 5.5.2, as chasquid and sendmail 8.18). Either way no
+    /// smuggled second message can reach the upstream.
+    pub bare_newline: BareNewline,
+    /// A client's FIN that arrives this soon after its last bytes is a half-close (it still
+    /// reads its replies, as Exim ≥ 4.95 does after pipelining the final dot and `QUIT`); a
+    /// FIN later than that while a message is held is the sender giving up (S5). Default
+    /// 1 s: Exim shuts down right after writing, and no sender gives up that fast.
+    #[serde(with = "crate::duration::serde_text")]
+    pub half_close_window: Duration,
 }
 
 impl Default for ProxyConfig {
@@ -75,6 +88,8 @@ impl Default for ProxyConfig {
             max_junk_commands: 100,
             max_connections: 500,
             max_held_bytes: 512 << 20,
+            bare_newline: BareNewline::Normalize,
+            half_close_window: Duration::from_secs(1),
         }
     }
 }

@@ -111,6 +111,8 @@ struct Txn {
     mail_line: Option<Vec<u8>>,
     rcpts: Vec<String>,
     rcpt_lines: Vec<Vec<u8>>,
+    /// MAIL carried `SMTPUTF8` (RFC 6531): replies may then hold UTF-8.
+    smtputf8: bool,
 }
 
 /// The proxy session for one client connection. See the module doc for the calling order.
@@ -129,6 +131,11 @@ pub struct ProxySession {
     idle_since: Timestamp,
     /// The time of the input being handled.
     now: Timestamp,
+    /// When the client's last bytes arrived (to tell a half-close from a departure).
+    client_bytes_at: Timestamp,
+    /// The client sent its FIN and is taken to be still reading (a half-close): it is
+    /// answered what it asked, then closed.
+    client_eof: bool,
     /// When the command line being read began to arrive (the command deadline).
     line_started: Option<Timestamp>,
     /// The data budget while message data arrives (the minimum data rate).
@@ -176,6 +183,8 @@ impl ProxySession {
             client_busy: false,
             idle_since: now,
             now,
+            client_bytes_at: now,
+            client_eof: false,
             line_started: None,
             data_budget: None,
             errors: 0,
@@ -240,11 +249,40 @@ impl ProxySession {
             return;
         }
         self.idle_since = now;
+        self.client_bytes_at = now;
         self.client_pending.extend_from_slice(bytes);
         self.pump(gw, now);
     }
 
-    /// The client closed its connection (or it broke).
+    /// The client's end of stream (a TCP FIN): it will send nothing more, and may or may
+    /// not still read. TCP cannot tell a half-close (`shutdown(SHUT_WR)`) from a close, so
+    /// the session judges by timing:
+    /// - an EOF that follows the client's last bytes within
+    ///   [`ProxyConfig::half_close_window`] is a half-close: Exim ≥ 4.95 writes the final dot
+    ///   and `QUIT` together and then shuts down its sending side, and reads the replies
+    ///   (SMTP-SENDERS.md §1, Exim `smtp_deliver()`). The session answers everything the
+    ///   client sent — the decision on a held message, then the pipelined `QUIT` — and
+    ///   closes;
+    /// - an EOF later than that while a message is held is the sender leaving (its
+    ///   timeout ran out, S5): handled as [`ProxySession::handle_client_closed`];
+    /// - an EOF in the middle of message data ends the transaction unfinished.
+    pub fn handle_client_eof(&mut self, gw: &mut Gateway, now: Timestamp) {
+        self.now = now;
+        if matches!(self.client, ClientState::Closed) || self.client_eof {
+            return;
+        }
+        let waiting = matches!(self.client, ClientState::Held | ClientState::Delivering);
+        let half_close =
+            now.saturating_since(self.client_bytes_at) <= self.config.half_close_window;
+        if matches!(self.client, ClientState::Data(_)) || (waiting && !half_close) {
+            return self.handle_client_closed(gw, now);
+        }
+        self.client_eof = true;
+        self.pump(gw, now);
+    }
+
+    /// The client's connection is gone: reset, broken, or closed by a sender that gave up
+    /// (see [`ProxySession::handle_client_eof`] for a FIN).
     pub fn handle_client_closed(&mut self, gw: &mut Gateway, now: Timestamp) {
         self.now = now;
         if matches!(self.client, ClientState::Closed) {
@@ -260,6 +298,10 @@ impl ProxySession {
             txn: open_txn,
             after_body_sent,
         });
+        if matches!(self.client, ClientState::Data(_)) {
+            // Cut short in its data: never complete, never relayed; the sender retries.
+            self.log_txn(Vec::new(), Action::Allow, TxnResult::Abandoned, None, None);
+        }
         // S5: a held message is never delivered later; its analysis goes on so that the
         // retry finds the cache.
         if !self.abandon_held(now)
@@ -286,6 +328,11 @@ impl ProxySession {
     }
 
     fn reply(&mut self, r: Reply) {
+        if matches!(self.client, ClientState::Closed) {
+            // Nothing goes to a client that is gone, and nothing is traced as sent.
+            return;
+        }
+        let r = r.for_client(self.txn.smtputf8);
         self.idle_since = self.idle_since.max(self.now);
         self.out.push_back(Output::ToClient(r.to_bytes()));
         self.emit(Event::ClientReply(r));
@@ -329,6 +376,7 @@ impl ProxySession {
                 }
             }
             progress |= self.read_client(gw, now);
+            progress |= self.end_half_closed();
             if !progress {
                 break;
             }
@@ -343,6 +391,25 @@ impl ProxySession {
         }
         let bytes = self.held_bytes();
         self.reservation.set(bytes);
+    }
+
+    /// A half-closed client that has been answered everything it asked hears nothing more:
+    /// the session ends as after QUIT, without a 221 it did not ask for. True if it ended.
+    fn end_half_closed(&mut self) -> bool {
+        let answered = matches!(self.client, ClientState::Command | ClientState::Greeting)
+            && !self.client_busy
+            && self.client_pending.is_empty()
+            && !self.client_in.has_line();
+        if !(self.client_eof && answered) {
+            return false;
+        }
+        self.emit(Event::ClientGone {
+            txn: None,
+            after_body_sent: false,
+        });
+        self.close_client();
+        self.quit_upstream();
+        true
     }
 
     /// True when the gateway holds `max_held_bytes` or more, counting this session's bytes
@@ -510,7 +577,10 @@ impl ProxySession {
                 self.txn.id = self.next_txn;
                 self.next_txn += 1;
                 self.reply(Reply::new(354, "End data with <CR><LF>.<CR><LF>"));
-                self.client = ClientState::Data(DataReceiver::new(self.config.max_message_bytes));
+                self.client = ClientState::Data(DataReceiver::with_mode(
+                    self.config.max_message_bytes,
+                    self.config.bare_newline,
+                ));
                 self.data_budget = Some(DataBudget::start(now, self.config.data_timeout));
                 // Pipelined bytes after DATA are message data, not commands.
                 let rest = self.client_in.take_rest();

@@ -171,7 +171,8 @@ impl ProxySession {
                         let filtered = filter_ehlo(&reply, self.config.max_message_bytes);
                         self.reply(filtered);
                     }
-                    Command::Mail { from, .. } if positive => {
+                    Command::Mail { from, params } if positive => {
+                        self.txn.smtputf8 = command::smtputf8_param(&params);
                         self.txn.from = Some(from);
                         self.txn.mail_line = Some(line);
                         self.reply(reply);

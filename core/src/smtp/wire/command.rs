@@ -106,6 +106,14 @@ pub fn has_control_bytes(line: &[u8]) -> bool {
     line.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
 }
 
+/// True when MAIL's parameters carry `SMTPUTF8` (RFC 6531 §3.4): the transaction may then
+/// use UTF-8 in addresses and replies.
+pub fn smtputf8_param(params: &str) -> bool {
+    params
+        .split_ascii_whitespace()
+        .any(|p| p.eq_ignore_ascii_case("SMTPUTF8"))
+}
+
 /// The `SIZE=` value among MAIL parameters (RFC 1870): `Ok(None)` without one, `Err` when it
 /// is not a decimal number.
 #[allow(clippy::result_unit_err)]
@@ -179,6 +187,11 @@ impl LineReader {
     /// True when no bytes wait to be taken as a line.
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty() && !self.discarding
+    }
+
+    /// True when a whole line is waiting to be taken.
+    pub fn has_line(&self) -> bool {
+        self.buf.contains(&b'\n')
     }
 
     /// Bytes received but not yet taken as lines (for handing over to the data reader).

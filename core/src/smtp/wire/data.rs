@@ -1,13 +1,55 @@
 //! Receiving message data after `DATA` (RFC 5321 §4.1.1.4, §4.5.2), and sending it on.
 //!
-//! **Line ends, and why this is strict.** Only CRLF ends a line, and data ends only at
-//! CRLF `.` CRLF. A bare LF or a bare CR anywhere in the data makes the whole message
-//! refused (`550 5.5.2`) once its end arrives, as Postfix does with
-//! `smtpd_forbid_bare_newline = reject`. So an SMTP smuggling payload (`<LF>.<LF>`,
-//! `<CR>.<CR>`, `<CR><LF>.<LF>`, …) can never end the message early here, and a message that
-//! carries one is never relayed at all: no server behind the proxy, however it reads line
-//! ends, can be made to see two messages. What the proxy sends upstream it writes itself,
-//! in canonical CRLF form ([`dot_stuff`]).
+//! **Line ends, and why smuggling cannot pass.** Data ends only at CRLF `.` CRLF, where the
+//! line before the dot also ended in CRLF. What the proxy sends upstream it writes itself,
+//! in canonical CRLF form ([`dot_stuff`]), so no server behind the proxy, however it reads
+//! line ends, can be made to see two messages (SMTP smuggling, CVE-2023-51764/5/6). What a
+//! bare LF or bare CR means is the [`BareNewline`] setting:
+//! - [`BareNewline::Normalize`] (the default, as Postfix 3.9's `smtpd_forbid_bare_newline =
+//!   normalize`): a bare LF ends a content line, which is stored with CRLF; a lone `.` on a
+//!   line that a bare LF began or ends is content (so it is dot-stuffed when relayed); a
+//!   bare CR becomes a space, as Postfix's `cleanup_replace_stray_cr_lf = yes` does, since
+//!   a CR passed on could end a line for a server that reads CR as a line end. This is what
+//!   scripts need: Python's `smtplib.SMTP.sendmail` sends `bytes` unchanged, LF lines and
+//!   all.
+//! - [`BareNewline::Reject`] (as Postfix's `reject`, chasquid and sendmail 8.18): a bare LF
+//!   or bare CR anywhere makes the whole message refused (`550 5.5.2`) once its end
+//!   arrives.
+
+/// What a bare LF or bare CR in message data means (see the module doc).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BareNewline {
+    /// Accept it: a bare LF ends a line (stored as CRLF), a bare CR becomes a space.
+    #[default]
+    Normalize,
+    /// Refuse the message with `550 5.5.2`.
+    Reject,
+}
+
+impl BareNewline {
+    /// The setting's name, as in configuration files and flags.
+    pub fn name(self) -> &'static str {
+        match self {
+            BareNewline::Normalize => "normalize",
+            BareNewline::Reject => "reject",
+        }
+    }
+}
+
+impl std::str::FromStr for BareNewline {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "normalize" => Ok(BareNewline::Normalize),
+            "reject" => Ok(BareNewline::Reject),
+            other => Err(format!(
+                "unknown bare_newline {other:?} (normalize or reject)"
+            )),
+        }
+    }
+}
 
 /// Longest text line, line end included (RFC 5321 §4.5.3.1.6).
 pub const MAX_LINE: usize = 1000;
@@ -43,6 +85,9 @@ enum State {
 pub struct DataReceiver {
     body: Vec<u8>,
     state: State,
+    mode: BareNewline,
+    /// The line being read began after a bare LF (normalize): a lone `.` on it is content.
+    after_bare_lf: bool,
     line_len: usize,
     max_size: usize,
     error: Option<DataError>,
@@ -51,11 +96,19 @@ pub struct DataReceiver {
 }
 
 impl DataReceiver {
-    /// Ready to receive data, refusing messages over `max_size` bytes.
+    /// Ready to receive data, refusing messages over `max_size` bytes, with bare line ends
+    /// normalised ([`BareNewline::Normalize`]).
     pub fn new(max_size: usize) -> Self {
+        Self::with_mode(max_size, BareNewline::Normalize)
+    }
+
+    /// Ready to receive data, treating bare line ends as `mode` says.
+    pub fn with_mode(max_size: usize, mode: BareNewline) -> Self {
         DataReceiver {
             body: Vec::new(),
             state: State::LineStart,
+            mode,
+            after_bare_lf: false,
             line_len: 0,
             max_size,
             error: None,
@@ -163,58 +216,85 @@ impl DataReceiver {
         self.push(b);
     }
 
+    /// Ends the current line with CRLF; `bare` when a bare LF ended it.
+    fn end_line(&mut self, bare: bool) -> State {
+        self.push(b'\r');
+        self.push(b'\n');
+        self.line_len = 0;
+        self.after_bare_lf = bare;
+        State::LineStart
+    }
+
+    /// A bare LF (the line's content so far is stored): in normalize mode it ends the line;
+    /// in reject mode it refuses the message and is kept as content, never a line start, so
+    /// a following dot is data.
+    fn bare_lf(&mut self) -> State {
+        match self.mode {
+            BareNewline::Normalize => self.end_line(true),
+            BareNewline::Reject => {
+                self.fail(DataError::BareLineEnd);
+                self.content(b'\n');
+                State::InLine
+            }
+        }
+    }
+
+    /// A bare CR: a space in normalize mode; in reject mode it refuses the message.
+    fn bare_cr(&mut self) {
+        match self.mode {
+            BareNewline::Normalize => self.content(b' '),
+            BareNewline::Reject => {
+                self.fail(DataError::BareLineEnd);
+                self.content(b'\r');
+            }
+        }
+    }
+
     /// One byte; true at the end of data.
     fn step(&mut self, b: u8) -> bool {
         self.state = match (self.state, b) {
             (State::LineStart, b'.') => State::Dot,
             (State::LineStart | State::InLine, b'\r') => State::Cr,
-            (State::LineStart | State::InLine, b'\n') => {
-                // A bare LF is content, and never a line start: a following dot is data.
-                self.fail(DataError::BareLineEnd);
-                self.content(b'\n');
-                State::InLine
-            }
+            (State::LineStart | State::InLine, b'\n') => self.bare_lf(),
             (State::LineStart | State::InLine, _) => {
                 self.content(b);
                 State::InLine
             }
-            (State::Cr, b'\n') => {
-                self.push(b'\r');
-                self.push(b'\n');
-                self.line_len = 0;
-                State::LineStart
-            }
+            (State::Cr, b'\n') => self.end_line(false),
             (State::Cr, b'\r') => {
-                self.fail(DataError::BareLineEnd);
-                self.content(b'\r');
+                self.bare_cr();
                 State::Cr
             }
             (State::Cr, _) => {
-                self.fail(DataError::BareLineEnd);
-                self.content(b'\r');
+                self.bare_cr();
                 self.content(b);
                 State::InLine
             }
             // Dot-unstuffing: the leading dot goes, the rest of the line is content.
             (State::Dot, b'\r') => State::DotCr,
             (State::Dot, b'\n') => {
-                self.fail(DataError::BareLineEnd);
-                self.content(b'\n');
-                State::InLine
+                // A lone dot ended by a bare LF never ends the data: it is content.
+                if self.mode == BareNewline::Normalize {
+                    self.content(b'.');
+                }
+                self.bare_lf()
             }
             (State::Dot, _) => {
                 self.content(b);
                 State::InLine
             }
+            (State::DotCr, b'\n') if self.after_bare_lf => {
+                // CRLF `.` CRLF is the only end: after a bare LF the lone dot is content.
+                self.content(b'.');
+                self.end_line(false)
+            }
             (State::DotCr, b'\n') => return true,
             (State::DotCr, b'\r') => {
-                self.fail(DataError::BareLineEnd);
-                self.content(b'\r');
+                self.bare_cr();
                 State::Cr
             }
             (State::DotCr, _) => {
-                self.fail(DataError::BareLineEnd);
-                self.content(b'\r');
+                self.bare_cr();
                 self.content(b);
                 State::InLine
             }
@@ -283,23 +363,97 @@ mod tests {
         }
     }
 
+    const SMUGGLING_VECTORS: [&[u8]; 8] = [
+        b"\n.\n",
+        b"\r.\r",
+        b"\r\n.\n",
+        b"\n.\r\n",
+        b"\r.\r\n",
+        b"\r\n.\r",
+        b"\n\r\n.\n",
+        b"\r\n.\n\r\n",
+    ];
+
     #[test]
-    fn smuggling_vectors_never_end_the_message() {
-        let vectors: [&[u8]; 6] = [
-            b"\n.\n", b"\r.\r", b"\r\n.\n", b"\n.\r\n", b"\r.\r\n", b"\r\n.\r",
-        ];
-        for v in vectors {
-            let mut wire = b"Subject: a\r\n\r\nbody".to_vec();
-            wire.extend_from_slice(v);
-            wire.extend_from_slice(b"MAIL FROM:<evil@x>\r\nRCPT TO:<v@y>\r\nDATA\r\n");
-            let mut r = DataReceiver::new(1 << 20);
-            let (used, done) = r.ingest(&wire);
-            assert!(!done, "{v:?} ended the data");
-            assert_eq!(used, wire.len());
-            let (_, done) = r.ingest(b"\r\n.\r\n");
-            assert!(done);
-            assert_eq!(r.finish(), Err(DataError::BareLineEnd), "{v:?}");
+    fn smuggling_vectors_never_end_the_message_in_either_mode() {
+        for mode in [BareNewline::Normalize, BareNewline::Reject] {
+            for v in SMUGGLING_VECTORS {
+                let mut wire = b"Subject: a\r\n\r\nbody".to_vec();
+                wire.extend_from_slice(v);
+                wire.extend_from_slice(b"MAIL FROM:<evil@x>\r\nRCPT TO:<v@y>\r\nDATA\r\n");
+                let mut r = DataReceiver::with_mode(1 << 20, mode);
+                let (used, done) = r.ingest(&wire);
+                assert!(!done, "{mode:?}: {v:?} ended the data");
+                assert_eq!(used, wire.len());
+                let (_, done) = r.ingest(b"\r\n.\r\n");
+                assert!(done);
+                match (mode, r.finish()) {
+                    (BareNewline::Reject, result) => {
+                        assert_eq!(result, Err(DataError::BareLineEnd), "{v:?}")
+                    }
+                    (BareNewline::Normalize, Ok(body)) => {
+                        // Accepted, but relayed as one message: canonical line ends, and the
+                        // smuggled commands stay content of this message.
+                        assert!(canonical(&body), "{v:?}: {body:?}");
+                        let wire = dot_stuff(&body);
+                        let ends = wire.windows(5).filter(|w| w == b"\r\n.\r\n").count();
+                        assert_eq!(ends, 1, "{v:?}: relayed as {wire:?}");
+                        assert!(body.windows(10).any(|w| w == b"MAIL FROM:"), "{v:?}");
+                    }
+                    (BareNewline::Normalize, Err(e)) => panic!("{v:?} refused: {e:?}"),
+                }
+            }
         }
+    }
+
+    /// Every CR followed by LF, every LF preceded by CR.
+    fn canonical(b: &[u8]) -> bool {
+        b.iter().enumerate().all(|(i, &c)| match c {
+            b'\r' => b.get(i + 1) == Some(&b'\n'),
+            b'\n' => i > 0 && b[i - 1] == b'\r',
+            _ => true,
+        })
+    }
+
+    #[test]
+    fn normalize_takes_lf_mail_as_smtplib_sends_it() {
+        // smtplib.SMTP.sendmail with bytes: LF lines, leading dots doubled at every LF line
+        // start (`_quote_periods`), then CRLF `.` CRLF appended after a final CRLF.
+        let wire = b"Subject: lf\n\nline one\n..dotted\n..\nlast\n\r\n.\r\nQUIT\r\n";
+        let mut r = DataReceiver::new(1 << 20);
+        let (used, done) = r.ingest(wire);
+        assert!(done);
+        assert_eq!(&wire[used..], b"QUIT\r\n");
+        let body = r.finish().expect("accepted");
+        assert_eq!(
+            String::from_utf8_lossy(&body),
+            "Subject: lf\r\n\r\nline one\r\n.dotted\r\n.\r\nlast\r\n\r\n"
+        );
+        // The lone dot is content: relayed stuffed, so the next hop sees one message.
+        let relayed = dot_stuff(&body);
+        assert!(relayed.windows(7).any(|w| w == b"\r\n..\r\nl"));
+    }
+
+    #[test]
+    fn normalize_keeps_a_lone_dot_after_a_bare_lf_as_content() {
+        for (wire, content) in [
+            (&b"a\n.\r\nb\r\n.\r\n"[..], "a\r\n.\r\nb\r\n"),
+            (b"a\r\n.\nb\r\n.\r\n", "a\r\n.\r\nb\r\n"),
+            (b"a\rb\r\n.\r\n", "a b\r\n"),
+        ] {
+            let mut r = DataReceiver::new(1 << 20);
+            let (used, done) = r.ingest(wire);
+            assert!(done && used == wire.len(), "{wire:?}");
+            assert_eq!(String::from_utf8_lossy(&r.finish().expect("ok")), content);
+        }
+    }
+
+    #[test]
+    fn reject_refuses_lf_mail() {
+        let mut r = DataReceiver::with_mode(1 << 20, BareNewline::Reject);
+        let (_, done) = r.ingest(b"Subject: lf\n\nbody\n\r\n.\r\n");
+        assert!(done);
+        assert_eq!(r.finish(), Err(DataError::BareLineEnd));
     }
 
     #[test]

@@ -55,6 +55,36 @@ impl Reply {
         out
     }
 
+    /// The reply as it may go to a client: no control characters in its lines (a CR or LF
+    /// in a file name would end the reply early and start a forged one; each becomes a
+    /// space), and ASCII only unless the transaction negotiated SMTPUTF8 (RFC 6531 §3.7.4:
+    /// without it a reply is ASCII), other characters written as `%XX` per UTF-8 byte.
+    pub fn for_client(mut self, utf8: bool) -> Reply {
+        for line in &mut self.lines {
+            let clean = line
+                .chars()
+                .all(|c| !c.is_control() && (utf8 || c.is_ascii()));
+            if clean {
+                continue;
+            }
+            let mut out = String::with_capacity(line.len() + 8);
+            for c in line.chars() {
+                if c.is_control() {
+                    out.push(' ');
+                } else if utf8 || c.is_ascii() {
+                    out.push(c);
+                } else {
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        out.push_str(&format!("%{b:02X}"));
+                    }
+                }
+            }
+            *line = out;
+        }
+        self
+    }
+
     /// The text of all lines joined by spaces (for logs and traces).
     pub fn text(&self) -> String {
         self.lines.join(" ")
@@ -147,6 +177,20 @@ impl ReplyParser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replies_to_clients_are_ascii_without_smtputf8_and_never_broken_by_a_name() {
+        let r = Reply::new(554, "5.7.1 Message refused: \"résumé.exe\"\r\n250 forged");
+        assert_eq!(
+            r.clone().for_client(false).to_bytes(),
+            b"554 5.7.1 Message refused: \"r%C3%A9sum%C3%A9.exe\"  250 forged\r\n"
+        );
+        let utf8 = r.for_client(true).to_bytes();
+        assert_eq!(
+            String::from_utf8(utf8).expect("utf-8"),
+            "554 5.7.1 Message refused: \"résumé.exe\"  250 forged\r\n"
+        );
+    }
 
     #[test]
     fn writes_single_and_multi_line() {
