@@ -97,18 +97,19 @@ impl DataCenter {
                             analysed,
                             ..
                         } => {
-                            if let Some(took) = analysed {
-                                self.trace.record(
-                                    now,
-                                    "datacenter",
-                                    Record::Verdict {
-                                        md5: md5.to_hex(),
-                                        level: verdict.level,
-                                        score: verdict.score,
-                                        analysis_ms: took.as_millis() as u64,
-                                    },
-                                );
-                            }
+                            let record = match analysed {
+                                Some(took) => Record::Verdict {
+                                    md5: md5.to_hex(),
+                                    level: verdict.level,
+                                    score: verdict.score,
+                                    analysis_ms: took.as_millis() as u64,
+                                },
+                                None => Record::Lookup {
+                                    md5: md5.to_hex(),
+                                    level: verdict.level,
+                                },
+                            };
+                            self.trace.record(now, "datacenter", record);
                             DcAnswer::Verdict { md5, verdict }
                         }
                         model::DcAnswer::Unreachable { md5, refused } => {

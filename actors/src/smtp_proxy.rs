@@ -19,7 +19,9 @@ use aptsim_core::smtp::proxy::Event;
 use crate::datacenter::{DataCenter, DcAnswer, Upload};
 use aptsim_simulator::clock::Clock;
 use aptsim_simulator::link::{ConnId, Link, Wire};
-use aptsim_simulator::trace::{DecisionKind, FileRecord, Record, Recorder, Side, message_id};
+use aptsim_simulator::trace::{
+    DecisionKind, FileLevel, FileRecord, Record, Recorder, Side, message_id,
+};
 
 /// Upstream connection ids start here, apart from the senders' connection ids.
 pub const FIRST_UPSTREAM: ConnId = 1 << 40;
@@ -197,7 +199,7 @@ impl SmtpProxy {
                         .map(|f| FileRecord {
                             name: f.name.clone(),
                             md5: f.md5.to_hex(),
-                            level: f.level,
+                            level: FileLevel::of(f.level, f.source),
                             action: f.action,
                             source: f.source,
                         })

@@ -23,8 +23,8 @@ const PINS: &[(&str, &str, &str)] = &[
     ),
     (
         "a1-deny",
-        "40f7862e56fa86ea59ab18f982f8680f",
-        "40f7862e56fa86ea59ab18f982f8680f",
+        "3f7ffe7017fc3d2f1bbad203b23e9f47",
+        "3f7ffe7017fc3d2f1bbad203b23e9f47",
     ),
     (
         "a1-drop",
@@ -53,8 +53,8 @@ const PINS: &[(&str, &str, &str)] = &[
     ),
     (
         "s1-release-exposure",
-        "17ecab718255f007a94a4e23518f296d",
-        "17ecab718255f007a94a4e23518f296d",
+        "0b636fa0d8e0a0a62c4336986fecd907",
+        "0b636fa0d8e0a0a62c4336986fecd907",
     ),
     (
         "s2-hold-clean",
@@ -78,48 +78,48 @@ const PINS: &[(&str, &str, &str)] = &[
     ),
     (
         "s7-datacenter-unreachable",
-        "c155fa0c0ffc495a74748ce48529b90a",
-        "c155fa0c0ffc495a74748ce48529b90a",
+        "9a5bd4e5e87e744bc302703397ae5988",
+        "9a5bd4e5e87e744bc302703397ae5988",
     ),
     (
         "traffic-hold-drawn-verdicts",
-        "a1be76118b106f2220c63d2249d00f75",
+        "61e7669298e2a36ed3afbc532c5d4ae5",
         "cad637ea0d5b15deac48611964897544",
     ),
     (
         "traffic-release-mix",
-        "fadb170d2f82f295573c0a433f17450c",
-        "b7f76f51b1c06d5ad8b9983c5a111eec",
+        "75038e2bcbede7ccad84834f1a484ca1",
+        "ea07fee5c563e9ad8b0bf0789a4ee6bb",
     ),
     (
         "x1-in-flight-dedupe",
-        "c9e82dc6daa240ad857f77775f1a4c44",
-        "c9e82dc6daa240ad857f77775f1a4c44",
+        "a19b9990cc468d367b4681eba672986b",
+        "a19b9990cc468d367b4681eba672986b",
     ),
     (
         "x1-off-plain-reference",
-        "a03f31ed5d67009c8190fbcdd181342b",
-        "a03f31ed5d67009c8190fbcdd181342b",
+        "5a00f223e0aac4cbc23d96787962df85",
+        "5a00f223e0aac4cbc23d96787962df85",
     ),
     (
         "x2-proactive-tempfail",
-        "f5bf5351124082c958cfa3e12bcba31b",
-        "f5bf5351124082c958cfa3e12bcba31b",
+        "3a0197083b94c341f9bb81b6b09113d6",
+        "3a0197083b94c341f9bb81b6b09113d6",
     ),
     (
         "x3-datacenter-link-cut",
-        "d74106d12dea99ca01aea98dc0db18dc",
-        "d74106d12dea99ca01aea98dc0db18dc",
+        "1d79ae68448572ea94b5f9be191b33ac",
+        "1d79ae68448572ea94b5f9be191b33ac",
     ),
     (
         "x3-datacenter-slow",
-        "8a676d5a3c5c83018ed154637edff36b",
-        "8a676d5a3c5c83018ed154637edff36b",
+        "252df57882bbcdb1bdffa27c6265227a",
+        "252df57882bbcdb1bdffa27c6265227a",
     ),
     (
         "x3-outage-tempfail",
-        "37fa7afc03bc73db6900a810870d8007",
-        "37fa7afc03bc73db6900a810870d8007",
+        "f86000a98c6c308ae4aa29a4ee81c7da",
+        "f86000a98c6c308ae4aa29a4ee81c7da",
     ),
 ];
 

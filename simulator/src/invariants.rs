@@ -188,18 +188,26 @@ fn n3_hold_means_hold(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Viola
             _ => None,
         })
         .collect();
-    // Messages decided under a hold, and whether the decision failed open.
+    // Messages decided under a hold (S2: a hold started for them), and whether the decision
+    // failed open.
+    let mut holds: BTreeSet<(u64, u64)> = BTreeSet::new();
     let mut held: BTreeMap<&str, bool> = BTreeMap::new();
     for l in trace {
-        if let Record::Decision {
-            msg,
-            released: false,
-            fail_open,
-            ..
-        } = &l.record
-        {
-            let e = held.entry(msg).or_insert(false);
-            *e |= *fail_open;
+        match &l.record {
+            Record::HoldStart { conn, txn } => {
+                holds.insert((*conn, *txn));
+            }
+            Record::Decision {
+                conn,
+                txn,
+                msg,
+                fail_open,
+                ..
+            } if holds.contains(&(*conn, *txn)) => {
+                let e = held.entry(msg).or_insert(false);
+                *e |= *fail_open;
+            }
+            _ => {}
         }
     }
     for l in trace {
@@ -480,14 +488,23 @@ mod tests {
                 analysis_ms: 1,
             },
         );
+        let hold = line(1, Record::HoldStart { conn: 1, txn: 1 });
         let trace = vec![
+            hold.clone(),
             verdict.clone(),
             decision(false),
             delivered(4, "m1", &["aa"]),
         ];
         assert_eq!(ids(&trace, &ctx()), ["N3"]);
-        let trace = vec![verdict, decision(true), delivered(4, "m1", &["aa"])];
+        let trace = vec![
+            hold,
+            verdict.clone(),
+            decision(true),
+            delivered(4, "m1", &["aa"]),
+        ];
         assert!(ids(&trace, &ctx()).is_empty(), "fail-open is excepted");
+        let trace = vec![verdict, decision(false), delivered(4, "m1", &["aa"])];
+        assert!(ids(&trace, &ctx()).is_empty(), "no hold, no N3");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Metrics computed from the trace: delivery latency percentiles, holds and their durations,
-//! uploads, cache hits, retries, exposures (X5) with their windows, duplicates and ambiguous
+//! requests to the data center (uploads analysed, look-ups answered at once, refusals),
+//! cache hits, retries, exposures (X5) with their windows, duplicates and ambiguous
 //! timeouts.
 
 use std::collections::BTreeMap;
@@ -46,10 +47,16 @@ impl Percentiles {
 pub struct Metrics {
     /// From entering the sender's queue to the first delivery.
     pub delivery_latency_ms: Percentiles,
-    /// Holds: from the end of DATA to the decision.
+    /// Holds: from the end of DATA to the decision, or to the sender leaving (S5).
     pub hold_ms: Percentiles,
-    /// Files sent to the data center.
+    /// Requests to the data center: every file the proxy sent it.
+    pub requests: usize,
+    /// Requests that went to analysis (or were never answered): the uploads that cost.
     pub uploads: usize,
+    /// Requests the data center answered at once from what it already knew.
+    pub lookups: usize,
+    /// Requests the data center refused (unreachable, S7).
+    pub refusals: usize,
     /// Submissions that waited on another message's upload (X1).
     pub dedupe_waits: usize,
     /// Files judged from the cache (S6).
@@ -107,13 +114,25 @@ pub fn compute(trace: &[TraceLine]) -> Metrics {
                 }
                 m.cache_hits += files.iter().filter(|f| f.source == Source::Cache).count();
             }
+            // A hold the sender left (S5) is a hold all the same, and often the longest.
+            Record::ClientGone {
+                conn,
+                txn: Some(txn),
+                ..
+            } => {
+                if let Some(at) = hold_start.remove(&(*conn, *txn)) {
+                    holds.push(l.t - at);
+                }
+            }
             Record::Submission { upload, .. } => {
                 if *upload {
-                    m.uploads += 1;
+                    m.requests += 1;
                 } else {
                     m.dedupe_waits += 1;
                 }
             }
+            Record::Lookup { .. } => m.lookups += 1,
+            Record::Unreachable { .. } => m.refusals += 1,
             Record::AttemptStarted { attempt, .. } if *attempt > 1 => m.retries += 1,
             Record::SenderTimeout { .. } => m.sender_timeouts += 1,
             Record::Exposure { window_ms, .. } => exposures.push(*window_ms),
@@ -124,6 +143,7 @@ pub fn compute(trace: &[TraceLine]) -> Metrics {
             _ => {}
         }
     }
+    m.uploads = m.requests.saturating_sub(m.lookups + m.refusals);
     m.delivery_latency_ms = Percentiles::of(latencies);
     m.hold_ms = Percentiles::of(holds);
     m.exposure_ms = Percentiles::of(exposures);
@@ -203,5 +223,51 @@ mod tests {
         assert_eq!(m.delivery_latency_ms.p50, 150);
         assert_eq!(m.hold_ms.p50, 90);
         assert_eq!((m.uploads, m.duplicates), (1, 1));
+    }
+
+    #[test]
+    fn an_abandoned_hold_counts_and_requests_are_told_apart() {
+        let l = |t, record| TraceLine {
+            t,
+            actor: "t",
+            record,
+        };
+        let submit = |t, md5: &str| {
+            l(
+                t,
+                Record::Submission {
+                    conn: 1,
+                    txn: 1,
+                    md5: md5.into(),
+                    name: String::new(),
+                    upload: true,
+                },
+            )
+        };
+        let trace = vec![
+            l(0, Record::HoldStart { conn: 1, txn: 1 }),
+            submit(1, "a"),
+            submit(2, "b"),
+            submit(3, "c"),
+            l(
+                3,
+                Record::Lookup {
+                    md5: "b".into(),
+                    level: aptsim_core::verdict::ThreatLevel::Clean,
+                },
+            ),
+            l(4, Record::Unreachable { md5: "c".into() }),
+            l(
+                600_000,
+                Record::ClientGone {
+                    conn: 1,
+                    txn: Some(1),
+                    after_body_sent: false,
+                },
+            ),
+        ];
+        let m = compute(&trace);
+        assert_eq!((m.hold_ms.count, m.hold_ms.p50), (1, 600_000));
+        assert_eq!((m.requests, m.uploads, m.lookups, m.refusals), (3, 1, 1, 1));
     }
 }

@@ -125,6 +125,8 @@ pub enum Record {
         score: u8,
         analysis_ms: u64,
     },
+    /// The data center knew the file and answered at once: a look-up, no analysis.
+    Lookup { md5: String, level: ThreatLevel },
     /// The data center refused an upload (unreachable).
     Unreachable { md5: String },
     /// A message is held (no reply to its final dot).
@@ -186,12 +188,42 @@ pub struct FileRecord {
     pub name: String,
     /// MD5, hex.
     pub md5: String,
-    /// Level.
-    pub level: ThreatLevel,
-    /// Action of that level.
+    /// The level it was judged at, or `unjudged`.
+    pub level: FileLevel,
+    /// The action applied to it (for an unjudged file, what the policy does without a
+    /// verdict: allow in release mode, the outage policy after a failed analysis).
     pub action: Action,
     /// Where the level came from (`cache`, `analysis`, `released`, …).
     pub source: Source,
+}
+
+/// A file's level when its message was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileLevel {
+    /// Judged: by the cache, an analysis, or the unscannable policy.
+    Judged(ThreatLevel),
+    /// No verdict when the message was decided: released unjudged (S1), or the analysis
+    /// failed (unreachable, slow: X3). Written `unjudged`, never as a level it never had.
+    Unjudged,
+}
+
+impl FileLevel {
+    /// The level of a file with `level` from `source`.
+    pub fn of(level: ThreatLevel, source: Source) -> Self {
+        match source {
+            Source::Released | Source::Slow | Source::Unreachable => FileLevel::Unjudged,
+            Source::Cache | Source::Analysis | Source::Unscannable => FileLevel::Judged(level),
+        }
+    }
+}
+
+impl Serialize for FileLevel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            FileLevel::Judged(level) => level.serialize(s),
+            FileLevel::Unjudged => s.serialize_str("unjudged"),
+        }
+    }
 }
 
 /// One line of the trace.

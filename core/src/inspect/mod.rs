@@ -83,7 +83,7 @@ pub struct Outcome {
     /// A file went through unjudged because the data center failed (S7/I4 fail-open). The
     /// hold-means-hold invariant (N3) excepts exactly these.
     pub fail_open: bool,
-    /// The message was decided without waiting for the data center (S1 release).
+    /// The message was delivered without waiting for files still unjudged (S1 release).
     pub released: bool,
 }
 
@@ -468,6 +468,11 @@ impl Inspection {
             matches!(f.source, Source::Unreachable | Source::Slow) && f.action == Action::Allow
         });
         let decision = self.decision_for(action, &files);
+        // Released means delivered without waiting for files still unjudged (S1); a
+        // release-mode refusal, or a message whose files were all known, is not.
+        let released = !self.holds()
+            && matches!(decision, Decision::Deliver | Decision::DeliverRewritten(_))
+            && files.iter().any(|f| f.source == Source::Released);
         self.outcome = Some(Outcome {
             action,
             decision,
@@ -476,7 +481,7 @@ impl Inspection {
             alarm,
             log,
             fail_open,
-            released: !self.holds(),
+            released,
         });
     }
 

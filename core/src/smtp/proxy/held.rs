@@ -233,7 +233,8 @@ impl ProxySession {
 
     fn apply(&mut self, held: Held, outcome: Outcome, gw: &mut Gateway, now: Timestamp) {
         let waited = now.saturating_since(held.since);
-        let hold = (!outcome.released).then_some(waited);
+        let held_it = matches!(&held.stage, Stage::Judging(i) if i.holds());
+        let hold = held_it.then_some(waited);
         self.emit(Event::Decided {
             txn: held.txn,
             outcome: Box::new(outcome.clone()),
@@ -247,6 +248,10 @@ impl ProxySession {
             });
         }
         let files = outcome.files.clone();
+        if hold.is_some() {
+            // X2 protects until the body is relayed, not only until the decision.
+            self.relay_deadline = gw.policy.tempfail_deadline.map(|d| held.since + d);
+        }
         let (result, reply) = match outcome.decision {
             Decision::Deliver => {
                 self.prepare_body(held.message.clone(), None, gw);

@@ -156,6 +156,10 @@ pub struct ProxySession {
     background: Vec<Background>,
     /// The job writing the body to relay, and the size of the message it works on.
     body_work: Option<(WorkId, usize)>,
+    /// X2 after the decision: a held message decided for delivery whose body has not gone
+    /// upstream by then (the upstream cut, slow, reconnecting) is answered `451` at this
+    /// time all the same, so the sender retries instead of timing out.
+    relay_deadline: Option<Timestamp>,
     next_work: WorkId,
     /// The client's place among the gateway's connections; `None` once it is closed.
     slot: Option<ConnectionSlot>,
@@ -200,6 +204,7 @@ impl ProxySession {
             pending_log: None,
             background: Vec::new(),
             body_work: None,
+            relay_deadline: None,
             next_work: 0,
             slot: gw.usage.try_connect(config_max_connections),
             reservation: gw.usage.reservation(),
@@ -613,6 +618,7 @@ impl ProxySession {
 
     /// Ends the current transaction; `reset_upstream` clears the envelope the upstream holds.
     fn finish_txn(&mut self, reset_upstream: bool) {
+        self.relay_deadline = None;
         let had_envelope = self.txn.mail_line.is_some();
         self.txn = Txn::default();
         if !matches!(self.client, ClientState::Closed) {

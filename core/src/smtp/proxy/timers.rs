@@ -61,7 +61,7 @@ impl ProxySession {
                 held::Stage::Judging(i) => i.poll_timeout(),
                 held::Stage::Extracting { .. } => None,
             });
-        [idle, command, data, upstream]
+        [idle, command, data, upstream, self.relay_deadline]
             .into_iter()
             .flatten()
             .chain(inspections)
@@ -77,6 +77,9 @@ impl ProxySession {
             self.out.push_back(Output::CloseUpstream);
             self.upstream = Upstream::Gone;
             self.upstream_lost(gw, now);
+        }
+        if self.relay_deadline.is_some_and(|d| now >= d) {
+            self.relay_too_late();
         }
         let reading =
             matches!(self.client, ClientState::Command | ClientState::Data(_)) && !self.client_busy;
@@ -104,6 +107,36 @@ impl ProxySession {
         }
         self.drive(gw, now);
         self.pump(gw, now);
+    }
+
+    /// X2 ran out between the decision and the body going upstream: the sender hears
+    /// `451 4.7.0` and retries (the verdicts are cached by then), and this delivery stops.
+    /// If DATA is out and its 354 not yet back, the upstream connection is dropped, since the
+    /// server would otherwise wait for a body that will never come.
+    fn relay_too_late(&mut self) {
+        self.relay_deadline = None;
+        if !matches!(self.client, ClientState::Delivering) {
+            return;
+        }
+        self.body_work = None;
+        self.ops
+            .retain(|op| !matches!(op, Op::Data | Op::Body { .. }));
+        if matches!(self.awaiting, Some((Op::Data, _))) {
+            self.awaiting = None;
+            self.out.push_back(Output::CloseUpstream);
+            self.upstream = Upstream::Gone;
+        }
+        let reply = Reply::new(
+            451,
+            "4.7.0 Message could not be relayed in time, try again later",
+        );
+        if let Some(mut log) = self.pending_log.take() {
+            log.result = TxnResult::Tempfailed;
+            log.reply = Some(reply.clone());
+            self.emit(Event::Transaction(log));
+        }
+        self.reply(reply);
+        self.finish_txn(true);
     }
 
     /// The deadline of a command line that has started but not ended.

@@ -110,6 +110,8 @@ impl ProxySession {
             Op::Relay { line, .. } | Op::Replay { line } => line.clone(),
             Op::Data => b"DATA".to_vec(),
             Op::Body { bytes } => {
+                // Committed: from here the upstream may have it, and a 451 would be a lie.
+                self.relay_deadline = None;
                 self.out
                     .push_back(Output::ToUpstream(std::mem::take(bytes)));
                 self.emit(Event::BodySent { txn: self.txn.id });
