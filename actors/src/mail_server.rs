@@ -73,12 +73,12 @@ impl MailServer {
             match out {
                 ReceiverOutput::Send(bytes) => {
                     if let Some(s) = self.sessions.get(&conn) {
-                        self.link.send(&s.peer, Wire::Bytes { conn, bytes });
+                        self.link.send_stream(&ctx.address().recipient(), &s.peer, Wire::Bytes { conn, bytes });
                     }
                 }
                 ReceiverOutput::Close => {
                     if let Some(s) = self.sessions.remove(&conn) {
-                        self.link.send(&s.peer, Wire::Closed { conn });
+                        self.link.send_stream(&ctx.address().recipient(), &s.peer, Wire::Closed { conn });
                     }
                     if timed_out {
                         self.trace
@@ -160,10 +160,10 @@ impl Handler<Wire> for MailServer {
         match msg {
             Wire::Connect { conn, reply_to, .. } => {
                 if self.down {
-                    self.link.send(&reply_to, Wire::Refused { conn });
+                    self.link.send_stream(&ctx.address().recipient(), &reply_to, Wire::Refused { conn });
                     return;
                 }
-                self.link.send(&reply_to, Wire::Accepted { conn });
+                self.link.send_stream(&ctx.address().recipient(), &reply_to, Wire::Accepted { conn });
                 let session = ReceiverSession::new(self.config.clone(), now);
                 self.sessions.insert(
                     conn,
@@ -181,7 +181,7 @@ impl Handler<Wire> for MailServer {
                     self.flush(conn, ctx, false);
                 }
             }
-            Wire::Closed { conn } => {
+            Wire::Closed { conn } | Wire::Reset { conn } => {
                 if let Some(mut s) = self.sessions.remove(&conn) {
                     s.session.handle_closed(now);
                 }
@@ -194,12 +194,12 @@ impl Handler<Wire> for MailServer {
 impl Handler<SetDown> for MailServer {
     type Result = ();
 
-    fn handle(&mut self, msg: SetDown, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: SetDown, ctx: &mut Context<Self>) {
         self.down = msg.0;
         if self.down {
             // A crash: every open connection drops.
             for (conn, s) in std::mem::take(&mut self.sessions) {
-                self.link.send(&s.peer, Wire::Closed { conn });
+                self.link.send_stream(&ctx.address().recipient(), &s.peer, Wire::Closed { conn });
             }
         }
     }

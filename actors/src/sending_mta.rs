@@ -120,7 +120,8 @@ impl SendingMta {
                 closed: false,
             },
         );
-        self.link.send(
+        self.link.send_stream(
+            &ctx.address().recipient(),
             &self.proxy,
             Wire::Connect {
                 conn,
@@ -140,14 +141,14 @@ impl SendingMta {
         {
             match out {
                 SenderOutput::Send(bytes) => {
-                    self.link.send(&self.proxy, Wire::Bytes { conn, bytes })
+                    self.link.send_stream(&ctx.address().recipient(), &self.proxy, Wire::Bytes { conn, bytes })
                 }
                 SenderOutput::Close => {
                     if let Some(a) = self.attempts.get_mut(&conn)
                         && !a.closed
                     {
                         a.closed = true;
-                        self.link.send(&self.proxy, Wire::Closed { conn });
+                        self.link.send_stream(&ctx.address().recipient(), &self.proxy, Wire::Closed { conn });
                     }
                 }
                 SenderOutput::Event(SenderEvent::Timeout { phase }) => {
@@ -182,7 +183,7 @@ impl SendingMta {
             return;
         };
         if !a.closed {
-            self.link.send(&self.proxy, Wire::Closed { conn });
+            self.link.send_stream(&ctx.address().recipient(), &self.proxy, Wire::Closed { conn });
         }
         let (outcome, reason) = match &result {
             AttemptResult::Delivered { reply, .. } => {
@@ -367,13 +368,7 @@ impl Handler<Wire> for SendingMta {
 
     fn handle(&mut self, msg: Wire, ctx: &mut Context<Self>) {
         let now = self.clock.now();
-        let conn = match &msg {
-            Wire::Connect { conn, .. }
-            | Wire::Accepted { conn }
-            | Wire::Refused { conn }
-            | Wire::Bytes { conn, .. }
-            | Wire::Closed { conn } => *conn,
-        };
+        let conn = msg.conn();
         let Some(a) = self.attempts.get_mut(&conn) else {
             return;
         };
@@ -381,7 +376,7 @@ impl Handler<Wire> for SendingMta {
             Wire::Accepted { .. } => a.session.handle_connected(now),
             Wire::Refused { .. } => a.session.handle_connect_failed(now),
             Wire::Bytes { bytes, .. } => a.session.handle_bytes(&bytes, now),
-            Wire::Closed { .. } => {
+            Wire::Closed { .. } | Wire::Reset { .. } => {
                 a.closed = true;
                 a.session.handle_closed(now);
             }

@@ -85,17 +85,22 @@ impl SmtpProxy {
         match out {
             NodeOutput::ToClient { conn, bytes } => {
                 if let Some(c) = self.slots.get(&conn).and_then(|s| s.client.as_ref()) {
-                    self.peers.client_link.send(c, Wire::Bytes { conn, bytes });
+                    self.peers
+                        .client_link
+                        .send_stream(&ctx.address().recipient(), c, Wire::Bytes { conn, bytes });
                 }
             }
             NodeOutput::ToUpstream { up, bytes } => {
-                self.peers
-                    .upstream_link
-                    .send(&self.peers.upstream, Wire::Bytes { conn: up, bytes });
+                self.peers.upstream_link.send_stream(
+                    &ctx.address().recipient(),
+                    &self.peers.upstream,
+                    Wire::Bytes { conn: up, bytes },
+                );
             }
             NodeOutput::Connect { up, .. } => {
                 let reply_to = ctx.address().recipient();
-                self.peers.upstream_link.send(
+                self.peers.upstream_link.send_stream(
+                    &reply_to.clone(),
                     &self.peers.upstream,
                     Wire::Connect {
                         conn: up,
@@ -105,13 +110,19 @@ impl SmtpProxy {
                 );
             }
             NodeOutput::CloseUpstream { up } => {
-                self.peers
-                    .upstream_link
-                    .send(&self.peers.upstream, Wire::Closed { conn: up });
+                self.peers.upstream_link.send_stream(
+                    &ctx.address().recipient(),
+                    &self.peers.upstream,
+                    Wire::Closed { conn: up },
+                );
             }
             NodeOutput::CloseClient { conn } => {
                 if let Some(c) = self.slots.get_mut(&conn).and_then(|s| s.client.take()) {
-                    self.peers.client_link.send(&c, Wire::Closed { conn });
+                    self.peers.client_link.send_stream(
+                        &ctx.address().recipient(),
+                        &c,
+                        Wire::Closed { conn },
+                    );
                 }
             }
             NodeOutput::Submitted {
@@ -265,9 +276,11 @@ impl Handler<Wire> for SmtpProxy {
                 site,
                 reply_to,
             } => {
-                self.peers
-                    .client_link
-                    .send(&reply_to, Wire::Accepted { conn });
+                self.peers.client_link.send_stream(
+                    &ctx.address().recipient(),
+                    &reply_to,
+                    Wire::Accepted { conn },
+                );
                 self.slots.insert(
                     conn,
                     Slot {
@@ -296,7 +309,7 @@ impl Handler<Wire> for SmtpProxy {
             Wire::Refused { conn } => {
                 self.with_node(ctx, |n, now| n.handle_upstream_connect_failed(conn, now));
             }
-            Wire::Closed { conn } if conn >= FIRST_UPSTREAM => {
+            Wire::Closed { conn } | Wire::Reset { conn } if conn >= FIRST_UPSTREAM => {
                 self.with_node(ctx, |n, now| n.handle_upstream_closed(conn, now));
             }
             // A sender's close arrives as a TCP FIN: the session tells a half-close (the
@@ -304,6 +317,12 @@ impl Handler<Wire> for SmtpProxy {
             // the session closes it.
             Wire::Closed { conn } => {
                 self.with_node(ctx, |n, now| n.handle_client_eof(conn, now));
+            }
+            Wire::Reset { conn } => {
+                if let Some(slot) = self.slots.get_mut(&conn) {
+                    slot.client = None;
+                }
+                self.with_node(ctx, |n, now| n.handle_client_closed(conn, now));
             }
         }
     }

@@ -5,6 +5,7 @@
 //! - [`clock`]: virtual time since the world started.
 //! - [`timer`]: timers that stay cheap by the thousand.
 //! - [`link`]: connection events between actors, and links with latency and cuts.
+//! - [`retransmit`]: what TCP does with a connection across a cut (Linux backoff).
 //! - [`faults`]: the faults a scenario injects.
 //! - [`rng`]: one seed per run, one stream per actor.
 //! - [`trace`]: the typed trace records and the recorder.
@@ -16,6 +17,7 @@ pub mod faults;
 pub mod invariants;
 pub mod link;
 pub mod metrics;
+pub mod retransmit;
 pub mod rng;
 pub mod timer;
 pub mod trace;

@@ -1,12 +1,29 @@
 //! Connections between actors: one message type carries a connection's whole life (open,
 //! accept or refuse, bytes, close), so that the same actor code serves SMTP and IMAP.
 //! Delivery goes through a [`Link`], which adds latency and can be cut by a fault.
+//!
+//! # A cut, as TCP lives through it
+//! Connection events ([`Link::send_stream`]) are TCP segments: what is sent while the path is
+//! cut is not lost but retransmitted ([`crate::retransmit`]), and arrives, in order, at the
+//! first retransmission after the repair — bytes, and a FIN too, so a sender that gave up
+//! during a cut is seen to leave once the path is back. A cut longer than the
+//! retransmissions last aborts the connection: the side that was sending gets
+//! [`Wire::Reset`] (`ETIMEDOUT`), a connection attempt gets [`Wire::Refused`], and whatever
+//! the other side sends on it later is answered with a reset. A connection with nothing in
+//! flight is untouched by a cut (no keepalive): its peers' own timeouts end it.
+//! Other messages ([`Link::send`], the data center's requests and answers) are lost during a
+//! cut: an HTTP request whose connection hangs is given up by the gateway's analysis
+//! timeout, not retried.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use tokio::time::Instant;
+
+use crate::retransmit::Backoff;
 
 /// Connection id, unique in a world.
 pub type ConnId = u64;
@@ -41,11 +58,59 @@ pub enum Wire {
         /// The bytes.
         bytes: Vec<u8>,
     },
-    /// The sender of this event closed the connection.
+    /// The sender of this event closed the connection: a FIN (it sends nothing more).
     Closed {
         /// The connection.
         conn: ConnId,
     },
+    /// The connection broke: the peer answered with a reset, or this side's TCP gave up
+    /// retransmitting (`ETIMEDOUT`). Nothing more is sent or received on it.
+    Reset {
+        /// The connection.
+        conn: ConnId,
+    },
+}
+
+impl Wire {
+    /// The connection this event belongs to.
+    pub fn conn(&self) -> ConnId {
+        match self {
+            Wire::Connect { conn, .. }
+            | Wire::Accepted { conn }
+            | Wire::Refused { conn }
+            | Wire::Bytes { conn, .. }
+            | Wire::Closed { conn }
+            | Wire::Reset { conn } => *conn,
+        }
+    }
+}
+
+/// A connection event on its way: from whom, to whom.
+struct Segment {
+    from: Recipient<Wire>,
+    to: Recipient<Wire>,
+    msg: Wire,
+}
+
+/// A connection whose segments wait for the path to come back, oldest first.
+struct Stalled {
+    segments: VecDeque<Segment>,
+}
+
+/// Per-link TCP state: stalled connections and aborted ones.
+#[derive(Default)]
+struct Streams {
+    stalled: BTreeMap<ConnId, Stalled>,
+    aborted: BTreeSet<ConnId>,
+}
+
+impl std::fmt::Debug for Streams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streams")
+            .field("stalled", &self.stalled.keys().collect::<Vec<_>>())
+            .field("aborted", &self.aborted)
+            .finish()
+    }
 }
 
 /// A one-way path between two actors: latency, and whether a fault has cut it.
@@ -55,7 +120,8 @@ pub struct Link {
     cut: Rc<Cell<bool>>,
     /// When the last message sent on this link arrives: the next arrives strictly later, so
     /// a link never reorders (timers with equal deadlines have no guaranteed order).
-    last_arrival: Rc<Cell<Option<tokio::time::Instant>>>,
+    last_arrival: Rc<Cell<Option<Instant>>>,
+    streams: Rc<RefCell<Streams>>,
 }
 
 impl Link {
@@ -65,6 +131,7 @@ impl Link {
             latency,
             cut: Rc::new(Cell::new(false)),
             last_arrival: Rc::new(Cell::new(None)),
+            streams: Rc::new(RefCell::new(Streams::default())),
         }
     }
 
@@ -83,7 +150,8 @@ impl Link {
         self.cut.get()
     }
 
-    /// Delivers `msg` to `to` after the latency, unless the link is cut then.
+    /// Delivers `msg` to `to` after the latency, unless the link is cut then (then it is
+    /// lost).
     pub fn send<M>(&self, to: &Recipient<M>, msg: M)
     where
         M: Message + Send + 'static,
@@ -91,18 +159,116 @@ impl Link {
     {
         let to = to.clone();
         let cut = self.cut.clone();
-        let mut arrival = tokio::time::Instant::now() + self.latency;
-        if let Some(last) = self.last_arrival.get()
-            && arrival <= last
-        {
-            arrival = last + Duration::from_micros(1);
-        }
-        self.last_arrival.set(Some(arrival));
+        let arrival = self.next_arrival();
         actix::spawn(async move {
             tokio::time::sleep_until(arrival).await;
             if !cut.get() {
                 to.do_send(msg);
             }
         });
+    }
+
+    /// Sends a connection event from `from` to `to` as TCP would: after the latency, or —
+    /// if the path is cut when it gets there — at the first retransmission after the
+    /// repair, in order behind what was stalled before it (see the module doc).
+    pub fn send_stream(&self, from: &Recipient<Wire>, to: &Recipient<Wire>, msg: Wire) {
+        let segment = Segment {
+            from: from.clone(),
+            to: to.clone(),
+            msg,
+        };
+        let sent = Instant::now();
+        let arrival = self.next_arrival();
+        let link = self.clone();
+        actix::spawn(async move {
+            tokio::time::sleep_until(arrival).await;
+            link.arrive(segment, sent);
+        });
+    }
+
+    /// The arrival time of a message sent now: after the latency, and after the previous one.
+    fn next_arrival(&self) -> Instant {
+        let mut arrival = Instant::now() + self.latency;
+        if let Some(last) = self.last_arrival.get()
+            && arrival <= last
+        {
+            arrival = last + Duration::from_micros(1);
+        }
+        self.last_arrival.set(Some(arrival));
+        arrival
+    }
+
+    /// A segment reaches the cut point or its receiver.
+    fn arrive(&self, segment: Segment, sent: Instant) {
+        let conn = segment.msg.conn();
+        let mut streams = self.streams.borrow_mut();
+        if streams.aborted.contains(&conn) {
+            drop(streams);
+            // The other side gave the connection up: it answers anything but its own
+            // reset's echo with a reset, once the path lets the segment through.
+            if !self.is_cut() && !matches!(segment.msg, Wire::Reset { .. } | Wire::Closed { .. })
+            {
+                segment.from.do_send(Wire::Reset { conn });
+            }
+            return;
+        }
+        if let Some(stalled) = streams.stalled.get_mut(&conn) {
+            stalled.segments.push_back(segment);
+            return;
+        }
+        if !self.is_cut() {
+            drop(streams);
+            segment.to.do_send(segment.msg);
+            return;
+        }
+        let backoff = if matches!(segment.msg, Wire::Connect { .. }) {
+            Backoff::syn()
+        } else {
+            Backoff::data()
+        };
+        streams.stalled.insert(
+            conn,
+            Stalled {
+                segments: VecDeque::from([segment]),
+            },
+        );
+        drop(streams);
+        let link = self.clone();
+        actix::spawn(async move { link.retransmit(conn, sent, backoff).await });
+    }
+
+    /// Retransmits a stalled connection's segments until the path is back (then they all
+    /// arrive, in order) or the stack gives up (then the connection is aborted).
+    async fn retransmit(self, conn: ConnId, sent: Instant, backoff: Backoff) {
+        for offset in backoff.retransmissions {
+            tokio::time::sleep_until(sent + offset + self.latency).await;
+            if !self.is_cut() {
+                let stalled = self.streams.borrow_mut().stalled.remove(&conn);
+                for s in stalled.into_iter().flat_map(|s| s.segments) {
+                    s.to.do_send(s.msg);
+                }
+                return;
+            }
+        }
+        tokio::time::sleep_until(sent + backoff.give_up).await;
+        let stalled = {
+            let mut streams = self.streams.borrow_mut();
+            streams.aborted.insert(conn);
+            streams.stalled.remove(&conn)
+        };
+        // Each side with segments in flight learns from its own stack: `connect()` fails,
+        // or the connection is reset. Once per side: repeats would be noise.
+        let mut told: Vec<Recipient<Wire>> = Vec::new();
+        for s in stalled.into_iter().flat_map(|s| s.segments) {
+            if told.contains(&s.from) {
+                continue;
+            }
+            let news = match s.msg {
+                Wire::Connect { .. } => Wire::Refused { conn },
+                _ => Wire::Reset { conn },
+            };
+            s.from.do_send(news);
+            told.push(s.from);
+        }
     }
 }
