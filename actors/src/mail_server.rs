@@ -73,12 +73,20 @@ impl MailServer {
             match out {
                 ReceiverOutput::Send(bytes) => {
                     if let Some(s) = self.sessions.get(&conn) {
-                        self.link.send_stream(&ctx.address().recipient(), &s.peer, Wire::Bytes { conn, bytes });
+                        self.link.send_stream(
+                            &ctx.address().recipient(),
+                            &s.peer,
+                            Wire::Bytes { conn, bytes },
+                        );
                     }
                 }
                 ReceiverOutput::Close => {
                     if let Some(s) = self.sessions.remove(&conn) {
-                        self.link.send_stream(&ctx.address().recipient(), &s.peer, Wire::Closed { conn });
+                        self.link.send_stream(
+                            &ctx.address().recipient(),
+                            &s.peer,
+                            Wire::Closed { conn },
+                        );
                     }
                     if timed_out {
                         self.trace
@@ -160,10 +168,18 @@ impl Handler<Wire> for MailServer {
         match msg {
             Wire::Connect { conn, reply_to, .. } => {
                 if self.down {
-                    self.link.send_stream(&ctx.address().recipient(), &reply_to, Wire::Refused { conn });
+                    self.link.send_stream(
+                        &ctx.address().recipient(),
+                        &reply_to,
+                        Wire::Refused { conn },
+                    );
                     return;
                 }
-                self.link.send_stream(&ctx.address().recipient(), &reply_to, Wire::Accepted { conn });
+                self.link.send_stream(
+                    &ctx.address().recipient(),
+                    &reply_to,
+                    Wire::Accepted { conn },
+                );
                 let session = ReceiverSession::new(self.config.clone(), now);
                 self.sessions.insert(
                     conn,
@@ -199,7 +215,8 @@ impl Handler<SetDown> for MailServer {
         if self.down {
             // A crash: every open connection drops.
             for (conn, s) in std::mem::take(&mut self.sessions) {
-                self.link.send_stream(&ctx.address().recipient(), &s.peer, Wire::Closed { conn });
+                self.link
+                    .send_stream(&ctx.address().recipient(), &s.peer, Wire::Closed { conn });
             }
         }
     }

@@ -140,15 +140,21 @@ impl SendingMta {
             .and_then(|a| a.session.poll_output())
         {
             match out {
-                SenderOutput::Send(bytes) => {
-                    self.link.send_stream(&ctx.address().recipient(), &self.proxy, Wire::Bytes { conn, bytes })
-                }
+                SenderOutput::Send(bytes) => self.link.send_stream(
+                    &ctx.address().recipient(),
+                    &self.proxy,
+                    Wire::Bytes { conn, bytes },
+                ),
                 SenderOutput::Close => {
                     if let Some(a) = self.attempts.get_mut(&conn)
                         && !a.closed
                     {
                         a.closed = true;
-                        self.link.send_stream(&ctx.address().recipient(), &self.proxy, Wire::Closed { conn });
+                        self.link.send_stream(
+                            &ctx.address().recipient(),
+                            &self.proxy,
+                            Wire::Closed { conn },
+                        );
                     }
                 }
                 SenderOutput::Event(SenderEvent::Timeout { phase }) => {
@@ -162,6 +168,16 @@ impl SendingMta {
                                 phase,
                             },
                         );
+                    }
+                }
+                SenderOutput::Event(SenderEvent::MayBeDeliveredMultipleTimes { .. }) => {
+                    if let Some(a) = self.attempts.get(&conn) {
+                        let record = Record::MayBeDeliveredMultipleTimes {
+                            msg: a.msg.clone(),
+                            attempt: a.number,
+                            conn,
+                        };
+                        self.trace.record(now, "sending_mta", record);
                     }
                 }
                 SenderOutput::Event(_) => {}
@@ -183,7 +199,11 @@ impl SendingMta {
             return;
         };
         if !a.closed {
-            self.link.send_stream(&ctx.address().recipient(), &self.proxy, Wire::Closed { conn });
+            self.link.send_stream(
+                &ctx.address().recipient(),
+                &self.proxy,
+                Wire::Closed { conn },
+            );
         }
         let (outcome, reason) = match &result {
             AttemptResult::Delivered { reply, .. } => {

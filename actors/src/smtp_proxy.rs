@@ -85,9 +85,11 @@ impl SmtpProxy {
         match out {
             NodeOutput::ToClient { conn, bytes } => {
                 if let Some(c) = self.slots.get(&conn).and_then(|s| s.client.as_ref()) {
-                    self.peers
-                        .client_link
-                        .send_stream(&ctx.address().recipient(), c, Wire::Bytes { conn, bytes });
+                    self.peers.client_link.send_stream(
+                        &ctx.address().recipient(),
+                        c,
+                        Wire::Bytes { conn, bytes },
+                    );
                 }
             }
             NodeOutput::ToUpstream { up, bytes } => {
@@ -189,7 +191,7 @@ impl SmtpProxy {
                 text: r.text(),
             },
             Event::HoldStarted { txn } => Record::HoldStart { conn, txn },
-            Event::Decided { txn, outcome } => {
+            Event::Decided { txn, outcome, held } => {
                 let msg = self
                     .slots
                     .get(&conn)
@@ -201,7 +203,7 @@ impl SmtpProxy {
                     msg,
                     action: outcome.action,
                     decision: DecisionKind::from(&outcome.decision),
-                    held_ms: None,
+                    held_ms: held.map(|d| d.as_millis() as u64),
                     released: outcome.released,
                     fail_open: outcome.fail_open,
                     files: outcome
@@ -217,7 +219,7 @@ impl SmtpProxy {
                         .collect(),
                 }
             }
-            Event::BodySent { .. } => return,
+            Event::BodySent { txn } => Record::BodyRelayed { conn, txn },
             Event::Quarantined { message, .. } => Record::Quarantined {
                 msg: message_id(&message),
             },

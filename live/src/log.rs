@@ -86,7 +86,7 @@ impl Log {
                 format!("conn={conn} upstream< {}", escape(&r.to_string()))
             }
             Event::HoldStarted { txn } => format!("conn={conn} txn={txn} hold started (S2)"),
-            Event::Decided { txn, outcome } => format!(
+            Event::Decided { txn, outcome, .. } => format!(
                 "conn={conn} txn={txn} decided action={} released={} fail_open={}",
                 outcome.action, outcome.released, outcome.fail_open
             ),

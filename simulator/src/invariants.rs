@@ -66,17 +66,6 @@ pub fn check(trace: &[TraceLine], ctx: &CheckContext) -> (FinalStates, Vec<Viola
     (states, v)
 }
 
-/// Which message each sender connection carried.
-fn conn_messages(trace: &[TraceLine]) -> BTreeMap<u64, String> {
-    trace
-        .iter()
-        .filter_map(|l| match &l.record {
-            Record::AttemptStarted { msg, conn, .. } => Some((*conn, msg.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
 fn n1_nothing_lost(trace: &[TraceLine], v: &mut Vec<Violation>) -> FinalStates {
     #[derive(Default)]
     struct Seen {
@@ -128,22 +117,26 @@ fn n1_nothing_lost(trace: &[TraceLine], v: &mut Vec<Violation>) -> FinalStates {
     states
 }
 
-/// Ambiguous timeouts per message: the sender left after the proxy had sent the body on.
+/// Ambiguous timeouts per message: attempts the sender ended after its final dot without a
+/// reply (it logs that the message may be delivered more than once) on a connection whose
+/// body the proxy did relay upstream. The relay may come before the sender gave up or
+/// after — when a cut path held back the sender's FIN, the proxy could not know — but a
+/// relay after the proxy *saw* the sender leave is never excused: the proxy never relays
+/// then (S5), and a duplicate from it fails N2.
 pub fn ambiguous_timeouts(trace: &[TraceLine]) -> BTreeMap<String, usize> {
-    let conns = conn_messages(trace);
+    let relayed: BTreeSet<u64> = trace
+        .iter()
+        .filter_map(|l| match &l.record {
+            Record::BodyRelayed { conn, .. } => Some(*conn),
+            _ => None,
+        })
+        .collect();
     let mut out = BTreeMap::new();
     for l in trace {
-        if let Record::ClientGone {
-            conn,
-            after_body_sent: true,
-            ..
-        } = &l.record
+        if let Record::MayBeDeliveredMultipleTimes { msg, conn, .. } = &l.record
+            && relayed.contains(conn)
         {
-            let msg = conns
-                .get(conn)
-                .cloned()
-                .unwrap_or_else(|| format!("conn {conn}"));
-            *out.entry(msg).or_insert(0) += 1;
+            *out.entry(msg.clone()).or_insert(0) += 1;
         }
     }
     out
@@ -168,7 +161,18 @@ fn n2_no_duplicates(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violati
             });
         }
     }
-    if ctx.proactive_tempfail {
+    // X2 answers before the sender's timeout, but a cut path can hide any answer: with the
+    // sender's link cut, an ambiguous timeout is the network's doing.
+    let client_cut = trace.iter().any(|l| {
+        matches!(
+            l.record,
+            Record::Fault {
+                kind: FaultAction::LinkCut(crate::faults::LinkName::Client),
+                ..
+            }
+        )
+    });
+    if ctx.proactive_tempfail && !client_cut {
         let total: usize = ambiguous.values().sum();
         if total > 0 {
             v.push(Violation {
@@ -442,17 +446,25 @@ mod tests {
             delivered(9, "m1", &[]),
         ];
         assert_eq!(ids(&trace, &ctx()), ["N2"]);
+        // The sender says the first attempt may have delivered it...
         trace.insert(
             3,
             line(
                 6,
-                Record::ClientGone {
+                Record::MayBeDeliveredMultipleTimes {
+                    msg: "m1".into(),
+                    attempt: 1,
                     conn: 9,
-                    txn: Some(1),
-                    after_body_sent: true,
                 },
             ),
         );
+        assert_eq!(
+            ids(&trace, &ctx()),
+            ["N2"],
+            "but the proxy never relayed it"
+        );
+        // ...and the proxy did relay its body: ambiguous, not a violation.
+        trace.insert(2, line(4, Record::BodyRelayed { conn: 9, txn: 1 }));
         assert!(ids(&trace, &ctx()).is_empty());
         let x2 = CheckContext {
             proactive_tempfail: true,

@@ -206,8 +206,7 @@ impl Link {
             drop(streams);
             // The other side gave the connection up: it answers anything but its own
             // reset's echo with a reset, once the path lets the segment through.
-            if !self.is_cut() && !matches!(segment.msg, Wire::Reset { .. } | Wire::Closed { .. })
-            {
+            if !self.is_cut() && !matches!(segment.msg, Wire::Reset { .. } | Wire::Closed { .. }) {
                 segment.from.do_send(Wire::Reset { conn });
             }
             return;

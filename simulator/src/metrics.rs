@@ -69,7 +69,8 @@ pub struct Metrics {
     pub exposure_ms: Percentiles,
     /// Deliveries beyond the first of one message.
     pub duplicates: usize,
-    /// Sender timeouts after the body went upstream (N2).
+    /// Attempts the sender ended unanswered after its final dot whose body the proxy
+    /// relayed upstream (N2, [`crate::invariants::ambiguous_timeouts`]).
     pub ambiguous_timeouts: usize,
     /// Trace lines.
     pub trace_lines: usize,
@@ -136,14 +137,11 @@ pub fn compute(trace: &[TraceLine]) -> Metrics {
             Record::AttemptStarted { attempt, .. } if *attempt > 1 => m.retries += 1,
             Record::SenderTimeout { .. } => m.sender_timeouts += 1,
             Record::Exposure { window_ms, .. } => exposures.push(*window_ms),
-            Record::ClientGone {
-                after_body_sent: true,
-                ..
-            } => m.ambiguous_timeouts += 1,
             _ => {}
         }
     }
     m.uploads = m.requests.saturating_sub(m.lookups + m.refusals);
+    m.ambiguous_timeouts = crate::invariants::ambiguous_timeouts(trace).values().sum();
     m.delivery_latency_ms = Percentiles::of(latencies);
     m.hold_ms = Percentiles::of(holds);
     m.exposure_ms = Percentiles::of(exposures);

@@ -86,6 +86,14 @@ pub enum Record {
         result: AttemptOutcome,
         reason: String,
     },
+    /// The attempt ended after the final dot without its reply (a timeout or a lost
+    /// connection): the server may have the message, so the retry may deliver it again
+    /// (Postfix logs "message may be sent more than once").
+    MayBeDeliveredMultipleTimes {
+        msg: String,
+        attempt: u32,
+        conn: u64,
+    },
     /// The sender gave up waiting for a reply (its per-phase timeout).
     SenderTimeout {
         msg: String,
@@ -129,6 +137,8 @@ pub enum Record {
     Lookup { md5: String, level: ThreatLevel },
     /// The data center refused an upload (unreachable).
     Unreachable { md5: String },
+    /// The proxy sent a message's body upstream: from here the upstream may have it.
+    BodyRelayed { conn: u64, txn: u64 },
     /// A message is held (no reply to its final dot).
     HoldStart { conn: u64, txn: u64 },
     /// The engine decided a message.

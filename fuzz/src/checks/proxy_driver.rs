@@ -139,7 +139,7 @@ impl Driver {
                     "submit txn {txn}: {:?}",
                     files.iter().map(|f| f.md5.to_hex()).collect::<Vec<_>>()
                 ),
-                Output::Event(Event::Decided { txn, outcome }) => {
+                Output::Event(Event::Decided { txn, outcome, .. }) => {
                     format!(
                         "decided txn {txn}: {:?} {:?}",
                         outcome.action, outcome.decision
@@ -236,7 +236,7 @@ impl Driver {
                     DataGate::Idle
                 };
             }
-            Event::Decided { txn, outcome } => {
+            Event::Decided { txn, outcome, .. } => {
                 if matches!(
                     outcome.decision,
                     Decision::Deliver | Decision::DeliverRewritten(_)

@@ -111,6 +111,8 @@ pub enum Event {
         txn: u64,
         /// The decision.
         outcome: Box<Outcome>,
+        /// How long the message was held for it, if it was (S2).
+        held: Option<Duration>,
     },
     /// The message body was handed to the upstream.
     BodySent {

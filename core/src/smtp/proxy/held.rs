@@ -238,6 +238,7 @@ impl ProxySession {
         self.emit(Event::Decided {
             txn: held.txn,
             outcome: Box::new(outcome.clone()),
+            held: hold,
         });
         if let Some(d) = outcome.block_for {
             let until = now + d;
