@@ -95,6 +95,15 @@ class Sink:
     def addr(self):
         return f"127.0.0.1:{self.port}"
 
+    def count(self, marker):
+        """How many complete messages whose dump contains `marker` smtp-sink has stored."""
+        n = 0
+        for name in os.listdir(self.dir):
+            data = read_dump(os.path.join(self.dir, name))
+            if data and marker.encode() in data and data.endswith(b"\n\n"):
+                n += 1
+        return n
+
     def find(self, marker, timeout=5.0):
         """The message (smtp-sink's headers stripped) whose headers contain `marker`."""
         end = time.monotonic() + timeout
@@ -195,6 +204,52 @@ class Checks:
             return
         self.passed += 1
         print(f"PASS {name}", flush=True)
+
+
+class RawSmtp:
+    """An SMTP client on a bare socket, for what smtplib will not send: it writes the
+    bytes it is given as they are, and reads replies whole (multi-line ones joined)."""
+
+    def __init__(self, port, timeout=30):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.file = self.sock.makefile("rb")
+
+    def reply(self):
+        """One reply as bytes (its lines joined, CRLFs kept); b"" at end of stream."""
+        lines = []
+        while True:
+            line = self.file.readline()
+            if not line:
+                return b"".join(lines)
+            lines.append(line)
+            if len(line) < 4 or line[3:4] != b"-":
+                return b"".join(lines)
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def command(self, data):
+        self.send(data)
+        return self.reply()
+
+    def rest(self):
+        """Every reply until the server closes the connection."""
+        replies = []
+        while True:
+            r = self.reply()
+            if not r:
+                return replies
+            replies.append(r)
+
+    def close(self):
+        self.file.close()
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def first_difference(a, b):

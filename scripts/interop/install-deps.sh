@@ -1,49 +1,138 @@
 #!/usr/bin/env bash
-# Installs what the live-proxy interop tests (scripts/interop/smtp_interop.py) need:
+# Installs what the live-proxy interop tests (scripts/interop/smtp_interop.py and
+# sender_interop.py) need:
 #   swaks            a sender nobody here wrote
 #   postfix          for /usr/sbin/smtp-sink (the upstream that keeps what it receives) and
 #                    /usr/sbin/smtp-source (Postfix's SMTP client, a third sender)
 #   python3          smtplib, the second sender (Python's standard library)
+#   exim             a real sending MTA (sender_interop.py, check l). Not installed as a
+#                    package: exim4-daemon-light conflicts with postfix (both are the
+#                    mail-transport-agent), so its .deb is fetched with `apt-get download`
+#                    and unpacked with `dpkg-deb -x` into $APTSIM_EXIM_DIR (default
+#                    /var/cache/aptsim-interop/exim), setuid bit removed; the libraries it
+#                    links (its Depends that are lib*) are installed with apt-get; and the
+#                    system user Debian-exim is created, which Debian's binary looks up at
+#                    every start (its compiled-in EXIM_USER), as the package would.
+#                    scripts/interop/exim.py runs it unprivileged with its own config.
 # Idempotent: when everything is already there it prints one line and returns at once.
 # Debian/Ubuntu only (apt-get); run as root. Safe in CI: postfix is preseeded to
-# "No configuration", so no system mail server is configured or started on port 25.
+# "No configuration", so no system mail server is configured or started on port 25, and
+# no Exim daemon is installed or started.
 set -euo pipefail
 
-have_all() {
+EXIM_DIR="${APTSIM_EXIM_DIR:-/var/cache/aptsim-interop/exim}"
+EXIM_USER=Debian-exim
+
+have_tools() {
     command -v swaks >/dev/null 2>&1 &&
         [ -x /usr/sbin/smtp-sink ] &&
         [ -x /usr/sbin/smtp-source ] &&
         command -v python3 >/dev/null 2>&1
 }
 
-if have_all; then
-    echo "interop deps: swaks, smtp-sink, smtp-source and python3 already installed"
+have_exim() {
+    [ -x "$EXIM_DIR/usr/sbin/exim4" ] &&
+        getent passwd "$EXIM_USER" >/dev/null &&
+        "$EXIM_DIR/usr/sbin/exim4" -C /dev/null -bV >/dev/null 2>&1
+}
+
+exim_version() {
+    "$EXIM_DIR/usr/sbin/exim4" -C /dev/null -bV 2>/dev/null | sed -n 's/^Exim version \([^ ]*\).*/\1/p'
+}
+
+if have_tools && have_exim; then
+    echo "interop deps: swaks, smtp-sink, smtp-source, python3 and exim $(exim_version) already installed"
     exit 0
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "interop deps: run as root (needs apt-get install swaks postfix python3)" >&2
+    echo "interop deps: run as root (needs apt-get install swaks postfix python3, and apt-get download exim4-daemon-light)" >&2
     exit 1
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-# Postfix asks what kind of mail server to be; "No configuration" writes no main.cf, so its
-# init script does not start a daemon (and policy-rc.d, where present, forbids it anyway).
-echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-echo "postfix postfix/mailname string localhost" | debconf-set-selections
-
-echo "interop deps: installing swaks postfix python3 (apt-get)"
 log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
-# Quiet when it works; the whole apt output when it does not.
-if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends swaks postfix python3; } >"$log" 2>&1; then
-    cat "$log" >&2
-    echo "interop deps: apt-get failed" >&2
-    exit 1
+tmp="$(mktemp -d)"
+trap 'rm -rf "$log" "$tmp"' EXIT
+
+# Quiet when it works; the whole output and what failed when it does not.
+run() {
+    local what="$1"
+    shift
+    if ! "$@" >>"$log" 2>&1; then
+        cat "$log" >&2
+        echo "interop deps: $what failed" >&2
+        exit 1
+    fi
+}
+
+updated=no
+apt_update() {
+    if [ "$updated" = no ]; then
+        run "apt-get update" apt-get update -qq
+        updated=yes
+    fi
+}
+
+if ! have_tools; then
+    # Postfix asks what kind of mail server to be; "No configuration" writes no main.cf, so
+    # its init script does not start a daemon (and policy-rc.d, where present, forbids it).
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    echo "postfix postfix/mailname string localhost" | debconf-set-selections
+    echo "interop deps: installing swaks postfix python3 (apt-get)"
+    apt_update
+    run "apt-get install" apt-get install -y -qq --no-install-recommends swaks postfix python3
+    if ! have_tools; then
+        echo "interop deps: install finished but swaks, smtp-sink, smtp-source or python3 is missing" >&2
+        exit 1
+    fi
 fi
 
-if ! have_all; then
-    echo "interop deps: install finished but swaks, smtp-sink, smtp-source or python3 is missing" >&2
-    exit 1
+if ! have_exim; then
+    echo "interop deps: unpacking exim4-daemon-light into $EXIM_DIR (apt-get download, dpkg-deb -x)"
+    apt_update
+    # apt-get download writes into the current folder, as the _apt user when it can.
+    chmod 755 "$tmp"
+    (cd "$tmp" && run "apt-get download exim4-daemon-light" apt-get download -qq exim4-daemon-light)
+    deb="$(ls "$tmp"/exim4-daemon-light_*.deb 2>/dev/null | head -n 1)"
+    if [ -z "$deb" ]; then
+        cat "$log" >&2
+        echo "interop deps: apt-get download exim4-daemon-light gave no .deb" >&2
+        exit 1
+    fi
+    # The shared libraries it links: every lib* package in its Depends (version
+    # constraints and alternatives dropped). Libraries only: no conflict with postfix.
+    libs="$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/^ *//; s/ *$//' |
+        grep '^lib' || true)"
+    if [ -n "$libs" ]; then
+        # shellcheck disable=SC2086 # one word per package
+        run "apt-get install (exim's libraries: $(echo $libs))" \
+            apt-get install -y -qq --no-install-recommends $libs
+    fi
+    rm -rf "$EXIM_DIR.new"
+    mkdir -p "$EXIM_DIR.new"
+    run "dpkg-deb -x $deb" dpkg-deb -x "$deb" "$EXIM_DIR.new"
+    # No setuid root binary lying in a cache folder: the checks run it unprivileged.
+    chmod u-s,g-s "$EXIM_DIR.new/usr/sbin/exim4"
+    rm -rf "$EXIM_DIR"
+    mv "$EXIM_DIR.new" "$EXIM_DIR"
+    if ! getent passwd "$EXIM_USER" >/dev/null; then
+        group_opt=(--user-group)
+        if getent group "$EXIM_USER" >/dev/null; then
+            group_opt=(--gid "$EXIM_USER")
+        fi
+        run "useradd $EXIM_USER" useradd --system "${group_opt[@]}" --no-create-home \
+            --home-dir /nonexistent --shell /usr/sbin/nologin "$EXIM_USER"
+    fi
+    if missing="$(ldd "$EXIM_DIR/usr/sbin/exim4" | grep 'not found')"; then
+        echo "interop deps: exim in $EXIM_DIR lacks libraries:" >&2
+        echo "$missing" >&2
+        exit 1
+    fi
+    if ! have_exim; then
+        "$EXIM_DIR/usr/sbin/exim4" -C /dev/null -bV >&2 || true
+        echo "interop deps: exim unpacked into $EXIM_DIR but does not run (exim4 -C /dev/null -bV above)" >&2
+        exit 1
+    fi
 fi
-echo "interop deps: installed"
+echo "interop deps: installed (exim $(exim_version) in $EXIM_DIR)"
