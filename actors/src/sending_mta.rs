@@ -100,7 +100,8 @@ impl SendingMta {
             q.message.to.clone(),
             q.message.raw.clone(),
             now,
-        );
+        )
+        .with_session_end(self.preset.session_end, q.attempts == 1);
         self.trace.record(
             now,
             "sending_mta",
@@ -145,6 +146,19 @@ impl SendingMta {
                     &self.proxy,
                     Wire::Bytes { conn, bytes },
                 ),
+                // Exim's shutdown(SHUT_WR): a FIN now, the replies read after.
+                SenderOutput::HalfClose => {
+                    if let Some(a) = self.attempts.get_mut(&conn)
+                        && !a.closed
+                    {
+                        a.closed = true;
+                        self.link.send_stream(
+                            &ctx.address().recipient(),
+                            &self.proxy,
+                            Wire::Closed { conn },
+                        );
+                    }
+                }
                 SenderOutput::Close => {
                     if let Some(a) = self.attempts.get_mut(&conn)
                         && !a.closed

@@ -449,7 +449,9 @@ impl Chain {
                     SenderOutput::Send(b) => {
                         self.proxy.handle_client_bytes(&b, &mut self.gw, self.now)
                     }
-                    SenderOutput::Close => self.proxy.handle_client_closed(&mut self.gw, self.now),
+                    SenderOutput::Close | SenderOutput::HalfClose => {
+                        self.proxy.handle_client_eof(&mut self.gw, self.now)
+                    }
                     SenderOutput::Event(_) => {}
                 }
             }

@@ -56,7 +56,7 @@ fn scripted(script: &Script) -> (AttemptResult, Vec<String>) {
                 s.handle_bytes(answer.as_bytes(), t(1));
             }
             SenderOutput::Close => closed = true,
-            SenderOutput::Event(_) => {}
+            SenderOutput::HalfClose | SenderOutput::Event(_) => {}
         }
     }
     assert!(closed, "the sender closes at the end");

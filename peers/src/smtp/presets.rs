@@ -220,6 +220,27 @@ fn exim_delay(age: Duration) -> Duration {
     Duration::from_secs(gap)
 }
 
+/// How a sender ends its session after the final dot (SMTP-SENDERS.md §1): what matters to
+/// a proxy that holds the dot's reply is whether `QUIT` (and a FIN) arrive before it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionEnd {
+    /// `QUIT` after the dot's reply, then the 221 is awaited (Sendmail 8.17/8.18, smtplib,
+    /// PHPMailer; Exchange, whose habit is unconfirmed).
+    #[default]
+    Lockstep,
+    /// `QUIT` in the same write as the dot when the server offered PIPELINING; the dot's
+    /// reply is awaited, the 221 is not (`smtp_skip_quit_response = yes`), then a plain
+    /// `close()`. Postfix 3.x (`src/smtp/smtp_proto.c`) for a session it will not cache.
+    PipelinedQuit,
+    /// `QUIT` in the same write as the dot, then `shutdown(SHUT_WR)`: the FIN arrives
+    /// before the dot's reply; the reply is read, then the 221 for at most 1 s. Exim ≥ 4.95
+    /// on plain TCP with PIPELINING, on a message's first delivery attempt only
+    /// (`deliver_firsttime`; `src/src/transports/smtp.c`, commit 001bf8f58); its retries
+    /// end in lockstep.
+    PipelinedQuitHalfClose,
+}
+
 /// A sending MTA's timing: its timeouts, retry schedule and how long it keeps trying.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -233,6 +254,8 @@ pub struct SenderPreset {
     /// A message still undelivered after this long in the queue is bounced.
     #[serde(with = "aptsim_core::duration::serde_text")]
     pub queue_lifetime: Duration,
+    /// How it ends a session after the final dot.
+    pub session_end: SessionEnd,
 }
 
 impl SenderPreset {
@@ -248,11 +271,19 @@ impl SenderPreset {
             timeouts,
             retry,
             queue_lifetime,
+            session_end: SessionEnd::Lockstep,
         }
     }
 
+    /// The same preset ending its sessions as `end` says.
+    pub fn ending(mut self, end: SessionEnd) -> Self {
+        self.session_end = end;
+        self
+    }
+
     /// Postfix: `smtp_data_done_timeout` 600 s, backoff by age, `maximal_queue_lifetime`
-    /// 5 d (postconf(5)).
+    /// 5 d (postconf(5)); `QUIT` pipelined with the dot (one message per connection here,
+    /// so the session is never cached).
     pub fn postfix() -> Self {
         Self::custom(
             "postfix",
@@ -260,10 +291,12 @@ impl SenderPreset {
             RetrySchedule::Postfix,
             Duration::from_secs(5 * DAY),
         )
+        .ending(SessionEnd::PipelinedQuit)
     }
 
     /// Exim: `final_timeout` 10 min, the default retry rule, which gives up after 4 d
-    /// (Exim specification, configure.default).
+    /// (Exim specification, configure.default); on a first attempt the dot, `QUIT` and a
+    /// half-close in one go.
     pub fn exim() -> Self {
         Self::custom(
             "exim",
@@ -271,10 +304,11 @@ impl SenderPreset {
             RetrySchedule::Exim,
             Duration::from_secs(4 * DAY),
         )
+        .ending(SessionEnd::PipelinedQuitHalfClose)
     }
 
     /// sendmail: `Timeout.datafinal` 1 h, queue runs every 15 min, `Timeout.queuereturn` 5 d
-    /// (cf/README).
+    /// (cf/README); never pipelines `QUIT` (SMTP-SENDERS.md §1).
     pub fn sendmail() -> Self {
         Self::custom(
             "sendmail",

@@ -13,10 +13,13 @@
 //! # The dialogue
 //! Greeting → `EHLO` (`HELO` if EHLO gets a 5xx) → `MAIL FROM` (with `SIZE=` if the server
 //! offers SIZE) → one `RCPT TO` per recipient → `DATA` → the body, dot-stuffed
-//! ([`data::dot_stuff`]) → `QUIT`. **No pipelining:** every command waits for its reply,
-//! even when the server advertises PIPELINING. That is the simplest correct client, and the
-//! gateway's proxy serialises commands anyway; pipelining would only save round trips, which
-//! do not matter to what the simulator studies.
+//! ([`data::dot_stuff`]) → `QUIT`. Commands wait for their replies even when the server
+//! advertises PIPELINING (the gateway's proxy serialises them anyway; batching would only
+//! save round trips) — except how the session ends, which matters to a proxy holding the
+//! dot's reply and follows the preset's [`SessionEnd`]
+//! ([`SenderSession::with_session_end`]): Postfix writes `QUIT` with the dot and does not
+//! wait for the 221; Exim, on a first attempt, also shuts down its sending side at once
+//! ([`SenderOutput::HalfClose`]) and reads the replies after.
 //!
 //! # Outcomes
 //! - a 5xx to HELO, MAIL, DATA or the final dot bounces the message ([`AttemptResult::Bounced`]);
@@ -42,7 +45,7 @@ use std::collections::VecDeque;
 
 use aptsim_core::clock::Timestamp;
 
-use super::presets::SenderTimeouts;
+use super::presets::{SenderTimeouts, SessionEnd};
 use aptsim_core::smtp::wire::data;
 use aptsim_core::smtp::wire::reply::{Reply, ReplyParser};
 
@@ -165,6 +168,8 @@ pub enum SenderOutput {
     Send(Vec<u8>),
     /// Close the connection.
     Close,
+    /// Shut down the sending side (a FIN) and go on reading: Exim after its pipelined QUIT.
+    HalfClose,
     /// Something to trace.
     Event(SenderEvent),
 }
@@ -222,6 +227,13 @@ pub struct SenderSession {
     deferred: Vec<(String, Reply)>,
     outcome: Option<AttemptResult>,
     opened: bool,
+    /// How the session ends after the dot, and whether this is the message's first attempt
+    /// (Exim half-closes only then).
+    session_end: SessionEnd,
+    first_attempt: bool,
+    pipelining_offered: bool,
+    /// `QUIT` went out with the dot.
+    quit_pipelined: bool,
     out: VecDeque<SenderOutput>,
 }
 
@@ -251,8 +263,20 @@ impl SenderSession {
             deferred: Vec::new(),
             outcome: None,
             opened: false,
+            session_end: SessionEnd::Lockstep,
+            first_attempt: true,
+            pipelining_offered: false,
+            quit_pipelined: false,
             out: VecDeque::new(),
         }
+    }
+
+    /// Ends the session after the dot as `end` says; `first_attempt` is whether this is the
+    /// message's first delivery attempt (Exim half-closes only then). Default: lockstep.
+    pub fn with_session_end(mut self, end: SessionEnd, first_attempt: bool) -> Self {
+        self.session_end = end;
+        self.first_attempt = first_attempt;
+        self
     }
 
     /// The next thing to do, if any.
@@ -372,11 +396,15 @@ impl SenderSession {
                 self.quit(now);
             }
             Await::Ehlo if reply.is_positive() => {
-                self.size_offered = reply.lines.iter().skip(1).any(|l| {
-                    l.split_whitespace()
-                        .next()
-                        .is_some_and(|k| k.eq_ignore_ascii_case("SIZE"))
-                });
+                let offers = |kw: &str| {
+                    reply.lines.iter().skip(1).any(|l| {
+                        l.split_whitespace()
+                            .next()
+                            .is_some_and(|k| k.eq_ignore_ascii_case(kw))
+                    })
+                };
+                self.size_offered = offers("SIZE");
+                self.pipelining_offered = offers("PIPELINING");
                 self.mail(now);
             }
             Await::Ehlo if reply.is_permanent() => {
@@ -403,10 +431,26 @@ impl SenderSession {
                 self.rcpt(i + 1, now);
             }
             Await::Data if reply.is_intermediate() => {
-                let body = self.body.clone();
+                let mut body = self.body.clone();
                 let bytes = body.len();
+                let pipeline = self.pipelining_offered
+                    && match self.session_end {
+                        SessionEnd::Lockstep => false,
+                        SessionEnd::PipelinedQuit => true,
+                        SessionEnd::PipelinedQuitHalfClose => self.first_attempt,
+                    };
+                if pipeline {
+                    body.extend_from_slice(b"QUIT\r\n");
+                    self.quit_pipelined = true;
+                }
                 self.out.push_back(SenderOutput::Send(body));
                 self.event(SenderEvent::BodySent { bytes });
+                if pipeline {
+                    self.event(SenderEvent::Command("QUIT".to_owned()));
+                    if self.session_end == SessionEnd::PipelinedQuitHalfClose {
+                        self.out.push_back(SenderOutput::HalfClose);
+                    }
+                }
                 self.wait(Await::Body, now);
             }
             Await::Data => self.refused(reply, now),
@@ -475,7 +519,21 @@ impl SenderSession {
     }
 
     fn quit(&mut self, now: Timestamp) {
-        self.command("QUIT".to_owned(), Await::Quit, now);
+        if !self.quit_pipelined {
+            self.command("QUIT".to_owned(), Await::Quit, now);
+            return;
+        }
+        match self.session_end {
+            // Exim reads the 221 of its pipelined QUIT for at most a second.
+            SessionEnd::PipelinedQuitHalfClose => {
+                self.state = State::Waiting {
+                    what: Await::Quit,
+                    deadline: now + std::time::Duration::from_secs(1),
+                };
+            }
+            // Postfix does not wait for it (`smtp_skip_quit_response`).
+            SessionEnd::PipelinedQuit | SessionEnd::Lockstep => self.finish(),
+        }
     }
 
     fn command(&mut self, line: String, what: Await, now: Timestamp) {

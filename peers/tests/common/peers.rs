@@ -112,6 +112,8 @@ impl Peers {
                             self.receiver.handle_closed(self.now);
                         }
                     }
+                    // The receiver model reads until QUIT; a FIN adds nothing it acts on.
+                    SenderOutput::HalfClose => {}
                     SenderOutput::Event(e) => self.events.push((self.now, e)),
                 }
             }
