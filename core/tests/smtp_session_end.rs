@@ -136,3 +136,29 @@ fn fin_in_the_middle_of_data_abandons_the_message() {
     assert!(!h.take_upstream().contains("DATA"));
     assert_eq!(h.transactions(), [TxnResult::Abandoned]);
 }
+
+/// A hold longer than the idle timeout (10 min): the reply to the dot restarts the idle
+/// timer, so it is not followed by an unasked `421 … Idle timeout` (issue 8, item 7).
+#[test]
+fn the_reply_after_a_long_hold_is_not_followed_by_an_idle_421() {
+    let mut h = Harness::ready(hold_policy());
+    h.envelope();
+    let file = content("slow", 300);
+    h.send_message(&message(&[("slow.pdf", file.clone())]));
+    h.advance(900);
+    assert_eq!(h.take_client(), "", "held, and no idle timeout while held");
+    h.verdict(Md5::of(&file), ThreatLevel::Clean);
+    h.take_upstream();
+    h.upstream(b"354 go\r\n");
+    h.take_upstream();
+    h.upstream(b"250 2.0.0 queued\r\n");
+    assert_eq!(h.take_client(), "250 2.0.0 queued\r\n");
+    h.advance(60);
+    assert_eq!(h.take_client(), "", "no 421 a minute after the reply");
+    assert!(!h.client_closed);
+    h.advance(540);
+    assert!(
+        h.take_client().starts_with("421 4.4.2 "),
+        "idle 10 min after the reply"
+    );
+}
