@@ -132,6 +132,11 @@ const PINS: &[(&str, &str, &str)] = &[
         "a71c5eed8e310f8e0c3be3779b0a3267",
     ),
     (
+        "x2-upstream-cut-after-decision",
+        "09a5db55610670a7d5777dde00e670fe",
+        "09a5db55610670a7d5777dde00e670fe",
+    ),
+    (
         "x3-datacenter-link-cut",
         "900ec22ba432e47b9ea1c7fae09e7a79",
         "900ec22ba432e47b9ea1c7fae09e7a79",
