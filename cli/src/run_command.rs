@@ -56,6 +56,11 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
         .iter()
         .map(|f| load(f).map(|s| (f.clone(), s)))
         .collect::<Result<_, _>>()?;
+    for (path, s) in &scenarios {
+        for w in s.warnings() {
+            eprintln!("aptsim: warning: {}: {w}", path.display());
+        }
+    }
     let mut jobs = Vec::new();
     for (path, s) in &scenarios {
         let base = args.seed.unwrap_or(s.seed);

@@ -3,7 +3,9 @@
 //! (`scenarios/suite/`).
 //!
 //! # Layout
-//! - [`format`]: the scenario file format (TOML), with its defaults and checks.
+//! - [`format`]: the scenario file format (TOML), with its defaults.
+//! - [`validate`]: what serde cannot check: bounds, consistency, names; and warnings.
+//! - [`limits`]: the bounds on sizes, counts and times, in one place.
 //! - [`build`]: the messages a scenario stands for, and the data center's oracle for them.
 //! - [`runner`]: a scenario and a seed → the world → the run's trace, invariants, metrics.
 //! - [`expect`]: the scenario's expectations, checked against the trace.
@@ -13,4 +15,6 @@ pub mod build;
 pub mod expect;
 pub mod files;
 pub mod format;
+pub mod limits;
 pub mod runner;
+pub mod validate;
