@@ -16,6 +16,8 @@ use serde::Deserialize;
 
 use aptsim_core::duration::serde_text;
 
+pub use crate::totals::{CountRange, Totals};
+
 /// One scenario file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -237,16 +239,25 @@ pub struct Expectation {
     pub message: String,
     /// Its final state: `delivered`, `quarantined`, `denied`, `expired` or `in_flight`.
     pub state: Option<String>,
-    /// Delivery attempts made.
-    pub attempts: Option<u32>,
+    /// Delivery attempts made: a count or a range (`{ min = 1, max = 2 }`).
+    pub attempts: Option<CountRange>,
     /// First delivered no earlier than this.
     #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
     pub delivered_after: Option<Duration>,
     /// First delivered no later than this.
     #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
     pub delivered_before: Option<Duration>,
+    /// Reached its final state (any of them: delivered, quarantined, denied, expired) no
+    /// earlier than this.
+    #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
+    pub decided_after: Option<Duration>,
+    /// Reached its final state no later than this; a message still in flight fails.
+    #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
+    pub decided_before: Option<Duration>,
     /// Uploads made for this message's files.
-    pub uploads: Option<usize>,
+    pub uploads: Option<CountRange>,
+    /// Times the sender gave up waiting for a reply while sending this message.
+    pub sender_timeouts: Option<CountRange>,
     /// Where the last decision's verdicts came from: `cache` (every judged file from the
     /// cache) or `analysis`.
     pub verdicts_from: Option<VerdictsFrom>,
@@ -274,32 +285,6 @@ impl VerdictsFrom {
             VerdictsFrom::Analysis => "analysis",
         }
     }
-}
-
-/// Aggregate expectations.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Totals {
-    /// Messages delivered.
-    pub delivered: Option<usize>,
-    /// Uploads to the data center.
-    pub uploads: Option<usize>,
-    /// X5 exposures.
-    pub exposures: Option<usize>,
-    /// Longest exposure window at most this.
-    #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
-    pub max_exposure_window: Option<Duration>,
-    /// Longest exposure window at least this.
-    #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
-    pub min_exposure_window: Option<Duration>,
-    /// Holds.
-    pub holds: Option<usize>,
-    /// Sender timeouts.
-    pub sender_timeouts: Option<usize>,
-    /// Ambiguous timeouts (N2).
-    pub ambiguous_timeouts: Option<usize>,
-    /// Duplicate deliveries.
-    pub duplicates: Option<usize>,
 }
 
 /// Why a scenario file was refused.

@@ -8,7 +8,8 @@
 //! - [`limits`]: the bounds on sizes, counts and times, in one place.
 //! - [`build`]: the messages a scenario stands for, and the data center's oracle for them.
 //! - [`runner`]: a scenario and a seed → the world → the run's trace, invariants, metrics.
-//! - [`expect`]: the scenario's expectations, checked against the trace.
+//! - [`expect`]: the per-message expectations, checked against the trace.
+//! - [`totals`]: the expectations on the whole run, by the names of the run's counts.
 //! - [`files`]: finding scenario files and folders; the built-in catalogue.
 
 pub mod build;
@@ -17,4 +18,5 @@ pub mod files;
 pub mod format;
 pub mod limits;
 pub mod runner;
+pub mod totals;
 pub mod validate;

@@ -14,8 +14,8 @@ use aptsim_simulator::rng::{self, streams};
 use aptsim_simulator::trace::TraceLine;
 
 use crate::build::{self, BuiltMessage};
-use crate::expect;
 use crate::format::Scenario;
+use crate::{expect, totals};
 
 /// Everything one run produced and concluded.
 #[derive(Debug, Clone)]
@@ -110,13 +110,8 @@ pub fn run(s: &Scenario, seed: u64) -> Result<RunReport, String> {
     let wall = started.elapsed();
     let (states, violations) = invariants::check(&result.trace, &ctx);
     let metrics = metrics::compute(&result.trace);
-    let failures = expect::check(
-        &result.trace,
-        &metrics,
-        &messages,
-        &s.expectations,
-        &s.totals,
-    );
+    let mut failures = expect::check(&result.trace, &messages, &s.expectations);
+    failures.extend(totals::check(&s.totals, &metrics, &states));
     Ok(RunReport {
         name: s.name.clone(),
         seed,

@@ -15,6 +15,7 @@ use crate::limits::{
     MAX_ATTACHMENT_SIZE, MAX_ATTACHMENTS_PER_MESSAGE, MAX_DURATION, MAX_FILES, MAX_LATENCY,
     MAX_MESSAGES, MAX_TOTAL_BYTES, show_bytes,
 };
+use crate::totals;
 
 /// The final states an expectation may name.
 pub const STATES: [&str; 5] = ["delivered", "quarantined", "denied", "expired", "in_flight"];
@@ -240,7 +241,10 @@ fn check_expectations(s: &Scenario, ids: &BTreeSet<String>) -> Result<(), String
                 STATES.join(", ")
             ));
         }
-        for (keys, after, before) in [("delivered", e.delivered_after, e.delivered_before)] {
+        for (keys, after, before) in [
+            ("delivered", e.delivered_after, e.delivered_before),
+            ("decided", e.decided_after, e.decided_before),
+        ] {
             if let (Some(a), Some(b)) = (after, before)
                 && a > b
             {
@@ -250,6 +254,16 @@ fn check_expectations(s: &Scenario, ids: &BTreeSet<String>) -> Result<(), String
                     show(b)
                 ));
             }
+        }
+    }
+    let names = totals::names();
+    for name in s.totals.counts.keys() {
+        if !names.contains(name) {
+            return Err(format!(
+                "totals.{name}: the run reports no such count (counts: {}, and \
+                 max_exposure_window, min_exposure_window)",
+                names.join(", ")
+            ));
         }
     }
     Ok(())

@@ -230,9 +230,9 @@ fn durations_faults_ids_and_times_are_checked() {
         ),
         (
             format!(
-                "{M}[[expect]]\nmessage = \"m\"\ndelivered_after = \"5m\"\ndelivered_before = \"1m\"\n"
+                "{M}[[expect]]\nmessage = \"m\"\ndecided_after = \"5m\"\ndecided_before = \"1m\"\n"
             ),
-            "bad.toml: expect[0].delivered_after: 5m is after delivered_before 1m",
+            "bad.toml: expect[0].decided_after: 5m is after decided_before 1m",
         ),
         (String::new(), "bad.toml: the file is empty"),
         (
