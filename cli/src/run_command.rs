@@ -113,7 +113,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
                 json!({
                     "scenario": r.name, "path": path.display().to_string(), "seed": r.seed,
                     "passed": r.passed() && det.is_none(), "failures": r.failures,
-                    "violations": r.violations, "determinism": det, "states": r.states,
+                    "violations": r.violations, "panic": r.panic, "determinism": det, "states": r.states,
                     "metrics": r.metrics, "wall_ms": r.wall.as_secs_f64() * 1e3,
                 })
             })
@@ -132,6 +132,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
     println!();
     for (path, r, det) in &failed {
         println!("FAILED {} (seed {})", r.name, r.seed);
+        if let Some(p) = &r.panic {
+            println!("  panic: {p}");
+        }
         for f in &r.failures {
             println!("  expectation: {f}");
         }

@@ -8,6 +8,7 @@
 //! - [`limits`]: the bounds on sizes, counts and times, in one place.
 //! - [`build`]: the messages a scenario stands for, and the data center's oracle for them.
 //! - [`runner`]: a scenario and a seed → the world → the run's trace, invariants, metrics.
+//! - [`panics`]: a panic inside a run, caught and turned into a failure.
 //! - [`expect`]: the per-message expectations, checked against the trace.
 //! - [`totals`]: the expectations on the whole run, by the names of the run's counts.
 //! - [`files`]: finding scenario files and folders; the built-in catalogue.
@@ -17,6 +18,7 @@ pub mod expect;
 pub mod files;
 pub mod format;
 pub mod limits;
+pub mod panics;
 pub mod runner;
 pub mod totals;
 pub mod validate;
