@@ -11,14 +11,18 @@
 //! - [`panics`]: a panic inside a run, caught and turned into a failure.
 //! - [`expect`]: the per-message expectations, checked against the trace.
 //! - [`totals`]: the expectations on the whole run, by the names of the run's counts.
+//! - [`suite`]: many scenario × seed runs across every core, results in a fixed order.
+//! - [`junit`]: a suite's results as JUnit XML, for CI.
 //! - [`files`]: finding scenario files and folders; the built-in catalogue.
 
 pub mod build;
 pub mod expect;
 pub mod files;
 pub mod format;
+pub mod junit;
 pub mod limits;
 pub mod panics;
 pub mod runner;
+pub mod suite;
 pub mod totals;
 pub mod validate;
