@@ -83,6 +83,13 @@ fn nothing_to_run_is_an_error_not_a_pass() {
         !ok && err.contains("shard 2/3 holds none of the 1 runs"),
         "{err}"
     );
+    let (ok, _, _, err) = aptsim(&["run", &text(&one), "--seeds", "0"]);
+    assert!(
+        !ok && err.contains("--seeds"),
+        "zero seeds run nothing: {err}"
+    );
+    let (ok, _, _, err) = aptsim(&["run", &text(&one), "--seeds", "100001"]);
+    assert!(!ok && err.contains("--seeds"), "over the bound: {err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -162,6 +162,10 @@ fn out_of_range_values_are_refused_with_their_key_and_bound() {
             "world.datacenter.workers: must be at least 1".into(),
         ),
         (
+            format!("[world.datacenter]\nremember = 0\n{M}"),
+            "world.datacenter.remember: must be at least 1".into(),
+        ),
+        (
             format!("{M}[[fault]]\nat = \"1s\"\nkind = \"cache_flush\"\nfor = \"1m\"\n"),
             "`for` does not go with kind \"cache_flush\": it takes effect once".into(),
         ),
