@@ -1,4 +1,8 @@
 //! `aptsim run` and `aptsim list`: the suite runner and the catalogue.
+//!
+//! Runs go through [`aptsim_scenarios::suite`], one worker per core; this file turns their
+//! outcomes into the progress lines, the summary, the failures with their reproduce lines,
+//! the `--json` and `--junit` files, and the exit status.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,7 +12,12 @@ use serde_json::json;
 
 use aptsim_scenarios::files::{load, scenario_files};
 use aptsim_scenarios::format::Scenario;
-use aptsim_scenarios::runner::{self, RunReport};
+use aptsim_scenarios::suite::{self, Job, KeepTraces, Outcome};
+use aptsim_scenarios::{junit, runner};
+
+/// Most runs one `aptsim run` makes (scenarios × seeds): each keeps its metrics until the
+/// summary.
+const MAX_SEEDS: u64 = 100_000;
 
 /// Arguments of `aptsim run`.
 #[derive(clap::Args, Debug)]
@@ -22,8 +31,9 @@ pub struct RunArgs {
     /// Run with this seed instead of each scenario's own.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Run each scenario with this many seeds (the base seed and the ones after it).
-    #[arg(long, default_value_t = 1)]
+    /// Run each scenario with this many seeds (the base seed and the ones after it), at most
+    /// 100,000.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MAX_SEEDS))]
     pub seeds: u64,
     /// Run only shard I of N of the (scenario, seed) pairs, e.g. `2/4` (for CI matrices).
     #[arg(long, value_parser = parse_shard)]
@@ -34,6 +44,13 @@ pub struct RunArgs {
     /// Write a machine-readable result of every run to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write the results as JUnit XML to this file (one testcase per scenario and seed), for
+    /// CI test reports.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Runs at once. Default: one per core.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub jobs: Option<u64>,
     /// Run every scenario twice and fail unless the two traces are byte-identical (N8).
     #[arg(long)]
     pub check_determinism: bool,
@@ -56,13 +73,73 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
         .iter()
         .map(|f| load(f).map(|s| (f.clone(), s)))
         .collect::<Result<_, _>>()?;
-    let mut jobs = Vec::new();
+    let stderr = std::io::stderr();
     for (path, s) in &scenarios {
-        let base = args.seed.unwrap_or(s.seed);
-        for k in 0..args.seeds.max(1) {
-            jobs.push((path, s, base.wrapping_add(k)));
+        for w in s.warnings() {
+            let _ = writeln!(stderr.lock(), "aptsim: warning: {}: {w}", path.display());
         }
     }
+    let jobs = jobs(args, &scenarios)?;
+    let options = suite::Options {
+        check_determinism: args.check_determinism,
+        keep_traces: if args.trace.is_some() {
+            KeepTraces::Last
+        } else {
+            KeepTraces::None
+        },
+        workers: args
+            .jobs
+            .map_or(suite::Options::default().workers, |n| n as usize),
+    };
+    let total = jobs.len();
+    let outcomes = suite::run_all(&jobs, &options, |k, o| {
+        let _ = writeln!(
+            stderr.lock(),
+            "[{}/{total}] {:<40} seed {:<6} {} ({} events, {:.0} ms)",
+            k + 1,
+            o.report.name,
+            o.report.seed,
+            if o.passed() { "ok" } else { "FAILED" },
+            o.trace_lines,
+            o.report.wall.as_secs_f64() * 1e3
+        );
+    });
+    let mut out = std::io::stdout().lock();
+    let failed = report(&outcomes, &mut out).map_err(|e| format!("stdout: {e}"))?;
+    if let (Some(file), Some(last)) = (&args.trace, outcomes.last()) {
+        std::fs::write(file, runner::trace_jsonl(&last.report.trace))
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+    }
+    if let Some(file) = &args.json {
+        std::fs::write(file, json_results(&outcomes)?)
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+    }
+    if let Some(file) = &args.junit {
+        std::fs::write(file, junit::write(&outcomes))
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The (scenario, seed) pairs to run, after `--seed`, `--seeds` and `--shard`. None at all
+/// is an error: a CI job that runs nothing must not pass.
+fn jobs<'a>(args: &RunArgs, scenarios: &'a [(PathBuf, Scenario)]) -> Result<Vec<Job<'a>>, String> {
+    let mut jobs = Vec::new();
+    for (path, s) in scenarios {
+        let base = args.seed.unwrap_or(s.seed);
+        for k in 0..args.seeds {
+            jobs.push(Job {
+                path,
+                scenario: s,
+                seed: base.wrapping_add(k),
+            });
+        }
+    }
+    let all = jobs.len();
     if let Some((i, n)) = args.shard {
         jobs = jobs
             .into_iter()
@@ -70,88 +147,63 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
             .filter(|(k, _)| (*k as u64) % n == i - 1)
             .map(|(_, j)| j)
             .collect();
-    }
-    let total = jobs.len();
-    let mut reports: Vec<(&PathBuf, RunReport, Option<String>)> = Vec::new();
-    let stderr = std::io::stderr();
-    for (k, (path, s, seed)) in jobs.into_iter().enumerate() {
-        let report = runner::run(s, seed)?;
-        let mut determinism = None;
-        if args.check_determinism {
-            let again = runner::run(s, seed)?;
-            if runner::trace_jsonl(&again.trace) != runner::trace_jsonl(&report.trace) {
-                determinism = Some("N8: the same seed gave a different trace".to_owned());
-            }
+        if jobs.is_empty() {
+            return Err(format!(
+                "shard {i}/{n} holds none of the {all} runs: use at most {all} shards"
+            ));
         }
-        let ok = report.passed() && determinism.is_none();
-        let _ = writeln!(
-            stderr.lock(),
-            "[{}/{total}] {:<40} seed {:<6} {} ({} events, {:.0} ms)",
-            k + 1,
-            s.name,
-            seed,
-            if ok { "ok" } else { "FAILED" },
-            report.trace.len(),
-            report.wall.as_secs_f64() * 1e3
-        );
-        reports.push((path, report, determinism));
     }
-    print_summary(&reports);
-    if let (Some(file), Some((_, last, _))) = (&args.trace, reports.last()) {
-        std::fs::write(file, runner::trace_jsonl(&last.trace))
-            .map_err(|e| format!("{}: {e}", file.display()))?;
+    if jobs.is_empty() {
+        return Err("no scenarios to run".to_owned());
     }
-    if let Some(file) = &args.json {
-        let runs: Vec<_> = reports
-            .iter()
-            .map(|(path, r, det)| {
-                json!({
-                    "scenario": r.name, "path": path.display().to_string(), "seed": r.seed,
-                    "passed": r.passed() && det.is_none(), "failures": r.failures,
-                    "violations": r.violations, "determinism": det, "states": r.states,
-                    "metrics": r.metrics, "wall_ms": r.wall.as_secs_f64() * 1e3,
-                })
-            })
-            .collect();
-        let text = serde_json::to_string_pretty(&runs).map_err(|e| e.to_string())?;
-        std::fs::write(file, text).map_err(|e| format!("{}: {e}", file.display()))?;
-    }
-    let failed: Vec<_> = reports
-        .iter()
-        .filter(|(_, r, det)| !r.passed() || det.is_some())
-        .collect();
-    if failed.is_empty() {
-        println!("\n{} passed, 0 failed", reports.len());
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!();
-    for (path, r, det) in &failed {
-        println!("FAILED {} (seed {})", r.name, r.seed);
-        for f in &r.failures {
-            println!("  expectation: {f}");
-        }
-        for v in &r.violations {
-            println!("  invariant {}: {}", v.id, v.detail);
-        }
-        if let Some(d) = det {
-            println!("  {d}");
-        }
-        println!(
-            "  reproduce: aptsim run {} --seed {}",
-            path.display(),
-            r.seed
-        );
-    }
-    println!(
-        "\n{} passed, {} failed",
-        reports.len() - failed.len(),
-        failed.len()
-    );
-    Ok(ExitCode::FAILURE)
+    Ok(jobs)
 }
 
-fn print_summary(reports: &[(&PathBuf, RunReport, Option<String>)]) {
-    println!(
+/// Prints the summary table, then each failure with what failed and its reproduce line,
+/// then the count. True when any run failed.
+fn report(outcomes: &[Outcome], out: &mut impl Write) -> std::io::Result<bool> {
+    print_summary(outcomes, out)?;
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.passed()).collect();
+    writeln!(out)?;
+    for o in &failed {
+        writeln!(out, "FAILED {} (seed {})", o.report.name, o.report.seed)?;
+        for p in o.problems() {
+            writeln!(out, "  {p}")?;
+        }
+        writeln!(out, "  reproduce: {}", o.reproduce())?;
+    }
+    if !failed.is_empty() {
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "{} passed, {} failed",
+        outcomes.len() - failed.len(),
+        failed.len()
+    )?;
+    Ok(!failed.is_empty())
+}
+
+fn json_results(outcomes: &[Outcome]) -> Result<String, String> {
+    let runs: Vec<_> = outcomes
+        .iter()
+        .map(|o| {
+            let r = &o.report;
+            json!({
+                "scenario": r.name, "path": o.path.display().to_string(), "seed": r.seed,
+                "passed": o.passed(), "failures": r.failures, "violations": r.violations,
+                "panic": r.panic, "error": o.error, "determinism": o.determinism,
+                "states": r.states, "metrics": r.metrics, "wall_ms": r.wall.as_secs_f64() * 1e3,
+                "reproduce": o.reproduce(),
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&runs).map_err(|e| e.to_string())
+}
+
+fn print_summary(outcomes: &[Outcome], out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(
+        out,
         "{:<40} {:>6} {:>6} {:>5} {:>5} {:>5} {:>7} {:>7} {:>9} {:>8}",
         "scenario",
         "seed",
@@ -163,18 +215,15 @@ fn print_summary(reports: &[(&PathBuf, RunReport, Option<String>)]) {
         "retries",
         "hold p50",
         "wall ms"
-    );
-    for (_, r, det) in reports {
-        let s = &r.states;
-        println!(
+    )?;
+    for o in outcomes {
+        let (r, s) = (&o.report, &o.report.states);
+        writeln!(
+            out,
             "{:<40} {:>6} {:>6} {:>5} {:>5} {:>5} {:>7} {:>7} {:>9} {:>8.1}",
             r.name,
             r.seed,
-            if r.passed() && det.is_none() {
-                "ok"
-            } else {
-                "FAIL"
-            },
+            if o.passed() { "ok" } else { "FAIL" },
             s.submitted,
             s.delivered,
             s.quarantined + s.denied + s.expired + s.in_flight,
@@ -182,8 +231,9 @@ fn print_summary(reports: &[(&PathBuf, RunReport, Option<String>)]) {
             r.metrics.retries,
             format!("{:.0}s", r.metrics.hold_ms.p50 as f64 / 1e3),
             r.wall.as_secs_f64() * 1e3
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// `aptsim list`: the catalogue with the behaviour ids each scenario covers.
@@ -200,4 +250,41 @@ pub fn list(paths: &[PathBuf]) -> Result<ExitCode, String> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_run_that_panics_is_reported_failed_with_its_reproduce_line() {
+        let mut s = Scenario::from_toml("[[message]]\nid = \"m1\"\n", "p.toml").expect("valid");
+        // Beyond what a file may say (`world.latency` is bounded when read): a link's
+        // `Instant + latency` overflows inside an actor.
+        s.world.latency = Duration::MAX;
+        let path = PathBuf::from("p.toml");
+        let jobs = [Job {
+            path: &path,
+            scenario: &s,
+            seed: 9,
+        }];
+        let outcomes = suite::run_all(&jobs, &suite::Options::default(), |_, _| {});
+        let mut out = Vec::new();
+        let failed = report(&outcomes, &mut out).expect("written");
+        let out = String::from_utf8(out).expect("utf-8");
+        assert!(failed, "a panic fails the run (exit status 1):\n{out}");
+        assert!(
+            out.contains(
+                "FAILED p (seed 9)\n  panic: overflow when adding duration to instant at "
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("\n  reproduce: aptsim run p.toml --seed 9\n"),
+            "{out}"
+        );
+        assert!(out.ends_with("0 passed, 1 failed\n"), "{out}");
+        assert!(junit::write(&outcomes).contains("type=\"panic\""));
+    }
 }

@@ -1,5 +1,11 @@
 //! Durations in configuration files, written the way operators write them: `90s`, `10m`,
-//! `2h`, `5d`, `250ms`, or a combination such as `1h30m`. A bare integer is seconds.
+//! `2h`, `5d`, `250ms`, a combination such as `1h30m`, or a fraction such as `8.5m`. A bare
+//! number is seconds.
+//!
+//! Values are exact to the millisecond (the simulator's and the trace's resolution): a
+//! fraction that does not come out in whole milliseconds (`1.5ms`, `0.0001s`) is refused,
+//! never rounded. Every value is at most [`MAX`], so that adding one to any clock reading
+//! cannot overflow.
 
 use std::fmt;
 use std::time::Duration;
@@ -7,46 +13,124 @@ use std::time::Duration;
 use serde::de::{self, Visitor};
 use serde::{Deserializer, Serializer};
 
-/// Parses `10m`, `1h30m`, `250ms`, `5d` or `42` (seconds).
+/// The longest duration any configuration may name: 100 years (36,500 days). Longer than
+/// anything a mail system waits for, and short enough that a clock plus a few of them stays
+/// far from overflowing (`Instant + Duration` panics on overflow).
+pub const MAX: Duration = Duration::from_secs(36_500 * 86_400);
+
+/// Milliseconds per unit.
+const UNITS: [(&str, u128); 6] = [
+    ("ms", 1),
+    ("min", 60_000),
+    ("s", 1_000),
+    ("m", 60_000),
+    ("h", 3_600_000),
+    ("d", 86_400_000),
+];
+
+/// Parses `10m`, `1h30m`, `8.5m`, `250ms`, `5d`, `42` or `1.5` (seconds).
 pub fn parse(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if t.is_empty() {
         return Err("empty duration".into());
     }
-    if let Ok(secs) = t.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total = Duration::ZERO;
+    let bad = |why: String| format!("bad duration {text:?}: {why}");
+    let mut total_ms: u128 = 0;
     let mut rest = t;
     while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(format!(
-                "bad duration {text:?}: expected a number at {rest:?}"
-            ));
-        }
-        let (num, tail) = rest.split_at(digits);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("bad duration {text:?}: number too large"))?;
+        let (number, tail) = split_number(rest).map_err(bad)?;
         let unit_len = tail.bytes().take_while(u8::is_ascii_alphabetic).count();
         let (unit, tail) = tail.split_at(unit_len);
-        let part = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
-            "h" => Duration::from_secs(n.saturating_mul(3_600)),
-            "d" => Duration::from_secs(n.saturating_mul(86_400)),
-            _ => {
-                return Err(format!(
-                    "bad duration {text:?}: unit {unit:?} is not one of ms, s, m, h, d"
-                ));
+        let unit_ms = if unit.is_empty() {
+            // A bare number is seconds, but only alone: in `1h30` the 30 lacks its unit.
+            match tail.chars().next() {
+                None if rest == t => 1_000,
+                None => return Err(bad(format!("{number} has no unit (ms, s, m, h, d)"))),
+                Some(c) => return Err(bad(format!("unexpected {c:?} after {number}"))),
             }
+        } else {
+            UNITS
+                .iter()
+                .find(|(name, _)| *name == unit)
+                .map(|(_, ms)| *ms)
+                .ok_or_else(|| bad(format!("unit {unit:?} is not one of ms, s, m, h, d")))?
         };
-        total = total.saturating_add(part);
+        total_ms += number
+            .millis(unit_ms)
+            .map_err(|why| bad(format!("{number}{unit} {why}")))?;
+        if total_ms > MAX.as_millis() {
+            return Err(bad(format!("over the limit of {}", format(MAX))));
+        }
         rest = tail;
     }
-    Ok(total)
+    // At most MAX, so it fits a u64 of milliseconds.
+    Ok(Duration::from_millis(total_ms as u64))
+}
+
+/// A decimal number as written: whole part and fraction digits (trailing zeros dropped).
+struct Number<'a> {
+    whole: &'a str,
+    fraction: &'a str,
+}
+
+impl fmt::Display for Number<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.fraction.is_empty() {
+            f.write_str(self.whole)
+        } else {
+            write!(f, "{}.{}", self.whole, self.fraction)
+        }
+    }
+}
+
+impl Number<'_> {
+    /// The number times `unit_ms`, in whole milliseconds.
+    fn millis(&self, unit_ms: u128) -> Result<u128, String> {
+        // Past these lengths the value is over MAX anyway, or finer than any unit can make
+        // whole; the limits keep the arithmetic inside u128.
+        if self.whole.len() > 20 {
+            return Err(format!("is over the limit of {}", format(MAX)));
+        }
+        if self.fraction.len() > 18 {
+            return Err("is not a whole number of milliseconds".into());
+        }
+        let whole: u128 = self.whole.parse().map_err(|_| "is not a number")?;
+        let fraction: u128 = if self.fraction.is_empty() {
+            0
+        } else {
+            self.fraction.parse().map_err(|_| "is not a number")?
+        };
+        let scale = 10u128.pow(self.fraction.len() as u32);
+        if !(fraction * unit_ms).is_multiple_of(scale) {
+            return Err("is not a whole number of milliseconds".into());
+        }
+        Ok(whole * unit_ms + fraction * unit_ms / scale)
+    }
+}
+
+/// Splits `8.5m…` into the number `8.5` and the rest `m…`.
+fn split_number(text: &str) -> Result<(Number<'_>, &str), String> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(format!("expected a number at {text:?}"));
+    }
+    let (whole, tail) = text.split_at(digits);
+    let Some(after_point) = tail.strip_prefix('.') else {
+        return Ok((
+            Number {
+                whole,
+                fraction: "",
+            },
+            tail,
+        ));
+    };
+    let digits = after_point.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(format!("expected digits after \"{whole}.\""));
+    }
+    let (fraction, tail) = after_point.split_at(digits);
+    let fraction = fraction.trim_end_matches('0');
+    Ok((Number { whole, fraction }, tail))
 }
 
 /// Formats a duration in the largest units that divide it exactly (`600s` → `10m`).
@@ -117,7 +201,7 @@ pub mod serde_text_opt {
         }
 
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(Duration::from_secs(v)))
+            DurationVisitor.visit_u64(v).map(Some)
         }
 
         fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
@@ -140,13 +224,19 @@ impl<'de> Visitor<'de> for DurationVisitor {
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
-        Ok(Duration::from_secs(v))
+        let d = Duration::from_secs(v);
+        if d > MAX {
+            return Err(E::custom(format!(
+                "duration {v} s is over the limit of {}",
+                format(MAX)
+            )));
+        }
+        Ok(d)
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
-        u64::try_from(v)
-            .map(Duration::from_secs)
-            .map_err(|_| E::custom("a duration cannot be negative"))
+        let v = u64::try_from(v).map_err(|_| E::custom("a duration cannot be negative"))?;
+        self.visit_u64(v)
     }
 }
 
@@ -165,6 +255,60 @@ mod tests {
         assert!(parse("10 minutes").is_err());
         assert!(parse("m").is_err());
         assert!(parse("").is_err());
+    }
+
+    #[test]
+    fn fractions_are_exact_to_the_millisecond() {
+        assert_eq!(parse("8.5m"), Ok(Duration::from_secs(510)));
+        assert_eq!(parse("1.25h"), Ok(Duration::from_secs(4_500)));
+        assert_eq!(parse("0.5s"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse("1.5"), Ok(Duration::from_millis(1_500)));
+        assert_eq!(parse("1h7.5m"), Ok(Duration::from_secs(4_050)));
+        assert_eq!(parse("2.000ms"), Ok(Duration::from_millis(2)));
+        let finer = parse("1.5ms").expect_err("refused");
+        assert!(
+            finer.contains("1.5ms is not a whole number of milliseconds"),
+            "{finer}"
+        );
+        assert!(parse("0.0001s").is_err());
+        assert!(
+            parse("3.m")
+                .expect_err("refused")
+                .contains("expected digits after \"3.\"")
+        );
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let no_unit = parse("1h30").expect_err("refused");
+        assert!(no_unit.contains("30 has no unit"), "{no_unit}");
+        let space = parse("8.5 m").expect_err("refused");
+        assert!(space.contains("unexpected ' ' after 8.5"), "{space}");
+        let unit = parse("3w").expect_err("refused");
+        assert!(unit.contains("unit \"w\" is not one of"), "{unit}");
+    }
+
+    #[test]
+    fn values_over_the_limit_are_refused() {
+        assert_eq!(parse("36500d"), Ok(MAX));
+        for text in [
+            "36501d",
+            "18446744073709551615",
+            "99999999999999999999999d",
+            "36500d1ms",
+        ] {
+            let e = parse(text).expect_err("refused");
+            assert!(e.contains("over the limit of 36500d"), "{text}: {e}");
+        }
+        #[derive(serde::Deserialize, Debug)]
+        struct T {
+            #[serde(with = "serde_text")]
+            d: Duration,
+        }
+        let read = |text: &str| toml::from_str::<T>(text).map(|t| t.d);
+        assert_eq!(read("d = 60").ok(), Some(Duration::from_secs(60)));
+        let e = read("d = 9223372036854775807").expect_err("refused");
+        assert!(e.to_string().contains("over the limit"), "{e}");
     }
 
     #[test]

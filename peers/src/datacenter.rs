@@ -172,6 +172,45 @@ impl Default for DcConfig {
     }
 }
 
+impl DcConfig {
+    /// Checks what serde cannot, naming the key: fractions that are probabilities (not NaN,
+    /// within 0..=1, `high_fraction + medium_fraction` at most 1), an analysis range whose
+    /// `min` is not above its `max`, and at least one worker and one remembered verdict (the
+    /// model would otherwise quietly use 1).
+    pub fn validate(&self) -> Result<(), String> {
+        for (key, p) in [
+            ("high_fraction", self.high_fraction),
+            ("medium_fraction", self.medium_fraction),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!("{key}: {p} is not a fraction between 0 and 1"));
+            }
+        }
+        let sum = self.high_fraction + self.medium_fraction;
+        if sum > 1.0 {
+            return Err(format!(
+                "high_fraction + medium_fraction: {sum} is more than 1 (all files)"
+            ));
+        }
+        if let AnalysisTime::Uniform { min, max } = self.analysis
+            && min > max
+        {
+            return Err(format!(
+                "analysis: min {} is above max {}",
+                aptsim_core::duration::format(min),
+                aptsim_core::duration::format(max)
+            ));
+        }
+        if self.workers == 0 {
+            return Err("workers: must be at least 1".to_owned());
+        }
+        if self.remember == 0 {
+            return Err("remember: must be at least 1".to_owned());
+        }
+        Ok(())
+    }
+}
+
 /// An answer to the gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DcAnswer {

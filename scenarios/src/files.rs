@@ -8,6 +8,8 @@ use crate::format::Scenario;
 pub const CATALOGUE: &str = "scenarios/suite";
 
 /// Scenario files under `paths` (folders: their `.toml` files, sorted), or the catalogue.
+/// A folder without any is an error, so that a run pointed at the wrong folder fails
+/// instead of passing with nothing run.
 pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let defaults = [PathBuf::from(CATALOGUE)];
     let paths = if paths.is_empty() {
@@ -23,6 +25,12 @@ pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| f.extension().is_some_and(|x| x == "toml"))
                 .collect();
+            if found.is_empty() {
+                return Err(format!(
+                    "{}: no scenario files (*.toml) in this folder",
+                    p.display()
+                ));
+            }
             found.sort();
             out.extend(found);
         } else if p.exists() {

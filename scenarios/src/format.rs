@@ -1,5 +1,6 @@
 //! The scenario file format (TOML), mapped onto plain structs with serde. Unknown keys are
-//! an error everywhere, so a typo never silently keeps a default. `docs/scenarios.md` is the
+//! an error everywhere, so a typo never silently keeps a default; what serde cannot check
+//! (bounds, consistency, names) is [`crate::validate`]. `docs/scenarios.md` is the
 //! reference for users; this file is the reference for the code.
 
 use std::time::Duration;
@@ -14,6 +15,8 @@ use aptsim_simulator::faults::Fault;
 use serde::Deserialize;
 
 use aptsim_core::duration::serde_text;
+
+pub use crate::totals::{CountRange, Totals};
 
 /// One scenario file.
 #[derive(Debug, Clone, Deserialize)]
@@ -32,7 +35,8 @@ pub struct Scenario {
     #[serde(default = "default_seed")]
     pub seed: u64,
     /// How much virtual time to simulate. Default 6 days: past every sender preset's queue
-    /// lifetime (Postfix 5 d), so every message reaches a final state.
+    /// lifetime (Postfix 5 d), so every message reaches a final state. At most
+    /// [`crate::limits::MAX_DURATION`].
     #[serde(default = "default_duration", with = "serde_text")]
     pub duration: Duration,
     /// The gateway and its peers.
@@ -73,7 +77,7 @@ pub struct World {
     /// final dot).
     #[serde(with = "aptsim_core::duration::serde_text_opt")]
     pub data_done_timeout: Option<Duration>,
-    /// One-way latency of every link. Default 5 ms.
+    /// One-way latency of every link. Default 5 ms, at most [`crate::limits::MAX_LATENCY`].
     #[serde(with = "serde_text")]
     pub latency: Duration,
     /// The gateway's policy (the same keys as a policy file).
@@ -125,7 +129,7 @@ impl Default for World {
 pub struct MessageSpec {
     /// Its id (the `X-Aptsim-Id` header); expectations name it.
     pub id: String,
-    /// When it enters the sender's queue. Default 0.
+    /// When it enters the sender's queue. Default 0; within the scenario's `duration`.
     #[serde(default, with = "serde_text")]
     pub at: Duration,
     /// Reverse path. Default `alice@example.com`.
@@ -134,7 +138,8 @@ pub struct MessageSpec {
     /// Recipients. Default `["bob@example.net"]`.
     #[serde(default = "default_to")]
     pub to: Vec<String>,
-    /// Attachments; members naming the same `archive` are zipped into one attachment.
+    /// Attachments; members naming the same `archive` are zipped into one attachment. At
+    /// most [`crate::limits::MAX_ATTACHMENTS_PER_MESSAGE`].
     #[serde(default, rename = "attachment")]
     pub attachments: Vec<AttachmentSpec>,
 }
@@ -154,12 +159,13 @@ fn default_to() -> Vec<String> {
 pub struct AttachmentSpec {
     /// File name.
     pub name: String,
-    /// Size in bytes. Default 2,000.
+    /// Size in bytes. Default 2,000, at most [`crate::limits::MAX_ATTACHMENT_SIZE`].
     #[serde(default = "default_size")]
     pub size: usize,
     /// What the data center will judge it. Default: the data center's default level.
     pub level: Option<ThreatLevel>,
-    /// Its score, if a particular one matters.
+    /// Its score (0–100), if a particular one matters. With `level` too, the policy's
+    /// thresholds must put the score at that level.
     pub score: Option<u8>,
     /// How long its analysis takes. Default: the data center's analysis time.
     #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
@@ -184,7 +190,8 @@ pub struct TrafficSpec {
     /// Id prefix. Default `gen`.
     #[serde(default = "default_prefix")]
     pub prefix: String,
-    /// How many messages.
+    /// How many messages: 1 to [`crate::limits::MAX_MESSAGES`], the last one queued
+    /// within the scenario's `duration`.
     pub count: usize,
     /// When the first is queued. Default 0.
     #[serde(default, with = "serde_text")]
@@ -192,16 +199,19 @@ pub struct TrafficSpec {
     /// Time between two messages. Default 1 s.
     #[serde(default = "default_every", with = "serde_text")]
     pub every: Duration,
-    /// Files per message. Default 1.
+    /// Files per message. Default 1, at most
+    /// [`crate::limits::MAX_ATTACHMENTS_PER_MESSAGE`].
     #[serde(default = "default_one")]
     pub attachments: usize,
-    /// Size of each file in bytes. Default 2,000.
+    /// Size of each file in bytes. Default 2,000, at most
+    /// [`crate::limits::MAX_ATTACHMENT_SIZE`].
     #[serde(default = "default_size")]
     pub size: usize,
     /// Distinct files to draw from; a small pool means many repeats (cache hits, X1).
-    /// Default: as many as the traffic has files (every file new).
+    /// Default: as many as the traffic has files (every file new). 1 to
+    /// [`crate::limits::MAX_FILES`].
     pub pool: Option<usize>,
-    /// Fraction of the pool judged high. Default 0.
+    /// Fraction of the pool judged high, 0 to 1 (`high + medium` at most 1). Default 0.
     #[serde(default)]
     pub high: f64,
     /// Fraction of the pool judged medium. Default 0.
@@ -229,16 +239,25 @@ pub struct Expectation {
     pub message: String,
     /// Its final state: `delivered`, `quarantined`, `denied`, `expired` or `in_flight`.
     pub state: Option<String>,
-    /// Delivery attempts made.
-    pub attempts: Option<u32>,
+    /// Delivery attempts made: a count or a range (`{ min = 1, max = 2 }`).
+    pub attempts: Option<CountRange>,
     /// First delivered no earlier than this.
     #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
     pub delivered_after: Option<Duration>,
     /// First delivered no later than this.
     #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
     pub delivered_before: Option<Duration>,
+    /// Reached its final state (any of them: delivered, quarantined, denied, expired) no
+    /// earlier than this.
+    #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
+    pub decided_after: Option<Duration>,
+    /// Reached its final state no later than this; a message still in flight fails.
+    #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
+    pub decided_before: Option<Duration>,
     /// Uploads made for this message's files.
-    pub uploads: Option<usize>,
+    pub uploads: Option<CountRange>,
+    /// Times the sender gave up waiting for a reply while sending this message.
+    pub sender_timeouts: Option<CountRange>,
     /// Where the last decision's verdicts came from: `cache` (every judged file from the
     /// cache) or `analysis`.
     pub verdicts_from: Option<VerdictsFrom>,
@@ -266,32 +285,6 @@ impl VerdictsFrom {
             VerdictsFrom::Analysis => "analysis",
         }
     }
-}
-
-/// Aggregate expectations.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Totals {
-    /// Messages delivered.
-    pub delivered: Option<usize>,
-    /// Uploads to the data center.
-    pub uploads: Option<usize>,
-    /// X5 exposures.
-    pub exposures: Option<usize>,
-    /// Longest exposure window at most this.
-    #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
-    pub max_exposure_window: Option<Duration>,
-    /// Longest exposure window at least this.
-    #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
-    pub min_exposure_window: Option<Duration>,
-    /// Holds.
-    pub holds: Option<usize>,
-    /// Sender timeouts.
-    pub sender_timeouts: Option<usize>,
-    /// Ambiguous timeouts (N2).
-    pub ambiguous_timeouts: Option<usize>,
-    /// Duplicate deliveries.
-    pub duplicates: Option<usize>,
 }
 
 /// Why a scenario file was refused.
@@ -326,46 +319,30 @@ impl Scenario {
             path: path.to_owned(),
             message,
         };
+        if text.trim().is_empty() {
+            return Err(invalid("the file is empty".to_owned()));
+        }
         if s.name.is_empty() {
             s.name = std::path::Path::new(path)
                 .file_stem()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| path.to_owned());
         }
-        s.world
-            .policy
-            .validate()
-            .map_err(|e| invalid(e.to_string()))?;
-        let mut ids = std::collections::BTreeSet::new();
-        let generated = s
-            .traffic
-            .iter()
-            .flat_map(|t| (0..t.count).map(move |i| format!("{}-{i}", t.prefix)));
-        for id in s.messages.iter().map(|m| m.id.clone()).chain(generated) {
-            if !ids.insert(id.clone()) {
-                return Err(invalid(format!("message id {id:?} is used twice")));
-            }
-        }
-        for e in &s.expectations {
-            if !ids.contains(e.message.as_str()) {
-                return Err(invalid(format!(
-                    "expectation names unknown message {:?}",
-                    e.message
-                )));
-            }
-            if let Some(state) = &e.state
-                && !["delivered", "quarantined", "denied", "expired", "in_flight"]
-                    .contains(&state.as_str())
-            {
-                return Err(invalid(format!("unknown state {state:?}")));
-            }
-        }
-        s.world.sender().map_err(invalid)?;
+        // Numbered before the checks, so that a fault named `fault-2` and an unnamed second
+        // fault are caught as one id used twice.
         for (i, f) in s.faults.iter_mut().enumerate() {
             if f.id.is_empty() {
                 f.id = format!("fault-{}", i + 1);
             }
         }
+        crate::validate::check(&s).map_err(invalid)?;
         Ok(s)
+    }
+
+    /// What is valid but cannot do what it is written for (a `tempfail_deadline` the sender
+    /// never waits for), one sentence each, starting with the key. Print them; the run goes
+    /// on.
+    pub fn warnings(&self) -> Vec<String> {
+        crate::validate::warnings(self)
     }
 }

@@ -3,14 +3,26 @@
 //! (`scenarios/suite/`).
 //!
 //! # Layout
-//! - [`format`]: the scenario file format (TOML), with its defaults and checks.
+//! - [`format`]: the scenario file format (TOML), with its defaults.
+//! - [`validate`]: what serde cannot check: bounds, consistency, names; and warnings.
+//! - [`limits`]: the bounds on sizes, counts and times, in one place.
 //! - [`build`]: the messages a scenario stands for, and the data center's oracle for them.
 //! - [`runner`]: a scenario and a seed → the world → the run's trace, invariants, metrics.
-//! - [`expect`]: the scenario's expectations, checked against the trace.
+//! - [`panics`]: a panic inside a run, caught and turned into a failure.
+//! - [`expect`]: the per-message expectations, checked against the trace.
+//! - [`totals`]: the expectations on the whole run, by the names of the run's counts.
+//! - [`suite`]: many scenario × seed runs across every core, results in a fixed order.
+//! - [`junit`]: a suite's results as JUnit XML, for CI.
 //! - [`files`]: finding scenario files and folders; the built-in catalogue.
 
 pub mod build;
 pub mod expect;
 pub mod files;
 pub mod format;
+pub mod junit;
+pub mod limits;
+pub mod panics;
 pub mod runner;
+pub mod suite;
+pub mod totals;
+pub mod validate;

@@ -1,5 +1,6 @@
 //! Runs one scenario: builds its world, simulates it, and checks its expectations and the
-//! invariants N1–N9 against the trace.
+//! invariants N1–N9 against the trace. A panic anywhere in the run fails it
+//! ([`crate::panics`]).
 
 use std::time::{Duration, Instant};
 
@@ -14,8 +15,8 @@ use aptsim_simulator::rng::{self, streams};
 use aptsim_simulator::trace::TraceLine;
 
 use crate::build::{self, BuiltMessage};
-use crate::expect;
 use crate::format::Scenario;
+use crate::{expect, panics, totals};
 
 /// Everything one run produced and concluded.
 #[derive(Debug, Clone)]
@@ -28,6 +29,9 @@ pub struct RunReport {
     pub failures: Vec<String>,
     /// Invariants that broke.
     pub violations: Vec<Violation>,
+    /// The panic that ended the run, with its place. Expectations and invariants are not
+    /// checked then: the trace stops short, and the panic is the failure.
+    pub panic: Option<String>,
     /// How messages ended.
     pub states: FinalStates,
     /// Metrics of the run.
@@ -39,9 +43,35 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// True when every expectation and invariant held.
+    /// True when every expectation and invariant held and nothing panicked.
     pub fn passed(&self) -> bool {
-        self.failures.is_empty() && self.violations.is_empty()
+        self.failures.is_empty() && self.violations.is_empty() && self.panic.is_none()
+    }
+
+    /// The report of a run that did not happen: nothing checked, nothing found. Whoever
+    /// makes one says why elsewhere.
+    pub fn not_run(name: &str, seed: u64) -> Self {
+        RunReport {
+            name: name.to_owned(),
+            seed,
+            failures: Vec::new(),
+            violations: Vec::new(),
+            panic: None,
+            states: FinalStates::default(),
+            metrics: Metrics::default(),
+            wall: Duration::ZERO,
+            trace: Vec::new(),
+        }
+    }
+
+    /// The report of a run that panicked, with what it left of a trace.
+    fn panicked(name: &str, seed: u64, panic: String, trace: Vec<TraceLine>) -> Self {
+        RunReport {
+            panic: Some(panic),
+            metrics: metrics::compute(&trace),
+            trace,
+            ..RunReport::not_run(name, seed)
+        }
     }
 }
 
@@ -90,8 +120,32 @@ pub fn all_messages(s: &Scenario, seed: u64) -> Vec<crate::format::MessageSpec> 
     all
 }
 
-/// Runs a scenario with `seed`.
+/// Runs a scenario with `seed`. `Err` when its world cannot be built; a panic during the
+/// run is a failed report.
 pub fn run(s: &Scenario, seed: u64) -> Result<RunReport, String> {
+    let started = Instant::now();
+    match panics::catch(|| run_unguarded(s, seed)) {
+        (Some(result), None) => result,
+        (Some(Err(e)), Some(_)) => Err(e),
+        // A panic swallowed on the way (an actor's, which tokio catches): the run went on
+        // without that actor, so its checks mean nothing.
+        (Some(Ok(report)), Some(panic)) => Ok(RunReport {
+            wall: report.wall,
+            ..RunReport::panicked(&s.name, seed, panic, report.trace)
+        }),
+        (None, panic) => Ok(RunReport {
+            wall: started.elapsed(),
+            ..RunReport::panicked(
+                &s.name,
+                seed,
+                panic.unwrap_or_else(|| "the run ended without a result".to_owned()),
+                Vec::new(),
+            )
+        }),
+    }
+}
+
+fn run_unguarded(s: &Scenario, seed: u64) -> Result<RunReport, String> {
     let (spec, messages) = world_of(s, seed)?;
     let ctx = CheckContext {
         cache_ttl: spec.policy.cache.ttl,
@@ -110,18 +164,14 @@ pub fn run(s: &Scenario, seed: u64) -> Result<RunReport, String> {
     let wall = started.elapsed();
     let (states, violations) = invariants::check(&result.trace, &ctx);
     let metrics = metrics::compute(&result.trace);
-    let failures = expect::check(
-        &result.trace,
-        &metrics,
-        &messages,
-        &s.expectations,
-        &s.totals,
-    );
+    let mut failures = expect::check(&result.trace, &messages, &s.expectations);
+    failures.extend(totals::check(&s.totals, &metrics, &states));
     Ok(RunReport {
         name: s.name.clone(),
         seed,
         failures,
         violations,
+        panic: None,
         states,
         metrics,
         wall,

@@ -38,6 +38,12 @@ impl serde::Serialize for FaultAction {
 }
 
 impl FaultAction {
+    /// True for a state that holds until it ends (`for`, or the end of the run); false for
+    /// one that takes effect once (emptying the cache).
+    pub fn lasts(self) -> bool {
+        !matches!(self, FaultAction::CacheFlush)
+    }
+
     /// The name used in scenario files and the trace.
     pub fn name(self) -> &'static str {
         match self {
@@ -71,8 +77,7 @@ pub struct Fault {
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FaultTable {
-    #[serde(default)]
-    id: String,
+    id: Option<String>,
     #[serde(with = "aptsim_core::duration::serde_text")]
     at: Duration,
     kind: String,
@@ -89,13 +94,29 @@ impl TryFrom<FaultTable> for Fault {
     type Error = String;
 
     fn try_from(t: FaultTable) -> Result<Fault, String> {
+        // Name the fault in its errors when it has a name: the parser points at the table,
+        // and with several faults the id says which one is meant.
+        let named = |why: String| match &t.id {
+            Some(id) => format!("fault {id:?}: {why}"),
+            None => why,
+        };
+        let id = match t.id.as_deref() {
+            Some("") => {
+                return Err(
+                    "a fault's `id` cannot be empty; leave it out to have it numbered".to_owned(),
+                );
+            }
+            Some(id) => id.to_owned(),
+            // The scenario numbers unnamed faults (`fault-N`).
+            None => String::new(),
+        };
         let action = match (t.kind.as_str(), t.link) {
             ("link_cut", Some(link)) => FaultAction::LinkCut(link),
             ("link_cut", None) => {
-                return Err(
+                return Err(named(
                     "kind `link_cut` needs `link = \"client\" | \"upstream\" | \"datacenter\"`"
                         .to_owned(),
-                );
+                ));
             }
             (kind, link) => {
                 let action = match kind {
@@ -104,22 +125,28 @@ impl TryFrom<FaultTable> for Fault {
                     "server_down" => FaultAction::ServerDown,
                     "cache_flush" => FaultAction::CacheFlush,
                     other => {
-                        return Err(format!(
+                        return Err(named(format!(
                             "unknown fault kind {other:?} (datacenter_unreachable, \
                              datacenter_slow, server_down, cache_flush, link_cut)"
-                        ));
+                        )));
                     }
                 };
                 if link.is_some() {
-                    return Err(format!(
+                    return Err(named(format!(
                         "`link` goes only with kind `link_cut`, not {kind:?}"
-                    ));
+                    )));
                 }
                 action
             }
         };
+        if !action.lasts() && t.duration.is_some() {
+            return Err(named(format!(
+                "`for` does not go with kind {:?}: it takes effect once and has no duration",
+                t.kind
+            )));
+        }
         Ok(Fault {
-            id: t.id,
+            id,
             at: t.at,
             action,
             duration: t.duration,
