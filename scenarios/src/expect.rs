@@ -1,7 +1,7 @@
 //! Checks a scenario's per-message expectations against the trace of a run; the totals are
 //! [`crate::totals`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use aptsim_core::digest::Md5;
@@ -117,10 +117,7 @@ pub fn check(
             }
         }
         if let Some(want) = e.uploads {
-            let got = trace
-                .iter()
-                .filter(|l| matches!(&l.record, Record::Submission { conn, upload: true, .. } if conns.contains(conn)))
-                .count() as u64;
+            let got = uploads_on(trace, &conns) as u64;
             if !want.contains(got) {
                 fail("uploads", want.to_string(), got.to_string());
             }
@@ -198,4 +195,36 @@ pub(crate) fn show(d: Option<Duration>) -> String {
         Some(d) => format!("{:.1} s", d.as_secs_f64()),
         None => "never".to_owned(),
     }
+}
+
+/// Uploads made on `conns`: requests for a file that went to analysis, not those the data
+/// center answered at once from what it knew (`lookup`) or refused (`unreachable`), as the
+/// run's `uploads` metric counts them. The data center answers those two at once and in
+/// order, so each goes to the earliest request for its MD5 still unanswered.
+fn uploads_on(trace: &[TraceLine], conns: &BTreeSet<u64>) -> usize {
+    let mut waiting: BTreeMap<&str, VecDeque<bool>> = BTreeMap::new();
+    let mut uploads = 0;
+    for l in trace {
+        match &l.record {
+            Record::Submission {
+                conn,
+                md5,
+                upload: true,
+                ..
+            } => {
+                let ours = conns.contains(conn);
+                uploads += usize::from(ours);
+                waiting.entry(md5).or_default().push_back(ours);
+            }
+            Record::Lookup { md5, .. } | Record::Unreachable { md5 } => {
+                let ours = waiting.get_mut(md5.as_str()).and_then(VecDeque::pop_front);
+                uploads -= usize::from(ours == Some(true));
+            }
+            Record::Verdict { md5, .. } => {
+                waiting.get_mut(md5.as_str()).map(VecDeque::pop_front);
+            }
+            _ => {}
+        }
+    }
+    uploads
 }
