@@ -146,20 +146,9 @@ impl SendingMta {
                     &self.proxy,
                     Wire::Bytes { conn, bytes },
                 ),
-                // Exim's shutdown(SHUT_WR): a FIN now, the replies read after.
-                SenderOutput::HalfClose => {
-                    if let Some(a) = self.attempts.get_mut(&conn)
-                        && !a.closed
-                    {
-                        a.closed = true;
-                        self.link.send_stream(
-                            &ctx.address().recipient(),
-                            &self.proxy,
-                            Wire::Closed { conn },
-                        );
-                    }
-                }
-                SenderOutput::Close => {
+                // A FIN, once: on Close, or on Exim's shutdown(SHUT_WR) after its pipelined
+                // QUIT, after which the attempt still reads its replies.
+                SenderOutput::HalfClose | SenderOutput::Close => {
                     if let Some(a) = self.attempts.get_mut(&conn)
                         && !a.closed
                     {

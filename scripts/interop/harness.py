@@ -5,7 +5,9 @@ needs (only those it started), free ports, smtp-sink and its dump files, a runni
 import os
 import re
 import shutil
+import signal
 import socket
+import sys
 import subprocess
 import time
 
@@ -204,6 +206,39 @@ class Checks:
             return
         self.passed += 1
         print(f"PASS {name}", flush=True)
+
+    def proxies_survived(self, proxies):
+        """Counts a failure for each proxy that exited or panicked during the checks."""
+        for p in proxies:
+            if p is None:
+                continue
+            if p.proc.poll() is not None:
+                self.failed += 1
+                print(f"FAIL proxy {p.name} exited during the checks "
+                      f"(status {p.proc.returncode})")
+            elif "panicked" in p.log():
+                self.failed += 1
+                print(f"FAIL proxy {p.name} panicked:\n{p.log()}")
+
+    def finish(self, work, keep, kept_what):
+        """Keeps or removes the work folder, prints the summary; the exit status."""
+        if self.failed or keep:
+            print(f"{kept_what} kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+        print(f"{self.passed} passed, {self.failed} failed")
+        return 1 if self.failed else 0
+
+
+def run_main(main):
+    """Runs a check script's `main`, ending on SIGTERM/SIGINT through `finally` blocks so
+    that every daemon it started is stopped."""
+    def on_signal(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    sys.exit(main())
 
 
 class RawSmtp:

@@ -53,8 +53,6 @@ The checks (behaviour ids from ../shared/design/BEHAVIOUR.md; sender habits from
 import os
 import pwd
 import re
-import shutil
-import signal
 import smtplib
 import sys
 import tempfile
@@ -69,6 +67,7 @@ from harness import (  # noqa: E402
     Sink,
     Proxy,
     Checks,
+    run_main,
     RawSmtp,
     first_difference,
 )
@@ -418,16 +417,7 @@ def main():
         checks.run("(n2) 554 naming a file with an empty name does not read 'refused:  ('",
                    check_n2, hold)
 
-        for p in (hold, release, normalize, reject):
-            if p is None:
-                continue
-            if p.proc.poll() is not None:
-                checks.failed += 1
-                print(f"FAIL proxy {p.name} exited during the checks "
-                      f"(status {p.proc.returncode})")
-            elif "panicked" in p.log():
-                checks.failed += 1
-                print(f"FAIL proxy {p.name} panicked:\n{p.log()}")
+        checks.proxies_survived((hold, release, normalize, reject))
     except SetupError as e:
         print(f"setup failed: {e}", file=sys.stderr)
         checks.failed += 1
@@ -435,19 +425,8 @@ def main():
         stop_all()
         for r in recorders:
             r.close()
-    if checks.failed or keep:
-        print(f"logs, Exim spools and smtp-sink dumps kept in {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
-    print(f"{checks.passed} passed, {checks.failed} failed")
-    return 1 if checks.failed else 0
-
-
-def on_signal(signum, _frame):
-    raise SystemExit(128 + signum)
+    return checks.finish(work, keep, "logs, Exim spools and smtp-sink dumps")
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    sys.exit(main())
+    run_main(main)

@@ -56,7 +56,6 @@ import email.policy
 import hashlib
 import os
 import shutil
-import signal
 import smtplib
 import socket
 import subprocess
@@ -74,6 +73,7 @@ from harness import (  # noqa: E402
     read_dump,
     Proxy,
     Checks,
+    run_main,
     first_difference,
     INSTALL_HINT,
 )
@@ -442,32 +442,14 @@ def main():
         checks.run("(k) control bytes get 501 and reach neither sink nor log; SIZE= checked",
                    check_k, release)
 
-        for p in (release, hold_deny, hold_drop, slow, outage, x1, budget):
-            if p.proc.poll() is not None:
-                checks.failed += 1
-                print(f"FAIL proxy {p.name} exited during the checks "
-                      f"(status {p.proc.returncode})")
-            elif "panicked" in p.log():
-                checks.failed += 1
-                print(f"FAIL proxy {p.name} panicked:\n{p.log()}")
+        checks.proxies_survived((release, hold_deny, hold_drop, slow, outage, x1, budget))
     except SetupError as e:
         print(f"setup failed: {e}", file=sys.stderr)
         checks.failed += 1
     finally:
         stop_all()
-    if checks.failed or keep:
-        print(f"logs and smtp-sink dumps kept in {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
-    print(f"{checks.passed} passed, {checks.failed} failed")
-    return 1 if checks.failed else 0
-
-
-def on_signal(signum, _frame):
-    raise SystemExit(128 + signum)
+    return checks.finish(work, keep, "logs and smtp-sink dumps")
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    sys.exit(main())
+    run_main(main)
