@@ -49,6 +49,10 @@ fn s6_known_bad_file_is_acted_on_even_in_release_mode() {
     let mut m = inspect(Flavour::Smtp, &raw, &Policy::default(), &cache, t(1));
     let outcome = m.poll_outcome().expect("decided");
     assert_eq!(outcome.action, Action::Deny);
+    assert!(
+        !outcome.released,
+        "a refusal is not a release (issue 8, item 8)"
+    );
     match outcome.decision {
         Decision::Reject(text) => {
             assert!(text.starts_with("5.7.1"), "{text}");

@@ -303,6 +303,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_file_without_a_verdict_is_written_unjudged() {
+        let level = |source| serde_json::to_string(&FileLevel::of(ThreatLevel::Clean, source));
+        for source in [Source::Released, Source::Slow, Source::Unreachable] {
+            assert_eq!(level(source).ok().as_deref(), Some("\"unjudged\""));
+        }
+        for source in [Source::Cache, Source::Analysis, Source::Unscannable] {
+            assert_eq!(level(source).ok().as_deref(), Some("\"clean\""));
+        }
+    }
+
+    #[test]
     fn finds_the_message_id_header() {
         assert_eq!(
             message_id(b"Subject: x\r\nX-Aptsim-Id: m7\r\n\r\nX-Aptsim-Id: body"),
