@@ -8,8 +8,11 @@
 //! - [`verdicts`]: reading a verdict file (`--verdicts`, `--dc-verdicts`).
 
 mod inspect_command;
+mod limit_args;
 mod proxy_command;
+mod proxy_settings;
 mod run_command;
+mod signals;
 mod verdicts;
 
 use std::process::ExitCode;

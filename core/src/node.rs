@@ -31,7 +31,7 @@ use crate::clock::Timestamp;
 use crate::digest::Md5;
 use crate::gateway::{Gateway, UploadDecision};
 use crate::inspect::SubmittedFile;
-use crate::smtp::proxy::{Event, Output, ProxyConfig, ProxySession};
+use crate::smtp::proxy::{Drained, Event, Output, ProxyConfig, ProxySession};
 use crate::verdict::Verdict;
 use crate::work::{Done, Job, WorkFailed, WorkId};
 
@@ -100,8 +100,8 @@ pub enum NodeOutput {
         /// Its bytes, when the gateway keeps them (`Gateway::submit_bytes`).
         bytes: Option<Vec<u8>>,
     },
-    /// Run a job and hand its result to [`Node::handle_work_done`]. Only when the node does
-    /// not run jobs itself ([`Node::with_inline_work`]).
+    /// Run a job and hand its result to [`Node::handle_work_done`]. Only for jobs the node
+    /// does not run itself ([`Node::with_inline_work`], [`Node::with_inline_work_up_to`]).
     Work {
         /// The session.
         conn: ConnId,
@@ -150,7 +150,9 @@ pub struct Node {
     timers: BTreeSet<(Timestamp, ConnId)>,
     armed: BTreeMap<ConnId, Timestamp>,
     next_upstream: UpstreamId,
-    inline_work: bool,
+    /// Jobs on messages up to this many bytes are run on the spot; larger ones are handed
+    /// out. `usize::MAX`: all (the simulator); 0: none.
+    inline_up_to: usize,
     out: VecDeque<NodeOutput>,
 }
 
@@ -167,7 +169,7 @@ impl Node {
             timers: BTreeSet::new(),
             armed: BTreeMap::new(),
             next_upstream: 1,
-            inline_work: true,
+            inline_up_to: usize::MAX,
             out: VecDeque::new(),
         }
     }
@@ -183,7 +185,16 @@ impl Node {
     /// simulator needs), or hands them out as [`NodeOutput::Work`] (`false`: the live proxy
     /// runs them on worker threads).
     pub fn with_inline_work(mut self, inline: bool) -> Self {
-        self.inline_work = inline;
+        self.inline_up_to = if inline { usize::MAX } else { 0 };
+        self
+    }
+
+    /// Runs the jobs of messages up to `bytes` on the spot and hands out the rest: a small
+    /// message's work (linear in its size, under the extraction's work budget) costs less
+    /// than the hand-over to a worker thread and back, while a large one would hold up every
+    /// other session (the live proxy).
+    pub fn with_inline_work_up_to(mut self, bytes: usize) -> Self {
+        self.inline_up_to = bytes;
         self
     }
 
@@ -200,6 +211,39 @@ impl Node {
     /// The sessions' limits.
     pub fn config(&self) -> &Arc<ProxyConfig> {
         &self.config
+    }
+
+    /// New limits for sessions that connect from now on (a configuration reload); the
+    /// sessions already open keep theirs.
+    pub fn set_config(&mut self, config: Arc<ProxyConfig>) {
+        self.config = config;
+    }
+
+    /// A new policy for decisions from now on (a reload); inspections under way keep the
+    /// policy they started with, and the verdict cache stays.
+    pub fn set_policy(&mut self, policy: Arc<crate::policy::Policy>) {
+        self.gw.policy = policy;
+    }
+
+    /// The gateway is shutting down: sessions with nothing in progress are answered
+    /// `421 4.3.2` and closed, the others let finish — unless `force` (the grace period is
+    /// over), which closes them all the same. Returns how many were closed now and how
+    /// many are still busy.
+    pub fn shut_down(&mut self, force: bool, now: Timestamp) -> (usize, usize) {
+        let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
+        let (mut closed, mut busy) = (0, 0);
+        for conn in conns {
+            let mut drained = None;
+            self.with_session(conn, now, |s, gw| {
+                drained = Some(s.shut_down(force, gw, now))
+            });
+            match drained {
+                Some(Drained::Idle) => closed += 1,
+                Some(Drained::Busy) => busy += 1,
+                Some(Drained::Gone) | None => {}
+            }
+        }
+        (closed, busy)
     }
 
     /// Sessions alive now (client connected, or an analysis still followed).
@@ -393,7 +437,7 @@ impl Node {
                 }
                 Output::CloseClient => self.out.push_back(NodeOutput::CloseClient { conn }),
                 Output::Submit { txn, files } => self.submit(conn, txn, files, now),
-                Output::Work { id, job } if self.inline_work => {
+                Output::Work { id, job } if job.input_len() <= self.inline_up_to => {
                     // The job's own thread is this one: run it, and feed the result back
                     // before anything else happens, as if it took no time.
                     let result = job.run(&AtomicBool::new(false));

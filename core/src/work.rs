@@ -65,6 +65,14 @@ pub enum WorkFailed {
 }
 
 impl Job {
+    /// Bytes of message the job works on: what its cost grows with (linearly, under the
+    /// work budget of the extraction limits).
+    pub fn input_len(&self) -> usize {
+        match self {
+            Job::Extract { message, .. } | Job::SmtpBody { message, .. } => message.len(),
+        }
+    }
+
     /// Does the work. `cancel` is read between the message's entities; once it is set the
     /// job stops early and returns [`WorkFailed::TimedOut`].
     pub fn run(&self, cancel: &AtomicBool) -> Result<Done, WorkFailed> {

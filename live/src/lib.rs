@@ -18,10 +18,14 @@
 //! same way. Time: `now` is milliseconds since the proxy started (tokio's `Instant`).
 //!
 //! # Layout
-//! - [`smtp`]: the coordinator and the socket tasks.
+//! - [`smtp`]: the coordinator.
+//! - `sockets`: the socket tasks, one per TCP connection.
+//! - [`control`]: reload and graceful shutdown, asked for by signals.
 //! - [`workers`]: the worker threads that run sessions' heavy work.
 //! - [`log`]: the transaction log line and the other log lines.
 
+pub mod control;
 pub mod log;
 pub mod smtp;
+mod sockets;
 pub mod workers;

@@ -25,24 +25,31 @@ use aptsim_core::node::{ConnId, Node, NodeOutput, UpstreamId};
 use aptsim_core::policy::Policy;
 use aptsim_core::smtp::proxy::{Event, ProxyConfig};
 use aptsim_core::work::{WorkFailed, WorkId};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::control::{Control, Draining};
+
+// Reload and shutdown, in their own file; a child module, as they reach into the
+// coordinator's state.
+#[path = "smtp_control.rs"]
+mod smtp_control;
 use super::log::{Log, secs};
+use super::sockets::{socket_loop, upstream_task};
 use super::workers::{Finished, Task, Workers};
 use aptsim_peers::datacenter::{Basis, DataCenter, DcAnswer, DcEvent};
 
-/// Give up connecting to the upstream after this long (Postfix `smtp_connect_timeout`, 30 s).
-/// The session's own upstream timeout starts only once the connection is open.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Jobs on messages up to this size run on the coordinator itself
+/// ([`Node::with_inline_work_up_to`]): at a fraction of a microsecond per byte, well under a
+/// millisecond, less than two thread wake-ups to a worker and back.
+pub const INLINE_JOB_BYTES: usize = 64 * 1024;
 
 /// The farthest the coordinator sleeps at once.
 const FAR: Duration = Duration::from_secs(30 * 86_400);
 
 /// Bytes read from a socket at a time.
-const READ_CHUNK: usize = 16 * 1024;
+pub(crate) const READ_CHUNK: usize = 16 * 1024;
 
 /// Socket events queued for the coordinator before readers wait (backpressure): at most
 /// this many chunks of [`READ_CHUNK`] bytes.
@@ -51,8 +58,10 @@ const INBOX: usize = 256;
 /// What the live SMTP proxy needs to run.
 #[derive(Debug)]
 pub struct SmtpLive {
-    /// The upstream server, `host:port`.
-    pub upstream: String,
+    /// The upstream servers, `host:port`, tried in order for each connection.
+    pub upstream: Vec<String>,
+    /// How long each upstream address is given to accept a connection.
+    pub connect_timeout: Duration,
     /// The gateway's policy.
     pub policy: Arc<Policy>,
     /// The sessions' limits and timeouts.
@@ -70,13 +79,13 @@ pub struct SmtpLive {
 
 /// Which socket an event is from.
 #[derive(Debug, Clone, Copy)]
-enum Peer {
+pub(crate) enum Peer {
     Client(u64),
     Upstream(u64),
 }
 
 #[derive(Debug)]
-enum SockEvent {
+pub(crate) enum SockEvent {
     /// The upstream connection is open.
     Connected,
     /// The upstream could not be reached.
@@ -89,14 +98,14 @@ enum SockEvent {
 }
 
 #[derive(Debug)]
-struct Msg {
-    peer: Peer,
-    event: SockEvent,
+pub(crate) struct Msg {
+    pub(crate) peer: Peer,
+    pub(crate) event: SockEvent,
 }
 
 /// What the coordinator tells a socket task.
 #[derive(Debug)]
-enum Cmd {
+pub(crate) enum Cmd {
     Write(Vec<u8>),
     /// Flush and close. Dropping the sender does the same.
     Close,
@@ -110,7 +119,12 @@ struct Client {
 
 struct Coordinator {
     node: Node,
-    upstream_addr: Arc<str>,
+    upstream_addrs: Arc<[String]>,
+    connect_timeout: Duration,
+    /// A shutdown under way.
+    draining: Option<Draining>,
+    /// The tasks accepting connections, one per listening address; aborted on shutdown.
+    acceptors: Vec<tokio::task::JoinHandle<()>>,
     dc: DataCenter<()>,
     log: Log,
     start: Instant,
@@ -126,18 +140,37 @@ struct Coordinator {
     work_budget: Duration,
 }
 
-/// Runs the proxy on `listener` until the process ends. Errors of one connection end that
-/// connection; accept errors (out of file descriptors) are logged and retried.
-pub async fn serve(listener: TcpListener, live: SmtpLive) -> std::io::Result<()> {
+/// A connection accepted on one of the listening addresses, or why accepting failed.
+enum Accepted {
+    Conn(TcpStream, IpAddr),
+    Error(String),
+}
+
+/// Runs the proxy on `listeners` until a [`Control::Shutdown`] has drained it. Errors of one
+/// connection end that connection; accept errors (out of file descriptors) are logged and
+/// retried.
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    live: SmtpLive,
+    mut control: mpsc::UnboundedReceiver<Control>,
+) -> std::io::Result<()> {
     let (inbox, mut events) = mpsc::channel(INBOX);
+    let (accepted_tx, mut accepted) = mpsc::channel(64);
+    let acceptors = listeners
+        .into_iter()
+        .map(|l| tokio::spawn(accept_loop(l, accepted_tx.clone())))
+        .collect();
     let (finished, mut done) = mpsc::unbounded_channel();
     let workers = Workers::start(live.worker_threads, finished)?;
     let mut gw = Gateway::new(live.policy);
     // The built-in data center judges files by their bytes, so submissions carry them.
     gw.submit_bytes = true;
     let mut c = Coordinator {
-        node: Node::new(gw, live.config).with_inline_work(false),
-        upstream_addr: Arc::from(live.upstream.as_str()),
+        node: Node::new(gw, live.config).with_inline_work_up_to(INLINE_JOB_BYTES),
+        upstream_addrs: Arc::from(live.upstream),
+        connect_timeout: live.connect_timeout,
+        draining: None,
+        acceptors,
         dc: live.datacenter,
         log: Log {
             wall_start: SystemTime::now(),
@@ -162,19 +195,39 @@ pub async fn serve(listener: TcpListener, live: SmtpLive) -> std::io::Result<()>
         };
         tokio::select! {
             biased;
+            Some(ctl) = control.recv() => c.on_control(ctl),
             Some(msg) = events.recv() => c.on_socket(msg),
             Some(f) = done.recv() => c.on_finished(f),
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => c.on_accept(stream, peer.ip()),
-                Err(e) => {
-                    // EMFILE and friends: say so, and do not spin on them.
-                    c.log.always(c.now(), "error", &format!("accept: {e}"));
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+            Some(a) = accepted.recv() => match a {
+                Accepted::Conn(stream, ip) if c.draining.is_none() => c.on_accept(stream, ip),
+                // Accepted just before the listeners stopped: dropping it refuses it.
+                Accepted::Conn(..) => {}
+                Accepted::Error(e) => c.log.always(c.now(), "error", &format!("accept: {e}")),
             },
             () = sleep => c.on_timers(),
         }
         c.drain_datacenter();
+        if c.drained() {
+            return Ok(());
+        }
+    }
+}
+
+/// Accepts connections on one address for the coordinator until it is aborted.
+async fn accept_loop(listener: TcpListener, to: mpsc::Sender<Accepted>) {
+    loop {
+        let next = match listener.accept().await {
+            Ok((stream, peer)) => Accepted::Conn(stream, peer.ip()),
+            Err(e) => {
+                // EMFILE and friends: say so, and do not spin on them.
+                let _ = to.send(Accepted::Error(e.to_string())).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if to.send(next).await.is_err() {
+            return;
+        }
     }
 }
 
@@ -192,10 +245,16 @@ impl Coordinator {
 
     fn next_deadline(&self) -> Option<Timestamp> {
         let jobs = self.jobs.values().map(|(t, _)| *t).min();
-        [self.node.poll_timeout(), jobs, self.dc.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        let grace = self.draining.filter(|d| !d.forced).map(|d| d.until);
+        [
+            self.node.poll_timeout(),
+            jobs,
+            self.dc.poll_timeout(),
+            grace,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs `f` on the node, then carries out everything it asks.
@@ -268,7 +327,7 @@ impl Coordinator {
                 self.log.info(
                     now,
                     "upstream",
-                    &format!("upstream={up} cannot reach {}: {why}", self.upstream_addr),
+                    &format!("upstream={up} cannot connect: {why}"),
                 );
                 self.with_node(|n, now| n.handle_upstream_connect_failed(up, now));
             }
@@ -346,6 +405,7 @@ impl Coordinator {
             self.with_node(|n, now| n.handle_work_done(conn, id, Err(WorkFailed::TimedOut), now));
         }
         self.with_node(|n, now| n.handle_timeout(now));
+        self.end_grace(now);
     }
 
     /// True while the client's socket can still take bytes.
@@ -370,7 +430,8 @@ impl Coordinator {
                 let (tx, rx) = mpsc::unbounded_channel();
                 self.upstreams.insert(up, tx);
                 tokio::spawn(upstream_task(
-                    self.upstream_addr.clone(),
+                    self.upstream_addrs.clone(),
+                    self.connect_timeout,
                     rx,
                     self.inbox.clone(),
                     up,
@@ -490,93 +551,6 @@ impl Coordinator {
                     );
                     self.log.info(now, "verdict", &text);
                     self.with_node(|n, now| n.handle_unreachable(md5, now));
-                }
-            }
-        }
-    }
-}
-
-/// Connects to the upstream, then relays like [`socket_loop`].
-async fn upstream_task(
-    addr: Arc<str>,
-    mut cmds: mpsc::UnboundedReceiver<Cmd>,
-    inbox: mpsc::Sender<Msg>,
-    up: u64,
-) {
-    let peer = Peer::Upstream(up);
-    let connect = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&*addr));
-    let given_up = async {
-        // Before the connection is open the coordinator sends nothing; a closed channel
-        // means the session no longer wants it.
-        while cmds.recv().await.is_some() {}
-    };
-    let result = tokio::select! {
-        r = connect => r,
-        () = given_up => return,
-    };
-    let event = match result {
-        Ok(Ok(stream)) => {
-            let _ = stream.set_nodelay(true);
-            if inbox
-                .send(Msg {
-                    peer,
-                    event: SockEvent::Connected,
-                })
-                .await
-                .is_err()
-            {
-                return;
-            }
-            return socket_loop(stream, cmds, inbox, peer).await;
-        }
-        Ok(Err(e)) => SockEvent::ConnectFailed(e.to_string()),
-        Err(_) => {
-            SockEvent::ConnectFailed(format!("no connection after {}", secs(CONNECT_TIMEOUT)))
-        }
-    };
-    let _ = inbox.send(Msg { peer, event }).await;
-}
-
-/// Owns one socket: writes what the coordinator sends, reports what it reads, and ends on
-/// `Close`, a dropped sender, end of stream or an error (reported as `Closed`).
-async fn socket_loop(
-    stream: TcpStream,
-    mut cmds: mpsc::UnboundedReceiver<Cmd>,
-    inbox: mpsc::Sender<Msg>,
-    peer: Peer,
-) {
-    let (mut rd, mut wr) = stream.into_split();
-    let mut buf = vec![0u8; READ_CHUNK];
-    // After the peer's FIN the socket still writes: a half-closed client reads its replies.
-    let mut reading = true;
-    loop {
-        tokio::select! {
-            biased;
-            cmd = cmds.recv() => match cmd {
-                Some(Cmd::Write(bytes)) => {
-                    if let Err(e) = wr.write_all(&bytes).await {
-                        let event = SockEvent::Closed(Some(e.to_string()));
-                        let _ = inbox.send(Msg { peer, event }).await;
-                        return;
-                    }
-                }
-                Some(Cmd::Close) | None => {
-                    let _ = wr.shutdown().await;
-                    return;
-                }
-            },
-            read = rd.read(&mut buf), if reading => {
-                let event = match read {
-                    Ok(0) => {
-                        reading = false;
-                        SockEvent::Eof
-                    }
-                    Ok(n) => SockEvent::Bytes(buf[..n].to_vec()),
-                    Err(e) => SockEvent::Closed(Some(e.to_string())),
-                };
-                let last = matches!(event, SockEvent::Closed(_));
-                if inbox.send(Msg { peer, event }).await.is_err() || last {
-                    return;
                 }
             }
         }

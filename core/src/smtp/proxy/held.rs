@@ -447,7 +447,7 @@ impl ProxySession {
 impl Held {
     /// The files as far as they are known, each with its level so far and no action (the
     /// message was never decided): empty while its extraction is still out.
-    fn files_so_far(&self) -> Vec<FileOutcome> {
+    pub(super) fn files_so_far(&self) -> Vec<FileOutcome> {
         let Stage::Judging(inspection) = &self.stage else {
             return Vec::new();
         };

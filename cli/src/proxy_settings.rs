@@ -1,0 +1,299 @@
+//! The live SMTP proxy's settings: the defaults, then the `--config` file, then the flags,
+//! each later one winning. Read at startup and again on `SIGHUP`, so a reload sees exactly
+//! what a restart with the same command line would.
+//!
+//! ```toml
+//! listen = ["127.0.0.1:2525", "[::1]:2525"]
+//! upstream = ["127.0.0.1:2526", "127.0.0.1:2527"]   # tried in order
+//! upstream_connect_timeout = "30s"
+//! hold = true
+//! grace = "30s"
+//!
+//! [policy]                  # the keys of a policy file (docs/policy.md); or policy_file = "…"
+//! tempfail_deadline = "9m"
+//!
+//! [limits]                  # the session limits (ProxyConfig, docs/live.md)
+//! idle_timeout = "10m"
+//! max_recipients = 100
+//!
+//! [datacenter]
+//! analysis_time = "5s"
+//! verdicts = "verdicts.json"
+//!
+//! [log]
+//! verbose = true
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aptsim_core::duration;
+use aptsim_core::policy::Policy;
+use aptsim_core::smtp::proxy::ProxyConfig;
+use aptsim_peers::datacenter::{AnalysisTime, DcConfig, Judgement, Outage};
+
+use crate::proxy_command::SmtpArgs;
+use crate::verdicts::read_verdicts;
+
+/// Where senders connect when neither the file nor a flag says.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:2525";
+/// Postfix's `smtp_connect_timeout`: how long one upstream address is given to answer.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long held messages may take to finish after `SIGTERM`.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+/// The built-in data center's time from upload to verdict.
+pub const DEFAULT_ANALYSIS_TIME: Duration = Duration::from_secs(5);
+/// One message's extraction or rewriting budget.
+pub const DEFAULT_WORK_BUDGET: Duration = Duration::from_secs(10);
+
+/// The `--config` file as written. Every key is optional; unknown keys are an error.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FileConfig {
+    listen: Vec<String>,
+    upstream: Vec<String>,
+    #[serde(with = "duration::serde_text_opt")]
+    upstream_connect_timeout: Option<Duration>,
+    hold: Option<bool>,
+    #[serde(with = "duration::serde_text_opt")]
+    grace: Option<Duration>,
+    #[serde(with = "duration::serde_text_opt")]
+    work_budget: Option<Duration>,
+    workers: Option<u16>,
+    policy: Option<toml::Table>,
+    policy_file: Option<PathBuf>,
+    limits: Option<toml::Table>,
+    datacenter: DcSection,
+    log: LogSection,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct DcSection {
+    #[serde(with = "duration::serde_text_opt")]
+    analysis_time: Option<Duration>,
+    outage: Option<bool>,
+    verdicts: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct LogSection {
+    quiet: Option<bool>,
+    verbose: Option<bool>,
+}
+
+/// Everything the proxy runs with, resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Addresses to accept senders on.
+    pub listen: Vec<String>,
+    /// Upstream servers, tried in order.
+    pub upstream: Vec<String>,
+    /// How long one upstream address is given to accept a connection.
+    pub connect_timeout: Duration,
+    /// The policy.
+    pub policy: Policy,
+    /// Where the policy came from, for the startup line.
+    pub policy_source: String,
+    /// The session limits (the open-file cap is applied later, by the caller).
+    pub limits: ProxyConfig,
+    /// The built-in data center.
+    pub datacenter: DcConfig,
+    /// Its analysis time and verdict file, for the startup line.
+    pub analysis_time: Duration,
+    /// The verdict file, if any.
+    pub verdicts: Option<PathBuf>,
+    /// After `SIGTERM`, how long messages in progress may take to finish.
+    pub grace: Duration,
+    /// Worker threads (`None`: one per core).
+    pub workers: Option<u16>,
+    /// One job's budget.
+    pub work_budget: Duration,
+    /// Log only the startup line and warnings.
+    pub quiet: bool,
+    /// Also log the SMTP dialogue.
+    pub verbose: bool,
+}
+
+impl Settings {
+    /// Reads the `--config` file (if any) and applies the flags over it.
+    pub fn load(args: &SmtpArgs) -> Result<Settings, String> {
+        let (file, base) = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let file: FileConfig =
+                    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+                let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                (file, base)
+            }
+            None => (FileConfig::default(), PathBuf::new()),
+        };
+        let here = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let config_name = args
+            .config
+            .as_ref()
+            .map_or(String::new(), |p| p.display().to_string());
+
+        let (mut policy, policy_source) = match (&args.policy, &file.policy_file, &file.policy) {
+            (Some(path), _, _) => (read_policy(path)?, path.display().to_string()),
+            (None, Some(_), Some(_)) => {
+                return Err(format!(
+                    "{config_name}: policy_file and [policy] both given; keep one"
+                ));
+            }
+            (None, Some(path), None) => {
+                let path = here(path);
+                (read_policy(&path)?, path.display().to_string())
+            }
+            (None, None, Some(table)) => {
+                let text = toml::to_string(table).map_err(|e| e.to_string())?;
+                let policy = Policy::from_toml(&text)
+                    .map_err(|e| format!("{config_name}: [policy]: {e}"))?;
+                (policy, format!("{config_name} [policy]"))
+            }
+            (None, None, None) => (Policy::default(), "default".to_owned()),
+        };
+        if args.hold || file.hold == Some(true) {
+            policy.release_immediately = false;
+        }
+        if let Some(d) = args.tempfail_deadline {
+            policy.tempfail_deadline = Some(d);
+        }
+        policy.validate().map_err(|e| e.to_string())?;
+
+        let mut limits = match &file.limits {
+            Some(table) => toml::Value::Table(table.clone())
+                .try_into::<ProxyConfig>()
+                .map_err(|e| format!("{config_name}: [limits]: {e}"))?,
+            None => ProxyConfig::default(),
+        };
+        args.limits.apply(&mut limits);
+
+        let verdicts_path = args
+            .dc_verdicts
+            .clone()
+            .or_else(|| file.datacenter.verdicts.as_deref().map(here));
+        let verdicts = match &verdicts_path {
+            Some(path) => read_verdicts(path, &policy)?,
+            None => BTreeMap::new(),
+        };
+        let analysis_time = args
+            .analysis_time
+            .or(file.datacenter.analysis_time)
+            .unwrap_or(DEFAULT_ANALYSIS_TIME);
+        let outage = args.dc_outage || file.datacenter.outage == Some(true);
+        let datacenter = DcConfig {
+            // A live stand-in: no queue of its own.
+            workers: usize::MAX,
+            analysis: AnalysisTime::Fixed(analysis_time),
+            oracle: verdicts
+                .into_iter()
+                .map(|(md5, verdict)| {
+                    let analysis = None;
+                    (md5, Judgement { verdict, analysis })
+                })
+                .collect(),
+            outage: if outage {
+                Outage::Unreachable
+            } else {
+                Outage::None
+            },
+            thresholds: policy.thresholds,
+            ..DcConfig::default()
+        };
+
+        let listen = pick(&args.listen, &file.listen, || {
+            vec![DEFAULT_LISTEN.to_owned()]
+        });
+        let upstream = pick(&args.upstream, &file.upstream, Vec::new);
+        if upstream.is_empty() {
+            return Err(
+                "no upstream server: give --upstream HOST:PORT (or `upstream` in \
+                        the --config file)"
+                    .to_owned(),
+            );
+        }
+        Ok(Settings {
+            listen,
+            upstream,
+            connect_timeout: args
+                .upstream_connect_timeout
+                .or(file.upstream_connect_timeout)
+                .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+            policy,
+            policy_source,
+            limits,
+            datacenter,
+            analysis_time,
+            verdicts: verdicts_path,
+            grace: args.grace.or(file.grace).unwrap_or(DEFAULT_GRACE),
+            workers: args.workers.or(file.workers),
+            work_budget: args
+                .work_budget
+                .or(file.work_budget)
+                .unwrap_or(DEFAULT_WORK_BUDGET),
+            quiet: args.quiet || file.log.quiet == Some(true),
+            verbose: args.verbose || (!args.quiet && file.log.verbose == Some(true)),
+        })
+    }
+
+    /// The policy and data center in one line: what a newcomer needs to know the mode.
+    pub fn summary(&self) -> String {
+        let policy = &self.policy;
+        let mode = if policy.release_immediately {
+            "release (S1: deliver at once, analyse in the background)"
+        } else {
+            "hold (S2: answer after the verdicts)"
+        };
+        let deadline = policy
+            .tempfail_deadline
+            .map_or("off".to_owned(), duration::format);
+        let outage = serde_json::to_value(policy.outage)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| format!("{:?}", policy.outage));
+        let l = &policy.levels;
+        let dc = if self.datacenter.outage == Outage::Unreachable {
+            "built-in, OUTAGE: every upload refused (S7)".to_owned()
+        } else {
+            format!(
+                "built-in, analysis {}, {} verdict(s) from {}",
+                duration::format(self.analysis_time),
+                self.datacenter.oracle.len(),
+                self.verdicts
+                    .as_ref()
+                    .map_or("no file".to_owned(), |p| p.display().to_string())
+            )
+        };
+        format!(
+            "policy {}: {mode}; clean={} low={} medium={} high={}; X2 deadline {deadline}; \
+             outage {outage}; data center {dc}",
+            self.policy_source, l.clean.action, l.low.action, l.medium.action, l.high.action,
+        )
+    }
+}
+
+/// The flag's values if given, else the file's, else the default.
+fn pick(flag: &[String], file: &[String], default: impl FnOnce() -> Vec<String>) -> Vec<String> {
+    if !flag.is_empty() {
+        flag.to_vec()
+    } else if !file.is_empty() {
+        file.to_vec()
+    } else {
+        default()
+    }
+}
+
+fn read_policy(path: &Path) -> Result<Policy, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Policy::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+}

@@ -1,0 +1,100 @@
+//! Stopping the proxy without cutting anyone off: when the gateway shuts down, a session
+//! that holds nothing is answered `421 4.3.2` and closed at once; one that is receiving,
+//! holding or relaying a message is let finish — its reply, then a `QUIT`'s 221, or `421
+//! 4.3.2` to any other next command — and answered `421 4.3.2` when the grace period ends
+//! if it is still at it. A sender told 421 retries later, and the verdict cache decides its
+//! retry (S5) — never a bare disconnect.
+
+use super::*;
+
+/// How far a session was when the gateway shut down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drained {
+    /// Nothing in progress: answered 421 and closed.
+    Idle,
+    /// A message in progress: let finish for the grace period.
+    Busy,
+    /// Already closed.
+    Gone,
+}
+
+impl ProxySession {
+    /// The gateway is shutting down. `force` (the grace period is over) closes the session
+    /// whatever it is doing; otherwise only a session with nothing in progress is closed.
+    pub fn shut_down(&mut self, force: bool, gw: &mut Gateway, now: Timestamp) -> Drained {
+        self.now = now;
+        self.shutting_down = true;
+        if matches!(self.client, ClientState::Closed) {
+            return Drained::Gone;
+        }
+        if !force && !self.idle_for_shutdown() {
+            return Drained::Busy;
+        }
+        let reply = shutdown_reply(&self.config.hostname);
+        if matches!(self.client, ClientState::Data(_)) {
+            self.log_txn(
+                Vec::new(),
+                Action::Allow,
+                TxnResult::Tempfailed,
+                None,
+                Some(reply.clone()),
+            );
+        } else if let Some(held) = self.held.take() {
+            // Never delivered later (S5); its analysis goes on while the process lives.
+            let files = held.files_so_far();
+            let waited = now.saturating_since(held.since);
+            self.log_txn(
+                files,
+                Action::Allow,
+                TxnResult::Tempfailed,
+                Some(waited),
+                Some(reply.clone()),
+            );
+            self.background.push(held::Background {
+                txn: held.txn,
+                stage: held.stage,
+                delivered_at: None,
+            });
+        }
+        if let Some(mut log) = self.pending_log.take() {
+            log.result = TxnResult::Tempfailed;
+            log.reply = Some(reply.clone());
+            self.emit(Event::Transaction(log));
+        }
+        self.body_work = None;
+        self.reply(reply);
+        self.close_client();
+        self.quit_upstream();
+        self.pump(gw, now);
+        Drained::Idle
+    }
+
+    /// True when closing now loses nothing: between transactions, no command waiting on
+    /// the upstream.
+    fn idle_for_shutdown(&self) -> bool {
+        matches!(self.client, ClientState::Greeting | ClientState::Command) && !self.client_busy
+    }
+
+    /// After the shutdown began, a command from a session that had a message in progress
+    /// is answered `421 4.3.2` and the session closed — except `QUIT`, which gets its 221
+    /// (smtplib and every lockstep client send it after the message's reply). True if the
+    /// command was answered here.
+    pub(super) fn refuse_while_draining(&mut self, command: &Command) -> bool {
+        if !self.shutting_down || matches!(command, Command::Quit) {
+            return false;
+        }
+        self.reply(shutdown_reply(&self.config.hostname));
+        self.close_client();
+        self.quit_upstream();
+        true
+    }
+}
+
+/// What a sender hears when the gateway stops: temporary, so it retries (RFC 3463 4.3.2,
+/// system not accepting network messages).
+fn shutdown_reply(hostname: &str) -> Reply {
+    Reply::new(
+        421,
+        format!("4.3.2 {hostname} Service shutting down, try again later"),
+    )
+}

@@ -1,0 +1,87 @@
+//! Shutting the gateway down without cutting anyone off: idle sessions get `421 4.3.2` at
+//! once, a held message is let finish within the grace period, and what is still held
+//! when it ends gets `421 4.3.2` — never a bare disconnect, never a delivery later.
+
+mod common;
+
+use aptsim_core::digest::Md5;
+use aptsim_core::smtp::proxy::{Drained, TxnResult};
+use aptsim_core::verdict::ThreatLevel;
+use common::harness::Harness;
+use common::{content, hold_policy, message};
+
+#[test]
+fn an_idle_session_is_told_421_at_once() {
+    let mut h = Harness::ready(hold_policy());
+    let drained = h.s.shut_down(false, &mut h.gw, h.now);
+    h.drain();
+    assert_eq!(drained, Drained::Idle);
+    assert!(h.take_client().starts_with("421 4.3.2 "));
+    assert!(h.client_closed);
+    assert_eq!(h.take_upstream(), "QUIT\r\n");
+}
+
+#[test]
+fn a_held_message_finishes_then_the_session_closes() {
+    let mut h = Harness::ready(hold_policy());
+    h.envelope();
+    let file = content("a", 300);
+    h.send_message(&message(&[("a.pdf", file.clone())]));
+    let drained = h.s.shut_down(false, &mut h.gw, h.now);
+    h.drain();
+    assert_eq!(drained, Drained::Busy);
+    assert_eq!(h.take_client(), "", "still held");
+    h.advance(30);
+    h.verdict(Md5::of(&file), ThreatLevel::Clean);
+    h.take_upstream();
+    h.upstream(b"354 go\r\n");
+    h.take_upstream();
+    h.upstream(b"250 2.0.0 queued\r\n");
+    assert_eq!(h.take_client(), "250 2.0.0 queued\r\n");
+    assert!(!h.client_closed, "the sender may still QUIT");
+    assert_eq!(h.transactions(), [TxnResult::Delivered]);
+    // A next message is refused, temporarily.
+    h.client(b"MAIL FROM:<next@example.com>\r\n");
+    assert!(h.take_client().starts_with("421 4.3.2 "));
+    assert!(h.client_closed);
+}
+
+#[test]
+fn a_quit_after_the_last_reply_gets_its_221() {
+    let mut h = Harness::ready(hold_policy());
+    h.envelope();
+    let file = content("a", 300);
+    h.send_message(&message(&[("a.pdf", file.clone())]));
+    h.s.shut_down(false, &mut h.gw, h.now);
+    h.drain();
+    h.verdict(Md5::of(&file), ThreatLevel::Clean);
+    h.take_upstream();
+    h.upstream(b"354 go\r\n");
+    h.take_upstream();
+    h.upstream(b"250 2.0.0 queued\r\n");
+    h.client(b"QUIT\r\n");
+    assert_eq!(
+        h.take_client(),
+        "250 2.0.0 queued\r\n221 2.0.0 aptsim-proxy Bye\r\n"
+    );
+    assert!(h.client_closed);
+}
+
+#[test]
+fn past_the_grace_period_a_held_message_gets_421_and_is_never_delivered() {
+    let mut h = Harness::ready(hold_policy());
+    h.envelope();
+    let file = content("a", 300);
+    h.send_message(&message(&[("a.pdf", file.clone())]));
+    h.s.shut_down(false, &mut h.gw, h.now);
+    h.drain();
+    h.advance(30);
+    let drained = h.s.shut_down(true, &mut h.gw, h.now);
+    h.drain();
+    assert_eq!(drained, Drained::Idle);
+    assert!(h.take_client().starts_with("421 4.3.2 "));
+    assert!(h.client_closed);
+    h.verdict(Md5::of(&file), ThreatLevel::Clean);
+    assert!(!h.take_upstream().contains("DATA"), "never delivered later");
+    assert_eq!(h.transactions(), [TxnResult::Tempfailed]);
+}

@@ -1,0 +1,112 @@
+//! The socket tasks of the live proxy: each owns one TCP connection and nothing else. It
+//! reports what it reads to the coordinator ([`super::smtp`]) over one shared bounded
+//! channel and writes what the coordinator sends it over its own unbounded one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use super::log::secs;
+use super::smtp::{Cmd, Msg, Peer, READ_CHUNK, SockEvent};
+
+/// Connects to the first upstream address that accepts, in order (each given
+/// `connect_timeout`: failover), then relays like [`socket_loop`].
+pub(crate) async fn upstream_task(
+    addrs: Arc<[String]>,
+    connect_timeout: Duration,
+    mut cmds: mpsc::UnboundedReceiver<Cmd>,
+    inbox: mpsc::Sender<Msg>,
+    up: u64,
+) {
+    let peer = Peer::Upstream(up);
+    let connect = async {
+        let mut failures = Vec::new();
+        for addr in addrs.iter() {
+            match tokio::time::timeout(connect_timeout, TcpStream::connect(addr.as_str())).await {
+                Ok(Ok(stream)) => return Ok(stream),
+                Ok(Err(e)) => failures.push(format!("{addr}: {e}")),
+                Err(_) => failures.push(format!(
+                    "{addr}: no connection after {}",
+                    secs(connect_timeout)
+                )),
+            }
+        }
+        Err(failures.join("; "))
+    };
+    let given_up = async {
+        // Before the connection is open the coordinator sends nothing; a closed channel
+        // means the session no longer wants it.
+        while cmds.recv().await.is_some() {}
+    };
+    let result = tokio::select! {
+        r = connect => r,
+        () = given_up => return,
+    };
+    let event = match result {
+        Ok(stream) => {
+            let _ = stream.set_nodelay(true);
+            if inbox
+                .send(Msg {
+                    peer,
+                    event: SockEvent::Connected,
+                })
+                .await
+                .is_err()
+            {
+                return;
+            }
+            return socket_loop(stream, cmds, inbox, peer).await;
+        }
+        Err(why) => SockEvent::ConnectFailed(why),
+    };
+    let _ = inbox.send(Msg { peer, event }).await;
+}
+
+/// Owns one socket: writes what the coordinator sends, reports what it reads, and ends on
+/// `Close`, a dropped sender, end of stream or an error (reported as `Closed`).
+pub(crate) async fn socket_loop(
+    stream: TcpStream,
+    mut cmds: mpsc::UnboundedReceiver<Cmd>,
+    inbox: mpsc::Sender<Msg>,
+    peer: Peer,
+) {
+    let (mut rd, mut wr) = stream.into_split();
+    let mut buf = vec![0u8; READ_CHUNK];
+    // After the peer's FIN the socket still writes: a half-closed client reads its replies.
+    let mut reading = true;
+    loop {
+        tokio::select! {
+            biased;
+            cmd = cmds.recv() => match cmd {
+                Some(Cmd::Write(bytes)) => {
+                    if let Err(e) = wr.write_all(&bytes).await {
+                        let event = SockEvent::Closed(Some(e.to_string()));
+                        let _ = inbox.send(Msg { peer, event }).await;
+                        return;
+                    }
+                }
+                Some(Cmd::Close) | None => {
+                    let _ = wr.shutdown().await;
+                    return;
+                }
+            },
+            read = rd.read(&mut buf), if reading => {
+                let event = match read {
+                    Ok(0) => {
+                        reading = false;
+                        SockEvent::Eof
+                    }
+                    Ok(n) => SockEvent::Bytes(buf[..n].to_vec()),
+                    Err(e) => SockEvent::Closed(Some(e.to_string())),
+                };
+                let last = matches!(event, SockEvent::Closed(_));
+                if inbox.send(Msg { peer, event }).await.is_err() || last {
+                    return;
+                }
+            }
+        }
+    }
+}
