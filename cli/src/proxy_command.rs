@@ -101,6 +101,11 @@ pub struct SmtpArgs {
     /// least 2].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: Option<u16>,
+    /// Threads serving the sockets and the sessions. 1 (the default) runs them all on one
+    /// thread, which measured cheapest per message on a 2-core machine
+    /// (docs/performance.md); more spreads socket reads and writes over several cores.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub io_threads: Option<u16>,
     /// How long one message's extraction or rewriting may take; past it the work is
     /// cancelled and the message is unscannable as a whole [default: 10s].
     #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
@@ -142,13 +147,20 @@ fn run_smtp(args: &SmtpArgs) -> Result<ExitCode, String> {
     let worker_threads = settings
         .workers
         .map_or_else(workers::Workers::default_threads, usize::from);
-    // One thread serves the sockets and steps the sessions: on a small machine, waking a
-    // second thread for every socket event costs more than it saves (docs/performance.md);
-    // large messages' work goes to the worker threads.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("starting the runtime: {e}"))?;
+    // By default one thread serves the sockets and steps the sessions: on a small machine,
+    // waking a second thread for every socket event costs more than it saves
+    // (docs/performance.md); large messages' work goes to the worker threads.
+    let runtime = match settings.io_threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(usize::from(n));
+            b
+        }
+    }
+    .enable_all()
+    .build()
+    .map_err(|e| format!("starting the runtime: {e}"))?;
     runtime.block_on(async {
         let mut listeners = Vec::new();
         let mut bound = Vec::new();

@@ -61,6 +61,7 @@ struct FileConfig {
     #[serde(with = "duration::serde_text_opt")]
     work_budget: Option<Duration>,
     workers: Option<u16>,
+    io_threads: Option<u16>,
     policy: Option<toml::Table>,
     policy_file: Option<PathBuf>,
     limits: Option<toml::Table>,
@@ -109,6 +110,8 @@ pub struct Settings {
     pub grace: Duration,
     /// Worker threads (`None`: one per core).
     pub workers: Option<u16>,
+    /// Threads serving sockets and sessions.
+    pub io_threads: u16,
     /// One job's budget.
     pub work_budget: Duration,
     /// Log only the startup line and warnings.
@@ -237,6 +240,7 @@ impl Settings {
             verdicts: verdicts_path,
             grace: args.grace.or(file.grace).unwrap_or(DEFAULT_GRACE),
             workers: args.workers.or(file.workers),
+            io_threads: args.io_threads.or(file.io_threads).unwrap_or(1).max(1),
             work_budget: args
                 .work_budget
                 .or(file.work_budget)
