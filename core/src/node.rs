@@ -153,6 +153,9 @@ pub struct Node {
     /// Jobs on messages up to this many bytes are run on the spot; larger ones are handed
     /// out. `usize::MAX`: all (the simulator); 0: none.
     inline_up_to: usize,
+    /// Archive bytes an on-the-spot job may inflate in all; a job that reaches it is handed
+    /// out after all (`None`: no cap, the simulator's).
+    inline_archive_cap: Option<u64>,
     out: VecDeque<NodeOutput>,
 }
 
@@ -170,6 +173,7 @@ impl Node {
             armed: BTreeMap::new(),
             next_upstream: 1,
             inline_up_to: usize::MAX,
+            inline_archive_cap: None,
             out: VecDeque::new(),
         }
     }
@@ -186,6 +190,7 @@ impl Node {
     /// runs them on worker threads).
     pub fn with_inline_work(mut self, inline: bool) -> Self {
         self.inline_up_to = if inline { usize::MAX } else { 0 };
+        self.inline_archive_cap = None;
         self
     }
 
@@ -193,8 +198,13 @@ impl Node {
     /// message's work (linear in its size, under the extraction's work budget) costs less
     /// than the hand-over to a worker thread and back, while a large one would hold up every
     /// other session (the live proxy).
-    pub fn with_inline_work_up_to(mut self, bytes: usize) -> Self {
+    ///
+    /// A small message may still hold an archive that inflates to megabytes: on the spot,
+    /// archives may inflate to `archive_cap` bytes in all, and a job that reaches the cap is
+    /// handed out to run uncapped.
+    pub fn with_inline_work_up_to(mut self, bytes: usize, archive_cap: u64) -> Self {
         self.inline_up_to = bytes;
+        self.inline_archive_cap = Some(archive_cap);
         self
     }
 
@@ -440,7 +450,17 @@ impl Node {
                 Output::Work { id, job } if job.input_len() <= self.inline_up_to => {
                     // The job's own thread is this one: run it, and feed the result back
                     // before anything else happens, as if it took no time.
-                    let result = job.run(&AtomicBool::new(false));
+                    let result = match self.inline_archive_cap {
+                        None => job.run(&AtomicBool::new(false)),
+                        Some(cap) => {
+                            let result = job.capped(cap).run(&AtomicBool::new(false));
+                            if result.as_ref().is_ok_and(|d| d.hit_archive_cap(cap)) {
+                                self.out.push_back(NodeOutput::Work { conn, id, job });
+                                continue;
+                            }
+                            result
+                        }
+                    };
                     if let Some(session) = self.sessions.get_mut(&conn) {
                         session.handle_work_done(id, result, &mut self.gw, now);
                     }

@@ -8,7 +8,10 @@
 //! [`Job::run`] where it likes — inline in the simulator, which keeps runs deterministic;
 //! on a worker thread in the live proxy, under a time budget — and hands the result back
 //! with the session's `handle_work_done`. A job that fails (its budget ran out, its thread
-//! panicked) comes back as a [`WorkFailed`], and the session fails closed.
+//! panicked) comes back as a [`WorkFailed`], and the session fails closed. A driver may
+//! also run a small message's job on the spot, capped ([`Job::capped`]) so that an archive
+//! inflating far beyond the message's size cannot hold it up: past the cap the job goes to
+//! a worker after all.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -16,6 +19,7 @@ use std::sync::atomic::AtomicBool;
 use crate::mime::{self, Extraction, MimeLimits};
 use crate::rewrite::Rewrite;
 use crate::smtp::wire::data;
+use crate::unscannable::{LimitExceeded, Unscannable};
 
 /// A job's id, unique within its session.
 pub type WorkId = u64;
@@ -53,6 +57,15 @@ pub enum Done {
     SmtpBody(Vec<u8>),
 }
 
+impl Done {
+    /// True when an extraction stopped at the archive cap `bytes` of [`Job::capped`] (the
+    /// uncapped job might have gone further).
+    pub fn hit_archive_cap(&self, bytes: u64) -> bool {
+        let capped = Unscannable::OverLimit(LimitExceeded::TotalBytes(bytes));
+        matches!(self, Done::Extracted(x) if x.files.iter().any(|f| f.unscannable.as_ref() == Some(&capped)))
+    }
+}
+
 /// Why a job produced nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum WorkFailed {
@@ -66,11 +79,23 @@ pub enum WorkFailed {
 
 impl Job {
     /// Bytes of message the job works on: what its cost grows with (linearly, under the
-    /// work budget of the extraction limits).
+    /// work budget of the extraction limits) — except archives, which a small message may
+    /// hold and which may inflate to the archive limits ([`Job::capped`]).
     pub fn input_len(&self) -> usize {
         match self {
             Job::Extract { message, .. } | Job::SmtpBody { message, .. } => message.len(),
         }
+    }
+
+    /// The same job with archives allowed to inflate to at most `bytes` in all: cheap enough
+    /// to run where there is no time to spare. Its result is the job's own unless
+    /// [`Done::hit_archive_cap`] says the cap was reached; then the job must run uncapped.
+    pub fn capped(&self, bytes: u64) -> Job {
+        let mut job = self.clone();
+        if let Job::Extract { limits, .. } | Job::SmtpBody { limits, .. } = &mut job {
+            limits.archive.max_total_bytes = limits.archive.max_total_bytes.min(bytes);
+        }
+        job
     }
 
     /// Does the work. `cancel` is read between the message's entities; once it is set the

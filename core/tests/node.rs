@@ -183,3 +183,42 @@ fn deadlines_are_one_table() {
     );
     assert_eq!(node.poll_timeout(), Some(Timestamp::from_millis(70_000)));
 }
+
+/// The live proxy's mode: a small message's jobs run on the spot, unless an archive in it
+/// inflates past the cap — then the extraction is handed out to run uncapped.
+#[test]
+fn small_jobs_run_on_the_spot_and_a_big_archive_is_handed_out() {
+    let jobs_of = |raw: &[u8]| {
+        let gw = Gateway::new(Arc::new(hold_policy()));
+        let mut node = Node::new(gw, Arc::new(ProxyConfig::default()))
+            .with_inline_work_up_to(64 * 1024, 1 << 20);
+        open(&mut node, 7, 1, Timestamp::ZERO);
+        drain(&mut node);
+        send(&mut node, 7, raw, Timestamp::ZERO);
+        let mut jobs = Vec::new();
+        let mut uploads = 0;
+        while let Some(out) = node.poll_output() {
+            match out {
+                NodeOutput::Work { job, .. } => jobs.push(job),
+                NodeOutput::Upload { .. } => uploads += 1,
+                _ => {}
+            }
+        }
+        (jobs, uploads)
+    };
+    let (jobs, uploads) = jobs_of(&message(&[("a.pdf", content("a", 100))]));
+    assert!(jobs.is_empty(), "extracted on the spot");
+    assert_eq!(uploads, 1);
+    // 4 MiB of zeros deflate to a few KiB: small on the wire, big when inflated.
+    let bomb = common::zip(&[("zeros.bin", vec![0u8; 4 << 20])]);
+    let raw = message(&[("z.zip", bomb)]);
+    assert!(raw.len() < 64 * 1024);
+    let (jobs, uploads) = jobs_of(&raw);
+    assert_eq!(jobs.len(), 1, "handed out after reaching the cap");
+    assert_eq!(uploads, 0, "nothing decided from the capped run");
+    let done = jobs[0].run(&AtomicBool::new(false)).expect("runs");
+    assert!(
+        !done.hit_archive_cap(1 << 20),
+        "the uncapped run goes further"
+    );
+}

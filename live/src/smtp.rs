@@ -45,6 +45,10 @@ use aptsim_peers::datacenter::{Basis, DataCenter, DcAnswer, DcEvent};
 /// millisecond, less than two thread wake-ups to a worker and back.
 pub const INLINE_JOB_BYTES: usize = 64 * 1024;
 
+/// What archives in such a message may inflate to on the coordinator (a few milliseconds of
+/// inflating at most); one that goes further is extracted again on a worker.
+pub const INLINE_ARCHIVE_BYTES: u64 = 1 << 20;
+
 /// The farthest the coordinator sleeps at once.
 const FAR: Duration = Duration::from_secs(30 * 86_400);
 
@@ -166,7 +170,8 @@ pub async fn serve(
     // The built-in data center judges files by their bytes, so submissions carry them.
     gw.submit_bytes = true;
     let mut c = Coordinator {
-        node: Node::new(gw, live.config).with_inline_work_up_to(INLINE_JOB_BYTES),
+        node: Node::new(gw, live.config)
+            .with_inline_work_up_to(INLINE_JOB_BYTES, INLINE_ARCHIVE_BYTES),
         upstream_addrs: Arc::from(live.upstream),
         connect_timeout: live.connect_timeout,
         draining: None,
