@@ -92,9 +92,8 @@ impl Job {
     /// [`Done::hit_archive_cap`] says the cap was reached; then the job must run uncapped.
     pub fn capped(&self, bytes: u64) -> Job {
         let mut job = self.clone();
-        if let Job::Extract { limits, .. } | Job::SmtpBody { limits, .. } = &mut job {
-            limits.archive.max_total_bytes = limits.archive.max_total_bytes.min(bytes);
-        }
+        let (Job::Extract { limits, .. } | Job::SmtpBody { limits, .. }) = &mut job;
+        limits.archive.max_total_bytes = limits.archive.max_total_bytes.min(bytes);
         job
     }
 
