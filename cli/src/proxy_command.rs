@@ -15,6 +15,7 @@ use aptsim_core::policy::{Policy, PolicyError};
 use aptsim_core::smtp::proxy::ProxyConfig;
 use aptsim_core::smtp::wire::data::BareNewline;
 
+use crate::remote_datacenter::RemoteDcArgs;
 use crate::verdicts::read_verdicts;
 use aptsim_live::{log, smtp, workers};
 use aptsim_peers::datacenter::{AnalysisTime, DataCenter, DcConfig, Judgement, Outage};
@@ -125,6 +126,8 @@ pub struct SmtpArgs {
     /// cancelled and the message is unscannable as a whole.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
     pub work_budget: Duration,
+    #[command(flatten)]
+    pub remote: RemoteDcArgs,
     /// Log only the startup line and warnings.
     #[arg(long, short)]
     pub quiet: bool,
@@ -194,6 +197,7 @@ fn run_smtp(args: &SmtpArgs) -> Result<ExitCode, String> {
         wall_start: SystemTime::now(),
     };
     let config = session_config(args, &log);
+    let datacenter = args.remote.sandbox(datacenter, &policy, &log);
     let worker_threads = args
         .workers
         .map_or_else(workers::Workers::default_threads, usize::from);
@@ -279,7 +283,7 @@ fn session_config(args: &SmtpArgs, log: &log::Log) -> ProxyConfig {
 }
 
 /// `512M`, `64K`, `1G` (binary multiples) or a plain number of bytes.
-fn parse_size(text: &str) -> Result<usize, String> {
+pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
     let t = text.trim();
     let (digits, shift) = match t.chars().last() {
         Some('K' | 'k') => (&t[..t.len() - 1], 10),
@@ -309,7 +313,9 @@ fn startup_summary(args: &SmtpArgs, policy: &Policy, dc: &DcConfig) -> String {
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_else(|| format!("{:?}", policy.outage));
     let l = &policy.levels;
-    let dc_text = if dc.outage == Outage::Unreachable {
+    let dc_text = if let Some(remote) = args.remote.describe() {
+        remote
+    } else if dc.outage == Outage::Unreachable {
         "built-in, OUTAGE: every upload refused (S7)".to_owned()
     } else {
         format!(
