@@ -194,8 +194,8 @@ async fn a_server_killed_mid_analysis_makes_the_file_unreachable() {
             refused: false
         }
     );
-    // Three failed polls, 50 ms apart.
-    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    // Three failed polls, 50 ms apart: well within the 60 s analysis.
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
 }
 
 #[tokio::test]
