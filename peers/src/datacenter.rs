@@ -317,7 +317,9 @@ impl<R: Clone> DataCenter<R> {
     /// look-up, as the HTTP data center's `GET /v1/md5/{md5}` offers). It ignores outages:
     /// a driver that models one refuses look-ups itself.
     pub fn lookup(&self, md5: &Md5) -> Option<(&Verdict, Basis)> {
-        self.known.get(md5).map(|(verdict, basis)| (verdict, *basis))
+        self.known
+            .get(md5)
+            .map(|(verdict, basis)| (verdict, *basis))
     }
 
     /// The next event, if any.
