@@ -5,12 +5,16 @@
 //! - [`run_command`]: `aptsim run` and `aptsim list`.
 //! - [`inspect_command`]: `aptsim inspect`, the gateway's view of messages on disk.
 //! - [`proxy_command`]: `aptsim proxy smtp`, the live proxy's flags.
+//! - [`remote_datacenter`]: `aptsim proxy smtp --datacenter URL`, an HTTP data center.
+//! - [`datacenter_command`]: `aptsim datacenter serve`, the data center over HTTP.
 //! - [`verdicts`]: reading a verdict file (`--verdicts`, `--dc-verdicts`).
 
+mod datacenter_command;
 mod inspect_command;
 mod limit_args;
 mod proxy_command;
 mod proxy_settings;
+mod remote_datacenter;
 mod run_command;
 mod signals;
 mod verdicts;
@@ -53,6 +57,8 @@ enum Command {
     /// Run a live proxy on real sockets between real mail software (`proxy smtp`), with a
     /// built-in data center.
     Proxy(ProxyArgs),
+    /// Run the data center as a process of its own, over HTTP/JSON (`datacenter serve`).
+    Datacenter(datacenter_command::DatacenterArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +68,7 @@ fn main() -> ExitCode {
         Command::List { paths } => run_command::list(&paths),
         Command::Inspect(args) => inspect_command::run(&args),
         Command::Proxy(args) => proxy_command::run(&args),
+        Command::Datacenter(args) => datacenter_command::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -14,6 +14,7 @@ use aptsim_core::smtp::proxy::ProxyConfig;
 
 use crate::limit_args::LimitArgs;
 use crate::proxy_settings::Settings;
+use crate::remote_datacenter::RemoteDcArgs;
 use crate::signals;
 use aptsim_live::{log, smtp, workers};
 use aptsim_peers::datacenter::DataCenter;
@@ -114,6 +115,9 @@ pub struct SmtpArgs {
     /// they are answered 421 4.3.2 [default: 30s].
     #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     pub grace: Option<Duration>,
+    /// A data center that is a separate process (HTTP).
+    #[command(flatten)]
+    pub remote: RemoteDcArgs,
     /// Log only the startup line and warnings.
     #[arg(long, short)]
     pub quiet: bool,
@@ -144,6 +148,7 @@ fn run_smtp(args: &SmtpArgs) -> Result<ExitCode, String> {
         wall_start: SystemTime::now(),
     };
     let config = within_open_files(settings.limits.clone(), &log);
+    let datacenter = settings.remote.sandbox(datacenter, &settings.policy, &log);
     let worker_threads = settings
         .workers
         .map_or_else(workers::Workers::default_threads, usize::from);

@@ -34,6 +34,7 @@ use aptsim_core::smtp::proxy::ProxyConfig;
 use aptsim_peers::datacenter::{AnalysisTime, DcConfig, Judgement, Outage};
 
 use crate::proxy_command::SmtpArgs;
+use crate::remote_datacenter::{RemoteDcArgs, parse_endpoint};
 use crate::verdicts::read_verdicts;
 
 /// Where senders connect when neither the file nor a flag says.
@@ -72,6 +73,10 @@ struct FileConfig {
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct DcSection {
+    /// A data center that is a separate process: `http://HOST:PORT` (as --datacenter).
+    url: Option<String>,
+    #[serde(with = "duration::serde_text_opt")]
+    timeout: Option<Duration>,
     #[serde(with = "duration::serde_text_opt")]
     analysis_time: Option<Duration>,
     outage: Option<bool>,
@@ -102,6 +107,8 @@ pub struct Settings {
     pub limits: ProxyConfig,
     /// The built-in data center.
     pub datacenter: DcConfig,
+    /// A data center over HTTP in its place, if one is named.
+    pub remote: RemoteDcArgs,
     /// Its analysis time and verdict file, for the startup line.
     pub analysis_time: Duration,
     /// The verdict file, if any.
@@ -214,6 +221,17 @@ impl Settings {
             ..DcConfig::default()
         };
 
+        let remote = RemoteDcArgs {
+            datacenter: match (&args.remote.datacenter, &file.datacenter.url) {
+                (Some(url), _) => Some(url.clone()),
+                (None, Some(url)) => Some(
+                    parse_endpoint(url)
+                        .map_err(|e| format!("{config_name}: [datacenter] url: {e}"))?,
+                ),
+                (None, None) => None,
+            },
+            dc_timeout: args.remote.dc_timeout.or(file.datacenter.timeout),
+        };
         let listen = pick(&args.listen, &file.listen, || {
             vec![DEFAULT_LISTEN.to_owned()]
         });
@@ -236,6 +254,7 @@ impl Settings {
             policy_source,
             limits,
             datacenter,
+            remote,
             analysis_time,
             verdicts: verdicts_path,
             grace: args.grace.or(file.grace).unwrap_or(DEFAULT_GRACE),
@@ -266,7 +285,9 @@ impl Settings {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_else(|| format!("{:?}", policy.outage));
         let l = &policy.levels;
-        let dc = if self.datacenter.outage == Outage::Unreachable {
+        let dc = if let Some(remote) = self.remote.describe() {
+            remote
+        } else if self.datacenter.outage == Outage::Unreachable {
             "built-in, OUTAGE: every upload refused (S7)".to_owned()
         } else {
             format!(

@@ -23,9 +23,14 @@
 //! - [`control`]: reload and graceful shutdown, asked for by signals.
 //! - [`workers`]: the worker threads that run sessions' heavy work.
 //! - [`log`]: the transaction log line and the other log lines.
+//! - [`sandbox`]: the data center as the coordinator sees it, built in or over HTTP.
+//! - [`dc_http`]: the data center as a separate process — its HTTP API, the server
+//!   (`aptsim datacenter serve`) and the proxy's client of it.
 
 pub mod control;
+pub mod dc_http;
 pub mod log;
+pub mod sandbox;
 pub mod smtp;
 mod sockets;
 pub mod workers;

@@ -1,17 +1,18 @@
 //! The live SMTP proxy: the gateway [`Node`] on tokio TCP sockets.
 //!
 //! One coordinator (this module's [`serve`]) owns the node — every session, the gateway and
-//! its cache — the built-in [`DataCenter`] and the jobs out on the worker threads. Socket
-//! tasks own nothing but their socket; each reports what it reads to the coordinator over
-//! one bounded channel and writes what the coordinator sends it over its own unbounded one.
-//! See the module doc of [`super`] for why.
+//! its cache — the data center ([`Sandbox`]: built in, or over HTTP) and the jobs out on the
+//! worker threads. Socket tasks own nothing but their socket; each reports what it reads to
+//! the coordinator over one bounded channel and writes what the coordinator sends it over its
+//! own unbounded one. See the module doc of [`super`] for why.
 //!
 //! The coordinator does what the node asks and nothing more: it moves bytes, opens and closes
 //! connections, hands jobs to the workers (under a time budget) and uploads to the data
 //! center, logs the node's events, and sleeps until the earliest of the node's deadline, the
 //! data center's next finished analysis and the next job budget to run out. Its loop waits
-//! (`select!` with `biased;`) on a socket event, a finished job, a new connection, or that
-//! deadline; after each it hands the data center's answers to the node.
+//! (`select!` with `biased;`) on a socket event, a finished job, a remote data center's
+//! answer, a new connection, or that deadline; after each it hands the data center's answers
+//! to the node.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -36,9 +37,10 @@ use super::control::{Control, Draining};
 #[path = "smtp_control.rs"]
 mod smtp_control;
 use super::log::{Log, secs};
+use super::sandbox::{self, Sandbox};
 use super::sockets::{socket_loop, upstream_task};
 use super::workers::{Finished, Task, Workers};
-use aptsim_peers::datacenter::{Basis, DataCenter, DcAnswer, DcEvent};
+use aptsim_peers::datacenter::{Basis, DcAnswer};
 
 /// Jobs on messages up to this size run on the coordinator itself
 /// ([`Node::with_inline_work_up_to`]): at a fraction of a microsecond per byte, well under a
@@ -70,8 +72,8 @@ pub struct SmtpLive {
     pub policy: Arc<Policy>,
     /// The sessions' limits and timeouts.
     pub config: Arc<ProxyConfig>,
-    /// The built-in data center (one gateway: answers need no address).
-    pub datacenter: DataCenter<()>,
+    /// The data center: built in, or an HTTP one in another process.
+    pub datacenter: Sandbox,
     /// Where log lines go.
     pub log: Log,
     /// Worker threads for extraction and rewriting ([`Workers::default_threads`]).
@@ -129,7 +131,7 @@ struct Coordinator {
     draining: Option<Draining>,
     /// The tasks accepting connections, one per listening address; aborted on shutdown.
     acceptors: Vec<tokio::task::JoinHandle<()>>,
-    dc: DataCenter<()>,
+    dc: Sandbox,
     log: Log,
     start: Instant,
     inbox: mpsc::Sender<Msg>,
@@ -190,6 +192,7 @@ pub async fn serve(
         jobs: BTreeMap::new(),
         work_budget: live.work_budget,
     };
+    let mut remote_answers = c.dc.take_answers();
     loop {
         let deadline = c.next_deadline().map(|t| c.instant(t));
         let sleep = async move {
@@ -203,6 +206,7 @@ pub async fn serve(
             Some(ctl) = control.recv() => c.on_control(ctl),
             Some(msg) = events.recv() => c.on_socket(msg),
             Some(f) = done.recv() => c.on_finished(f),
+            answer = sandbox::next_answer(&mut remote_answers) => c.dc.deliver(answer),
             Some(a) = accepted.recv() => match a {
                 Accepted::Conn(stream, ip) if c.draining.is_none() => c.on_accept(stream, ip),
                 // Accepted just before the listeners stopped: dropping it refuses it.
@@ -471,7 +475,7 @@ impl Coordinator {
                 );
                 self.log.info(now, "submit", &text);
             }
-            NodeOutput::Upload { md5, bytes, .. } => self.dc.upload(md5, bytes.as_deref(), (), now),
+            NodeOutput::Upload { md5, name, bytes } => self.dc.upload(md5, &name, bytes, now),
             NodeOutput::Work { conn, id, job } => {
                 let cancel = Arc::new(AtomicBool::new(false));
                 self.jobs
@@ -512,11 +516,7 @@ impl Coordinator {
 
     /// Hands the data center's answers to the gateway and every session.
     fn drain_datacenter(&mut self) {
-        while let Some(event) = self.dc.poll_event() {
-            let DcEvent::Answer { answer, .. } = event else {
-                // Analyses end through the data center's own table (`poll_timeout`).
-                continue;
-            };
+        while let Some(answer) = self.dc.poll_answer() {
             let now = self.now();
             match answer {
                 DcAnswer::Verdict {
@@ -551,8 +551,9 @@ impl Coordinator {
                 }
                 DcAnswer::Unreachable { md5, .. } => {
                     let text = format!(
-                        "md5={} data center unreachable (--dc-outage, S7)",
-                        md5.to_hex()
+                        "md5={} data center unreachable ({})",
+                        md5.to_hex(),
+                        self.dc.unreachable_reason()
                     );
                     self.log.info(now, "verdict", &text);
                     self.with_node(|n, now| n.handle_unreachable(md5, now));

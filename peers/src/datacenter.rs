@@ -312,6 +312,16 @@ impl<R: Clone> DataCenter<R> {
         self.running.len()
     }
 
+    /// The verdict of `md5` if one of its analyses has finished and is still remembered —
+    /// what an upload would answer at once — without uploading anything (a pure MD5
+    /// look-up, as the HTTP data center's `GET /v1/md5/{md5}` offers). It ignores outages:
+    /// a driver that models one refuses look-ups itself.
+    pub fn lookup(&self, md5: &Md5) -> Option<(&Verdict, Basis)> {
+        self.known
+            .get(md5)
+            .map(|(verdict, basis)| (verdict, *basis))
+    }
+
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<DcEvent<R>> {
         self.events.pop_front()

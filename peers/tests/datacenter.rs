@@ -174,3 +174,27 @@ fn remembers_a_bounded_number_of_verdicts() {
     d.upload(Md5::of(b"c"), None, 0, at(1));
     assert_eq!(answers(&mut d).len(), 1, "a recent one is answered at once");
 }
+
+#[test]
+fn lookup_knows_only_finished_analyses_and_uploads_nothing() {
+    let config = DcConfig {
+        remember: 1,
+        analysis: AnalysisTime::Fixed(Duration::from_secs(5)),
+        ..DcConfig::default()
+    };
+    let mut d = DataCenter::new(config, ChaCha8Rng::seed_from_u64(1));
+    let md5 = Md5::of(EICAR);
+    assert_eq!(d.lookup(&md5), None, "never uploaded");
+    d.upload(md5, Some(EICAR), 0, at(0));
+    assert_eq!(d.lookup(&md5), None, "still being analysed");
+    d.handle_timeout(at(5_000));
+    answers(&mut d);
+    let (verdict, basis) = d.lookup(&md5).expect("known after its analysis");
+    assert_eq!((verdict.level, basis), (ThreatLevel::High, Basis::Eicar));
+    assert_eq!(d.running(), 0);
+    assert!(d.poll_event().is_none(), "a look-up answers nobody");
+    // Forgotten like any remembered verdict.
+    d.upload(Md5::of(b"other"), Some(b"other"), 0, at(5_000));
+    d.handle_timeout(at(10_000));
+    assert_eq!(d.lookup(&md5), None);
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the live-proxy interop tests (scripts/interop/smtp_interop.py and
-# sender_interop.py) need:
+# Installs what the live-proxy interop tests (scripts/interop/smtp_interop.py,
+# sender_interop.py and datacenter_interop.py, which needs smtp-sink and python3 only) need:
 #   swaks            a sender nobody here wrote
 #   postfix          for /usr/sbin/smtp-sink (the upstream that keeps what it receives) and
 #                    /usr/sbin/smtp-source (Postfix's SMTP client, a third sender)
