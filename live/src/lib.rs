@@ -21,7 +21,11 @@
 //! - [`smtp`]: the coordinator and the socket tasks.
 //! - [`workers`]: the worker threads that run sessions' heavy work.
 //! - [`log`]: the transaction log line and the other log lines.
+//! - [`metrics`]: counts of what the node reports, for `/metrics`.
+//! - [`metrics_server`]: `/metrics` over HTTP (`--metrics ADDR`).
 
 pub mod log;
+pub mod metrics;
+pub mod metrics_server;
 pub mod smtp;
 pub mod workers;
