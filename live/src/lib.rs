@@ -23,9 +23,15 @@
 //! - [`log`]: the transaction log line and the other log lines.
 //! - [`metrics`]: counts of what the node reports, for `/metrics`.
 //! - [`metrics_server`]: `/metrics` over HTTP (`--metrics ADDR`).
+//! - [`quarantine`]: quarantined messages in a Maildir with their decisions
+//!   (`--quarantine DIR`); [`quarantine_folder`]: listing them and releasing each once;
+//!   [`reinject`]: sending a released message to an SMTP server.
 
 pub mod log;
 pub mod metrics;
 pub mod metrics_server;
+pub mod quarantine;
+pub mod quarantine_folder;
+pub mod reinject;
 pub mod smtp;
 pub mod workers;
