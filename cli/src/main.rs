@@ -5,10 +5,14 @@
 //! - [`run_command`]: `aptsim run` and `aptsim list`.
 //! - [`inspect_command`]: `aptsim inspect`, the gateway's view of messages on disk.
 //! - [`proxy_command`]: `aptsim proxy smtp`, the live proxy's flags.
+//! - [`ops_args`]: its operator flags: log format, metrics, quarantine.
+//! - [`quarantine_command`]: `aptsim quarantine list|show|release`.
 //! - [`verdicts`]: reading a verdict file (`--verdicts`, `--dc-verdicts`).
 
 mod inspect_command;
+mod ops_args;
 mod proxy_command;
+mod quarantine_command;
 mod run_command;
 mod verdicts;
 
@@ -50,6 +54,8 @@ enum Command {
     /// Run a live proxy on real sockets between real mail software (`proxy smtp`), with a
     /// built-in data center.
     Proxy(ProxyArgs),
+    /// List, show and release the messages a proxy kept with `--quarantine DIR`.
+    Quarantine(quarantine_command::QuarantineArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +65,7 @@ fn main() -> ExitCode {
         Command::List { paths } => run_command::list(&paths),
         Command::Inspect(args) => inspect_command::run(&args),
         Command::Proxy(args) => proxy_command::run(&args),
+        Command::Quarantine(args) => quarantine_command::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -131,6 +131,8 @@ pub struct SmtpArgs {
     /// Also log the SMTP dialogue on both sides.
     #[arg(long, short, conflicts_with = "quiet")]
     pub verbose: bool,
+    #[command(flatten)]
+    pub ops: crate::ops_args::OpsArgs,
 }
 
 /// Runs `aptsim proxy …` until the process is stopped.
@@ -141,6 +143,7 @@ pub fn run(args: &ProxyArgs) -> Result<ExitCode, String> {
 }
 
 fn run_smtp(args: &SmtpArgs) -> Result<ExitCode, String> {
+    args.ops.install_log()?;
     let mut policy = match &args.policy {
         Some(path) => {
             let text =
@@ -210,11 +213,12 @@ fn run_smtp(args: &SmtpArgs) -> Result<ExitCode, String> {
         let bound = listener
             .local_addr()
             .map_err(|e| format!("listening on {}: {e}", args.listen))?;
+        let (ops, ops_summary) = args.ops.start().await?;
         log.always(
             Timestamp::ZERO,
             "start",
             &format!(
-                "aptsim proxy smtp listening on {bound}, upstream {}; {summary}",
+                "aptsim proxy smtp listening on {bound}, upstream {}; {summary}{ops_summary}",
                 args.upstream
             ),
         );
@@ -226,6 +230,7 @@ fn run_smtp(args: &SmtpArgs) -> Result<ExitCode, String> {
             log,
             worker_threads,
             work_budget: args.work_budget,
+            ops,
         };
         smtp::serve(listener, live)
             .await

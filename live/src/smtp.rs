@@ -31,6 +31,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::log::{Log, secs};
+use super::ops::Ops;
 use super::workers::{Finished, Task, Workers};
 use aptsim_peers::datacenter::{Basis, DataCenter, DcAnswer, DcEvent};
 
@@ -66,6 +67,8 @@ pub struct SmtpLive {
     /// How long one message's extraction or rewriting may take before it is cancelled and
     /// the message is treated as unscannable as a whole.
     pub work_budget: Duration,
+    /// Metrics and the quarantine store (`super::ops`).
+    pub ops: Ops,
 }
 
 /// Which socket an event is from.
@@ -124,6 +127,7 @@ struct Coordinator {
     jobs: BTreeMap<(ConnId, WorkId), (Timestamp, Arc<AtomicBool>)>,
     /// How long one job may take before it is cancelled.
     work_budget: Duration,
+    ops: Ops,
 }
 
 /// Runs the proxy on `listener` until the process ends. Errors of one connection end that
@@ -151,6 +155,7 @@ pub async fn serve(listener: TcpListener, live: SmtpLive) -> std::io::Result<()>
         workers,
         jobs: BTreeMap::new(),
         work_budget: live.work_budget,
+        ops: live.ops,
     };
     loop {
         let deadline = c.next_deadline().map(|t| c.instant(t));
@@ -355,6 +360,9 @@ impl Coordinator {
 
     /// Carries out one thing the node asks.
     fn carry_out(&mut self, out: NodeOutput, now: Timestamp) {
+        let clients = &self.clients;
+        let client = |conn| clients.get(&conn).map(|c| c.ip);
+        self.ops.carry_out(&out, &self.node, &self.log, now, client);
         match out {
             NodeOutput::ToClient { conn, bytes } => {
                 if let Some(socket) = self.clients.get(&conn).and_then(|c| c.socket.as_ref()) {
@@ -452,6 +460,7 @@ impl Coordinator {
                 continue;
             };
             let now = self.now();
+            self.ops.datacenter(&answer);
             match answer {
                 DcAnswer::Verdict {
                     md5,
