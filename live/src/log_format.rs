@@ -421,7 +421,10 @@ pub(crate) mod tests {
     fn json_has_the_same_fields_typed() {
         let out = logged(LogFormat::Json, event);
         assert_eq!(out.lines().count(), 1, "{out}");
-        assert!(out.starts_with(r#"{"time":"T","kind":"demo","n":7,"#), "{out}");
+        assert!(
+            out.starts_with(r#"{"time":"T","kind":"demo","n":7,"#),
+            "{out}"
+        );
         let v: Value = serde_json::from_str(&out).expect("one JSON object");
         // `n` and `name` from the message do not replace the event's own fields.
         let expected = serde_json::json!({
