@@ -268,7 +268,10 @@ def main():
             assert all(x["rcpts"] == RCPTS and x["action"] == "quarantine" for x in records)
             assert records[0]["files"][0]["md5"] == md5, records[0]
             ids.extend(x["id"] for x in records)
-            r = aptsim_cmd(aptsim, "quarantine", "show", qdir, ids[0][:14])
+            # A unique start of the id: up to its delivery number (`SECONDS.M…P…Q1`).
+            prefix = ".".join(ids[0].split(".")[:2])
+            assert prefix != ids[0] and not ids[1].startswith(prefix + "."), ids
+            r = aptsim_cmd(aptsim, "quarantine", "show", qdir, prefix)
             assert r.returncode == 0, r.stderr
             assert "reason:   sample.bin: high (score" in r.stdout, r.stdout
             assert f"Subject: {subject_o1}" in r.stdout, r.stdout
