@@ -96,6 +96,8 @@ pub struct ServeArgs {
 
 /// Runs `aptsim datacenter …` until the process is stopped.
 pub fn run(args: &DatacenterArgs) -> Result<ExitCode, String> {
+    // Log lines are tracing events: without a subscriber they would go nowhere.
+    aptsim_live::log_format::install(aptsim_live::log_format::LogFormat::Text)?;
     match &args.command {
         DatacenterCommand::Serve(a) => serve(a),
     }

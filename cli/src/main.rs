@@ -7,13 +7,17 @@
 //! - [`proxy_command`]: `aptsim proxy smtp`, the live proxy's flags.
 //! - [`remote_datacenter`]: `aptsim proxy smtp --datacenter URL`, an HTTP data center.
 //! - [`datacenter_command`]: `aptsim datacenter serve`, the data center over HTTP.
+//! - [`ops_args`]: its operator flags: log format, metrics, quarantine.
+//! - [`quarantine_command`]: `aptsim quarantine list|show|release`.
 //! - [`verdicts`]: reading a verdict file (`--verdicts`, `--dc-verdicts`).
 
 mod datacenter_command;
 mod inspect_command;
 mod limit_args;
+mod ops_args;
 mod proxy_command;
 mod proxy_settings;
+mod quarantine_command;
 mod remote_datacenter;
 mod run_command;
 mod signals;
@@ -59,6 +63,8 @@ enum Command {
     Proxy(ProxyArgs),
     /// Run the data center as a process of its own, over HTTP/JSON (`datacenter serve`).
     Datacenter(datacenter_command::DatacenterArgs),
+    /// List, show and release the messages a proxy kept with `--quarantine DIR`.
+    Quarantine(quarantine_command::QuarantineArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +75,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect_command::run(&args),
         Command::Proxy(args) => proxy_command::run(&args),
         Command::Datacenter(args) => datacenter_command::run(&args),
+        Command::Quarantine(args) => quarantine_command::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -124,6 +124,8 @@ pub struct SmtpArgs {
     /// Also log the SMTP dialogue on both sides.
     #[arg(long, short, conflicts_with = "quiet")]
     pub verbose: bool,
+    #[command(flatten)]
+    pub ops: crate::ops_args::OpsArgs,
 }
 
 /// Runs `aptsim proxy …` until it is stopped (SIGTERM, SIGINT: drained, see docs/live.md).
@@ -135,6 +137,7 @@ pub fn run(args: &ProxyArgs) -> Result<ExitCode, String> {
 
 fn run_smtp(args: &SmtpArgs) -> Result<ExitCode, String> {
     let settings = Settings::load(args)?;
+    settings.ops.install_log()?;
     let summary = settings.summary();
     // Nothing is drawn at random (no fractions, fixed analysis time): the seed does not
     // matter.
@@ -176,11 +179,12 @@ fn run_smtp(args: &SmtpArgs) -> Result<ExitCode, String> {
             bound.push(l.local_addr().map_or(addr.clone(), |a| a.to_string()));
             listeners.push(l);
         }
+        let (ops, ops_summary) = settings.ops.start().await?;
         log.always(
             Timestamp::ZERO,
             "start",
             &format!(
-                "aptsim proxy smtp listening on {}, upstream {}; {summary}",
+                "aptsim proxy smtp listening on {}, upstream {}; {summary}{ops_summary}",
                 bound.join(", "),
                 settings.upstream.join(" then ")
             ),
@@ -201,6 +205,7 @@ fn run_smtp(args: &SmtpArgs) -> Result<ExitCode, String> {
             log,
             worker_threads,
             work_budget: settings.work_budget,
+            ops,
         };
         smtp::serve(listeners, live, requests)
             .await

@@ -33,6 +33,7 @@ use aptsim_core::policy::Policy;
 use aptsim_core::smtp::proxy::ProxyConfig;
 use aptsim_peers::datacenter::{AnalysisTime, DcConfig, Judgement, Outage};
 
+use crate::ops_args::OpsArgs;
 use crate::proxy_command::SmtpArgs;
 use crate::remote_datacenter::{RemoteDcArgs, parse_endpoint};
 use crate::verdicts::read_verdicts;
@@ -88,6 +89,12 @@ struct DcSection {
 struct LogSection {
     quiet: Option<bool>,
     verbose: Option<bool>,
+    /// `text` or `json` (as --log-format).
+    format: Option<String>,
+    /// Serve /metrics here (as --metrics).
+    metrics: Option<String>,
+    /// Keep quarantined messages in this Maildir (as --quarantine).
+    quarantine: Option<PathBuf>,
 }
 
 /// Everything the proxy runs with, resolved.
@@ -109,6 +116,8 @@ pub struct Settings {
     pub datacenter: DcConfig,
     /// A data center over HTTP in its place, if one is named.
     pub remote: RemoteDcArgs,
+    /// Log format, metrics listener, quarantine folder.
+    pub ops: OpsArgs,
     /// Its analysis time and verdict file, for the startup line.
     pub analysis_time: Duration,
     /// The verdict file, if any.
@@ -221,6 +230,22 @@ impl Settings {
             ..DcConfig::default()
         };
 
+        let ops = OpsArgs {
+            log_format: match (args.ops.log_format, &file.log.format) {
+                (Some(f), _) => Some(f),
+                (None, Some(name)) => Some(
+                    name.parse()
+                        .map_err(|e| format!("{config_name}: [log] format: {e}"))?,
+                ),
+                (None, None) => None,
+            },
+            metrics: args.ops.metrics.clone().or(file.log.metrics.clone()),
+            quarantine: args
+                .ops
+                .quarantine
+                .clone()
+                .or_else(|| file.log.quarantine.as_deref().map(here)),
+        };
         let remote = RemoteDcArgs {
             datacenter: match (&args.remote.datacenter, &file.datacenter.url) {
                 (Some(url), _) => Some(url.clone()),
@@ -255,6 +280,7 @@ impl Settings {
             limits,
             datacenter,
             remote,
+            ops,
             analysis_time,
             verdicts: verdicts_path,
             grace: args.grace.or(file.grace).unwrap_or(DEFAULT_GRACE),

@@ -19,6 +19,11 @@ pub trait VerdictCache {
     fn insert(&mut self, md5: Md5, verdict: Verdict, now: Timestamp);
     /// Forgets everything (a fault the simulator can inject).
     fn flush(&mut self);
+    /// How many verdicts it holds, when it can tell cheaply (the live proxy's
+    /// `aptsim_cache_entries` metric); `None` for a store that cannot.
+    fn entries(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Size and lifetime of the in-memory cache.
@@ -138,6 +143,10 @@ impl VerdictCache for MemoryCache {
     fn flush(&mut self) {
         self.entries.clear();
         self.order.clear();
+    }
+
+    fn entries(&self) -> Option<usize> {
+        Some(self.len())
     }
 }
 

@@ -26,10 +26,25 @@
 //! - [`sandbox`]: the data center as the coordinator sees it, built in or over HTTP.
 //! - [`dc_http`]: the data center as a separate process — its HTTP API, the server
 //!   (`aptsim datacenter serve`) and the proxy's client of it.
+//! - [`log`]: the transaction log line and the other log lines, as tracing events.
+//! - [`log_format`]: their two forms, text and JSON (`--log-format`).
+//! - [`metrics`]: counts of what the node reports, for `/metrics`.
+//! - [`metrics_server`]: `/metrics` over HTTP (`--metrics ADDR`).
+//! - [`ops`]: the coordinator's one call for metrics and quarantine per node output.
+//! - [`quarantine`]: quarantined messages in a Maildir with their decisions
+//!   (`--quarantine DIR`); [`quarantine_folder`]: listing them and releasing each once;
+//!   [`reinject`]: sending a released message to an SMTP server.
 
 pub mod control;
 pub mod dc_http;
 pub mod log;
+pub mod log_format;
+pub mod metrics;
+pub mod metrics_server;
+pub mod ops;
+pub mod quarantine;
+pub mod quarantine_folder;
+pub mod reinject;
 pub mod sandbox;
 pub mod smtp;
 mod sockets;

@@ -1,8 +1,10 @@
 //! The live proxy's log: one line per transaction on standard error, plus the startup line,
 //! the data center's answers, exposures (X5) and, with `--verbose`, the SMTP dialogue.
 //!
-//! Lines are `key=value` pairs after a UTC timestamp and a kind, so that `grep` and `awk`
-//! read them:
+//! Each line is a `tracing` event (target [`TARGET`]) with typed fields, written by one of
+//! the two formatters of [`super::log_format`]: text (the default) or JSON
+//! (`--log-format json`, one object per line with the same fields). Text lines are
+//! `key=value` pairs after a UTC timestamp and a kind, so that `grep` and `awk` read them:
 //!
 //! ```text
 //! 2025-06-01T12:00:05.123Z txn client=127.0.0.1 conn=3 txn=1 from=<a@example.com>
@@ -17,15 +19,23 @@
 //! carries `(unreachable)`, `(slow)` or `(unscannable)` when the outage policy or the
 //! unscannable level set it rather than an analysis (S7, X3). `held` is `-` for a message
 //! that was not held (release mode, S1).
+//!
+//! In JSON the same line is `{"time":…,"kind":"txn","client":"127.0.0.1","conn":3,"txn":1,
+//! "from":"a@example.com","to":["b@example.net"],"files":[{"name":"eicar.com","md5":…,
+//! "level":"high","source":"analysis"}],"action":"deny","result":"denied","held":1.004,
+//! "reply":554}`: `held` in seconds or null, `reply` null when no reply went out, a file's
+//! `level` null when it was released unjudged, and past [`MAX_FILES`] a last `{"more":N}`.
 
-use std::fmt::Write as _;
-use std::io::Write as _;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aptsim_core::clock::Timestamp;
 use aptsim_core::inspect::{FileOutcome, Source};
 use aptsim_core::smtp::proxy::{Event, TxnLog};
+use serde_json::{Value, json};
+
+pub use super::log_format::TARGET;
+use super::log_format::TwoForms;
 
 /// Where log lines go, and how many.
 #[derive(Debug, Clone)]
@@ -39,15 +49,19 @@ pub struct Log {
 }
 
 impl Log {
-    /// Always printed (startup, warnings, errors).
+    /// Always written (startup, warnings, errors). A `warning` or `error` kind is a tracing
+    /// event of that level; the others are INFO.
     pub fn always(&self, now: Timestamp, kind: &str, text: &str) {
-        // Not eprintln!, which panics when standard error is gone (a closed pipe): the
-        // proxy goes on without its log rather than dying with it.
-        let line = format!("{} {kind} {text}\n", self.time(now));
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        let time = self.time(now);
+        let time = time.as_str();
+        match kind {
+            "error" => tracing::error!(target: TARGET, time, kind, message = text),
+            "warning" => tracing::warn!(target: TARGET, time, kind, message = text),
+            _ => tracing::info!(target: TARGET, time, kind, message = text),
+        }
     }
 
-    /// Printed unless `--quiet`.
+    /// Written unless `--quiet`.
     pub fn info(&self, now: Timestamp, kind: &str, text: &str) {
         if !self.quiet {
             self.always(now, kind, text);
@@ -56,9 +70,28 @@ impl Log {
 
     /// The transaction line.
     pub fn txn(&self, now: Timestamp, conn: u64, client: IpAddr, t: &TxnLog) {
-        if !self.quiet {
-            self.always(now, "txn", &txn_line(conn, client, t));
+        if self.quiet {
+            return;
         }
+        let result = serde_json::to_value(t.result)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| format!("{:?}", t.result));
+        tracing::info!(
+            target: TARGET,
+            time = self.time(now).as_str(),
+            kind = "txn",
+            client = client.to_string().as_str(),
+            conn,
+            txn = t.txn,
+            from = ?TwoForms::new(format!("<{}>", escape(&t.from)), escape(&t.from)),
+            to = ?rcpts(&t.rcpts),
+            files = ?files(&t.files),
+            action = t.action.as_str(),
+            result = result.as_str(),
+            held = t.held.map(|d| tracing::field::debug(seconds(d))),
+            reply = t.reply.as_ref().map(|r| u64::from(r.code)),
+        );
     }
 
     /// `--verbose`: an event of a session (the dialogue); exposures are always logged.
@@ -70,13 +103,20 @@ impl Log {
                 level,
                 window,
             } => {
-                let text = format!(
-                    "conn={conn} txn={txn} md5={} level={level} window={} \
-                     (released unjudged, S1; judged later, X5)",
-                    md5.to_hex(),
-                    secs(*window)
-                );
-                return self.info(now, "exposure", &text);
+                if !self.quiet {
+                    tracing::info!(
+                        target: TARGET,
+                        time = self.time(now).as_str(),
+                        kind = "exposure",
+                        conn,
+                        txn,
+                        md5 = md5.to_hex().as_str(),
+                        level = level.to_string().as_str(),
+                        window = ?seconds(*window),
+                        message = "(released unjudged, S1; judged later, X5)",
+                    );
+                }
+                return;
             }
             _ if !self.verbose => return,
             Event::ClientCommand(line) => format!("conn={conn} client> {}", escape(line)),
@@ -91,10 +131,12 @@ impl Log {
                 outcome.action, outcome.released, outcome.fail_open
             ),
             Event::BodySent { txn } => format!("conn={conn} txn={txn} body sent upstream"),
-            Event::Quarantined { txn, message } => format!(
-                "conn={conn} txn={txn} quarantined ({} bytes, kept in memory only)",
-                message.len()
-            ),
+            Event::Quarantined { txn, message } => {
+                format!(
+                    "conn={conn} txn={txn} quarantined ({} bytes)",
+                    message.len()
+                )
+            }
             Event::SiteBlocked { site, until } => {
                 format!("conn={conn} site {} blocked until t+{until}", escape(site))
             }
@@ -116,55 +158,53 @@ impl Log {
     }
 }
 
-/// The transaction line after its timestamp and kind.
-pub fn txn_line(conn: u64, client: IpAddr, t: &TxnLog) -> String {
-    let mut s = format!(
-        "client={client} conn={conn} txn={} from=<{}>",
-        t.txn,
-        escape(&t.from)
-    );
-    let to: Vec<String> = t.rcpts.iter().map(|r| format!("<{}>", escape(r))).collect();
-    let _ = write!(
-        s,
-        " to={}",
-        if to.is_empty() {
-            "-".into()
-        } else {
-            to.join(",")
-        }
-    );
-    let _ = write!(s, " files={}", files(&t.files));
-    let result = serde_json::to_value(t.result)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| format!("{:?}", t.result));
-    let _ = write!(s, " action={} result={result}", t.action);
-    let held = t.held.map_or("-".to_owned(), secs);
-    let reply = t
-        .reply
-        .as_ref()
-        .map_or("-".to_owned(), |r| r.code.to_string());
-    let _ = write!(s, " held={held} reply={reply}");
-    s
+/// A duration: `1.004s` in text, `1.004` (seconds) in JSON.
+fn seconds(d: Duration) -> TwoForms {
+    let millis = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    TwoForms::new(secs(d), millis as f64 / 1000.0)
+}
+
+/// Recipients: `<a>,<b>` (`-` for none) in text, a list in JSON.
+fn rcpts(rcpts: &[String]) -> TwoForms {
+    let escaped: Vec<String> = rcpts.iter().map(|r| escape(r)).collect();
+    let text = if escaped.is_empty() {
+        "-".to_owned()
+    } else {
+        let bracketed: Vec<String> = escaped.iter().map(|r| format!("<{r}>")).collect();
+        bracketed.join(",")
+    };
+    TwoForms::new(text, escaped)
 }
 
 /// Most files written into one transaction line; an archive of a thousand members would
 /// otherwise make a line of tens of kilobytes.
 pub const MAX_FILES: usize = 20;
 
-fn files(files: &[FileOutcome]) -> String {
+/// The files: `name:md5:level,…` (`-` for none) in text, a list of objects in JSON.
+fn files(files: &[FileOutcome]) -> TwoForms {
     if files.is_empty() {
-        return "-".to_owned();
+        return TwoForms::new("-", Value::Array(Vec::new()));
     }
-    let mut items: Vec<String> = files
-        .iter()
-        .take(MAX_FILES)
+    let shown = files.iter().take(MAX_FILES);
+    let mut items: Vec<String> = shown
+        .clone()
         .map(|f| format!("{}:{}:{}", name(&f.name), f.md5.to_hex(), level(f)))
+        .collect();
+    let mut objects: Vec<Value> = shown
+        .map(|f| {
+            json!({
+                "name": escape(&f.name),
+                "md5": f.md5.to_hex(),
+                "level": (f.source != Source::Released).then(|| f.level.to_string()),
+                "source": serde_json::to_value(f.source).unwrap_or(Value::Null),
+            })
+        })
         .collect();
     if files.len() > MAX_FILES {
         items.push(format!("…(+{} more)", files.len() - MAX_FILES));
+        objects.push(json!({ "more": files.len() - MAX_FILES }));
     }
-    items.join(",")
+    TwoForms::new(items.join(","), objects)
 }
 
 /// The level, or what stands in for it when the data center did not judge the file.
@@ -247,6 +287,8 @@ pub fn utc_rfc3339(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log_format::LogFormat;
+    use crate::log_format::tests::logged;
     use aptsim_core::digest::Md5;
     use aptsim_core::policy::Action;
     use aptsim_core::smtp::proxy::TxnResult;
@@ -283,7 +325,7 @@ mod tests {
                 source: Source::Analysis,
             })
             .collect();
-        let listed = files(&many);
+        let listed = format!("{:?}", files(&many));
         assert!(listed.ends_with(",…(+980 more)"), "{listed}");
         assert!(listed.len() < 1_500, "{} bytes", listed.len());
     }
@@ -311,13 +353,115 @@ mod tests {
             reply: Some(Reply::new(554, "5.7.1 no")),
         };
         let ip: IpAddr = [127, 0, 0, 1].into();
+        let log = Log {
+            quiet: false,
+            verbose: false,
+            wall_start: UNIX_EPOCH,
+        };
+        let at = Timestamp::from_millis(5_123);
+        let text = logged(LogFormat::Text, || log.txn(at, 7, ip, &t));
         assert_eq!(
-            txn_line(7, ip, &t),
+            text,
             format!(
-                "client=127.0.0.1 conn=7 txn=2 from=<a@x> to=<b@y>,<c@y> \
-                 files=\"my file.exe\":{}:high action=deny result=denied held=1.004s reply=554",
+                "1970-01-01T00:00:05.123Z txn client=127.0.0.1 conn=7 txn=2 from=<a@x> \
+                 to=<b@y>,<c@y> files=\"my file.exe\":{}:high action=deny result=denied \
+                 held=1.004s reply=554\n",
                 md5.to_hex()
             )
         );
+        let json = logged(LogFormat::Json, || log.txn(at, 7, ip, &t));
+        let v: Value = serde_json::from_str(&json).expect("one JSON object");
+        assert_eq!(
+            v,
+            json!({
+                "time": "1970-01-01T00:00:05.123Z", "kind": "txn", "client": "127.0.0.1",
+                "conn": 7, "txn": 2, "from": "a@x", "to": ["b@y", "c@y"],
+                "files": [{"name": "my file.exe", "md5": md5.to_hex(), "level": "high",
+                           "source": "analysis"}],
+                "action": "deny", "result": "denied", "held": 1.004, "reply": 554,
+            })
+        );
+        // Not held, no reply, no recipients, a file released unjudged.
+        let mut t = t;
+        t.held = None;
+        t.reply = None;
+        t.rcpts.clear();
+        t.files[0].source = Source::Released;
+        let text = logged(LogFormat::Text, || log.txn(at, 7, ip, &t));
+        assert!(
+            text.ends_with(":unjudged action=deny result=denied held=- reply=-\n")
+                && text.contains(" to=- "),
+            "{text}"
+        );
+        let v: Value = serde_json::from_str(&logged(LogFormat::Json, || log.txn(at, 7, ip, &t)))
+            .expect("JSON");
+        assert_eq!(
+            (&v["held"], &v["reply"], &v["to"]),
+            (&Value::Null, &Value::Null, &json!([]))
+        );
+        assert_eq!(v["files"][0]["level"], Value::Null);
+    }
+
+    #[test]
+    fn lines_given_as_text_keep_their_text_and_their_pairs_become_json_fields() {
+        let log = Log {
+            quiet: false,
+            verbose: false,
+            wall_start: UNIX_EPOCH,
+        };
+        let line = "conn=1 txn=1 md5=44d88612fea8a8f36de82e1278abb02f name=\"eicar.com\" upload";
+        let text = logged(LogFormat::Text, || {
+            log.info(Timestamp::ZERO, "submit", line)
+        });
+        assert_eq!(text, format!("1970-01-01T00:00:00.000Z submit {line}\n"));
+        let json = logged(LogFormat::Json, || {
+            log.info(Timestamp::ZERO, "submit", line)
+        });
+        let v: Value = serde_json::from_str(&json).expect("JSON");
+        assert_eq!(
+            v,
+            json!({"time": "1970-01-01T00:00:00.000Z", "kind": "submit", "conn": 1, "txn": 1,
+                   "md5": "44d88612fea8a8f36de82e1278abb02f", "name": "eicar.com",
+                   "msg": "upload"})
+        );
+        let quiet = Log { quiet: true, ..log };
+        assert_eq!(
+            logged(LogFormat::Text, || quiet.info(Timestamp::ZERO, "conn", "x")),
+            ""
+        );
+        let warned = logged(LogFormat::Json, || {
+            quiet.always(Timestamp::ZERO, "warning", "w")
+        });
+        assert!(warned.contains(r#""kind":"warning""#), "{warned}");
+    }
+
+    #[test]
+    fn exposure_line() {
+        let log = Log {
+            quiet: false,
+            verbose: false,
+            wall_start: UNIX_EPOCH,
+        };
+        let md5 = Md5::of(b"x");
+        let e = Event::Exposure {
+            txn: 1,
+            md5,
+            level: ThreatLevel::High,
+            window: Duration::from_millis(1_000),
+        };
+        let text = logged(LogFormat::Text, || log.event(Timestamp::ZERO, 3, &e));
+        assert_eq!(
+            text,
+            format!(
+                "1970-01-01T00:00:00.000Z exposure conn=3 txn=1 md5={} level=high \
+                 window=1.000s (released unjudged, S1; judged later, X5)\n",
+                md5.to_hex()
+            )
+        );
+        let v: Value = serde_json::from_str(&logged(LogFormat::Json, || {
+            log.event(Timestamp::ZERO, 3, &e)
+        }))
+        .expect("JSON");
+        assert_eq!((&v["window"], &v["txn"]), (&json!(1.0), &json!(1)));
     }
 }

@@ -31,6 +31,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::control::{Control, Draining};
+use super::ops::Ops;
 
 // Reload and shutdown, in their own file; a child module, as they reach into the
 // coordinator's state.
@@ -81,6 +82,8 @@ pub struct SmtpLive {
     /// How long one message's extraction or rewriting may take before it is cancelled and
     /// the message is treated as unscannable as a whole.
     pub work_budget: Duration,
+    /// Metrics and the quarantine store (`super::ops`).
+    pub ops: Ops,
 }
 
 /// Which socket an event is from.
@@ -144,6 +147,7 @@ struct Coordinator {
     jobs: BTreeMap<(ConnId, WorkId), (Timestamp, Arc<AtomicBool>)>,
     /// How long one job may take before it is cancelled.
     work_budget: Duration,
+    ops: Ops,
 }
 
 /// A connection accepted on one of the listening addresses, or why accepting failed.
@@ -191,6 +195,7 @@ pub async fn serve(
         workers,
         jobs: BTreeMap::new(),
         work_budget: live.work_budget,
+        ops: live.ops,
     };
     let mut remote_answers = c.dc.take_answers();
     loop {
@@ -424,6 +429,9 @@ impl Coordinator {
 
     /// Carries out one thing the node asks.
     fn carry_out(&mut self, out: NodeOutput, now: Timestamp) {
+        let clients = &self.clients;
+        let client = |conn| clients.get(&conn).map(|c| c.ip);
+        self.ops.carry_out(&out, &self.node, &self.log, now, client);
         match out {
             NodeOutput::ToClient { conn, bytes } => {
                 if let Some(socket) = self.clients.get(&conn).and_then(|c| c.socket.as_ref()) {
@@ -518,6 +526,7 @@ impl Coordinator {
     fn drain_datacenter(&mut self) {
         while let Some(answer) = self.dc.poll_answer() {
             let now = self.now();
+            self.ops.datacenter(&answer);
             match answer {
                 DcAnswer::Verdict {
                     md5,

@@ -2,6 +2,7 @@
 needs (only those it started), free ports, smtp-sink and its dump files, a running
 `aptsim proxy`, and the PASS/FAIL bookkeeping. Shared by every interop script."""
 
+import json
 import os
 import re
 import shutil
@@ -169,6 +170,30 @@ class Proxy:
         with open(self.log_path, "r", encoding="utf-8", errors="replace") as f:
             return f.read()
 
+    def json_log(self):
+        """Every log line of a `--log-format json` proxy, parsed; a line that is no JSON
+        object fails the check that reads it."""
+        lines = []
+        for n, line in enumerate(self.log().splitlines(), 1):
+            try:
+                obj = json.loads(line)
+            except ValueError as e:
+                raise AssertionError(f"log line {n} is not JSON ({e}): {line!r}")
+            assert isinstance(obj, dict), f"log line {n} is not an object: {line!r}"
+            lines.append(obj)
+        return lines
+
+    def json_txn(self, sender, timeout=5.0):
+        """The JSON transaction record for `sender` (a `--log-format json` proxy)."""
+        end = time.monotonic() + timeout
+        while True:
+            for obj in self.json_log():
+                if obj.get("kind") == "txn" and obj.get("from") == sender:
+                    return obj
+            if time.monotonic() >= end:
+                return None
+            time.sleep(0.05)
+
     def txn(self, sender, timeout=5.0):
         """The transaction log line for `sender`, as a dict."""
         end = time.monotonic() + timeout
@@ -179,6 +204,22 @@ class Proxy:
             if time.monotonic() >= end:
                 return None
             time.sleep(0.05)
+
+
+def scrape(port, path="/metrics"):
+    """GET http://127.0.0.1:PORT/metrics: (content type, {series: value}), where a series
+    is the sample's name with its labels as written (`m_total{a="b"}`)."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+        content_type = r.headers.get("Content-Type", "")
+        text = r.read().decode("utf-8")
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        samples[series] = float(value)
+    return content_type, samples
 
 
 class Checks:
