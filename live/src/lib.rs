@@ -21,7 +21,10 @@
 //! - [`smtp`]: the coordinator and the socket tasks.
 //! - [`workers`]: the worker threads that run sessions' heavy work.
 //! - [`log`]: the transaction log line and the other log lines.
+//! - [`redis_cache`]: `--cache redis://`, the verdict cache and X1 claims shared by several
+//!   gateways.
 
 pub mod log;
+pub mod redis_cache;
 pub mod smtp;
 pub mod workers;
