@@ -2,11 +2,13 @@
 //! run the live proxy. `aptsim --help` lists the commands.
 //!
 //! # Layout
+//! - [`cache_args`]: `--cache`, the live proxy's shared verdict cache.
 //! - [`run_command`]: `aptsim run` and `aptsim list`.
 //! - [`inspect_command`]: `aptsim inspect`, the gateway's view of messages on disk.
 //! - [`proxy_command`]: `aptsim proxy smtp`, the live proxy's flags.
 //! - [`verdicts`]: reading a verdict file (`--verdicts`, `--dc-verdicts`).
 
+mod cache_args;
 mod inspect_command;
 mod proxy_command;
 mod run_command;

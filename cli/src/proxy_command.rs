@@ -131,6 +131,8 @@ pub struct SmtpArgs {
     /// Also log the SMTP dialogue on both sides.
     #[arg(long, short, conflicts_with = "quiet")]
     pub verbose: bool,
+    #[command(flatten)]
+    pub cache: crate::cache_args::CacheArgs,
 }
 
 /// Runs `aptsim proxy …` until the process is stopped.
@@ -226,6 +228,7 @@ fn run_smtp(args: &SmtpArgs) -> Result<ExitCode, String> {
             log,
             worker_threads,
             work_budget: args.work_budget,
+            shared_cache: args.cache.redis.clone(),
         };
         smtp::serve(listener, live)
             .await

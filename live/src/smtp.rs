@@ -31,6 +31,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::log::{Log, secs};
+use super::redis_cache::{Learned, RedisConfig, SharedCache};
 use super::workers::{Finished, Task, Workers};
 use aptsim_peers::datacenter::{Basis, DataCenter, DcAnswer, DcEvent};
 
@@ -66,6 +67,8 @@ pub struct SmtpLive {
     /// How long one message's extraction or rewriting may take before it is cancelled and
     /// the message is treated as unscannable as a whole.
     pub work_budget: Duration,
+    /// A verdict cache shared with other gateways (`--cache redis://…`); `None`: in memory.
+    pub shared_cache: Option<RedisConfig>,
 }
 
 /// Which socket an event is from.
@@ -124,6 +127,8 @@ struct Coordinator {
     jobs: BTreeMap<(ConnId, WorkId), (Timestamp, Arc<AtomicBool>)>,
     /// How long one job may take before it is cancelled.
     work_budget: Duration,
+    /// The verdict cache shared through Redis, polled for other gateways' verdicts.
+    shared: Option<SharedCache>,
 }
 
 /// Runs the proxy on `listener` until the process ends. Errors of one connection end that
@@ -151,7 +156,12 @@ pub async fn serve(listener: TcpListener, live: SmtpLive) -> std::io::Result<()>
         workers,
         jobs: BTreeMap::new(),
         work_budget: live.work_budget,
+        shared: None,
     };
+    if let Some(config) = live.shared_cache {
+        let gw = c.node.gateway_mut();
+        c.shared = Some(SharedCache::attach(gw, config, &c.log, c.start.into_std()));
+    }
     loop {
         let deadline = c.next_deadline().map(|t| c.instant(t));
         let sleep = async move {
@@ -192,10 +202,16 @@ impl Coordinator {
 
     fn next_deadline(&self) -> Option<Timestamp> {
         let jobs = self.jobs.values().map(|(t, _)| *t).min();
-        [self.node.poll_timeout(), jobs, self.dc.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        let shared = self.shared.as_ref().and_then(SharedCache::poll_timeout);
+        [
+            self.node.poll_timeout(),
+            jobs,
+            self.dc.poll_timeout(),
+            shared,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs `f` on the node, then carries out everything it asks.
@@ -346,6 +362,22 @@ impl Coordinator {
             self.with_node(|n, now| n.handle_work_done(conn, id, Err(WorkFailed::TimedOut), now));
         }
         self.with_node(|n, now| n.handle_timeout(now));
+        self.learn_from_shared_cache();
+    }
+
+    /// Verdicts other gateways stored on files this one waits for (`--cache redis://`).
+    fn learn_from_shared_cache(&mut self) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        for learned in shared.handle_timeout(self.now()) {
+            match learned {
+                Learned::Verdict { md5, verdict } => {
+                    self.with_node(|n, now| n.handle_verdict(md5, &verdict, now))
+                }
+                Learned::Ended { md5 } => self.with_node(|n, now| n.handle_unreachable(md5, now)),
+            }
+        }
     }
 
     /// True while the client's socket can still take bytes.

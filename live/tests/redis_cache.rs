@@ -129,7 +129,10 @@ fn a_claim_makes_the_other_gateway_wait_and_learn_the_verdict() {
     // B polls while it waits; nothing to learn before A's verdict.
     let due = t(5) + POLL_INTERVAL;
     assert_eq!(sb.poll_timeout(), Some(due));
-    assert!(sb.handle_timeout(t(6)).is_empty(), "polled before it was due");
+    assert!(
+        sb.handle_timeout(t(6)).is_empty(),
+        "polled before it was due"
+    );
     assert!(sb.handle_timeout(due).is_empty());
     let due = due + POLL_INTERVAL;
     assert_eq!(sb.poll_timeout(), Some(due));
@@ -159,7 +162,11 @@ fn a_claim_makes_the_other_gateway_wait_and_learn_the_verdict() {
     assert_eq!(b.cache.get(&md5, due), Some(high()), "B's mirror keeps it");
     assert!(b.in_flight.is_empty());
     assert!(sb.handle_timeout(due + POLL_INTERVAL).is_empty());
-    assert_eq!(sb.poll_timeout(), None, "B polls while it waits, and only then");
+    assert_eq!(
+        sb.poll_timeout(),
+        None,
+        "B polls while it waits, and only then"
+    );
 }
 
 #[test]
@@ -212,11 +219,19 @@ fn unreachable_redis_is_an_empty_cache_but_known_verdicts_still_apply() {
     server.kill();
     // Several look-ups and claims during the outage: one log line, no long waits.
     let start = Instant::now();
-    assert_eq!(a.cache.get(&bad, t(10)), Some(high()), "failed open on a known verdict");
+    assert_eq!(
+        a.cache.get(&bad, t(10)),
+        Some(high()),
+        "failed open on a known verdict"
+    );
     let new = Md5::of(b"new during the outage");
     assert!(a.cache.get(&new, t(10)).is_none());
     assert_eq!(a.claim_upload(new, t(10)), UploadDecision::Upload);
-    assert_eq!(a.claim_upload(new, t(11)), UploadDecision::Wait, "X1 within A");
+    assert_eq!(
+        a.claim_upload(new, t(11)),
+        UploadDecision::Wait,
+        "X1 within A"
+    );
     let clean = Verdict::from_level(ThreatLevel::Clean, &Thresholds::default());
     a.record_verdict(new, &clean, t(20));
     assert_eq!(a.cache.get(&new, t(30)), Some(clean.clone()));

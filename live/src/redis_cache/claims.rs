@@ -75,7 +75,13 @@ impl InFlightTable for RedisClaims {
             }
             // Claimed, or Redis unreachable or refusing: this gateway uploads.
             Ok(Some(_)) | Err(_) => {
-                local.claims.insert(md5, LocalClaim { since: now, own: true });
+                local.claims.insert(
+                    md5,
+                    LocalClaim {
+                        since: now,
+                        own: true,
+                    },
+                );
                 Claim::Upload
             }
         }

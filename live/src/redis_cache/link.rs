@@ -60,7 +60,7 @@ struct State {
 
 /// One connection to one Redis database, shared by the cache, the claims and the poller.
 pub struct Link {
-    client: redis::Client,
+    client: Arc<redis::Client>,
     /// `redis://HOST:PORT/DB`, never with a password: what log lines call it.
     name: String,
     notify: Notify,
@@ -70,7 +70,7 @@ pub struct Link {
 impl Link {
     /// A link to `client`'s server, connected at once if it answers within
     /// [`CONNECT_TIMEOUT`]; otherwise down, and reconnecting.
-    pub fn open(client: redis::Client, name: String, notify: Notify) -> Arc<Link> {
+    pub fn open(client: Arc<redis::Client>, name: String, notify: Notify) -> Arc<Link> {
         let link = Arc::new(Link {
             client,
             name,

@@ -84,7 +84,8 @@ const MAX_WARNED: usize = 1_000;
 /// Where the shared cache is: a parsed `--cache` URL.
 #[derive(Clone)]
 pub struct RedisConfig {
-    client: redis::Client,
+    /// Shared: a client is a few hundred bytes, and flags are cloned.
+    client: Arc<redis::Client>,
     name: String,
 }
 
@@ -115,7 +116,10 @@ impl RedisConfig {
             return Err(format!("{shown}: expected a TCP address"));
         };
         let name = format!("redis://{host}:{port}/{}", info.redis_settings().db());
-        Ok(RedisConfig { client, name })
+        Ok(RedisConfig {
+            client: Arc::new(client),
+            name,
+        })
     }
 
     /// `redis://HOST:PORT/DB`, without a password.
@@ -149,13 +153,10 @@ pub struct SharedCache {
 
 impl SharedCache {
     /// Connects to Redis (or starts reconnecting, logged) and puts the shared tables into
-    /// `gw`, before any session starts. Log lines go to `log`.
-    pub fn attach(gw: &mut Gateway, config: RedisConfig, log: &Log) -> SharedCache {
-        let epoch = Instant::now();
-        let log = Log {
-            wall_start: SystemTime::now(),
-            ..log.clone()
-        };
+    /// `gw`, before any session starts. Log lines go to `log`, whose `Timestamp::ZERO` is
+    /// `epoch` (the coordinator's start), so that they fall in order among its own.
+    pub fn attach(gw: &mut Gateway, config: RedisConfig, log: &Log, epoch: Instant) -> SharedCache {
+        let log = log.clone();
         let notify: Notify = Arc::new(move |kind: &str, text: &str| {
             let now = Timestamp::from_millis(
                 u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -210,7 +211,10 @@ impl SharedCache {
                     md5.to_hex(),
                     verdict.level,
                     verdict.score,
-                    verdict.threat.as_deref().map_or("-".into(), crate::log::escape),
+                    verdict
+                        .threat
+                        .as_deref()
+                        .map_or("-".into(), crate::log::escape),
                     self.shared.link.name()
                 ),
                 Learned::Ended { md5 } => format!(

@@ -59,7 +59,9 @@ impl VerdictCache for RedisVerdicts {
         if local.mirror.get(&md5, now) == Some(&verdict) {
             return;
         }
-        local.mirror.insert(md5, verdict.clone(), now + shared.ttl, now);
+        local
+            .mirror
+            .insert(md5, verdict.clone(), now + shared.ttl, now);
         let value = keys::encode(&verdict);
         let ttl_ms = Shared::millis(shared.ttl);
         // Unreachable or refused: the verdict stays in the mirror only (logged by the link).

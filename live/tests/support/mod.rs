@@ -100,7 +100,9 @@ impl Server {
 
     /// A connection of that client.
     pub fn conn(&self) -> redis::Connection {
-        self.client().get_connection().expect("redis-server answers")
+        self.client()
+            .get_connection()
+            .expect("redis-server answers")
     }
 
     /// Stops the server at once (SIGKILL), as a crash would.
