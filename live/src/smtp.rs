@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::log::{Log, secs};
-use super::redis_cache::{Learned, RedisConfig, SharedCache};
+use super::redis_cache::{RedisConfig, SharedCache};
 use super::workers::{Finished, Task, Workers};
 use aptsim_peers::datacenter::{Basis, DataCenter, DcAnswer, DcEvent};
 
@@ -158,10 +158,8 @@ pub async fn serve(listener: TcpListener, live: SmtpLive) -> std::io::Result<()>
         work_budget: live.work_budget,
         shared: None,
     };
-    if let Some(config) = live.shared_cache {
-        let gw = c.node.gateway_mut();
-        c.shared = Some(SharedCache::attach(gw, config, &c.log, c.start.into_std()));
-    }
+    c.shared = (live.shared_cache)
+        .map(|cfg| SharedCache::attach(c.node.gateway_mut(), cfg, &c.log, c.start.into_std()));
     loop {
         let deadline = c.next_deadline().map(|t| c.instant(t));
         let sleep = async move {
@@ -202,16 +200,12 @@ impl Coordinator {
 
     fn next_deadline(&self) -> Option<Timestamp> {
         let jobs = self.jobs.values().map(|(t, _)| *t).min();
-        let shared = self.shared.as_ref().and_then(SharedCache::poll_timeout);
-        [
-            self.node.poll_timeout(),
-            jobs,
-            self.dc.poll_timeout(),
-            shared,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        let redis = self.shared.as_ref().and_then(SharedCache::poll_timeout);
+        [self.node.poll_timeout(), jobs, self.dc.poll_timeout()]
+            .into_iter()
+            .chain([redis])
+            .flatten()
+            .min()
     }
 
     /// Runs `f` on the node, then carries out everything it asks.
@@ -362,21 +356,9 @@ impl Coordinator {
             self.with_node(|n, now| n.handle_work_done(conn, id, Err(WorkFailed::TimedOut), now));
         }
         self.with_node(|n, now| n.handle_timeout(now));
-        self.learn_from_shared_cache();
-    }
-
-    /// Verdicts other gateways stored on files this one waits for (`--cache redis://`).
-    fn learn_from_shared_cache(&mut self) {
-        let Some(shared) = &self.shared else {
-            return;
-        };
-        for learned in shared.handle_timeout(self.now()) {
-            match learned {
-                Learned::Verdict { md5, verdict } => {
-                    self.with_node(|n, now| n.handle_verdict(md5, &verdict, now))
-                }
-                Learned::Ended { md5 } => self.with_node(|n, now| n.handle_unreachable(md5, now)),
-            }
+        // Verdicts other gateways stored on files this one waits for (`--cache redis://`).
+        for learned in (self.shared.as_ref()).map_or_else(Vec::new, |s| s.handle_timeout(now)) {
+            self.with_node(|n, now| learned.apply(n, now));
         }
     }
 

@@ -65,6 +65,7 @@ use aptsim_core::cache::{InFlightTable, VerdictCache};
 use aptsim_core::clock::Timestamp;
 use aptsim_core::digest::Md5;
 use aptsim_core::gateway::Gateway;
+use aptsim_core::node::Node;
 use aptsim_core::verdict::Verdict;
 
 pub use claims::RedisClaims;
@@ -144,6 +145,17 @@ pub enum Learned {
         /// The file.
         md5: Md5,
     },
+}
+
+impl Learned {
+    /// Hands it to the node: the verdict to every session waiting on the file, or an ended
+    /// analysis as an unreachable data center.
+    pub fn apply(self, node: &mut Node, now: Timestamp) {
+        match self {
+            Learned::Verdict { md5, verdict } => node.handle_verdict(md5, &verdict, now),
+            Learned::Ended { md5 } => node.handle_unreachable(md5, now),
+        }
+    }
 }
 
 /// The coordinator's handle on the shared cache: when to poll, and what a poll found.
