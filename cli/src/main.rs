@@ -2,6 +2,7 @@
 //! run the live proxy. `aptsim --help` lists the commands.
 //!
 //! # Layout
+//! - [`cache_args`]: `--cache`, the live proxy's shared verdict cache.
 //! - [`run_command`]: `aptsim run` and `aptsim list`.
 //! - [`inspect_command`]: `aptsim inspect`, the gateway's view of messages on disk.
 //! - [`proxy_command`]: `aptsim proxy smtp`, the live proxy's flags.
@@ -11,6 +12,7 @@
 //! - [`quarantine_command`]: `aptsim quarantine list|show|release`.
 //! - [`verdicts`]: reading a verdict file (`--verdicts`, `--dc-verdicts`).
 
+mod cache_args;
 mod datacenter_command;
 mod inspect_command;
 mod limit_args;

@@ -126,6 +126,9 @@ pub struct SmtpArgs {
     pub verbose: bool,
     #[command(flatten)]
     pub ops: crate::ops_args::OpsArgs,
+    /// A verdict cache shared with other gateways.
+    #[command(flatten)]
+    pub cache: crate::cache_args::CacheArgs,
 }
 
 /// Runs `aptsim proxy …` until it is stopped (SIGTERM, SIGINT: drained, see docs/live.md).
@@ -206,6 +209,7 @@ fn run_smtp(args: &SmtpArgs) -> Result<ExitCode, String> {
             worker_threads,
             work_budget: settings.work_budget,
             ops,
+            shared_cache: settings.cache.redis.clone(),
         };
         smtp::serve(listeners, live, requests)
             .await

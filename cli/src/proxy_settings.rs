@@ -33,10 +33,12 @@ use aptsim_core::policy::Policy;
 use aptsim_core::smtp::proxy::ProxyConfig;
 use aptsim_peers::datacenter::{AnalysisTime, DcConfig, Judgement, Outage};
 
+use crate::cache_args::CacheArgs;
 use crate::ops_args::OpsArgs;
 use crate::proxy_command::SmtpArgs;
 use crate::remote_datacenter::{RemoteDcArgs, parse_endpoint};
 use crate::verdicts::read_verdicts;
+use aptsim_live::redis_cache::RedisConfig;
 
 /// Where senders connect when neither the file nor a flag says.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:2525";
@@ -64,6 +66,8 @@ struct FileConfig {
     work_budget: Option<Duration>,
     workers: Option<u16>,
     io_threads: Option<u16>,
+    /// `redis://HOST[:PORT][/DB]` (as --cache).
+    cache: Option<String>,
     policy: Option<toml::Table>,
     policy_file: Option<PathBuf>,
     limits: Option<toml::Table>,
@@ -118,6 +122,8 @@ pub struct Settings {
     pub remote: RemoteDcArgs,
     /// Log format, metrics listener, quarantine folder.
     pub ops: OpsArgs,
+    /// Where verdicts are shared (`None`: in memory).
+    pub cache: CacheArgs,
     /// Its analysis time and verdict file, for the startup line.
     pub analysis_time: Duration,
     /// The verdict file, if any.
@@ -246,6 +252,15 @@ impl Settings {
                 .clone()
                 .or_else(|| file.log.quarantine.as_deref().map(here)),
         };
+        let cache = CacheArgs {
+            redis: match (&args.cache.redis, &file.cache) {
+                (Some(c), _) => Some(c.clone()),
+                (None, Some(url)) => Some(
+                    RedisConfig::parse(url).map_err(|e| format!("{config_name}: cache: {e}"))?,
+                ),
+                (None, None) => None,
+            },
+        };
         let remote = RemoteDcArgs {
             datacenter: match (&args.remote.datacenter, &file.datacenter.url) {
                 (Some(url), _) => Some(url.clone()),
@@ -281,6 +296,7 @@ impl Settings {
             datacenter,
             remote,
             ops,
+            cache,
             analysis_time,
             verdicts: verdicts_path,
             grace: args.grace.or(file.grace).unwrap_or(DEFAULT_GRACE),

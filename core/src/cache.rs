@@ -1,8 +1,9 @@
 //! The gateway's verdict cache (MD5 → verdict, with a time to live and a capacity) and the
 //! in-flight table that keeps one file from being analysed twice at once (X1).
 //!
-//! One cache serves both proxies of one gateway (X6). It is a trait so that a fleet of live
-//! gateways can share one through a network store; [`MemoryCache`] is the default.
+//! One cache serves both proxies of one gateway (X6). Both are traits so that a fleet of live
+//! gateways can share them through a network store (the live proxy's `--cache redis://`);
+//! [`MemoryCache`] and [`InFlight`] are the defaults.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -150,6 +151,27 @@ impl VerdictCache for MemoryCache {
     }
 }
 
+/// Where the gateway keeps the files under analysis now (X1), so that one file is uploaded
+/// once however many messages carry it. [`crate::gateway::Gateway::claim_upload`] calls
+/// [`InFlightTable::started`] (to drop a claim older than the analysis timeout, X3), then
+/// [`InFlightTable::claim`]; a verdict or a failure calls [`InFlightTable::finish`].
+pub trait InFlightTable {
+    /// Claims `md5` for an upload at `now`, unless it is already in flight. A table shared
+    /// between gateways answers [`Claim::AlreadyInFlight`] for a claim another gateway holds,
+    /// with the time this gateway first saw it.
+    fn claim(&mut self, md5: Md5, now: Timestamp) -> Claim;
+    /// The analysis of `md5` ended (verdict, failure or timeout); returns when it started.
+    fn finish(&mut self, md5: &Md5) -> Option<Timestamp>;
+    /// When the analysis of `md5` started (or was first seen), if it is under analysis.
+    fn started(&self, md5: &Md5) -> Option<Timestamp>;
+    /// Files under analysis now, as far as this gateway knows.
+    fn len(&self) -> usize;
+    /// True when nothing is under analysis.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Files under analysis now, by MD5, with when their upload started (X1).
 #[derive(Debug, Clone, Default)]
 pub struct InFlight {
@@ -200,6 +222,24 @@ impl InFlight {
     /// True when nothing is under analysis.
     pub fn is_empty(&self) -> bool {
         self.started.is_empty()
+    }
+}
+
+impl InFlightTable for InFlight {
+    fn claim(&mut self, md5: Md5, now: Timestamp) -> Claim {
+        InFlight::claim(self, md5, now)
+    }
+
+    fn finish(&mut self, md5: &Md5) -> Option<Timestamp> {
+        InFlight::finish(self, md5)
+    }
+
+    fn started(&self, md5: &Md5) -> Option<Timestamp> {
+        InFlight::started(self, md5)
+    }
+
+    fn len(&self) -> usize {
+        InFlight::len(self)
     }
 }
 

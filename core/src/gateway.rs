@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::cache::{Claim, InFlight, MemoryCache, VerdictCache};
+use crate::cache::{Claim, InFlight, InFlightTable, MemoryCache, VerdictCache};
 use crate::clock::Timestamp;
 use crate::digest::Md5;
 use crate::policy::Policy;
@@ -23,7 +23,7 @@ pub struct Gateway {
     /// MD5 → verdict.
     pub cache: Box<dyn VerdictCache + Send>,
     /// Files under analysis now.
-    pub in_flight: InFlight,
+    pub in_flight: Box<dyn InFlightTable + Send>,
     /// Client connections and held bytes of all sessions (limits in the session config).
     pub usage: Usage,
     /// Submissions carry the files' bytes, for a data center that reads them (the live
@@ -59,11 +59,22 @@ impl Gateway {
         Gateway {
             policy,
             cache: Box::new(cache),
-            in_flight: InFlight::default(),
+            in_flight: Box::new(InFlight::default()),
             usage: Usage::default(),
             submit_bytes: false,
             blocked: BTreeMap::new(),
         }
+    }
+
+    /// Replaces the in-memory verdict cache and in-flight table with ones shared with other
+    /// gateways (the live proxy's `--cache redis://`), before any session starts.
+    pub fn share_tables(
+        &mut self,
+        cache: Box<dyn VerdictCache + Send>,
+        in_flight: Box<dyn InFlightTable + Send>,
+    ) {
+        self.cache = cache;
+        self.in_flight = in_flight;
     }
 
     /// Whether to upload `md5` now. With X1 on, a file already in flight is not uploaded
@@ -157,6 +168,34 @@ mod tests {
             g.claim_upload(md5, Timestamp::ZERO + timeout),
             UploadDecision::Upload
         );
+    }
+
+    /// A table that says every file is under analysis elsewhere, as a shared one does for
+    /// another gateway's claim.
+    struct ClaimedElsewhere;
+
+    impl InFlightTable for ClaimedElsewhere {
+        fn claim(&mut self, _: Md5, now: Timestamp) -> Claim {
+            Claim::AlreadyInFlight(now)
+        }
+        fn finish(&mut self, _: &Md5) -> Option<Timestamp> {
+            None
+        }
+        fn started(&self, _: &Md5) -> Option<Timestamp> {
+            None
+        }
+        fn len(&self) -> usize {
+            0
+        }
+    }
+
+    #[test]
+    fn a_shared_table_decides_x1() {
+        let md5 = Md5::of(b"f");
+        let mut g = Gateway::new(Arc::new(Policy::default()));
+        let cache = MemoryCache::new(g.policy.cache.clone());
+        g.share_tables(Box::new(cache), Box::new(ClaimedElsewhere));
+        assert_eq!(g.claim_upload(md5, Timestamp::ZERO), UploadDecision::Wait);
     }
 
     #[test]

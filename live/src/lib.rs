@@ -34,6 +34,8 @@
 //! - [`quarantine`]: quarantined messages in a Maildir with their decisions
 //!   (`--quarantine DIR`); [`quarantine_folder`]: listing them and releasing each once;
 //!   [`reinject`]: sending a released message to an SMTP server.
+//! - [`redis_cache`]: `--cache redis://`, the verdict cache and X1 claims shared by several
+//!   gateways.
 
 pub mod control;
 pub mod dc_http;
@@ -44,6 +46,7 @@ pub mod metrics_server;
 pub mod ops;
 pub mod quarantine;
 pub mod quarantine_folder;
+pub mod redis_cache;
 pub mod reinject;
 pub mod sandbox;
 pub mod smtp;

@@ -32,6 +32,7 @@ use tokio::time::Instant;
 
 use super::control::{Control, Draining};
 use super::ops::Ops;
+use super::redis_cache::{RedisConfig, SharedCache};
 
 // Reload and shutdown, in their own file; a child module, as they reach into the
 // coordinator's state.
@@ -84,6 +85,8 @@ pub struct SmtpLive {
     pub work_budget: Duration,
     /// Metrics and the quarantine store (`super::ops`).
     pub ops: Ops,
+    /// A verdict cache shared with other gateways (`--cache redis://…`); `None`: in memory.
+    pub shared_cache: Option<RedisConfig>,
 }
 
 /// Which socket an event is from.
@@ -148,6 +151,8 @@ struct Coordinator {
     /// How long one job may take before it is cancelled.
     work_budget: Duration,
     ops: Ops,
+    /// The verdict cache shared through Redis, polled for other gateways' verdicts.
+    shared: Option<SharedCache>,
 }
 
 /// A connection accepted on one of the listening addresses, or why accepting failed.
@@ -196,7 +201,10 @@ pub async fn serve(
         jobs: BTreeMap::new(),
         work_budget: live.work_budget,
         ops: live.ops,
+        shared: None,
     };
+    c.shared = (live.shared_cache)
+        .map(|cfg| SharedCache::attach(c.node.gateway_mut(), cfg, &c.log, c.start.into_std()));
     let mut remote_answers = c.dc.take_answers();
     loop {
         let deadline = c.next_deadline().map(|t| c.instant(t));
@@ -260,11 +268,13 @@ impl Coordinator {
     fn next_deadline(&self) -> Option<Timestamp> {
         let jobs = self.jobs.values().map(|(t, _)| *t).min();
         let grace = self.draining.filter(|d| !d.forced).map(|d| d.until);
+        let redis = self.shared.as_ref().and_then(SharedCache::poll_timeout);
         [
             self.node.poll_timeout(),
             jobs,
             self.dc.poll_timeout(),
             grace,
+            redis,
         ]
         .into_iter()
         .flatten()
@@ -419,6 +429,10 @@ impl Coordinator {
             self.with_node(|n, now| n.handle_work_done(conn, id, Err(WorkFailed::TimedOut), now));
         }
         self.with_node(|n, now| n.handle_timeout(now));
+        // Verdicts other gateways stored on files this one waits for (`--cache redis://`).
+        for learned in (self.shared.as_ref()).map_or_else(Vec::new, |s| s.handle_timeout(now)) {
+            self.with_node(|n, now| learned.apply(n, now));
+        }
         self.end_grace(now);
     }
 

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the live-proxy interop tests (scripts/interop/smtp_interop.py,
-# sender_interop.py and datacenter_interop.py, which needs smtp-sink and python3 only) need:
+# sender_interop.py, datacenter_interop.py and cache_interop.py) and the shared-cache tests
+# of aptsim-live need:
 #   swaks            a sender nobody here wrote
 #   postfix          for /usr/sbin/smtp-sink (the upstream that keeps what it receives) and
 #                    /usr/sbin/smtp-source (Postfix's SMTP client, a third sender)
 #   python3          smtplib, the second sender (Python's standard library)
+#   redis-server     the store several proxies share verdicts through (--cache redis://),
+#                    with redis-cli (package redis-tools). The checks start their own
+#                    servers on free loopback ports; no system Redis is left running: where
+#                    no policy-rc.d forbids starting services, one is put in place for the
+#                    install and removed after it.
 #   exim             a real sending MTA (sender_interop.py, check l). Not installed as a
 #                    package: exim4-daemon-light conflicts with postfix (both are the
 #                    mail-transport-agent), so its .deb is fetched with `apt-get download`
@@ -30,6 +36,10 @@ have_tools() {
         command -v python3 >/dev/null 2>&1
 }
 
+have_redis() {
+    command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1
+}
+
 have_exim() {
     [ -x "$EXIM_DIR/usr/sbin/exim4" ] &&
         getent passwd "$EXIM_USER" >/dev/null &&
@@ -40,20 +50,25 @@ exim_version() {
     "$EXIM_DIR/usr/sbin/exim4" -C /dev/null -bV 2>/dev/null | sed -n 's/^Exim version \([^ ]*\).*/\1/p'
 }
 
-if have_tools && have_exim; then
-    echo "interop deps: swaks, smtp-sink, smtp-source, python3 and exim $(exim_version) already installed"
+if have_tools && have_redis && have_exim; then
+    echo "interop deps: swaks, smtp-sink, smtp-source, python3, redis-server and exim $(exim_version) already installed"
     exit 0
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "interop deps: run as root (needs apt-get install swaks postfix python3, and apt-get download exim4-daemon-light)" >&2
+    echo "interop deps: run as root (needs apt-get install swaks postfix python3 redis-server, and apt-get download exim4-daemon-light)" >&2
     exit 1
 fi
 
 export DEBIAN_FRONTEND=noninteractive
 log="$(mktemp)"
 tmp="$(mktemp -d)"
-trap 'rm -rf "$log" "$tmp"' EXIT
+policy_rc=""
+cleanup() {
+    rm -rf "$log" "$tmp"
+    if [ -n "$policy_rc" ]; then rm -f "$policy_rc"; fi
+}
+trap cleanup EXIT
 
 # Quiet when it works; the whole output and what failed when it does not.
 run() {
@@ -84,6 +99,26 @@ if ! have_tools; then
     run "apt-get install" apt-get install -y -qq --no-install-recommends swaks postfix python3
     if ! have_tools; then
         echo "interop deps: install finished but swaks, smtp-sink, smtp-source or python3 is missing" >&2
+        exit 1
+    fi
+fi
+
+if ! have_redis; then
+    echo "interop deps: installing redis-server (apt-get)"
+    apt_update
+    # The package would start a system Redis on port 6379; the checks start their own.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        policy_rc=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' >"$policy_rc"
+        chmod 755 "$policy_rc"
+    fi
+    run "apt-get install redis-server" apt-get install -y -qq --no-install-recommends redis-server
+    if [ -n "$policy_rc" ]; then
+        rm -f "$policy_rc"
+        policy_rc=""
+    fi
+    if ! have_redis; then
+        echo "interop deps: install finished but redis-server or redis-cli is missing" >&2
         exit 1
     fi
 fi
