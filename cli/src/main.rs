@@ -5,8 +5,10 @@
 //! - [`run_command`]: `aptsim run` and `aptsim list`.
 //! - [`inspect_command`]: `aptsim inspect`, the gateway's view of messages on disk.
 //! - [`proxy_command`]: `aptsim proxy smtp`, the live proxy's flags.
+//! - [`hop_args`]: its flags on the proxy's `Received:` header.
 //! - [`verdicts`]: reading a verdict file (`--verdicts`, `--dc-verdicts`).
 
+mod hop_args;
 mod inspect_command;
 mod proxy_command;
 mod run_command;

@@ -125,6 +125,8 @@ pub struct SmtpArgs {
     /// cancelled and the message is unscannable as a whole.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
     pub work_budget: Duration,
+    #[command(flatten)]
+    pub hop: crate::hop_args::HopArgs,
     /// Log only the startup line and warnings.
     #[arg(long, short)]
     pub quiet: bool,
@@ -260,6 +262,7 @@ fn session_config(args: &SmtpArgs, log: &log::Log) -> ProxyConfig {
         c.min_data_rate = r;
     }
     c.bare_newline = args.bare_newline;
+    args.hop.apply(&mut c);
     // Raise the soft limit on open files to the hard one, as servers do.
     if let Ok(files) = rlimit::increase_nofile_limit(u64::MAX) {
         let room = usize::try_from(files.saturating_sub(64) / 2).unwrap_or(usize::MAX);
