@@ -15,8 +15,38 @@ pub struct HopArgs {
 }
 
 impl HopArgs {
-    /// Sets what these flags decide in the session configuration.
+    /// Sets what these flags decide in the session configuration; a flag not given leaves
+    /// the configuration's value (the default, or a configuration file's) as it is.
     pub fn apply(&self, config: &mut ProxyConfig) {
-        config.received_header = !self.no_received_header;
+        if self.no_received_header {
+            config.received_header = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flag_turns_the_header_off_and_its_absence_changes_nothing() {
+        let mut c = ProxyConfig::default();
+        HopArgs {
+            no_received_header: false,
+        }
+        .apply(&mut c);
+        assert!(c.received_header, "on by default");
+        c.received_header = false;
+        HopArgs {
+            no_received_header: false,
+        }
+        .apply(&mut c);
+        assert!(!c.received_header, "a configured false stays");
+        c.received_header = true;
+        HopArgs {
+            no_received_header: true,
+        }
+        .apply(&mut c);
+        assert!(!c.received_header);
     }
 }
