@@ -1,7 +1,7 @@
 //! The next hop through the live SMTP proxy, with a REAL Postfix as the upstream: runs
 //! `scripts/interop/xforward_interop.py`, which starts a private Postfix instance
 //! (`scripts/interop/postfix.py`: its own configuration, queue and log in a temporary
-//! folder, 127.0.0.1 only, every message held, nothing delivered) and checks (p1)-(p5):
+//! folder, 127.0.0.1 only, every message held, nothing delivered) and checks (q1)-(q5):
 //! Postfix records the original client that the proxy forwarded with XFORWARD, before each
 //! transaction and after a reconnect, only when it offers XFORWARD; and it counts the
 //! proxy's `Received:` header as a hop. Postfix's master must be started by root: run as

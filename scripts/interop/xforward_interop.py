@@ -17,21 +17,22 @@ smtpd.c), so the checks read its log (`QUEUEID: client=localhost[127.0.0.1],
 orig_client=unknown[127.0.0.2]`, `xforward=N` in the session summary) and the held
 message's envelope with postcat (`log_client_address`, `log_helo_name`, `rewrite_context`).
 
-The checks (lettering after sender_interop.py):
-  (p1) swaks -> proxy -> Postfix, which offers XFORWARD to 127.0.0.0/8: Postfix logs the
+The checks (lettered q: smtp_interop.py has a-k, sender_interop.py l-n, and the other
+interop scripts o, p and r):
+  (q1) swaks -> proxy -> Postfix, which offers XFORWARD to 127.0.0.0/8: Postfix logs the
        original client (orig_client=unknown[127.0.0.2]) and one XFORWARD, its envelope holds
        ADDR, HELO and PROTO as forwarded and rewrite_context=remote (SOURCE=REMOTE); the
        message carries Postfix's Received: and, under it, the proxy's, naming the client;
        swaks never sees XFORWARD offered;
-  (p2) smtplib, two messages on one connection and a HELO that needs xtext ("+", "="):
+  (q2) smtplib, two messages on one connection and a HELO that needs xtext ("+", "="):
        XFORWARD before each (Postfix counts xforward=2), Postfix decodes the HELO back to
        what the client sent, and the proxy's Received: leaves the HELO out (not a domain);
-  (p3) a Postfix service that does not trust the proxy (smtpd_authorized_xforward_hosts
+  (q3) a Postfix service that does not trust the proxy (smtpd_authorized_xforward_hosts
        empty) offers no XFORWARD and gets none: it logs only the proxy's address;
-  (p4) hold mode, Postfix's smtpd_timeout (2 s) shorter than the analysis (4 s): Postfix
+  (q4) hold mode, Postfix's smtpd_timeout (2 s) shorter than the analysis (4 s): Postfix
        drops the idle connection, the proxy reconnects and replays EHLO, XFORWARD, MAIL and
        RCPT, and the message Postfix queues still names the original client;
-  (p5) loops are counted: a Postfix service with hopcount_limit = 2 refuses a message
+  (q5) loops are counted: a Postfix service with hopcount_limit = 2 refuses a message
        through the proxy (its Received: plus Postfix's own: 554 5.4.0 too many hops) and
        accepts the same message through a proxy run with --no-received-header.
 """
@@ -209,7 +210,7 @@ def main():
             print(f"  Postfix: {line.split(': ', 1)[1]}; {qid}: log_client_address="
                   f"{env['log_client_address']} log_helo_name={env['log_helo_name']}", flush=True)
 
-        checks.run("(p1) swaks -> proxy -> Postfix: XFORWARD names the client, Received: "
+        checks.run("(q1) swaks -> proxy -> Postfix: XFORWARD names the client, Received: "
                    "on top", check_p1, xfwd)
 
         def check_p2():
@@ -237,7 +238,7 @@ def main():
             assert "upstream> XFORWARD NAME=[UNAVAILABLE] ADDR=127.0.0.2 PROTO=ESMTP " \
                 "HELO=p2+2B2B+3Dx.example SOURCE=REMOTE" in xfwd.log(), xfwd.log()[-2000:]
 
-        checks.run("(p2) smtplib, two messages, xtext HELO: XFORWARD for each transaction",
+        checks.run("(q2) smtplib, two messages, xtext HELO: XFORWARD for each transaction",
                    check_p2, xfwd)
 
         def check_p3():
@@ -253,7 +254,7 @@ def main():
             assert "127.0.0.2" not in listing.split("*** MESSAGE CONTENTS")[0], listing[:1500]
             assert "upstream> XFORWARD" not in untrusted.log(), untrusted.log()[-2000:]
 
-        checks.run("(p3) Postfix that does not trust the proxy: no XFORWARD offered, none sent",
+        checks.run("(q3) Postfix that does not trust the proxy: no XFORWARD offered, none sent",
                    check_p3, untrusted)
 
         def check_p4():
@@ -274,7 +275,7 @@ def main():
             env = envelope(postfix.queued(qid))
             assert env.get("log_client_address") == "127.0.0.2", env
 
-        checks.run("(p4) Postfix drops a held session: XFORWARD replayed after the reconnect",
+        checks.run("(q4) Postfix drops a held session: XFORWARD replayed after the reconnect",
                    check_p4, timeout)
 
         def check_p5():
@@ -286,7 +287,7 @@ def main():
             refused = data_refusal(hops_off.port, message("check-p5-off"))
             assert refused is None, f"without the proxy's Received: header: {refused}"
 
-        checks.run("(p5) Postfix hopcount_limit = 2 counts the proxy's hop; "
+        checks.run("(q5) Postfix hopcount_limit = 2 counts the proxy's hop; "
                    "--no-received-header removes it", check_p5, hops)
 
         checks.proxies_survived(proxies)
