@@ -244,6 +244,16 @@ def proxy_seeds():
         "slow_client": b"\x00" + CONNECTED + auto() + client(b"EHL") + advance(255) + advance(255),
         # Upstream speaks garbage.
         "garbage_upstream": b"\x00" + CONNECTED + upstream(b"HTTP/1.1 400 Bad Request\r\n"),
+        # The upstream offers XFORWARD (auto(8)): it goes before each MAIL, is answered
+        # 250, then 451 (the mail goes on), then 421 (the MAIL gets it, both sides close).
+        "xforward": b"\x00" + CONNECTED + auto() + line(EHLO) + auto(8) + line(MAIL) + auto()
+        + auto() + line(RCPT) + auto() + line(DATA) + line(MSG1) + auto() + auto()
+        + line(MAIL) + auto(5) + auto() + line(RSET) + auto() + line(MAIL) + auto(7),
+        # XFORWARD replayed before the replayed MAIL after a reconnect during a hold.
+        "xforward_reconnect": b"\x01" + CONNECTED + auto() + line(EHLO) + auto(8) + line(MAIL)
+        + auto() + auto() + line(RCPT) + auto() + line(DATA) + line(MSG1) + UP_CLOSED
+        + advance(200) + verdict(0, 0) + CONNECTED + auto() + auto(8) + auto() + auto()
+        + auto() + auto() + auto() + line(QUIT),
     }
     for name, data in seeds.items():
         (d / name).write_bytes(data)

@@ -247,7 +247,8 @@ impl SmtpProxy {
                 level,
                 window_ms: window.as_millis() as u64,
             },
-            Event::Transaction(_) => return,
+            // Its reply is in the trace already, as the upstream's.
+            Event::Transaction(_) | Event::XforwardRefused(_) => return,
         };
         self.trace.record(now, "smtp_proxy", record);
     }

@@ -10,10 +10,12 @@
 //! - [`datacenter_command`]: `aptsim datacenter serve`, the data center over HTTP.
 //! - [`ops_args`]: its operator flags: log format, metrics, quarantine.
 //! - [`quarantine_command`]: `aptsim quarantine list|show|release`.
+//! - [`hop_args`]: its flags on the proxy's `Received:` header.
 //! - [`verdicts`]: reading a verdict file (`--verdicts`, `--dc-verdicts`).
 
 mod cache_args;
 mod datacenter_command;
+mod hop_args;
 mod inspect_command;
 mod limit_args;
 mod ops_args;

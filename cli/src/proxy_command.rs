@@ -118,6 +118,9 @@ pub struct SmtpArgs {
     /// A data center that is a separate process (HTTP).
     #[command(flatten)]
     pub remote: RemoteDcArgs,
+    /// The proxy's own hop: the `Received:` header.
+    #[command(flatten)]
+    pub hop: crate::hop_args::HopArgs,
     /// Log only the startup line and warnings.
     #[arg(long, short)]
     pub quiet: bool,

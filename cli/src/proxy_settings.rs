@@ -202,6 +202,7 @@ impl Settings {
             None => ProxyConfig::default(),
         };
         args.limits.apply(&mut limits);
+        args.hop.apply(&mut limits);
 
         let verdicts_path = args
             .dc_verdicts

@@ -66,6 +66,46 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// The calendar date of a [`Timestamp`]: the Unix time (milliseconds) of the driver's epoch.
+///
+/// Core reads no clock, but a message it relays carries a date (the proxy's `Received:`
+/// header, RFC 5321 §4.4). So the driver says once when its epoch was: the live proxy the
+/// wall-clock time it started at; the simulator nothing, which leaves
+/// [`WallClock::SIMULATED`], a fixed date, so that a run's bytes are the same on every
+/// machine and every day (N8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WallClock {
+    epoch_unix_ms: u64,
+}
+
+impl WallClock {
+    /// Timestamp zero is 2026-01-01T00:00:00Z: simulated runs date their mail from there.
+    pub const SIMULATED: WallClock = WallClock {
+        epoch_unix_ms: 1_767_225_600_000,
+    };
+
+    /// Timestamp zero is `start` (a time the driver read; before 1970 counts as 1970).
+    pub fn starting_at(start: std::time::SystemTime) -> Self {
+        let since = start
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        WallClock {
+            epoch_unix_ms: u64::try_from(since.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// Milliseconds since 1970-01-01T00:00:00Z at `t`.
+    pub fn unix_ms(self, t: Timestamp) -> u64 {
+        self.epoch_unix_ms.saturating_add(t.as_millis())
+    }
+}
+
+impl Default for WallClock {
+    fn default() -> Self {
+        WallClock::SIMULATED
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +126,14 @@ mod tests {
             Timestamp::from_millis(5_000).saturating_since(t),
             Duration::from_millis(3_500)
         );
+    }
+
+    #[test]
+    fn wall_clock_adds_the_epoch() {
+        let t = Timestamp::from_millis(90_000);
+        assert_eq!(WallClock::SIMULATED.unix_ms(t), 1_767_225_690_000);
+        let start = std::time::UNIX_EPOCH + Duration::from_secs(1_000);
+        assert_eq!(WallClock::starting_at(start).unix_ms(t), 1_090_000);
     }
 
     #[test]

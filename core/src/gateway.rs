@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::cache::{Claim, InFlight, InFlightTable, MemoryCache, VerdictCache};
-use crate::clock::Timestamp;
+use crate::clock::{Timestamp, WallClock};
 use crate::digest::Md5;
 use crate::policy::Policy;
 use crate::usage::Usage;
@@ -30,6 +30,10 @@ pub struct Gateway {
     /// proxy's). Off by default: the simulated data center judges by MD5 alone, and keeping
     /// the bytes would only cost memory.
     pub submit_bytes: bool,
+    /// The calendar date of the sessions' timestamps, for the dates they write into mail
+    /// (the `Received:` header). Default [`WallClock::SIMULATED`], a fixed date; the live
+    /// proxy sets the time it started.
+    pub wall_clock: WallClock,
     /// Sending site → refused until.
     blocked: BTreeMap<String, Timestamp>,
 }
@@ -62,6 +66,7 @@ impl Gateway {
             in_flight: Box::new(InFlight::default()),
             usage: Usage::default(),
             submit_bytes: false,
+            wall_clock: WallClock::default(),
             blocked: BTreeMap::new(),
         }
     }

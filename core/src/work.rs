@@ -36,8 +36,8 @@ pub enum Job {
         /// Keep each file's bytes for a data center that reads them.
         keep_contents: bool,
     },
-    /// The body to relay after `DATA`: the message, rewritten by the plan if there is one,
-    /// dot-stuffed and terminated ([`data::dot_stuff`]).
+    /// The body to relay after `DATA`: `header`, then the message rewritten by the plan if
+    /// there is one, dot-stuffed and terminated ([`data::dot_stuff_after`]).
     SmtpBody {
         /// The message as received.
         message: Arc<[u8]>,
@@ -45,6 +45,10 @@ pub enum Job {
         rewrite: Option<Rewrite>,
         /// The extraction limits, for re-reading a part to lock.
         limits: MimeLimits,
+        /// Header lines the proxy adds in front (its `Received:`), CRLF-ended; empty for
+        /// none. They go in front of the rewritten message, since the rewrite's places are
+        /// those of the message as received.
+        header: Vec<u8>,
     },
 }
 
@@ -112,9 +116,10 @@ impl Job {
                 message,
                 rewrite,
                 limits,
+                header,
             } => Ok(Done::SmtpBody(match rewrite {
-                Some(plan) => data::dot_stuff(&plan.apply(message, limits)),
-                None => data::dot_stuff(message),
+                Some(plan) => data::dot_stuff_after(header, &plan.apply(message, limits)),
+                None => data::dot_stuff_after(header, message),
             })),
         }
     }

@@ -94,7 +94,8 @@ impl Log {
         );
     }
 
-    /// `--verbose`: an event of a session (the dialogue); exposures are always logged.
+    /// `--verbose`: an event of a session (the dialogue); exposures (unless `--quiet`) and
+    /// warnings (an XFORWARD refused) are always logged.
     pub fn event(&self, now: Timestamp, conn: u64, e: &Event) {
         let text = match e {
             Event::Exposure {
@@ -117,6 +118,14 @@ impl Log {
                     );
                 }
                 return;
+            }
+            Event::XforwardRefused(r) => {
+                let text = format!(
+                    "conn={conn} upstream refused XFORWARD: {}; the mail goes on without the \
+                     client's identity",
+                    escape(&r.to_string())
+                );
+                return self.always(now, "warning", &text);
             }
             _ if !self.verbose => return,
             Event::ClientCommand(line) => format!("conn={conn} client> {}", escape(line)),

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use aptsim_core::clock::Timestamp;
+use aptsim_core::clock::{Timestamp, WallClock};
 use aptsim_core::gateway::Gateway;
 use aptsim_core::node::{ConnId, Node, NodeOutput, UpstreamId};
 use aptsim_core::policy::Policy;
@@ -180,6 +180,9 @@ pub async fn serve(
     let mut gw = Gateway::new(live.policy);
     // The built-in data center judges files by their bytes, so submissions carry them.
     gw.submit_bytes = true;
+    // Dates in relayed mail (Received:) and in the log count from the same start.
+    let wall_start = SystemTime::now();
+    gw.wall_clock = WallClock::starting_at(wall_start);
     let mut c = Coordinator {
         node: Node::new(gw, live.config)
             .with_inline_work_up_to(INLINE_JOB_BYTES, INLINE_ARCHIVE_BYTES),
@@ -189,7 +192,7 @@ pub async fn serve(
         acceptors,
         dc: live.datacenter,
         log: Log {
-            wall_start: SystemTime::now(),
+            wall_start,
             ..live.log
         },
         start: Instant::now(),

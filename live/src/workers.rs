@@ -119,6 +119,7 @@ mod tests {
                 message: message.clone(),
                 rewrite: None,
                 limits: MimeLimits::default(),
+                header: Vec::new(),
             },
             cancel: Arc::new(AtomicBool::new(false)),
         });

@@ -554,10 +554,19 @@ fn attachment_passes_the_proxy_in_release_mode() {
     assert_eq!(c.delivered.len(), 1);
     assert_eq!(c.delivered[0].mail_from, FROM);
     assert_eq!(c.delivered[0].rcpts, [BOB]);
-    assert_eq!(
-        String::from_utf8_lossy(&c.delivered[0].message),
-        String::from_utf8_lossy(&crlf(&raw))
+    // The message as sent, under the proxy's Received: header (RFC 5321 4.4), dated from
+    // the gateway's fixed simulated epoch.
+    let delivered = String::from_utf8_lossy(&c.delivered[0].message).into_owned();
+    let stamp = "\tThu, 01 Jan 2026 00:00:00 +0000\r\n";
+    let (received, rest) = delivered
+        .split_once(stamp)
+        .unwrap_or_else(|| panic!("no Received: header from the proxy: {delivered:.300}"));
+    assert!(
+        received.starts_with("Received: from ")
+            && received.ends_with("\tby aptsim-proxy (aptsim) with ESMTP id 1;\r\n"),
+        "{received}"
     );
+    assert_eq!(rest, String::from_utf8_lossy(&crlf(&raw)));
     assert_eq!(c.now, t(0), "release: no waiting");
     assert!(
         c.submits >= 1,

@@ -86,7 +86,7 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_once(mode, aptsim, work, messages, sessions, size):
+def run_once(mode, aptsim, work, messages, sessions, size, extra=()):
     """One measured run: messages per second, and the proxy's CPU time per message (µs),
     after checking the sink got every message."""
     sink = Sink(work, f"sink-{mode}-{sessions}")
@@ -97,7 +97,8 @@ def run_once(mode, aptsim, work, messages, sessions, size):
             port = free_port()
             flags = ["--hold", "--analysis-time", "0s"] if mode == "hold" else []
             proxy = start([aptsim, "proxy", "smtp", "--listen", f"127.0.0.1:{port}",
-                           "--upstream", f"127.0.0.1:{sink.port}", "--quiet", *flags],
+                           "--upstream", f"127.0.0.1:{sink.port}", "--quiet", *flags,
+                           *extra],
                           os.path.join(work, f"proxy-{mode}-{sessions}.log"))
             wait_listening(port, proxy, f"aptsim proxy ({mode})")
         took = send(port, messages, sessions, size)
@@ -124,6 +125,8 @@ def main():
     ap.add_argument("--size", type=int, default=20_000, help="payload bytes per message")
     ap.add_argument("--sessions", default="20,200", help="comma-separated session counts")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--proxy-args", default="",
+                    help="more flags for the proxy, e.g. '--io-threads 2'")
     ap.add_argument("aptsim", nargs="?", default="target/release/aptsim")
     args = ap.parse_args()
     for tool in ("smtp-source", "smtp-sink"):
@@ -145,7 +148,7 @@ def main():
                 for _ in range(args.rounds):
                     for m in modes:
                         rate, cpu = run_once(m, args.aptsim, work, args.messages, sessions,
-                                             args.size)
+                                             args.size, args.proxy_args.split())
                         rates[m].append(rate)
                         cpus[m].append(cpu)
                 direct = statistics.median(rates["direct"])

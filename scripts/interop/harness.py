@@ -328,6 +328,22 @@ class RawSmtp:
         self.close()
 
 
+# The proxy's own Received: header on top of a relayed message (core/src/smtp/proxy/
+# received.rs): three lines, CRLF as relayed or LF as smtp-sink stores them.
+PROXY_RECEIVED = re.compile(
+    rb"Received: from [!-~]+(?: \([!-~]+\))?\r?\n"
+    rb"\tby [!-~]+ \(aptsim\) with (?:E?SMTP|UTF8SMTP) id \d+;\r?\n"
+    rb"\t(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d \+0000\r?\n")
+
+
+def strip_proxy_received(message):
+    """(the proxy's Received: header, the message after it); (None, message) without one."""
+    m = PROXY_RECEIVED.match(message)
+    if m is None:
+        return None, message
+    return m.group(0), message[m.end():]
+
+
 def first_difference(a, b):
     n = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
     return (f"differs at byte {n} (lengths {len(a)} and {len(b)}): "

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the live-proxy interop tests (scripts/interop/smtp_interop.py,
-# sender_interop.py, datacenter_interop.py and cache_interop.py) and the shared-cache tests
-# of aptsim-live need:
+# sender_interop.py, datacenter_interop.py, cache_interop.py and xforward_interop.py) and
+# the shared-cache tests of aptsim-live need:
 #   swaks            a sender nobody here wrote
 #   postfix          for /usr/sbin/smtp-sink (the upstream that keeps what it receives) and
-#                    /usr/sbin/smtp-source (Postfix's SMTP client, a third sender)
+#                    /usr/sbin/smtp-source (Postfix's SMTP client, a third sender); and a
+#                    real Postfix upstream (xforward_interop.py): a private instance with its
+#                    own config, queue and log in a temporary folder (postfix.py), run from
+#                    the package's programs (master, smtpd, cleanup, postcat)
 #   python3          smtplib, the second sender (Python's standard library)
 #   redis-server     the store several proxies share verdicts through (--cache redis://),
 #                    with redis-cli (package redis-tools). The checks start their own
@@ -33,6 +36,8 @@ have_tools() {
     command -v swaks >/dev/null 2>&1 &&
         [ -x /usr/sbin/smtp-sink ] &&
         [ -x /usr/sbin/smtp-source ] &&
+        [ -x /usr/sbin/postcat ] &&
+        [ -x /usr/lib/postfix/sbin/master ] &&
         command -v python3 >/dev/null 2>&1
 }
 
@@ -51,7 +56,7 @@ exim_version() {
 }
 
 if have_tools && have_redis && have_exim; then
-    echo "interop deps: swaks, smtp-sink, smtp-source, python3, redis-server and exim $(exim_version) already installed"
+    echo "interop deps: swaks, postfix (smtp-sink, smtp-source, master), python3, redis-server and exim $(exim_version) already installed"
     exit 0
 fi
 
@@ -98,7 +103,7 @@ if ! have_tools; then
     apt_update
     run "apt-get install" apt-get install -y -qq --no-install-recommends swaks postfix python3
     if ! have_tools; then
-        echo "interop deps: install finished but swaks, smtp-sink, smtp-source or python3 is missing" >&2
+        echo "interop deps: install finished but swaks, smtp-sink, smtp-source, postcat, Postfix's master or python3 is missing" >&2
         exit 1
     fi
 fi

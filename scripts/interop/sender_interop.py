@@ -34,7 +34,8 @@ The checks (behaviour ids from ../shared/design/BEHAVIOUR.md; sender habits from
       proxy accepts it and relays it with CRLF line ends; a lone "." on a line a bare LF
       began or ends is content and is dot-stuffed when relayed. With BARE_NEWLINE_FLAG
       reject it answers 550. A recording server upstream shows the bytes on the wire.
-      (m1) smtplib, LF-only message, normalize: 250, relayed in CRLF, byte for byte;
+      (m1) smtplib, LF-only message, normalize: 250, relayed in CRLF, byte for byte (under
+           the proxy's Received: header, in m2 too);
       (m2) raw "<LF>.<LF>" inside data, normalize: 250, one message, the dot stuffed;
       (m3) smtplib, LF-only message, reject: 550 and nothing relayed;
       (m4) smuggling (CVE-2023-51764/5/6): a second MAIL/RCPT/DATA after "<LF>.<LF>",
@@ -70,6 +71,7 @@ from harness import (  # noqa: E402
     run_main,
     RawSmtp,
     first_difference,
+    strip_proxy_received,
 )
 from smtp_messages import EICAR  # noqa: E402
 from recorder import Recorder  # noqa: E402
@@ -254,7 +256,8 @@ def main():
             assert refused is None, f"smtplib's LF-only message was refused: {refused}"
             got = rec.wait_messages(marker, 1)
             assert len(got) == 1, f"{len(got)} messages upstream"
-            raw = got[0][2]
+            received, raw = strip_proxy_received(got[0][2])
+            assert received is not None, f"no Received: header from the proxy: {got[0][2][:300]!r}"
             # Every LF a CRLF. smtplib adds CRLF after a message that does not end in CRLF
             # before its ".": after the LF that ends "last line", so an empty line.
             content = lf_message(marker).replace(b"\n", b"\r\n") + b"\r\n"
@@ -285,7 +288,9 @@ def main():
             got = rec.wait_messages(marker, 1)
             assert len(got) == 1, f"{len(got)} messages upstream"
             want = head + b"before\r\n..\r\nafter\r\n"
-            assert got[0][2] == want, first_difference(got[0][2], want)
+            received, raw = strip_proxy_received(got[0][2])
+            assert received is not None, f"no Received: header from the proxy: {got[0][2][:300]!r}"
+            assert raw == want, first_difference(raw, want)
 
         checks.run("(m2) raw <LF>.<LF> inside data, normalize: content, relayed as CRLF ..",
                    check_m2, normalize)

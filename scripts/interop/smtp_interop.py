@@ -17,7 +17,8 @@ With --keep (or on failure) the work folder with the logs and smtp-sink's dumps 
 
 The checks (behaviour ids from ../shared/design/BEHAVIOUR.md):
   (a) a clean message sent by swaks through the proxy reaches smtp-sink byte for byte: the
-      same bytes as when swaks talks to smtp-sink directly, and the original message;
+      same bytes as when swaks talks to smtp-sink directly, and the original message, under
+      the proxy's own Received: header;
   (b) hold mode (S2, A1), smtplib, an EICAR attachment and a clean one: the default policy
       (high = deny) answers 554 after the analysis time and nothing reaches the sink; with
       high = drop the message arrives with the EICAR attachment replaced by the deny text
@@ -75,6 +76,7 @@ from harness import (  # noqa: E402
     Checks,
     run_main,
     first_difference,
+    strip_proxy_received,
     INSTALL_HINT,
 )
 from smtp_messages import (  # noqa: E402
@@ -152,6 +154,10 @@ def main():
             assert meta.get("X-Mail-Args") == ["<check-a@example.com>"], meta
             assert meta.get("X-Rcpt-Args") == ["<rcpt@example.net>"], meta
             assert meta.get("X-Helo-Args") == ["interop.test"], meta
+            # The proxy's hop on top (RFC 5321 4.4), then the message as it was sent.
+            received, body = strip_proxy_received(body)
+            assert received is not None and received.startswith(
+                b"Received: from interop.test ([127.0.0.1])\n"), body[:300]
             assert body == lf(msg), first_difference(body, lf(msg))
             # The same bytes as without the proxy, once the marker differences are undone.
             undone = ref_body.replace(b"check-a-direct", b"check-a")

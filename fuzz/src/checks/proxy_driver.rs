@@ -7,6 +7,14 @@ use super::*;
 const EHLO_REPLY: &[u8] = b"250-mx.example\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n\
     250-CHUNKING\r\n250-STARTTLS\r\n250-8BITMIME\r\n250 DSN\r\n";
 
+/// The EHLO reply with XFORWARD, as Postfix offers it to a trusted proxy (`kind & 8` in
+/// [`Driver::auto_reply`]), so that the session's XFORWARD before each MAIL is exercised.
+const EHLO_XFORWARD: &[u8] = b"250-mx.example\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n\
+    250-XFORWARD NAME ADDR PROTO HELO SOURCE\r\n250-8BITMIME\r\n250 DSN\r\n";
+
+/// Longest XFORWARD command (Postfix XFORWARD_README, note 2), line end excluded.
+const MAX_XFORWARD: usize = 510;
+
 /// What the upstream owes a reply for, oldest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Owed {
@@ -53,6 +61,8 @@ pub(super) struct Driver {
     client_turn: Timestamp,
     /// The last reply from the upstream, as bytes.
     last_upstream_reply: Option<Vec<u8>>,
+    /// XFORWARD went out on this connection and no command after it yet.
+    after_xforward: bool,
     /// Every output, when tracing ([`smtp_proxy_trace`]).
     trace: Option<Rc<RefCell<Vec<String>>>>,
 }
@@ -106,6 +116,7 @@ impl Driver {
             abandoned: BTreeSet::new(),
             client_turn: Timestamp::ZERO,
             last_upstream_reply: None,
+            after_xforward: false,
             trace,
         };
         d.drain();
@@ -199,11 +210,13 @@ impl Driver {
                 self.upstream = Conn::Connecting;
                 self.owed.clear();
                 self.gate = DataGate::Idle;
+                self.after_xforward = false;
             }
             Output::CloseUpstream => {
                 self.upstream = Conn::Closed;
                 self.owed.clear();
                 self.gate = DataGate::Idle;
+                self.after_xforward = false;
             }
             Output::CloseClient => self.client_open = false,
             Output::Submit { files, .. } => {
@@ -255,7 +268,9 @@ impl Driver {
     }
 
     /// A command line sent upstream: one line, CRLF-terminated, no control byte, no longer
-    /// than the proxy accepts from its client.
+    /// than the proxy accepts from its client (XFORWARD, the proxy's own: 512 with its line
+    /// end); XFORWARD only right before a MAIL (never inside a transaction), or before the
+    /// QUIT of a session that ends there.
     fn command(&mut self, bytes: &[u8]) {
         let line = bytes
             .strip_suffix(b"\r\n")
@@ -265,12 +280,25 @@ impl Driver {
             "control byte in a command sent upstream: {:?}",
             String::from_utf8_lossy(line)
         );
+        let upper = String::from_utf8_lossy(line).to_ascii_uppercase();
+        let xforward = upper.starts_with("XFORWARD ");
+        let limit = if xforward {
+            MAX_XFORWARD + 1
+        } else {
+            self.config.max_command_line.max(64)
+        };
         assert!(
-            line.len() < self.config.max_command_line.max(64),
+            line.len() < limit,
             "upstream command of {} bytes",
             line.len()
         );
-        let upper = String::from_utf8_lossy(line).to_ascii_uppercase();
+        if std::mem::replace(&mut self.after_xforward, xforward) {
+            assert!(
+                upper.starts_with("MAIL ") || upper == "QUIT",
+                "XFORWARD followed by {:?}, not MAIL",
+                String::from_utf8_lossy(line)
+            );
+        }
         let owed = if upper.starts_with("EHLO") {
             Owed::Ehlo
         } else if upper == "DATA" {
@@ -374,7 +402,8 @@ impl Driver {
         }
     }
 
-    /// The upstream answers the oldest thing it owes a reply for.
+    /// The upstream answers the oldest thing it owes a reply for: `kind % 8` 5, 6 and 7 a
+    /// 451, 554 or 421, else the expected reply (the EHLO list with XFORWARD if `kind & 8`).
     pub(super) fn auto_reply(&mut self, kind: u8) {
         let Some(owed) = self.owed.pop_front() else {
             return;
@@ -384,6 +413,7 @@ impl Driver {
             (6, _) => b"554 5.7.1 refused\r\n".to_vec(),
             (7, _) => b"421 4.4.2 closing\r\n".to_vec(),
             (_, Owed::Greeting) => b"220 mx.example ESMTP\r\n".to_vec(),
+            (_, Owed::Ehlo) if kind & 8 != 0 => EHLO_XFORWARD.to_vec(),
             (_, Owed::Ehlo) => EHLO_REPLY.to_vec(),
             (_, Owed::Data) => b"354 End data with <CR><LF>.<CR><LF>\r\n".to_vec(),
             (_, Owed::Body) => b"250 2.0.0 Ok: queued as 1\r\n".to_vec(),

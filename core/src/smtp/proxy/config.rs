@@ -70,6 +70,11 @@ pub struct ProxyConfig {
     /// 1 s: Exim shuts down right after writing, and no sender gives up that fast.
     #[serde(with = "crate::duration::serde_text")]
     pub half_close_window: Duration,
+    /// Put a `Received:` header for the proxy's hop at the top of every message it relays
+    /// (RFC 5321 §4.4 asks it of every SMTP hop; `smtp/proxy/received.rs`), so that the path
+    /// can be traced and a mail loop is counted by the servers that stop them. Default on;
+    /// off, the proxy passes the message on exactly as it was received (or rewritten).
+    pub received_header: bool,
 }
 
 impl Default for ProxyConfig {
@@ -90,6 +95,7 @@ impl Default for ProxyConfig {
             max_held_bytes: 512 << 20,
             bare_newline: BareNewline::Normalize,
             half_close_window: Duration::from_secs(1),
+            received_header: true,
         }
     }
 }

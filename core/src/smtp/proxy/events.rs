@@ -152,6 +152,9 @@ pub enum Event {
         /// Time from delivery to verdict.
         window: Duration,
     },
+    /// The upstream answered XFORWARD with something other than 2xx (its reply); the mail
+    /// goes on without it (`smtp/proxy/xforward.rs`).
+    XforwardRefused(Reply),
     /// A transaction ended.
     Transaction(TxnLog),
 }

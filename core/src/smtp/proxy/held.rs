@@ -295,12 +295,14 @@ impl ProxySession {
         self.client = ClientState::Delivering;
         let id = self.next_work();
         self.body_work = Some((id, message.len()));
+        let header = self.received_header(gw);
         self.out.push_back(Output::Work {
             id,
             job: Job::SmtpBody {
                 message,
                 rewrite,
                 limits: gw.policy.limits.clone(),
+                header,
             },
         });
     }

@@ -29,6 +29,11 @@
 //! replays the envelope (EHLO, MAIL, each accepted RCPT) before DATA; if that fails it answers
 //! `451 4.4.0` so that the sender retries. Reconnecting beats keepalive NOOPs, which servers
 //! count as junk commands (Postfix `smtpd_junk_command_limit` 100).
+//!
+//! # The next hop
+//! A server that takes XFORWARD hears the client's address and HELO before each MAIL
+//! (`xforward.rs`); every relayed message gets the proxy's `Received:` header
+//! (`received.rs`, [`ProxyConfig::received_header`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -55,15 +60,19 @@ pub use events::{Event, Output, TxnLog, TxnResult};
 use held::{Background, Held};
 pub use shutdown::Drained;
 use timers::DataBudget;
+use xforward::XforwardState;
 
 mod client_end;
 mod config;
 mod ehlo;
 mod events;
 mod held;
+mod identity;
+mod received;
 mod shutdown;
 mod timers;
 mod upstream;
+mod xforward;
 
 #[derive(Debug)]
 enum ClientState {
@@ -96,7 +105,10 @@ enum Op {
     /// A client command; its reply goes back to the client.
     Relay { line: Vec<u8>, command: Command },
     /// Part of replaying the envelope after a reconnect; must succeed.
-    Replay { line: Vec<u8> },
+    Replay { line: Vec<u8>, what: Replayed },
+    /// `XFORWARD` before a MAIL (`xforward.rs`); its reply is not relayed, and a refusal does
+    /// not stop the mail.
+    Xforward { line: Vec<u8> },
     /// `DATA`, expecting 354.
     Data,
     /// The dot-stuffed message; its reply goes to the client.
@@ -105,6 +117,14 @@ enum Op {
     Reset,
     /// `QUIT`; then close.
     Quit,
+}
+
+/// Which command of the envelope a replay sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replayed {
+    Hello,
+    Mail,
+    Rcpt,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -151,6 +171,8 @@ pub struct ProxySession {
     helo: Option<Vec<u8>>,
     upstream: Upstream,
     upstream_in: ReplyParser,
+    /// XFORWARD on the current upstream connection.
+    xforward: XforwardState,
     ops: VecDeque<Op>,
     awaiting: Option<(Op, Timestamp)>,
     txn: Txn,
@@ -202,6 +224,7 @@ impl ProxySession {
             helo: None,
             upstream: Upstream::Gone,
             upstream_in: ReplyParser::default(),
+            xforward: XforwardState::default(),
             ops: VecDeque::new(),
             awaiting: None,
             txn: Txn::default(),
@@ -306,7 +329,7 @@ impl ProxySession {
             if self.awaiting.is_none() && !self.ops.is_empty() {
                 match self.upstream {
                     Upstream::Open => {
-                        if let Some(op) = self.ops.pop_front() {
+                        if let Some(op) = self.next_op() {
                             let op = self.send_op(op);
                             self.awaiting = Some((op, now));
                             progress = true;

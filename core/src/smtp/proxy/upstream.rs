@@ -82,17 +82,28 @@ impl ProxySession {
     pub(super) fn connect_upstream(&mut self, first: bool) {
         self.upstream = Upstream::Connecting;
         self.awaiting = None;
+        self.xforward_reset();
         let mut replay = vec![Op::Greeting { relay: first }];
         if !first {
             let helo = self
                 .helo
                 .clone()
                 .unwrap_or_else(|| format!("EHLO {}", self.config.hostname).into_bytes());
-            replay.push(Op::Replay { line: helo });
+            replay.push(Op::Replay {
+                line: helo,
+                what: Replayed::Hello,
+            });
+            // XFORWARD goes before the replayed MAIL, as before any MAIL (`next_op`).
             if let Some(mail) = &self.txn.mail_line {
-                replay.push(Op::Replay { line: mail.clone() });
+                replay.push(Op::Replay {
+                    line: mail.clone(),
+                    what: Replayed::Mail,
+                });
                 for rcpt in &self.txn.rcpt_lines {
-                    replay.push(Op::Replay { line: rcpt.clone() });
+                    replay.push(Op::Replay {
+                        line: rcpt.clone(),
+                        what: Replayed::Rcpt,
+                    });
                 }
             }
         }
@@ -107,7 +118,9 @@ impl ProxySession {
     pub(super) fn send_op(&mut self, mut op: Op) -> Op {
         let line = match &mut op {
             Op::Greeting { .. } => return op,
-            Op::Relay { line, .. } | Op::Replay { line } => line.clone(),
+            Op::Relay { line, .. } | Op::Replay { line, .. } | Op::Xforward { line } => {
+                line.clone()
+            }
             Op::Data => b"DATA".to_vec(),
             Op::Body { bytes } => {
                 // Committed: from here the upstream may have it, and a 451 would be a lie.
@@ -159,6 +172,15 @@ impl ProxySession {
                 }
             }
             Op::Greeting { relay: false } | Op::Replay { .. } => {
+                if matches!(
+                    op,
+                    Op::Replay {
+                        what: Replayed::Hello,
+                        ..
+                    }
+                ) {
+                    self.xforward_offered(&reply);
+                }
                 if !reply.is_positive() {
                     self.delivery_failed(&format!(
                         "upstream refused the replayed envelope: {reply}"
@@ -168,6 +190,9 @@ impl ProxySession {
             Op::Relay { command, line } => {
                 self.client_busy = false;
                 let positive = reply.is_positive();
+                if matches!(command, Command::Helo(_) | Command::Ehlo(_)) {
+                    self.xforward_offered(&reply);
+                }
                 match command {
                     Command::Ehlo(_) if positive => {
                         let filtered = filter_ehlo(&reply, self.config.max_message_bytes);
@@ -195,6 +220,7 @@ impl ProxySession {
                 }
             }
             Op::Body { .. } => self.final_reply(reply, now),
+            Op::Xforward { .. } => self.xforward_answered(reply),
             Op::Reset => {}
             Op::Quit => {
                 self.out.push_back(Output::CloseUpstream);
@@ -257,7 +283,12 @@ impl ProxySession {
                 self.close_client();
                 self.ops.clear();
             }
-            Some(Op::Relay { .. }) => {
+            // Lost at the XFORWARD before a replayed MAIL: as if lost in the replay.
+            Some(Op::Xforward { .. }) if matches!(self.client, ClientState::Delivering) => {
+                self.delivery_failed("upstream unavailable");
+            }
+            // Lost at the XFORWARD before a relayed MAIL: as if lost at the MAIL.
+            Some(Op::Relay { .. } | Op::Xforward { .. }) => {
                 self.client_busy = false;
                 self.reply(Reply::new(421, "4.4.2 Upstream connection lost, closing"));
                 self.close_client();
