@@ -87,8 +87,8 @@ def cpu_seconds(pid):
 
 
 def run_once(mode, aptsim, work, messages, sessions, size, extra=()):
-    """One measured run: messages per second, and the proxy's CPU time per message (µs),
-    after checking the sink got every message."""
+    """One measured run: messages per second, and the proxy's and smtp-sink's CPU time per
+    message (µs), after checking the sink got every message."""
     sink = Sink(work, f"sink-{mode}-{sessions}")
     proxy = None
     try:
@@ -111,7 +111,8 @@ def run_once(mode, aptsim, work, messages, sessions, size, extra=()):
         if got != messages:
             raise SetupError(f"{mode}: smtp-sink took {got} messages of {messages}")
         cpu = cpu_seconds(proxy.pid) * 1e6 / messages if proxy is not None else 0.0
-        return messages / took, cpu
+        sink_cpu = cpu_seconds(sink.proc.pid) * 1e6 / messages
+        return messages / took, cpu, sink_cpu
     finally:
         if proxy is not None:
             proxy.terminate()
@@ -141,22 +142,27 @@ def main():
         try:
             print(f"{args.messages} messages of {args.size} bytes, one connection each; "
                   f"median of {args.rounds} rounds; {os.cpu_count()} cores")
-            print(f"{'sessions':>8} {'mode':>8} {'msgs/s':>9} {'ratio':>6} {'proxy CPU/msg':>14}")
+            print(f"{'sessions':>8} {'mode':>8} {'msgs/s':>9} {'ratio':>6} {'proxy CPU/msg':>14} "
+                  f"{'sink CPU/msg':>13}")
             for sessions in [int(s) for s in args.sessions.split(",")]:
                 rates = {m: [] for m in modes}
                 cpus = {m: [] for m in modes}
+                sink_cpus = {m: [] for m in modes}
                 for _ in range(args.rounds):
                     for m in modes:
-                        rate, cpu = run_once(m, args.aptsim, work, args.messages, sessions,
-                                             args.size, args.proxy_args.split())
+                        rate, cpu, sink_cpu = run_once(m, args.aptsim, work, args.messages,
+                                                       sessions, args.size,
+                                                       args.proxy_args.split())
                         rates[m].append(rate)
                         cpus[m].append(cpu)
+                        sink_cpus[m].append(sink_cpu)
                 direct = statistics.median(rates["direct"])
                 for m in modes:
                     r = statistics.median(rates[m])
                     cpu = f"{statistics.median(cpus[m]):.0f} µs" if m != "direct" else "-"
-                    print(f"{sessions:>8} {m:>8} {r:>9.0f} {r / direct:>6.2f} {cpu:>14}",
-                          flush=True)
+                    sink = f"{statistics.median(sink_cpus[m]):.0f} µs"
+                    print(f"{sessions:>8} {m:>8} {r:>9.0f} {r / direct:>6.2f} {cpu:>14} "
+                          f"{sink:>13}", flush=True)
         except SetupError as e:
             print(f"failed: {e}", file=sys.stderr)
             return 1
