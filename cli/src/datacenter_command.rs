@@ -15,7 +15,7 @@ use aptsim_core::duration;
 use aptsim_core::policy::Policy;
 use aptsim_live::dc_http::server::{self, ServerConfig, Shared};
 use aptsim_live::log::Log;
-use aptsim_peers::datacenter::{AnalysisTime, DataCenter, DcConfig, Judgement, Outage};
+use aptsim_peers::datacenter::{AnalysisTime, DataCenter, DcConfig, Outage};
 
 use crate::limit_args::parse_size;
 use crate::verdicts::read_verdicts;
@@ -118,13 +118,7 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
         remember: args
             .remember
             .map_or(DcConfig::default().remember, |n| n as usize),
-        oracle: verdicts
-            .into_iter()
-            .map(|(md5, verdict)| {
-                let analysis = None;
-                (md5, Judgement { verdict, analysis })
-            })
-            .collect(),
+        oracle: crate::verdicts::oracle(verdicts),
         outage: if args.dc_outage {
             Outage::Unreachable
         } else {

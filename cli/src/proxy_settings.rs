@@ -31,7 +31,7 @@ use std::time::Duration;
 use aptsim_core::duration;
 use aptsim_core::policy::Policy;
 use aptsim_core::smtp::proxy::ProxyConfig;
-use aptsim_peers::datacenter::{AnalysisTime, DcConfig, Judgement, Outage};
+use aptsim_peers::datacenter::{AnalysisTime, DcConfig, Outage};
 
 use crate::cache_args::CacheArgs;
 use crate::ops_args::OpsArgs;
@@ -221,13 +221,7 @@ impl Settings {
             // A live stand-in: no queue of its own.
             workers: usize::MAX,
             analysis: AnalysisTime::Fixed(analysis_time),
-            oracle: verdicts
-                .into_iter()
-                .map(|(md5, verdict)| {
-                    let analysis = None;
-                    (md5, Judgement { verdict, analysis })
-                })
-                .collect(),
+            oracle: crate::verdicts::oracle(verdicts),
             outage: if outage {
                 Outage::Unreachable
             } else {

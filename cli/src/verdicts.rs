@@ -8,7 +8,21 @@ use std::path::Path;
 use aptsim_core::digest::Md5;
 use aptsim_core::policy::Policy;
 use aptsim_core::verdict::{ThreatLevel, Verdict};
+use aptsim_peers::datacenter::Judgement;
 use serde_json::Value;
+
+/// A verdict file as the data center's oracle: each listed file judged as listed, after the
+/// analysis time like any other (`--dc-verdicts`, for the proxy's built-in data center and
+/// for `aptsim datacenter serve`).
+pub fn oracle(verdicts: BTreeMap<Md5, Verdict>) -> BTreeMap<Md5, Judgement> {
+    verdicts
+        .into_iter()
+        .map(|(md5, verdict)| {
+            let analysis = None;
+            (md5, Judgement { verdict, analysis })
+        })
+        .collect()
+}
 
 /// Reads a verdict file: `{"<md5>": "high" | 85 | {"score": 85, "threat": "name"}}`
 /// (`aptsim inspect --verdicts`, `aptsim proxy smtp --dc-verdicts`).
