@@ -160,8 +160,14 @@ def main():
 
         def check_r1():
             for p in (a, b):
-                lines = [line for line in p.log().splitlines()
-                         if f"cache {redis.url()} connected" in line]
+                # The cache line follows the startup line, once the proxy has attached.
+                end = time.monotonic() + 5
+                while True:
+                    lines = [line for line in p.log().splitlines()
+                             if f"cache {redis.url()} connected" in line]
+                    if lines or time.monotonic() > end:
+                        break
+                    time.sleep(0.05)
                 assert len(lines) == 1, f"proxy {p.name}: {p.log()[-800:]}"
                 print(f"  proxy {p.name}: {lines[0].split(' cache ', 1)[1]}")
 
