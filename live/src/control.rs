@@ -43,7 +43,9 @@ pub enum Control {
 /// Where a shutdown stands.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Draining {
-    /// When the grace period ends (milliseconds since the proxy started).
+    /// When the grace period ends (milliseconds since the proxy started); once it has, when
+    /// the proxy stops waiting for the last connections to close (a peer that never
+    /// answers `QUIT` must not keep it alive).
     pub(crate) until: aptsim_core::clock::Timestamp,
     /// Sessions that had a message in progress when it began.
     pub(crate) busy: usize,

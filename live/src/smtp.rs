@@ -270,7 +270,7 @@ impl Coordinator {
 
     fn next_deadline(&self) -> Option<Timestamp> {
         let jobs = self.jobs.values().map(|(t, _)| *t).min();
-        let grace = self.draining.filter(|d| !d.forced).map(|d| d.until);
+        let grace = self.draining.map(|d| d.until);
         let redis = self.shared.as_ref().and_then(SharedCache::poll_timeout);
         [
             self.node.poll_timeout(),

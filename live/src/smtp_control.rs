@@ -10,6 +10,10 @@ use super::Coordinator;
 use crate::control::{Control, Draining};
 use crate::log::secs;
 
+/// After the grace period, how long the proxy waits for its last 421s to be written and
+/// the upstreams to answer `QUIT` before it stops regardless.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Coordinator {
     /// An operator's request (see [`Control`]).
     pub(super) fn on_control(&mut self, ctl: Control) {
@@ -71,6 +75,7 @@ impl Coordinator {
         let mut counts = (0, 0);
         self.with_node(|n, now| counts = n.shut_down(true, now));
         d.forced = true;
+        d.until = now + LINGER;
         self.draining = Some(d);
         let text = format!(
             "grace period over: {} of {} message(s) in progress finished, {} cut short with \
@@ -82,11 +87,14 @@ impl Coordinator {
         self.log.always(now, "shutdown", &text);
     }
 
-    /// True once a shutdown has nothing left to wait for: every client connection closed
-    /// (messages in progress finished, or the grace period cut them short).
+    /// True once a shutdown has nothing left to wait for: every connection closed (messages
+    /// in progress finished, or the grace period cut them short), or — past the grace
+    /// period — [`LINGER`] spent waiting for the last ones.
     pub(super) fn drained(&self) -> bool {
-        self.draining.is_some()
-            && self.clients.values().all(|c| c.socket.is_none())
-            && self.upstreams.is_empty()
+        let Some(d) = self.draining else {
+            return false;
+        };
+        let closed = self.clients.values().all(|c| c.socket.is_none()) && self.upstreams.is_empty();
+        closed || (d.forced && self.now() >= d.until)
     }
 }
