@@ -19,6 +19,7 @@
 //! - [`node`]: the gateway node: every session by connection, X1, verdict fan-out, deadlines;
 //!   what both transports (simulated and live) drive.
 //! - [`usage`]: connections and held bytes, counted across a gateway's sessions.
+//! - [`imap`]: the IMAP proxy's wire layer (framing, literals, the FETCH classifier).
 //! - [`smtp`]: the SMTP proxy session and its parts (commands, replies, data).
 //! - [`work`]: the heavy work (extraction, writing the relayed body) sessions hand their
 //!   driver, to run inline or on a worker thread.
@@ -31,6 +32,7 @@ pub mod clock;
 pub mod digest;
 pub mod duration;
 pub mod gateway;
+pub mod imap;
 pub mod inspect;
 pub mod mime;
 pub mod node;
