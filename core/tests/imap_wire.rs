@@ -462,6 +462,10 @@ fn server_partial_section_and_binary_responses() {
     assert_eq!(content[1].name, ItemName::Binary);
     assert_eq!(content[1].data, Some(&b"x\0y"[..]));
     assert_eq!(fetch.encode(), raw);
+    // Dovecot adds `<o>` to a partial BINARY reply, which RFC 3516's grammar (and imap-codec)
+    // does not allow: such a FETCH is reported unparseable, for the session to refuse.
+    let dovecot = ServerResponse::from_bytes(&b"* 1 FETCH (BINARY[1]<0> {3}\r\nabc)\r\n"[..]);
+    assert!(matches!(dovecot.fetch(), Some(Err(_))));
     // A continuation request is its own kind.
     assert_eq!(
         ServerResponse::from_bytes(&b"+ idling\r\n"[..]).kind(),
