@@ -518,3 +518,19 @@ proptest! {
         let _ = ServerResponse::from_bytes(format!("* 1 FETCH ({items})\r\n")).fetch();
     }
 }
+
+#[test]
+fn sequence_sets_are_kept_as_written() {
+    // The session resolves them against the mailbox; reversed ranges and repeats are legal.
+    let r = request("t UID FETCH 9:3,1,1,*:4 (BODY[])\r\n");
+    let range = |first, last| SeqRange { first, last };
+    assert_eq!(
+        r.messages,
+        vec![
+            range(SeqBound::Number(9), SeqBound::Number(3)),
+            one(1),
+            one(1),
+            range(SeqBound::Last, SeqBound::Number(4)),
+        ]
+    );
+}

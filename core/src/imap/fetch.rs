@@ -10,6 +10,7 @@
 use imap_codec::CommandCodec;
 use imap_codec::decode::Decoder;
 use imap_codec::imap_types::command::CommandBody;
+use imap_codec::imap_types::core::{AString, Tag, Vec1};
 use imap_codec::imap_types::fetch::{
     MacroOrMessageDataItemNames, MessageDataItemName, Part, Section,
 };
@@ -202,11 +203,7 @@ fn without_rfc822_peek(raw: &[u8]) -> Option<Vec<u8>> {
     found.then_some(out)
 }
 
-fn classify(
-    tag: &imap_codec::imap_types::core::Tag<'_>,
-    body: &CommandBody<'_>,
-    rfc822_peek: bool,
-) -> ContentFetch {
+fn classify(tag: &Tag<'_>, body: &CommandBody<'_>, rfc822_peek: bool) -> ContentFetch {
     let CommandBody::Fetch {
         sequence_set,
         macro_or_item_names,
@@ -304,19 +301,19 @@ fn content_item(name: &MessageDataItemName<'_>, rfc822_peek: bool) -> Option<Con
     })
 }
 
+/// imap-codec's section as ours (shared with the FETCH response reader).
 pub(crate) fn section_spec(section: Option<&Section<'_>>) -> SectionSpec {
     let path = |part: Option<&Part>| -> Vec<u32> {
         part.map(|p| p.0.as_ref().iter().map(|n| n.get()).collect())
             .unwrap_or_default()
     };
-    let fields =
-        |names: &imap_codec::imap_types::core::Vec1<imap_codec::imap_types::core::AString<'_>>| {
-            names
-                .as_ref()
-                .iter()
-                .map(|name| String::from_utf8_lossy(name.as_ref()).into_owned())
-                .collect()
-        };
+    let fields = |names: &Vec1<AString<'_>>| {
+        names
+            .as_ref()
+            .iter()
+            .map(|name| String::from_utf8_lossy(name.as_ref()).into_owned())
+            .collect()
+    };
     let (part, text) = match section {
         None => (Vec::new(), None),
         Some(Section::Part(part)) => (path(Some(part)), None),
