@@ -43,6 +43,11 @@ fn reload(args: &SmtpArgs, listen: &mut Vec<String>, log: &Log) -> Control {
     match Settings::load(args) {
         Ok(s) => {
             let mut summary = s.summary();
+            // What the running proxy takes on a reload: policy, limits, upstreams. The data
+            // center (its verdicts, analysis time, outage), the grace period and the log
+            // settings are set up once, at start.
+            summary
+                .push_str("; data-center, grace and log settings take effect at the next restart");
             if s.listen != *listen {
                 summary.push_str(&format!(
                     "; listen addresses {} need a restart (still {})",

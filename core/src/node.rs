@@ -454,7 +454,7 @@ impl Node {
                         None => job.run(&AtomicBool::new(false)),
                         Some(cap) => {
                             let result = job.capped(cap).run(&AtomicBool::new(false));
-                            if result.as_ref().is_ok_and(|d| d.hit_archive_cap(cap)) {
+                            if result.as_ref().is_ok_and(Done::hit_archive_cap) {
                                 self.out.push_back(NodeOutput::Work { conn, id, job });
                                 continue;
                             }

@@ -62,11 +62,15 @@ pub enum Done {
 }
 
 impl Done {
-    /// True when an extraction stopped at the archive cap `bytes` of [`Job::capped`] (the
-    /// uncapped job might have gone further).
-    pub fn hit_archive_cap(&self, bytes: u64) -> bool {
-        let capped = Unscannable::OverLimit(LimitExceeded::TotalBytes(bytes));
-        matches!(self, Done::Extracted(x) if x.files.iter().any(|f| f.unscannable.as_ref() == Some(&capped)))
+    /// True when a run of [`Job::capped`] stopped at an archive byte limit (the uncapped
+    /// job might have gone further). The budget is drawn down across the whole message, so
+    /// an archive after the first reports what was left of it, not the cap: any total-bytes
+    /// stop counts.
+    pub fn hit_archive_cap(&self) -> bool {
+        matches!(self, Done::Extracted(x) if x.files.iter().any(|f| matches!(
+            f.unscannable,
+            Some(Unscannable::OverLimit(LimitExceeded::TotalBytes(_)))
+        )))
     }
 }
 

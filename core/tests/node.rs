@@ -217,8 +217,11 @@ fn small_jobs_run_on_the_spot_and_a_big_archive_is_handed_out() {
     assert_eq!(jobs.len(), 1, "handed out after reaching the cap");
     assert_eq!(uploads, 0, "nothing decided from the capped run");
     let done = jobs[0].run(&AtomicBool::new(false)).expect("runs");
-    assert!(
-        !done.hit_archive_cap(1 << 20),
-        "the uncapped run goes further"
-    );
+    // Two archives that pass the cap only together: the second reports what was left of
+    // the budget, and the job is handed out all the same.
+    let half = common::zip(&[("a.bin", vec![0u8; 600 << 10])]);
+    let other = common::zip(&[("b.bin", vec![1u8; 600 << 10])]);
+    let (jobs, _) = jobs_of(&message(&[("a.zip", half), ("b.zip", other)]));
+    assert_eq!(jobs.len(), 1, "the second archive's stop counts too");
+    assert!(!done.hit_archive_cap(), "the uncapped run goes further");
 }

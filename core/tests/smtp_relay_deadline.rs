@@ -67,3 +67,36 @@ fn x2_does_not_fire_once_the_body_is_relayed() {
     assert_eq!(h.take_client(), "250 2.0.0 queued\r\n");
     assert_eq!(h.transactions(), [TxnResult::Delivered]);
 }
+
+/// X2 fires while the proxy is still reconnecting to give the server the envelope again:
+/// the half-replayed connection is dropped, so the sender's next transaction starts clean
+/// (no "nested MAIL" from a stale envelope).
+#[test]
+fn x2_during_a_reconnect_drops_the_half_replayed_connection() {
+    let mut h = Harness::ready(x2_policy());
+    h.envelope();
+    let file = content("a", 300);
+    h.send_message(&message(&[("a.pdf", file.clone())]));
+    // The server drops the idle connection during the hold (Postfix smtpd_timeout).
+    h.advance(300);
+    h.s.handle_upstream_closed(&mut h.gw, h.now);
+    h.drain();
+    h.advance(220);
+    let connects = h.connects;
+    h.verdict(Md5::of(&file), ThreatLevel::Clean);
+    assert_eq!(h.connects, connects + 1, "reconnecting to relay");
+    h.advance(20);
+    assert!(h.take_client().starts_with("451 4.7.0 "));
+    assert!(h.upstream_closed, "the reconnect is given up");
+    // The next transaction reconnects and replays nothing of the old one.
+    h.client(b"MAIL FROM:<next@example.com>\r\n");
+    assert_eq!(h.connects, connects + 2);
+    h.s.handle_upstream_connected(&mut h.gw, h.now);
+    h.drain();
+    h.upstream(b"220 mx ESMTP\r\n");
+    let sent = h.take_upstream();
+    assert!(
+        !sent.contains("alice@example.com"),
+        "stale envelope replayed: {sent}"
+    );
+}

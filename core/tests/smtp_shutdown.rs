@@ -85,3 +85,24 @@ fn past_the_grace_period_a_held_message_gets_421_and_is_never_delivered() {
     assert!(!h.take_upstream().contains("DATA"), "never delivered later");
     assert_eq!(h.transactions(), [TxnResult::Tempfailed]);
 }
+
+/// The grace period ends while the body is out and its reply not back: a 421 then would
+/// make the sender deliver again, so the upstream's answer is awaited and relayed.
+#[test]
+fn a_body_already_relayed_is_answered_by_the_upstream_not_cut_short() {
+    let mut h = Harness::ready(hold_policy());
+    h.envelope();
+    let file = content("a", 300);
+    h.send_message(&message(&[("a.pdf", file.clone())]));
+    h.verdict(Md5::of(&file), ThreatLevel::Clean);
+    h.take_upstream();
+    h.upstream(b"354 go\r\n");
+    assert!(h.take_upstream().ends_with("\r\n.\r\n"));
+    let drained = h.s.shut_down(true, &mut h.gw, h.now);
+    h.drain();
+    assert_eq!(drained, Drained::Busy);
+    assert_eq!(h.take_client(), "", "no 421 while the upstream decides");
+    h.upstream(b"250 2.0.0 queued\r\n");
+    assert_eq!(h.take_client(), "250 2.0.0 queued\r\n");
+    assert_eq!(h.transactions(), [TxnResult::Delivered]);
+}

@@ -40,7 +40,7 @@ use super::redis_cache::{RedisConfig, SharedCache};
 mod smtp_control;
 use super::log::{Log, secs};
 use super::sandbox::{self, Sandbox};
-use super::sockets::{socket_loop, upstream_task};
+use super::sockets::{counted, socket_loop, upstream_task};
 use super::workers::{Finished, Task, Workers};
 use aptsim_peers::datacenter::{Basis, DcAnswer};
 
@@ -137,6 +137,8 @@ struct Coordinator {
     draining: Option<Draining>,
     /// The tasks accepting connections, one per listening address; aborted on shutdown.
     acceptors: Vec<tokio::task::JoinHandle<()>>,
+    /// Socket tasks alive (a shutdown waits for them to flush and close).
+    open_sockets: Arc<std::sync::atomic::AtomicUsize>,
     dc: Sandbox,
     log: Log,
     start: Instant,
@@ -190,6 +192,7 @@ pub async fn serve(
         connect_timeout: live.connect_timeout,
         draining: None,
         acceptors,
+        open_sockets: Arc::default(),
         dc: live.datacenter,
         log: Log {
             wall_start,
@@ -270,7 +273,10 @@ impl Coordinator {
 
     fn next_deadline(&self) -> Option<Timestamp> {
         let jobs = self.jobs.values().map(|(t, _)| *t).min();
-        let grace = self.draining.map(|d| d.until);
+        // While draining, look again soon: socket tasks end without telling the loop.
+        let grace = self
+            .draining
+            .map(|d| d.until.min(self.now() + Duration::from_millis(20)));
         let redis = self.shared.as_ref().and_then(SharedCache::poll_timeout);
         [
             self.node.poll_timeout(),
@@ -298,11 +304,9 @@ impl Coordinator {
         self.next_conn += 1;
         let _ = stream.set_nodelay(true);
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(socket_loop(
-            stream,
-            rx,
-            self.inbox.clone(),
-            Peer::Client(conn),
+        tokio::spawn(counted(
+            self.open_sockets.clone(),
+            socket_loop(stream, rx, self.inbox.clone(), Peer::Client(conn)),
         ));
         self.log.info(
             self.now(),
@@ -463,12 +467,15 @@ impl Coordinator {
             NodeOutput::Connect { up, .. } => {
                 let (tx, rx) = mpsc::unbounded_channel();
                 self.upstreams.insert(up, tx);
-                tokio::spawn(upstream_task(
-                    self.upstream_addrs.clone(),
-                    self.connect_timeout,
-                    rx,
-                    self.inbox.clone(),
-                    up,
+                tokio::spawn(counted(
+                    self.open_sockets.clone(),
+                    upstream_task(
+                        self.upstream_addrs.clone(),
+                        self.connect_timeout,
+                        rx,
+                        self.inbox.clone(),
+                        up,
+                    ),
                 ));
             }
             NodeOutput::CloseUpstream { up } => {

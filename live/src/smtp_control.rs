@@ -94,7 +94,9 @@ impl Coordinator {
         let Some(d) = self.draining else {
             return false;
         };
-        let closed = self.clients.values().all(|c| c.socket.is_none()) && self.upstreams.is_empty();
+        let closed = self.clients.values().all(|c| c.socket.is_none())
+            && self.upstreams.is_empty()
+            && self.open_sockets.load(std::sync::atomic::Ordering::Acquire) == 0;
         closed || (d.forced && self.now() >= d.until)
     }
 }

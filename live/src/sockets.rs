@@ -2,7 +2,9 @@
 //! reports what it reads to the coordinator ([`super::smtp`]) over one shared bounded
 //! channel and writes what the coordinator sends it over its own unbounded one.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -109,4 +111,19 @@ pub(crate) async fn socket_loop(
             }
         }
     }
+}
+
+/// Runs a socket task, counted in `open` while it lives: a proxy shutting down waits until
+/// every socket task has written what it was given and closed (a task still queued when the
+/// runtime stops would lose its last 421).
+pub(crate) async fn counted(open: Arc<AtomicUsize>, task: impl Future<Output = ()>) {
+    struct Live(Arc<AtomicUsize>);
+    impl Drop for Live {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+    open.fetch_add(1, Ordering::AcqRel);
+    let _live = Live(open);
+    task.await;
 }

@@ -15,7 +15,9 @@ Checks:
   (o3) SIGHUP: the file changed from release to hold mode is applied to the next message
        without a restart, the verdict cache is kept (a file judged before the reload is
        decided at once after it, no second upload), and a broken file is refused with
-       the proxy still running on the old settings.
+       the proxy still running on the old settings;
+  (o4) SIGTERM when the upstream has dropped the held session's connection: the 421 at
+       the end of the grace period is written before the proxy exits.
 """
 
 import email.message
@@ -220,6 +222,37 @@ analysis_time = "30s"
 
         checks.run("(o3) SIGHUP applies a changed file, keeps the cache, refuses a broken "
                    "one and keeps running", check_o3)
+
+        def check_o4():
+            # An upstream that drops idle connections after 1 s (smtp-sink -t 1): during
+            # the hold the proxy has no upstream socket left, and the 421 at the end of the
+            # grace period must still reach the sender before the proxy exits.
+            port = free_port()
+            args = [find_postfix_tool("smtp-sink"), "-t", "1"]
+            if os.geteuid() == 0:
+                args += ["-u", "nobody"]
+            start(args + [f"127.0.0.1:{port}", "100"], os.path.join(work, "sink-o4.log"))
+            time.sleep(0.3)
+            p = Proxy(aptsim, work, "o4", f"127.0.0.1:{port}", "--hold", "--analysis-time",
+                      "60s", "--grace", "2s")
+            out = {}
+
+            def run():
+                try:
+                    out["reply"] = send(p.port, "o4@example.com", b"o4" * 100)
+                except Exception as e:  # a bare disconnect lands here
+                    out["reply"] = ("error", repr(e))
+
+            t = threading.Thread(target=run)
+            t.start()
+            time.sleep(2.5)
+            p.proc.send_signal(signal.SIGTERM)
+            t.join(30)
+            assert out.get("reply", (0,))[0] == 421, f"the sender got {out}"
+            wait_for(lambda: p.proc.poll() is not None, 15, "the proxy to exit")
+
+        checks.run("(o4) SIGTERM with no upstream left: the 421 still reaches the sender",
+                   check_o4)
     except SetupError as e:
         print(f"setup failed: {e}", file=sys.stderr)
         checks.failed += 1

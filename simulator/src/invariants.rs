@@ -124,12 +124,10 @@ fn n1_nothing_lost(trace: &[TraceLine], v: &mut Vec<Violation>) -> FinalStates {
 /// relay after the proxy *saw* the sender leave is never excused: the proxy never relays
 /// then (S5), and a duplicate from it fails N2.
 pub fn ambiguous_timeouts(trace: &[TraceLine]) -> BTreeMap<String, usize> {
-    let relayed: BTreeSet<u64> = trace
-        .iter()
-        .filter_map(|l| match &l.record {
-            Record::BodyRelayed { conn, .. } => Some(*conn),
-            _ => None,
-        })
+    let relayed: BTreeSet<u64> = relays(trace)
+        .into_iter()
+        .filter(|r| !r.after_client_gone)
+        .map(|r| r.conn)
         .collect();
     let mut out = BTreeMap::new();
     for l in trace {
@@ -142,7 +140,47 @@ pub fn ambiguous_timeouts(trace: &[TraceLine]) -> BTreeMap<String, usize> {
     out
 }
 
+/// A body the proxy relayed, and whether the proxy had seen the sender leave that
+/// transaction first (S5: it must never relay then).
+struct Relay {
+    conn: u64,
+    txn: u64,
+    after_client_gone: bool,
+}
+
+fn relays(trace: &[TraceLine]) -> Vec<Relay> {
+    let mut gone: BTreeSet<(u64, u64)> = BTreeSet::new();
+    let mut out = Vec::new();
+    for l in trace {
+        match &l.record {
+            Record::ClientGone {
+                conn,
+                txn: Some(txn),
+                ..
+            } => {
+                gone.insert((*conn, *txn));
+            }
+            Record::BodyRelayed { conn, txn } => out.push(Relay {
+                conn: *conn,
+                txn: *txn,
+                after_client_gone: gone.contains(&(*conn, *txn)),
+            }),
+            _ => {}
+        }
+    }
+    out
+}
+
 fn n2_no_duplicates(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violation>) {
+    for r in relays(trace).iter().filter(|r| r.after_client_gone) {
+        v.push(Violation {
+            id: "N2",
+            detail: format!(
+                "conn {} txn {} relayed after its sender left (S5: never delivered later)",
+                r.conn, r.txn
+            ),
+        });
+    }
     let mut deliveries: BTreeMap<&str, usize> = BTreeMap::new();
     for l in trace {
         if let Record::Delivered { msg, .. } = &l.record {
@@ -201,13 +239,16 @@ fn n3_hold_means_hold(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Viola
             Record::HoldStart { conn, txn } => {
                 holds.insert((*conn, *txn));
             }
+            // Held: a hold started for it, or it was decided in hold mode at once (from the
+            // cache, as an S5 retry is), which `held_ms` records.
             Record::Decision {
                 conn,
                 txn,
                 msg,
                 fail_open,
+                held_ms,
                 ..
-            } if holds.contains(&(*conn, *txn)) => {
+            } if held_ms.is_some() || holds.contains(&(*conn, *txn)) => {
                 let e = held.entry(msg).or_insert(false);
                 *e |= *fail_open;
             }
@@ -355,218 +396,5 @@ fn n9_faults_fire(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violation
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn line(t: u64, record: Record) -> TraceLine {
-        TraceLine {
-            t,
-            actor: "test",
-            record,
-        }
-    }
-
-    fn ctx() -> CheckContext {
-        CheckContext {
-            cache_ttl: Duration::from_secs(3_600),
-            dedupe_in_flight: true,
-            proactive_tempfail: false,
-            non_allow_levels: [ThreatLevel::Medium, ThreatLevel::High].into(),
-            faults: vec![],
-        }
-    }
-
-    fn ids(trace: &[TraceLine], ctx: &CheckContext) -> Vec<&'static str> {
-        check(trace, ctx).1.iter().map(|v| v.id).collect()
-    }
-
-    fn delivered(t: u64, msg: &str, files: &[&str]) -> TraceLine {
-        line(
-            t,
-            Record::Delivered {
-                msg: msg.into(),
-                rcpts: vec![],
-                size: 1,
-                files: files.iter().map(|f| f.to_string()).collect(),
-            },
-        )
-    }
-
-    fn submission(t: u64, txn: u64, md5: &str) -> TraceLine {
-        line(
-            t,
-            Record::Submission {
-                conn: 1,
-                txn,
-                md5: md5.into(),
-                name: String::new(),
-                upload: true,
-            },
-        )
-    }
-
-    #[test]
-    fn a_clean_trace_passes_and_counts() {
-        let trace = vec![
-            line(0, Record::Queued { msg: "m1".into() }),
-            line(0, Record::Queued { msg: "m2".into() }),
-            delivered(5, "m1", &[]),
-        ];
-        let (states, violations) = check(&trace, &ctx());
-        assert!(violations.is_empty(), "{violations:?}");
-        assert_eq!(
-            (states.submitted, states.delivered, states.in_flight),
-            (2, 1, 1)
-        );
-    }
-
-    #[test]
-    fn n1_two_end_states() {
-        let trace = vec![
-            line(0, Record::Queued { msg: "m1".into() }),
-            delivered(5, "m1", &[]),
-            line(6, Record::Quarantined { msg: "m1".into() }),
-        ];
-        assert_eq!(ids(&trace, &ctx()), ["N1"]);
-    }
-
-    #[test]
-    fn n2_duplicates_unless_ambiguous() {
-        let mut trace = vec![
-            line(0, Record::Queued { msg: "m1".into() }),
-            line(
-                0,
-                Record::AttemptStarted {
-                    msg: "m1".into(),
-                    attempt: 1,
-                    conn: 9,
-                },
-            ),
-            delivered(5, "m1", &[]),
-            delivered(9, "m1", &[]),
-        ];
-        assert_eq!(ids(&trace, &ctx()), ["N2"]);
-        // The sender says the first attempt may have delivered it...
-        trace.insert(
-            3,
-            line(
-                6,
-                Record::MayBeDeliveredMultipleTimes {
-                    msg: "m1".into(),
-                    attempt: 1,
-                    conn: 9,
-                },
-            ),
-        );
-        assert_eq!(
-            ids(&trace, &ctx()),
-            ["N2"],
-            "but the proxy never relayed it"
-        );
-        // ...and the proxy did relay its body: ambiguous, not a violation.
-        trace.insert(2, line(4, Record::BodyRelayed { conn: 9, txn: 1 }));
-        assert!(ids(&trace, &ctx()).is_empty());
-        let x2 = CheckContext {
-            proactive_tempfail: true,
-            ..ctx()
-        };
-        assert_eq!(ids(&trace, &x2), ["N2"]);
-    }
-
-    #[test]
-    fn n3_held_bad_file_reaching_the_recipient() {
-        let decision = |fail_open| {
-            line(
-                3,
-                Record::Decision {
-                    conn: 1,
-                    txn: 1,
-                    msg: "m1".into(),
-                    action: aptsim_core::policy::Action::Allow,
-                    decision: crate::trace::DecisionKind::Deliver,
-                    held_ms: None,
-                    released: false,
-                    fail_open,
-                    files: vec![],
-                },
-            )
-        };
-        let verdict = line(
-            2,
-            Record::Verdict {
-                md5: "aa".into(),
-                level: ThreatLevel::High,
-                score: 90,
-                analysis_ms: 1,
-            },
-        );
-        let hold = line(1, Record::HoldStart { conn: 1, txn: 1 });
-        let trace = vec![
-            hold.clone(),
-            verdict.clone(),
-            decision(false),
-            delivered(4, "m1", &["aa"]),
-        ];
-        assert_eq!(ids(&trace, &ctx()), ["N3"]);
-        let trace = vec![
-            hold,
-            verdict.clone(),
-            decision(true),
-            delivered(4, "m1", &["aa"]),
-        ];
-        assert!(ids(&trace, &ctx()).is_empty(), "fail-open is excepted");
-        let trace = vec![verdict, decision(false), delivered(4, "m1", &["aa"])];
-        assert!(ids(&trace, &ctx()).is_empty(), "no hold, no N3");
-    }
-
-    #[test]
-    fn n5_two_groups_in_flight() {
-        let trace = vec![
-            submission(0, 1, "a"),
-            submission(0, 1, "b"),
-            submission(5, 1, "c"),
-        ];
-        assert_eq!(ids(&trace, &ctx()), ["N5"]);
-        let trace = vec![
-            submission(0, 1, "a"),
-            line(4, Record::CacheStored { md5: "a".into() }),
-            submission(5, 1, "c"),
-        ];
-        assert!(ids(&trace, &ctx()).is_empty());
-    }
-
-    #[test]
-    fn n7_cached_upload_and_double_analysis() {
-        let trace = vec![
-            submission(0, 1, "a"),
-            line(4, Record::CacheStored { md5: "a".into() }),
-            submission(10, 2, "a"),
-        ];
-        assert_eq!(ids(&trace, &ctx()), ["N7"]);
-        let trace = vec![submission(0, 1, "a"), submission(1, 2, "a")];
-        assert_eq!(ids(&trace, &ctx()), ["N7"]);
-        let off = CheckContext {
-            dedupe_in_flight: false,
-            ..ctx()
-        };
-        assert!(ids(&trace, &off).is_empty());
-    }
-
-    #[test]
-    fn n9_fault_that_never_fired() {
-        let c = CheckContext {
-            faults: vec!["outage".into()],
-            ..ctx()
-        };
-        assert_eq!(ids(&[], &c), ["N9"]);
-        let fired = vec![line(
-            1,
-            Record::Fault {
-                id: "outage".into(),
-                kind: FaultAction::DatacenterUnreachable,
-                detail: String::new(),
-            },
-        )];
-        assert!(ids(&fired, &c).is_empty());
-    }
-}
+#[path = "invariants_tests.rs"]
+mod tests;

@@ -159,7 +159,8 @@ pub struct ProxySession {
     /// The client sent its FIN and is taken to be still reading (a half-close): it is
     /// answered what it asked, then closed.
     client_eof: bool,
-    /// The gateway is shutting down: a session that becomes idle is closed with 421.
+    /// The gateway is shutting down: the next command other than QUIT is answered 421 and
+    /// the session closed (the driver's grace period ends the others).
     shutting_down: bool,
     /// When the command line being read began to arrive (the command deadline).
     line_started: Option<Timestamp>,

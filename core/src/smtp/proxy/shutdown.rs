@@ -30,6 +30,12 @@ impl ProxySession {
         if !force && !self.idle_for_shutdown() {
             return Drained::Busy;
         }
+        if matches!(self.awaiting, Some((Op::Body { .. }, _))) {
+            // The body is out: the upstream may take it, so a 421 now would make the sender
+            // deliver it again. Its answer goes to the sender; the driver stops waiting for
+            // it after its own linger.
+            return Drained::Busy;
+        }
         let reply = shutdown_reply(&self.config.hostname);
         if matches!(self.client, ClientState::Data(_)) {
             self.log_txn(

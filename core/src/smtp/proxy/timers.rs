@@ -119,12 +119,28 @@ impl ProxySession {
             return;
         }
         self.body_work = None;
-        self.ops
-            .retain(|op| !matches!(op, Op::Data | Op::Body { .. }));
-        if matches!(self.awaiting, Some((Op::Data, _))) {
+        // A server waiting for a body, or one still being reconnected and given the
+        // envelope again, would hold a transaction the sender has been told is over: drop it
+        // (the next transaction reconnects).
+        let replaying = matches!(
+            self.awaiting,
+            Some((
+                Op::Data | Op::Replay { .. } | Op::Xforward { .. } | Op::Greeting { relay: false },
+                _
+            ))
+        );
+        if replaying || self.upstream == Upstream::Connecting {
             self.awaiting = None;
+            self.ops.clear();
             self.out.push_back(Output::CloseUpstream);
             self.upstream = Upstream::Gone;
+        } else {
+            self.ops.retain(|op| {
+                !matches!(
+                    op,
+                    Op::Data | Op::Body { .. } | Op::Replay { .. } | Op::Xforward { .. }
+                )
+            });
         }
         let reply = Reply::new(
             451,

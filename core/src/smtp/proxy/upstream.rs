@@ -30,6 +30,18 @@ impl ProxySession {
             self.awaiting = Some((op, now));
         }
         self.upstream_lost(gw, now);
+        if self.ops.iter().any(|op| matches!(op, Op::Relay { .. }))
+            && !matches!(self.client, ClientState::Closed)
+        {
+            // A client command waited for this reconnect (the server had dropped the idle
+            // connection): it gets an answer, not silence.
+            self.client_busy = false;
+            self.reply(Reply::new(
+                421,
+                "4.4.0 Upstream server unavailable, try again later",
+            ));
+            self.close_client();
+        }
         self.ops.clear();
         self.pump(gw, now);
     }
