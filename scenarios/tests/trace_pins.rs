@@ -57,6 +57,11 @@ const PINS: &[(&str, &str, &str)] = &[
         "73d2f8dbe938272f985a249c2eb45b4d",
     ),
     (
+        "link-cut-longer-than-tcp-retries",
+        "0861d970fb6dbf4dd1113d8a5d8ec758",
+        "0861d970fb6dbf4dd1113d8a5d8ec758",
+    ),
+    (
         "link-cut-sender-leaves-during-hold",
         "ed12045b4cb390006817a48a610d71b1",
         "ed12045b4cb390006817a48a610d71b1",

@@ -16,7 +16,7 @@
 //! timeout, not retried.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -92,24 +92,39 @@ struct Segment {
     msg: Wire,
 }
 
-/// A connection whose segments wait for the path to come back, oldest first.
+/// One direction of a connection whose segments wait for the path to come back, oldest
+/// first. Each direction has its own retransmission clock, as each side's TCP does.
 struct Stalled {
+    id: u64,
+    conn: ConnId,
+    to: Recipient<Wire>,
     segments: VecDeque<Segment>,
 }
 
-/// Per-link TCP state: stalled connections and aborted ones.
+/// Per-link TCP state: stalled directions and aborted connections.
 #[derive(Default)]
 struct Streams {
-    stalled: BTreeMap<ConnId, Stalled>,
+    stalled: Vec<Stalled>,
+    next_id: u64,
     aborted: BTreeSet<ConnId>,
 }
 
 impl std::fmt::Debug for Streams {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let stalled: Vec<ConnId> = self.stalled.iter().map(|s| s.conn).collect();
         f.debug_struct("Streams")
-            .field("stalled", &self.stalled.keys().collect::<Vec<_>>())
+            .field("stalled", &stalled)
             .field("aborted", &self.aborted)
             .finish()
+    }
+}
+
+/// A segment reaching the side that gave its connection up is answered with a reset
+/// (never a reset or a FIN: nothing answers those).
+fn answer_with_reset(segment: Segment) {
+    if !matches!(segment.msg, Wire::Reset { .. } | Wire::Closed { .. }) {
+        let conn = segment.msg.conn();
+        segment.from.do_send(Wire::Reset { conn });
     }
 }
 
@@ -201,21 +216,22 @@ impl Link {
     /// A segment reaches the cut point or its receiver.
     fn arrive(&self, segment: Segment, sent: Instant) {
         let conn = segment.msg.conn();
+        let cut = self.is_cut();
         let mut streams = self.streams.borrow_mut();
-        if streams.aborted.contains(&conn) {
+        if streams.aborted.contains(&conn) && !cut {
             drop(streams);
-            // The other side gave the connection up: it answers anything but its own
-            // reset's echo with a reset, once the path lets the segment through.
-            if !self.is_cut() && !matches!(segment.msg, Wire::Reset { .. } | Wire::Closed { .. }) {
-                segment.from.do_send(Wire::Reset { conn });
-            }
+            answer_with_reset(segment);
             return;
         }
-        if let Some(stalled) = streams.stalled.get_mut(&conn) {
+        if let Some(stalled) = streams
+            .stalled
+            .iter_mut()
+            .find(|s| s.conn == conn && s.to == segment.to)
+        {
             stalled.segments.push_back(segment);
             return;
         }
-        if !self.is_cut() {
+        if !cut {
             drop(streams);
             segment.to.do_send(segment.msg);
             return;
@@ -225,49 +241,61 @@ impl Link {
         } else {
             Backoff::data()
         };
-        streams.stalled.insert(
+        let id = streams.next_id;
+        streams.next_id += 1;
+        streams.stalled.push(Stalled {
+            id,
             conn,
-            Stalled {
-                segments: VecDeque::from([segment]),
-            },
-        );
+            to: segment.to.clone(),
+            segments: VecDeque::from([segment]),
+        });
         drop(streams);
         let link = self.clone();
-        actix::spawn(async move { link.retransmit(conn, sent, backoff).await });
+        actix::spawn(async move { link.retransmit(id, sent, backoff).await });
     }
 
-    /// Retransmits a stalled connection's segments until the path is back (then they all
-    /// arrive, in order) or the stack gives up (then the connection is aborted).
-    async fn retransmit(self, conn: ConnId, sent: Instant, backoff: Backoff) {
+    /// Takes a stalled direction out of the table.
+    fn unstall(&self, id: u64) -> Option<Stalled> {
+        let mut streams = self.streams.borrow_mut();
+        let at = streams.stalled.iter().position(|s| s.id == id)?;
+        Some(streams.stalled.remove(at))
+    }
+
+    /// Retransmits a stalled direction's segments until the path is back (then they all
+    /// arrive, in order — or, on a connection the other side gave up, each gets a reset) or
+    /// the stack gives up (then the connection is aborted).
+    async fn retransmit(self, id: u64, sent: Instant, backoff: Backoff) {
         for offset in backoff.retransmissions {
             tokio::time::sleep_until(sent + offset + self.latency).await;
             if !self.is_cut() {
-                let stalled = self.streams.borrow_mut().stalled.remove(&conn);
-                for s in stalled.into_iter().flat_map(|s| s.segments) {
-                    s.to.do_send(s.msg);
+                let Some(stalled) = self.unstall(id) else {
+                    return;
+                };
+                let aborted = self.streams.borrow().aborted.contains(&stalled.conn);
+                for s in stalled.segments {
+                    if aborted {
+                        answer_with_reset(s);
+                    } else {
+                        s.to.do_send(s.msg);
+                    }
                 }
                 return;
             }
         }
         tokio::time::sleep_until(sent + backoff.give_up).await;
-        let stalled = {
-            let mut streams = self.streams.borrow_mut();
-            streams.aborted.insert(conn);
-            streams.stalled.remove(&conn)
+        let Some(stalled) = self.unstall(id) else {
+            return;
         };
-        // Each side with segments in flight learns from its own stack: `connect()` fails,
-        // or the connection is reset. Once per side: repeats would be noise.
-        let mut told: Vec<Recipient<Wire>> = Vec::new();
-        for s in stalled.into_iter().flat_map(|s| s.segments) {
-            if told.contains(&s.from) {
-                continue;
-            }
-            let news = match s.msg {
+        let conn = stalled.conn;
+        self.streams.borrow_mut().aborted.insert(conn);
+        // The sending side learns from its own stack, once: `connect()` fails, or the
+        // connection is reset.
+        if let Some(first) = stalled.segments.into_iter().next() {
+            let news = match first.msg {
                 Wire::Connect { .. } => Wire::Refused { conn },
                 _ => Wire::Reset { conn },
             };
-            s.from.do_send(news);
-            told.push(s.from);
+            first.from.do_send(news);
         }
     }
 }
