@@ -199,26 +199,68 @@ fn n2_no_duplicates(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violati
             });
         }
     }
-    // X2 answers before the sender's timeout, but a cut path can hide any answer: with the
-    // sender's link cut, an ambiguous timeout is the network's doing.
-    let client_cut = trace.iter().any(|l| {
-        matches!(
-            l.record,
-            Record::Fault {
-                kind: FaultAction::LinkCut(crate::faults::LinkName::Client),
-                ..
-            }
-        )
-    });
-    if ctx.proactive_tempfail && !client_cut {
-        let total: usize = ambiguous.values().sum();
-        if total > 0 {
+    // X2 answers before the sender's timeout, but a cut path can hide any answer: an
+    // ambiguous attempt whose connection lived while the sender's link was cut is the
+    // network's doing, not a missed deadline.
+    if ctx.proactive_tempfail {
+        let cuts = client_cuts(trace);
+        let started: BTreeMap<u64, u64> = trace
+            .iter()
+            .filter_map(|l| match &l.record {
+                Record::AttemptStarted { conn, .. } => Some((*conn, l.t)),
+                _ => None,
+            })
+            .collect();
+        let relayed: BTreeSet<u64> = relays(trace)
+            .into_iter()
+            .filter(|r| !r.after_client_gone)
+            .map(|r| r.conn)
+            .collect();
+        let unexcused = trace
+            .iter()
+            .filter(|l| match &l.record {
+                Record::MayBeDeliveredMultipleTimes { conn, .. } if relayed.contains(conn) => {
+                    let from = started.get(conn).copied().unwrap_or(0);
+                    !cuts.iter().any(|&(a, b)| a <= l.t && b >= from)
+                }
+                _ => false,
+            })
+            .count();
+        if unexcused > 0 {
             v.push(Violation {
                 id: "N2",
-                detail: format!("{total} ambiguous timeouts with X2 on"),
+                detail: format!("{unexcused} ambiguous timeouts with X2 on"),
             });
         }
     }
+}
+
+/// When the sender's link was cut: (start, end) in trace milliseconds; a cut never
+/// repaired lasts to the end.
+fn client_cuts(trace: &[TraceLine]) -> Vec<(u64, u64)> {
+    let mut open: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut cuts = Vec::new();
+    for l in trace {
+        if let Record::Fault {
+            id,
+            kind: FaultAction::LinkCut(crate::faults::LinkName::Client),
+            ..
+        } = &l.record
+        {
+            match id.strip_suffix("/end") {
+                Some(start) => {
+                    if let Some(a) = open.remove(start) {
+                        cuts.push((a, l.t));
+                    }
+                }
+                None => {
+                    open.insert(id, l.t);
+                }
+            }
+        }
+    }
+    cuts.extend(open.into_values().map(|a| (a, u64::MAX)));
+    cuts
 }
 
 fn n3_hold_means_hold(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violation>) {

@@ -233,3 +233,52 @@ fn n9_fault_that_never_fired() {
     )];
     assert!(ids(&fired, &c).is_empty());
 }
+
+#[test]
+fn n2_with_x2_excuses_only_attempts_that_lived_through_a_client_cut() {
+    let x2 = CheckContext {
+        proactive_tempfail: true,
+        ..ctx()
+    };
+    let cut = |t, id: &str| {
+        line(
+            t,
+            Record::Fault {
+                id: id.into(),
+                kind: FaultAction::LinkCut(crate::faults::LinkName::Client),
+                detail: String::new(),
+            },
+        )
+    };
+    let ambiguous_attempt = |start: u64, end: u64| {
+        vec![
+            line(
+                start,
+                Record::AttemptStarted {
+                    msg: "m1".into(),
+                    attempt: 1,
+                    conn: 9,
+                },
+            ),
+            line(start + 1, Record::BodyRelayed { conn: 9, txn: 1 }),
+            line(
+                end,
+                Record::MayBeDeliveredMultipleTimes {
+                    msg: "m1".into(),
+                    attempt: 1,
+                    conn: 9,
+                },
+            ),
+        ]
+    };
+    // The attempt lived through the cut: the network's doing.
+    let mut trace = vec![cut(100, "c")];
+    trace.extend(ambiguous_attempt(50, 700));
+    trace.push(cut(900, "c/end"));
+    trace.sort_by_key(|l| l.t);
+    assert!(ids(&trace, &x2).is_empty(), "{:?}", check(&trace, &x2).1);
+    // A cut long before the attempt excuses nothing.
+    let mut trace = vec![cut(10, "c"), cut(20, "c/end")];
+    trace.extend(ambiguous_attempt(50, 700));
+    assert_eq!(ids(&trace, &x2), ["N2"]);
+}
