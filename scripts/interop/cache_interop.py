@@ -39,8 +39,6 @@ import sys
 import tempfile
 import threading
 import time
-from email.message import EmailMessage
-import email.policy
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402
@@ -55,7 +53,7 @@ from harness import (  # noqa: E402
     Checks,
     run_main,
 )
-from smtp_messages import smtplib_send, EICAR  # noqa: E402
+from smtp_messages import smtplib_send, one_attachment, EICAR  # noqa: E402
 
 ANALYSIS = 3.0
 DB = 3
@@ -64,15 +62,8 @@ INSTALL = "install them with: bash scripts/interop/install-deps.sh " \
 
 
 def one_file(sender, marker, data, name):
-    """A message with one attachment, so that its hold lasts one analysis."""
-    m = EmailMessage()
-    m["From"] = sender
-    m["To"] = "rcpt@example.net"
-    m["Subject"] = f"interop cache {marker}"
-    m["Message-ID"] = f"<{marker}@interop.test>"
-    m.set_content("One attachment.\n")
-    m.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
-    return m.as_bytes(policy=email.policy.SMTP)
+    """A message with one attachment (smtp_messages.one_attachment)."""
+    return one_attachment(sender, marker, name, data, "interop cache")
 
 
 class Redis:

@@ -39,8 +39,6 @@ import sys
 import tempfile
 import threading
 import time
-from email.message import EmailMessage
-import email.policy
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402
@@ -54,7 +52,7 @@ from harness import (  # noqa: E402
     run_main,
     INSTALL_HINT,
 )
-from smtp_messages import EICAR, smtplib_send  # noqa: E402
+from smtp_messages import EICAR, one_attachment, smtplib_send  # noqa: E402
 
 # The longest a sender may wait for its reply after the data center dies: the client gives
 # up after three failed polls half a second apart; the rest is slack for a loaded machine.
@@ -111,18 +109,6 @@ class DataCenter:
             if time.monotonic() > end:
                 raise AssertionError(f"no {text!r} in {self.log_path}:\n{self.log()[-1500:]}")
             time.sleep(0.02)
-
-
-def attachment_message(sender, marker, name, data):
-    """A message with one attachment; its Message-ID carries `marker` for Sink.find."""
-    m = EmailMessage()
-    m["From"] = sender
-    m["To"] = "rcpt@example.net"
-    m["Subject"] = f"interop datacenter {marker}"
-    m["Message-ID"] = f"<{marker}@interop.test>"
-    m.set_content("One attachment, judged by a data center in another process.\n")
-    m.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
-    return m.as_bytes(policy=email.policy.SMTP)
 
 
 def send_in_background(port, sender, message):
@@ -192,7 +178,7 @@ def main():
             sender = "dc-p1@example.com"
             data = b"a clean attachment for the remote data center\n" * 30
             md5 = hashlib.md5(data).hexdigest()
-            msg = attachment_message(sender, "dc-p1", "report.txt", data)
+            msg = one_attachment(sender, "dc-p1", "report.txt", data, "interop datacenter")
             elapsed, refused = smtplib_send(p_judging.port, sender, msg)
             assert refused is None, f"refused: {refused}"
             assert elapsed >= 1.9, f"answered after {elapsed:.2f}s, before the 2s analysis"
@@ -210,7 +196,7 @@ def main():
         # (p2) a file the verdict file lists as high -------------------------------------
         def check_p2():
             sender = "dc-p2@example.com"
-            msg = attachment_message(sender, "dc-p2", "listed.pdf", listed)
+            msg = one_attachment(sender, "dc-p2", "listed.pdf", listed, "interop datacenter")
             elapsed, refused = smtplib_send(p_judging.port, sender, msg)
             assert refused is not None and refused[0] == 554, f"expected 554, got {refused}"
             assert elapsed >= 1.9, f"answered after {elapsed:.2f}s, before the 2s analysis"
@@ -229,7 +215,8 @@ def main():
             data = f"held while {marker}'s data center dies\n".encode() * 30
             md5 = hashlib.md5(data).hexdigest()
             wait = send_in_background(proxy.port, sender,
-                                      attachment_message(sender, marker, "held.txt", data))
+                                      one_attachment(sender, marker, "held.txt", data,
+                                                     "interop datacenter"))
             # Uploaded: the analysis (60 s) runs, the message is held.
             dc.wait_for(f"upload md5={md5}")
             time.sleep(0.3)
@@ -273,7 +260,7 @@ def main():
             doomed.launch()
             sender = "dc-p5@example.com"
             eicar_md5 = hashlib.md5(EICAR).hexdigest()
-            msg = attachment_message(sender, "dc-p5", "eicar.com", EICAR)
+            msg = one_attachment(sender, "dc-p5", "eicar.com", EICAR, "interop datacenter")
             elapsed, refused = smtplib_send(p_doomed.port, sender, msg)
             assert refused is not None and refused[0] == 554, f"expected 554, got {refused}"
             assert elapsed >= 0.9, f"answered after {elapsed:.2f}s, before the 1s analysis"
@@ -290,7 +277,7 @@ def main():
         def check_p6():
             sender = "dc-p6@example.com"
             data = b"sent to a data center in an outage\n" * 30
-            msg = attachment_message(sender, "dc-p6", "outage.txt", data)
+            msg = one_attachment(sender, "dc-p6", "outage.txt", data, "interop datacenter")
             _, refused = smtplib_send(p_refusing.port, sender, msg)
             assert refused is None, f"outage allow: expected 250, got {refused}"
             assert sink.find("dc-p6@interop") is not None, "the message never reached the sink"

@@ -20,7 +20,6 @@ Checks:
        the end of the grace period is written before the proxy exits.
 """
 
-import email.message
 import os
 import signal
 import smtplib
@@ -43,17 +42,7 @@ from harness import (  # noqa: E402
     run_main,
     INSTALL_HINT,
 )
-
-
-def message(sender, payload):
-    m = email.message.EmailMessage()
-    m["From"] = sender
-    m["To"] = "b@example.net"
-    m["Subject"] = f"ops check from {sender}"
-    m.set_content("hello")
-    m.add_attachment(payload, maintype="application", subtype="octet-stream",
-                     filename="report.bin")
-    return m
+from smtp_messages import one_attachment  # noqa: E402
 
 
 def send(port, sender, payload, rcpts=("b@example.net",), timeout=60):
@@ -65,7 +54,8 @@ def send(port, sender, payload, rcpts=("b@example.net",), timeout=60):
             code, text = s.rcpt(r)
             if code >= 400:
                 return code, text.decode(errors="replace")
-        code, text = s.data(message(sender, payload).as_bytes())
+        marker = sender.split("@")[0]
+        code, text = s.data(one_attachment(sender, marker, "report.bin", payload, "ops check"))
         return code, text.decode(errors="replace")
 
 

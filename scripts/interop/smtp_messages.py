@@ -59,6 +59,19 @@ def clean_message(sender, marker):
     return text.encode("utf-8")
 
 
+def one_attachment(sender, marker, name, data, what="interop"):
+    """A message with one attachment, so that its hold lasts one analysis; its Message-ID
+    carries `marker` (for Sink.find)."""
+    m = EmailMessage()
+    m["From"] = sender
+    m["To"] = "rcpt@example.net"
+    m["Subject"] = f"{what} {marker}"
+    m["Message-ID"] = f"<{marker}@interop.test>"
+    m.set_content("One attachment.\n")
+    m.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+    return m.as_bytes(policy=email.policy.SMTP)
+
+
 def eicar_message(sender, marker, eicar=EICAR, clean=b"%PDF-1.4 harmless\n" * 50):
     m = EmailMessage()
     m["From"] = sender
