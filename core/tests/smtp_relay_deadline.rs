@@ -6,12 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use aptsim_core::digest::Md5;
 use aptsim_core::policy::Policy;
 use aptsim_core::smtp::proxy::TxnResult;
 use aptsim_core::verdict::ThreatLevel;
 use common::harness::Harness;
-use common::{content, hold_policy, message};
+use common::hold_policy;
 
 fn x2_policy() -> Policy {
     Policy {
@@ -23,11 +22,9 @@ fn x2_policy() -> Policy {
 #[test]
 fn x2_answers_451_when_the_upstream_does_not_take_data_in_time() {
     let mut h = Harness::ready(x2_policy());
-    h.envelope();
-    let file = content("a", 300);
-    h.send_message(&message(&[("a.pdf", file.clone())]));
+    let file = h.hold_one("a");
     h.advance(300);
-    h.verdict(Md5::of(&file), ThreatLevel::Clean);
+    h.verdict(file, ThreatLevel::Clean);
     assert_eq!(h.take_upstream(), "DATA\r\n");
     // The upstream is cut or slow: no 354.
     h.advance(239);
@@ -48,14 +45,9 @@ fn x2_answers_451_when_the_upstream_does_not_take_data_in_time() {
 #[test]
 fn x2_does_not_fire_once_the_body_is_relayed() {
     let mut h = Harness::ready(x2_policy());
-    h.envelope();
-    let file = content("a", 300);
-    h.send_message(&message(&[("a.pdf", file.clone())]));
+    let file = h.hold_one("a");
     h.advance(300);
-    h.verdict(Md5::of(&file), ThreatLevel::Clean);
-    h.take_upstream();
-    h.upstream(b"354 go\r\n");
-    assert!(h.take_upstream().ends_with("\r\n.\r\n"));
+    h.relay_clean(file);
     // Past the X2 deadline (540 s), within the upstream's reply time (300 s).
     h.advance(280);
     assert_eq!(
@@ -74,16 +66,14 @@ fn x2_does_not_fire_once_the_body_is_relayed() {
 #[test]
 fn x2_during_a_reconnect_drops_the_half_replayed_connection() {
     let mut h = Harness::ready(x2_policy());
-    h.envelope();
-    let file = content("a", 300);
-    h.send_message(&message(&[("a.pdf", file.clone())]));
+    let file = h.hold_one("a");
     // The server drops the idle connection during the hold (Postfix smtpd_timeout).
     h.advance(300);
     h.s.handle_upstream_closed(&mut h.gw, h.now);
     h.drain();
     h.advance(220);
     let connects = h.connects;
-    h.verdict(Md5::of(&file), ThreatLevel::Clean);
+    h.verdict(file, ThreatLevel::Clean);
     assert_eq!(h.connects, connects + 1, "reconnecting to relay");
     h.advance(20);
     assert!(h.take_client().starts_with("451 4.7.0 "));

@@ -142,15 +142,10 @@ fn fin_in_the_middle_of_data_abandons_the_message() {
 #[test]
 fn the_reply_after_a_long_hold_is_not_followed_by_an_idle_421() {
     let mut h = Harness::ready(hold_policy());
-    h.envelope();
-    let file = content("slow", 300);
-    h.send_message(&message(&[("slow.pdf", file.clone())]));
+    let file = h.hold_one("slow");
     h.advance(900);
     assert_eq!(h.take_client(), "", "held, and no idle timeout while held");
-    h.verdict(Md5::of(&file), ThreatLevel::Clean);
-    h.take_upstream();
-    h.upstream(b"354 go\r\n");
-    h.take_upstream();
+    h.relay_clean(file);
     h.upstream(b"250 2.0.0 queued\r\n");
     assert_eq!(h.take_client(), "250 2.0.0 queued\r\n");
     h.advance(60);

@@ -4,11 +4,10 @@
 
 mod common;
 
-use aptsim_core::digest::Md5;
 use aptsim_core::smtp::proxy::{Drained, TxnResult};
 use aptsim_core::verdict::ThreatLevel;
 use common::harness::Harness;
-use common::{content, hold_policy, message};
+use common::hold_policy;
 
 #[test]
 fn an_idle_session_is_told_421_at_once() {
@@ -24,18 +23,13 @@ fn an_idle_session_is_told_421_at_once() {
 #[test]
 fn a_held_message_finishes_then_the_session_closes() {
     let mut h = Harness::ready(hold_policy());
-    h.envelope();
-    let file = content("a", 300);
-    h.send_message(&message(&[("a.pdf", file.clone())]));
+    let file = h.hold_one("a");
     let drained = h.s.shut_down(false, &mut h.gw, h.now);
     h.drain();
     assert_eq!(drained, Drained::Busy);
     assert_eq!(h.take_client(), "", "still held");
     h.advance(30);
-    h.verdict(Md5::of(&file), ThreatLevel::Clean);
-    h.take_upstream();
-    h.upstream(b"354 go\r\n");
-    h.take_upstream();
+    h.relay_clean(file);
     h.upstream(b"250 2.0.0 queued\r\n");
     assert_eq!(h.take_client(), "250 2.0.0 queued\r\n");
     assert!(!h.client_closed, "the sender may still QUIT");
@@ -49,15 +43,10 @@ fn a_held_message_finishes_then_the_session_closes() {
 #[test]
 fn a_quit_after_the_last_reply_gets_its_221() {
     let mut h = Harness::ready(hold_policy());
-    h.envelope();
-    let file = content("a", 300);
-    h.send_message(&message(&[("a.pdf", file.clone())]));
+    let file = h.hold_one("a");
     h.s.shut_down(false, &mut h.gw, h.now);
     h.drain();
-    h.verdict(Md5::of(&file), ThreatLevel::Clean);
-    h.take_upstream();
-    h.upstream(b"354 go\r\n");
-    h.take_upstream();
+    h.relay_clean(file);
     h.upstream(b"250 2.0.0 queued\r\n");
     h.client(b"QUIT\r\n");
     assert_eq!(
@@ -70,9 +59,7 @@ fn a_quit_after_the_last_reply_gets_its_221() {
 #[test]
 fn past_the_grace_period_a_held_message_gets_421_and_is_never_delivered() {
     let mut h = Harness::ready(hold_policy());
-    h.envelope();
-    let file = content("a", 300);
-    h.send_message(&message(&[("a.pdf", file.clone())]));
+    let file = h.hold_one("a");
     h.s.shut_down(false, &mut h.gw, h.now);
     h.drain();
     h.advance(30);
@@ -81,7 +68,7 @@ fn past_the_grace_period_a_held_message_gets_421_and_is_never_delivered() {
     assert_eq!(drained, Drained::Idle);
     assert!(h.take_client().starts_with("421 4.3.2 "));
     assert!(h.client_closed);
-    h.verdict(Md5::of(&file), ThreatLevel::Clean);
+    h.verdict(file, ThreatLevel::Clean);
     assert!(!h.take_upstream().contains("DATA"), "never delivered later");
     assert_eq!(h.transactions(), [TxnResult::Tempfailed]);
 }
@@ -91,13 +78,8 @@ fn past_the_grace_period_a_held_message_gets_421_and_is_never_delivered() {
 #[test]
 fn a_body_already_relayed_is_answered_by_the_upstream_not_cut_short() {
     let mut h = Harness::ready(hold_policy());
-    h.envelope();
-    let file = content("a", 300);
-    h.send_message(&message(&[("a.pdf", file.clone())]));
-    h.verdict(Md5::of(&file), ThreatLevel::Clean);
-    h.take_upstream();
-    h.upstream(b"354 go\r\n");
-    assert!(h.take_upstream().ends_with("\r\n.\r\n"));
+    let file = h.hold_one("a");
+    h.relay_clean(file);
     let drained = h.s.shut_down(true, &mut h.gw, h.now);
     h.drain();
     assert_eq!(drained, Drained::Busy);

@@ -164,6 +164,24 @@ impl Harness {
         self.take_upstream();
     }
 
+    /// An envelope and a message with one attachment (`a.pdf`, 300 bytes of `seed`), which
+    /// a hold-mode session holds; the attachment's MD5.
+    pub fn hold_one(&mut self, seed: &str) -> Md5 {
+        self.envelope();
+        let file = super::content(seed, 300);
+        self.send_message(&super::message(&[("a.pdf", file.clone())]));
+        Md5::of(&file)
+    }
+
+    /// The held file judged clean and the message relayed: DATA, 354, the body out and its
+    /// reply still to come.
+    pub fn relay_clean(&mut self, md5: Md5) {
+        self.verdict(md5, ThreatLevel::Clean);
+        assert_eq!(self.take_upstream(), "DATA\r\n");
+        self.upstream(b"354 go\r\n");
+        assert!(self.take_upstream().ends_with("\r\n.\r\n"));
+    }
+
     pub fn send_message(&mut self, raw: &[u8]) {
         self.client(b"DATA\r\n");
         assert!(self.take_client().starts_with("354 "));
