@@ -132,7 +132,11 @@ fn fin_in_the_middle_of_data_abandons_the_message() {
     h.take_client();
     h.client(b"Subject: cut short\r\n\r\nhalf a mess");
     h.eof();
-    assert_eq!(h.take_client(), "", "nothing answered to a half-sent message");
+    assert_eq!(
+        h.take_client(),
+        "",
+        "nothing answered to a half-sent message"
+    );
     assert!(!h.take_upstream().contains("DATA"));
     assert_eq!(h.transactions(), [TxnResult::Abandoned]);
 }
