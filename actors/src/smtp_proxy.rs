@@ -159,6 +159,8 @@ impl SmtpProxy {
                     .record(now, "smtp_proxy", Record::CacheStored { md5: md5.to_hex() })
             }
             NodeOutput::Event { conn, event } => self.record_event(conn, event, now),
+            // This actor accepts SMTP clients only; the IMAP world is issue 12's.
+            NodeOutput::ImapEvent { .. } => {}
             NodeOutput::Deadline { conn, at } => self.arm(conn, at, ctx),
             NodeOutput::Finished { conn } => {
                 self.slots.remove(&conn);

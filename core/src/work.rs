@@ -1,5 +1,5 @@
 //! Heavy work a session hands to its driver instead of doing it itself: finding a message's
-//! files, and writing the body it relays.
+//! files, and writing the body it relays (SMTP) or the copy it serves (IMAP).
 //!
 //! Everything else a session does costs little per input, but these two are linear in the
 //! message (tens of milliseconds for tens of megabytes), and a live proxy that did them on
@@ -50,6 +50,16 @@ pub enum Job {
         /// those of the message as received.
         header: Vec<u8>,
     },
+    /// The copy an IMAP client is served instead of the message: `message` rewritten by
+    /// the plan (a file replaced, or the deny notice).
+    ImapCopy {
+        /// The message as the server has it.
+        message: Arc<[u8]>,
+        /// The rewrite.
+        rewrite: Rewrite,
+        /// The extraction limits, for re-reading a part to lock.
+        limits: MimeLimits,
+    },
 }
 
 /// What a finished job produced.
@@ -59,6 +69,8 @@ pub enum Done {
     Extracted(Extraction),
     /// The body, ready for the wire.
     SmtpBody(Vec<u8>),
+    /// The copy to serve an IMAP client.
+    ImapCopy(Vec<u8>),
 }
 
 impl Done {
@@ -91,7 +103,9 @@ impl Job {
     /// hold and which may inflate to the archive limits ([`Job::capped`]).
     pub fn input_len(&self) -> usize {
         match self {
-            Job::Extract { message, .. } | Job::SmtpBody { message, .. } => message.len(),
+            Job::Extract { message, .. }
+            | Job::SmtpBody { message, .. }
+            | Job::ImapCopy { message, .. } => message.len(),
         }
     }
 
@@ -100,7 +114,9 @@ impl Job {
     /// [`Done::hit_archive_cap`] says the cap was reached; then the job must run uncapped.
     pub fn capped(&self, bytes: u64) -> Job {
         let mut job = self.clone();
-        let (Job::Extract { limits, .. } | Job::SmtpBody { limits, .. }) = &mut job;
+        let (Job::Extract { limits, .. }
+        | Job::SmtpBody { limits, .. }
+        | Job::ImapCopy { limits, .. }) = &mut job;
         limits.archive.max_total_bytes = limits.archive.max_total_bytes.min(bytes);
         job
     }
@@ -125,13 +141,20 @@ impl Job {
                 Some(plan) => data::dot_stuff_after(header, &plan.apply(message, limits)),
                 None => data::dot_stuff_after(header, message),
             })),
+            Job::ImapCopy {
+                message,
+                rewrite,
+                limits,
+            } => Ok(Done::ImapCopy(rewrite.apply(message, limits))),
         }
     }
 
     /// The size of the message the job works on, for logs and budgets.
     pub fn message_len(&self) -> usize {
         match self {
-            Job::Extract { message, .. } | Job::SmtpBody { message, .. } => message.len(),
+            Job::Extract { message, .. }
+            | Job::SmtpBody { message, .. }
+            | Job::ImapCopy { message, .. } => message.len(),
         }
     }
 }

@@ -51,6 +51,7 @@ fn drain(node: &mut Node) -> Seen {
             NodeOutput::CloseUpstream { .. }
             | NodeOutput::CloseClient { .. }
             | NodeOutput::Event { .. }
+            | NodeOutput::ImapEvent { .. }
             | NodeOutput::Deadline { .. } => {}
         }
     }

@@ -520,6 +520,8 @@ impl Coordinator {
                 });
             }
             NodeOutput::VerdictRecorded { .. } | NodeOutput::Deadline { .. } => {}
+            // No IMAP listener yet.
+            NodeOutput::ImapEvent { .. } => {}
             NodeOutput::Event { conn, event } => {
                 let ip = self
                     .clients

@@ -12,7 +12,7 @@ use imap_codec::decode::Decoder;
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::core::{AString, Tag, Vec1};
 use imap_codec::imap_types::fetch::{
-    MacroOrMessageDataItemNames, MessageDataItemName, Part, Section,
+    Macro, MacroOrMessageDataItemNames, MessageDataItemName, Part, Section,
 };
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 
@@ -43,6 +43,10 @@ pub struct FetchRequest {
     pub messages: Vec<SeqRange>,
     /// The items that return message content, in the order asked.
     pub content: Vec<ContentItem>,
+    /// Whether it asks for an item computed from the message's structure: `BODYSTRUCTURE`,
+    /// `BODY`, `BINARY.SIZE` (or the `FULL` macro, which holds `BODY`). A rewritten message
+    /// has its own, so these are held and judged like content (I6).
+    pub structure: bool,
 }
 
 impl FetchRequest {
@@ -218,6 +222,17 @@ fn classify(tag: &Tag<'_>, body: &CommandBody<'_>, rfc822_peek: bool) -> Content
         MacroOrMessageDataItemNames::Macro(_) => &[],
         MacroOrMessageDataItemNames::MessageDataItemNames(names) => names,
     };
+    let structure = match macro_or_item_names {
+        MacroOrMessageDataItemNames::Macro(m) => matches!(m, Macro::Full),
+        MacroOrMessageDataItemNames::MessageDataItemNames(names) => names.iter().any(|n| {
+            matches!(
+                n,
+                MessageDataItemName::BodyStructure
+                    | MessageDataItemName::Body
+                    | MessageDataItemName::BinarySize { .. }
+            )
+        }),
+    };
     ContentFetch::Fetch(FetchRequest {
         tag: tag.inner().to_owned(),
         uid: *uid,
@@ -226,6 +241,7 @@ fn classify(tag: &Tag<'_>, body: &CommandBody<'_>, rfc822_peek: bool) -> Content
             .iter()
             .filter_map(|name| content_item(name, rfc822_peek))
             .collect(),
+        structure,
     })
 }
 

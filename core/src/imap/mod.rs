@@ -9,10 +9,12 @@
 //! - [`server`]: [`ResponseReader`], a server's responses, and [`FetchResponse`] to read and
 //!   rewrite a FETCH response.
 //! - [`fetch`]: [`fetch_content`], what a FETCH asks for.
+//! - [`proxy`]: [`proxy::ImapSession`], the proxy session on top of them.
 
 pub mod client;
 pub mod fetch;
 pub mod framing;
+pub mod proxy;
 pub mod server;
 
 pub use client::{ClientCommand, CommandEvent, CommandReader};

@@ -168,6 +168,19 @@ impl<'a> FetchResponse<'a> {
         })
     }
 
+    /// Whether the response carries an item computed from the message's structure
+    /// (`BODYSTRUCTURE`, `BODY`, `BINARY.SIZE`).
+    pub fn has_structure(&self) -> bool {
+        self.items.iter().any(|item| {
+            matches!(
+                item,
+                MessageDataItem::BodyStructure(_)
+                    | MessageDataItem::Body(_)
+                    | MessageDataItem::BinarySize { .. }
+            )
+        })
+    }
+
     /// The content items (BODY[…], RFC822…, BINARY[…]), in order.
     pub fn content(&self) -> Vec<FetchedContent<'_>> {
         let whole = SectionSpec::default;

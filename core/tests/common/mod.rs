@@ -2,6 +2,8 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod harness;
+pub mod imap_server;
+pub mod imap_world;
 mod messages;
 
 pub use messages::{content, message, t};

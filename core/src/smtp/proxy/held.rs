@@ -88,7 +88,7 @@ impl ProxySession {
                         self.ops.push_back(Op::Body { bytes });
                     }
                 }
-                Ok(Done::Extracted(_)) | Err(_) => {
+                Ok(Done::Extracted(_) | Done::ImapCopy(_)) | Err(_) => {
                     self.delivery_failed("the message could not be prepared for relaying")
                 }
             }
@@ -181,7 +181,9 @@ impl ProxySession {
         };
         let extraction = match result {
             Ok(Done::Extracted(x)) => x,
-            Ok(Done::SmtpBody(_)) | Err(_) => mime::not_extracted(message, Unscannable::Cancelled),
+            Ok(Done::SmtpBody(_) | Done::ImapCopy(_)) | Err(_) => {
+                mime::not_extracted(message, Unscannable::Cancelled)
+            }
         };
         let mut inspection = Inspection::with_extraction(
             Flavour::Smtp,

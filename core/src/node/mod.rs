@@ -30,10 +30,15 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 use crate::digest::Md5;
 use crate::gateway::{Gateway, UploadDecision};
+use crate::imap::proxy::{ImapConfig, ImapEvent, ImapSession};
 use crate::inspect::SubmittedFile;
-use crate::smtp::proxy::{Drained, Event, Output, ProxyConfig, ProxySession};
+use crate::smtp::proxy::{Drained, Event, ProxyConfig, ProxySession};
 use crate::verdict::Verdict;
 use crate::work::{Done, Job, WorkFailed, WorkId};
+
+mod any_session;
+
+use any_session::{AnySession, SessionOutput};
 
 /// A client connection, numbered by the transport.
 pub type ConnId = u64;
@@ -115,12 +120,19 @@ pub enum NodeOutput {
         /// The file.
         md5: Md5,
     },
-    /// Something a session observed, for the trace or the log.
+    /// Something an SMTP session observed, for the trace or the log.
     Event {
         /// The session.
         conn: ConnId,
         /// What happened.
         event: Event,
+    },
+    /// Something an IMAP session observed, for the trace or the log.
+    ImapEvent {
+        /// The session.
+        conn: ConnId,
+        /// What happened.
+        event: ImapEvent,
     },
     /// A session's next deadline changed (for a transport that keeps a timer per session).
     Deadline {
@@ -141,7 +153,8 @@ pub enum NodeOutput {
 pub struct Node {
     gw: Gateway,
     config: Arc<ProxyConfig>,
-    sessions: BTreeMap<ConnId, ProxySession>,
+    imap_config: Arc<ImapConfig>,
+    sessions: BTreeMap<ConnId, AnySession>,
     /// Each session's current upstream connection.
     upstream_of: BTreeMap<ConnId, UpstreamId>,
     /// Upstream connection → its session.
@@ -166,6 +179,7 @@ impl Node {
         Node {
             gw,
             config,
+            imap_config: Arc::new(ImapConfig::default()),
             sessions: BTreeMap::new(),
             upstream_of: BTreeMap::new(),
             session_of: BTreeMap::new(),
@@ -229,6 +243,16 @@ impl Node {
         self.config = config;
     }
 
+    /// The IMAP sessions' limits and timers.
+    pub fn imap_config(&self) -> &Arc<ImapConfig> {
+        &self.imap_config
+    }
+
+    /// New limits for IMAP sessions that connect from now on.
+    pub fn set_imap_config(&mut self, config: Arc<ImapConfig>) {
+        self.imap_config = config;
+    }
+
     /// A new policy for decisions from now on (a reload); inspections under way keep the
     /// policy they started with, and the verdict cache stays.
     pub fn set_policy(&mut self, policy: Arc<crate::policy::Policy>) {
@@ -266,10 +290,19 @@ impl Node {
         self.out.pop_front()
     }
 
-    /// A client connected from `site` (its address) as `conn`.
+    /// An SMTP client connected from `site` (its address) as `conn`.
     pub fn accept(&mut self, conn: ConnId, site: impl Into<String>, now: Timestamp) {
         let session = ProxySession::new(self.config.clone(), site, &self.gw, now);
-        self.sessions.insert(conn, session);
+        self.sessions
+            .insert(conn, AnySession::Smtp(Box::new(session)));
+        self.flush(conn, now);
+    }
+
+    /// An IMAP client connected from `site` (its address) as `conn`.
+    pub fn accept_imap(&mut self, conn: ConnId, site: impl Into<String>, now: Timestamp) {
+        let session = ImapSession::new(self.imap_config.clone(), site, &self.gw, now);
+        self.sessions
+            .insert(conn, AnySession::Imap(Box::new(session)));
         self.flush(conn, now);
     }
 
@@ -278,8 +311,8 @@ impl Node {
         self.with_session(conn, now, |s, gw| s.handle_client_bytes(bytes, gw, now));
     }
 
-    /// A client's end of stream (FIN): a half-close or a departure, as
-    /// [`ProxySession::handle_client_eof`] tells them apart.
+    /// A client's end of stream (FIN): for SMTP a half-close or a departure, as
+    /// [`ProxySession::handle_client_eof`] tells them apart; for IMAP a departure.
     pub fn handle_client_eof(&mut self, conn: ConnId, now: Timestamp) {
         self.with_session(conn, now, |s, gw| s.handle_client_eof(gw, now));
     }
@@ -378,7 +411,7 @@ impl Node {
         &mut self,
         conn: ConnId,
         now: Timestamp,
-        f: impl FnOnce(&mut ProxySession, &mut Gateway),
+        f: impl FnOnce(&mut AnySession, &mut Gateway),
     ) {
         self.with_session_not_before(conn, now, now, f);
     }
@@ -390,7 +423,7 @@ impl Node {
         conn: ConnId,
         now: Timestamp,
         earliest: Timestamp,
-        f: impl FnOnce(&mut ProxySession, &mut Gateway),
+        f: impl FnOnce(&mut AnySession, &mut Gateway),
     ) {
         let Some(session) = self.sessions.get_mut(&conn) else {
             return;
@@ -401,7 +434,7 @@ impl Node {
 
     /// Every session, in connection order, each one's outputs carried out before the next
     /// is called.
-    fn broadcast(&mut self, now: Timestamp, f: impl Fn(&mut ProxySession, &mut Gateway)) {
+    fn broadcast(&mut self, now: Timestamp, f: impl Fn(&mut AnySession, &mut Gateway)) {
         let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
         for conn in conns {
             self.with_session(conn, now, &f);
@@ -423,13 +456,15 @@ impl Node {
                 break;
             };
             match output {
-                Output::ToClient(bytes) => self.out.push_back(NodeOutput::ToClient { conn, bytes }),
-                Output::ToUpstream(bytes) => {
+                SessionOutput::ToClient(bytes) => {
+                    self.out.push_back(NodeOutput::ToClient { conn, bytes })
+                }
+                SessionOutput::ToUpstream(bytes) => {
                     if let Some(&up) = self.upstream_of.get(&conn) {
                         self.out.push_back(NodeOutput::ToUpstream { up, bytes });
                     }
                 }
-                Output::ConnectUpstream => {
+                SessionOutput::ConnectUpstream => {
                     let up = self.next_upstream;
                     self.next_upstream += 1;
                     if let Some(old) = self.upstream_of.insert(conn, up) {
@@ -439,15 +474,15 @@ impl Node {
                     self.session_of.insert(up, conn);
                     self.out.push_back(NodeOutput::Connect { conn, up });
                 }
-                Output::CloseUpstream => {
+                SessionOutput::CloseUpstream => {
                     if let Some(up) = self.upstream_of.remove(&conn) {
                         self.session_of.remove(&up);
                         self.out.push_back(NodeOutput::CloseUpstream { up });
                     }
                 }
-                Output::CloseClient => self.out.push_back(NodeOutput::CloseClient { conn }),
-                Output::Submit { txn, files } => self.submit(conn, txn, files, now),
-                Output::Work { id, job } if job.input_len() <= self.inline_up_to => {
+                SessionOutput::CloseClient => self.out.push_back(NodeOutput::CloseClient { conn }),
+                SessionOutput::Submit { txn, files } => self.submit(conn, txn, files, now),
+                SessionOutput::Work { id, job } if job.input_len() <= self.inline_up_to => {
                     // The job's own thread is this one: run it, and feed the result back
                     // before anything else happens, as if it took no time.
                     let result = match self.inline_archive_cap {
@@ -465,15 +500,20 @@ impl Node {
                         session.handle_work_done(id, result, &mut self.gw, now);
                     }
                 }
-                Output::Work { id, job } => self.out.push_back(NodeOutput::Work { conn, id, job }),
-                Output::Event(event) => self.out.push_back(NodeOutput::Event { conn, event }),
+                SessionOutput::Work { id, job } => {
+                    self.out.push_back(NodeOutput::Work { conn, id, job })
+                }
+                SessionOutput::Smtp(event) => self.out.push_back(NodeOutput::Event { conn, event }),
+                SessionOutput::Imap(event) => {
+                    self.out.push_back(NodeOutput::ImapEvent { conn, event })
+                }
             }
         }
         self.rearm(conn, earliest);
         if self
             .sessions
             .get(&conn)
-            .is_some_and(ProxySession::is_finished)
+            .is_some_and(AnySession::is_finished)
         {
             self.sessions.remove(&conn);
             self.disarm(conn);

@@ -1,0 +1,604 @@
+//! A held FETCH (I1), from the client's command to the moment it goes upstream: which
+//! messages it names, fetching the ones not yet judged, and judging each of them.
+//!
+//! The steps, each one command of the proxy's own on the upstream connection:
+//! 1. *resolve*: `[UID] FETCH <the client's set> (UID RFC822.SIZE)` — the UIDs and sizes of
+//!    the messages the command names (`1:*` included);
+//! 2. *prefetch*: `[UID] FETCH <those not judged> (UID BODY.PEEK[])`, in batches of at most
+//!    `max_prefetch_bytes`; each message is extracted and judged by the decision engine in
+//!    its IMAP flavour, all its unknown files submitted at once (I2);
+//! 3. when every message is decided (and a rewritten one's copy written), the client's own
+//!    command goes upstream and its responses are served (`relay.rs`).
+//!
+//! The steps use sequence numbers when the client did, so that the server may not send an
+//! EXPUNGE in between (RFC 3501 §7.4.1) and the numbers the client wrote still name the
+//! messages that were judged. `.PEEK` keeps the proxy's own fetches from setting `\Seen`;
+//! the client's command sets it, as it would have without the proxy.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::command;
+use super::events::{ImapEvent, MessageLog, MessageResult, Output};
+use super::judged::Served;
+use super::{ImapSession, Role};
+use crate::clock::Timestamp;
+use crate::gateway::Gateway;
+use crate::imap::{ClientCommand, FetchRequest, FetchResponse};
+use crate::inspect::{Decision, Flavour, Inspection, Outcome};
+use crate::mime;
+use crate::rewrite::Rewrite;
+use crate::unscannable::Unscannable;
+use crate::work::{Done, Job, WorkFailed, WorkId};
+
+/// A message the held command names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Target {
+    pub(super) seq: u32,
+    pub(super) uid: u32,
+    pub(super) size: usize,
+}
+
+/// What is served for a message the hold decided: a judged copy, or nothing and why.
+pub(super) type Result_ = Result<Served, String>;
+
+/// Where the held command stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step {
+    /// Asking which messages it names.
+    Resolving,
+    /// A batch is being fetched.
+    Prefetching,
+    /// Messages are being judged.
+    Waiting,
+    /// The client's command is upstream; its responses are served.
+    Serving,
+}
+
+/// The held FETCH.
+#[derive(Debug)]
+pub(super) struct Hold {
+    pub(super) command: ClientCommand,
+    pub(super) tag: String,
+    pub(super) request: FetchRequest,
+    /// It returns more than header fields (X4 keepalives go only to these).
+    pub(super) body: bool,
+    pub(super) since: Timestamp,
+    pub(super) step: Step,
+    /// The messages it names, from the resolve step.
+    pub(super) targets: Vec<Target>,
+    /// Messages still to fetch and judge.
+    pub(super) to_fetch: VecDeque<Target>,
+    /// The batch being fetched.
+    pub(super) batch: Vec<Target>,
+    pub(super) judging: Vec<Judging>,
+    /// Decided messages, by UID.
+    pub(super) results: BTreeMap<u32, Result_>,
+    /// Why the tagged OK becomes a NO: a message that could not be served.
+    pub(super) incomplete: Option<String>,
+}
+
+impl Hold {
+    /// Bytes it keeps: the messages being judged.
+    pub(super) fn held_bytes(&self) -> usize {
+        self.judging.iter().map(|j| j.message.len()).sum()
+    }
+
+    /// The UID of the message at `seq` among the ones it names.
+    pub(super) fn uid_at(&self, seq: u32) -> Option<u32> {
+        self.targets.iter().find(|t| t.seq == seq).map(|t| t.uid)
+    }
+}
+
+/// One message being judged.
+#[derive(Debug)]
+pub(super) struct Judging {
+    pub(super) txn: u64,
+    pub(super) uid: u32,
+    pub(super) seq: u32,
+    pub(super) since: Timestamp,
+    pub(super) message: Arc<[u8]>,
+    stage: Stage,
+}
+
+#[derive(Debug)]
+enum Stage {
+    /// Its files are being found.
+    Extracting(WorkId),
+    /// The engine judges it.
+    Judging(Box<Inspection>),
+    /// Decided to be rewritten: the copy is being written.
+    Copying { work: WorkId, outcome: Box<Outcome> },
+    /// Decided, with what to serve.
+    Decided {
+        outcome: Option<Box<Outcome>>,
+        result: Result_,
+    },
+}
+
+impl Judging {
+    pub(super) fn waits_for(&self, id: WorkId) -> bool {
+        matches!(self.stage, Stage::Extracting(w) | Stage::Copying { work: w, .. } if w == id)
+    }
+
+    pub(super) fn inspection(&mut self) -> Option<&mut Inspection> {
+        match &mut self.stage {
+            Stage::Judging(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    pub(super) fn poll_timeout(&self) -> Option<Timestamp> {
+        match &self.stage {
+            Stage::Judging(i) => i.poll_timeout(),
+            _ => None,
+        }
+    }
+
+    pub(super) fn handle_timeout(&mut self, now: Timestamp) {
+        if let Stage::Judging(i) = &mut self.stage
+            && i.poll_timeout().is_some_and(|t| t <= now)
+        {
+            i.handle_timeout(now);
+        }
+    }
+
+    fn is_decided(&self) -> bool {
+        matches!(self.stage, Stage::Decided { .. })
+    }
+
+    /// A job came back: the files found (the engine starts), or the copy written.
+    pub(super) fn work_done(
+        &mut self,
+        result: Result<Done, WorkFailed>,
+        gw: &mut Gateway,
+        now: Timestamp,
+    ) {
+        match std::mem::replace(
+            &mut self.stage,
+            Stage::Decided {
+                outcome: None,
+                result: Err(String::new()),
+            },
+        ) {
+            Stage::Extracting(_) => {
+                let extraction = match result {
+                    Ok(Done::Extracted(x)) => x,
+                    // Fail closed: what could not be read is one unscannable piece.
+                    _ => mime::not_extracted(&self.message, Unscannable::Cancelled),
+                };
+                let mut inspection = Inspection::with_extraction(
+                    Flavour::Imap,
+                    extraction,
+                    gw.policy.clone(),
+                    &*gw.cache,
+                    now,
+                );
+                inspection.set_started(self.since);
+                self.stage = Stage::Judging(Box::new(inspection));
+            }
+            Stage::Copying { outcome, .. } => {
+                let result = match result {
+                    Ok(Done::ImapCopy(copy)) => Ok(Served::Rewritten(Arc::from(copy))),
+                    _ => Err("the message could not be rewritten".to_owned()),
+                };
+                self.stage = Stage::Decided {
+                    outcome: Some(outcome),
+                    result,
+                };
+            }
+            other => self.stage = other,
+        }
+    }
+}
+
+impl ImapSession {
+    /// A FETCH that returns content arrived: hold it (I1).
+    pub(super) fn start_hold(
+        &mut self,
+        command: ClientCommand,
+        tag: String,
+        request: FetchRequest,
+        body: bool,
+        _gw: &mut Gateway,
+        now: Timestamp,
+    ) {
+        let mut hold = Hold {
+            command,
+            tag,
+            body,
+            since: now,
+            step: Step::Resolving,
+            targets: Vec::new(),
+            to_fetch: VecDeque::new(),
+            batch: Vec::new(),
+            judging: Vec::new(),
+            results: BTreeMap::new(),
+            incomplete: None,
+            request,
+        };
+        // The next chunk or section of a message just judged: straight to the server.
+        if hold.request.uid
+            && let Some(uids) = command::explicit_numbers(&hold.request.messages, 64)
+            && let Some(results) = uids
+                .iter()
+                .map(|&uid| self.judged.get(uid).map(|s| (uid, Ok(s))))
+                .collect::<Option<Vec<_>>>()
+        {
+            hold.results.extend(results);
+            self.hold = Some(hold);
+            self.serve(now);
+            return;
+        }
+        let text = format!(
+            "{}FETCH {} (UID RFC822.SIZE)",
+            if hold.request.uid { "UID " } else { "" },
+            command::set_text(&hold.request.messages)
+        );
+        self.hold = Some(hold);
+        self.keepalive_at = if body {
+            self.config.keepalive.map(|k| now + k)
+        } else {
+            None
+        };
+        self.own_command(&text, Role::Resolve, now);
+    }
+
+    /// A response to the resolve step: one of the messages the command names.
+    pub(super) fn resolved_one(&mut self, fetch: &FetchResponse<'_>) {
+        let (Some(hold), Some(uid)) = (self.hold.as_mut(), fetch.uid()) else {
+            return;
+        };
+        let size = fetch.rfc822_size().unwrap_or(0) as usize;
+        self.judged.note_seq(uid, fetch.seq());
+        hold.targets.push(Target {
+            seq: fetch.seq(),
+            uid,
+            size,
+        });
+    }
+
+    /// The resolve step ended: with `OK`, fetch what is not judged yet; otherwise the
+    /// client gets the server's answer (its set named nothing, or no mailbox is selected).
+    pub(super) fn resolve_done(&mut self, tagged: &[u8], gw: &mut Gateway, now: Timestamp) {
+        let Some(hold) = self.hold.as_mut() else {
+            return;
+        };
+        if !is_ok(tagged) {
+            let tag = hold.tag.clone();
+            self.hold = None;
+            self.keepalive_at = None;
+            self.send_client(retag(tagged, &tag));
+            return;
+        }
+        let limit = gw.policy.limits.max_message_bytes;
+        let mut withheld = Vec::new();
+        for t in hold.targets.clone() {
+            if let Some(served) = self.judged.get(t.uid) {
+                hold.results.insert(t.uid, Ok(served));
+            } else if t.size > limit {
+                let why = format!("message of {} bytes is too large to inspect", t.size);
+                hold.results.insert(t.uid, Err(why));
+                withheld.push(t);
+            } else {
+                hold.to_fetch.push_back(t);
+            }
+        }
+        let event = ImapEvent::HoldStarted {
+            tag: hold.tag.clone(),
+            messages: hold.to_fetch.len(),
+            body: hold.body,
+        };
+        let since = hold.since;
+        self.emit(event);
+        for t in withheld {
+            self.emit(ImapEvent::Message(MessageLog {
+                uid: t.uid,
+                size: t.size,
+                files: Vec::new(),
+                action: crate::policy::Action::Allow,
+                result: MessageResult::Withheld,
+                held: now.saturating_since(since),
+                fail_open: false,
+                served_size: None,
+            }));
+        }
+        if let Some(h) = self.hold.as_mut() {
+            h.step = Step::Waiting;
+        }
+        self.next_step(now);
+    }
+
+    /// A response to the prefetch step: a whole message to judge.
+    pub(super) fn prefetched_one(&mut self, fetch: &FetchResponse<'_>, gw: &Gateway) {
+        let Some(hold) = self.hold.as_ref() else {
+            return;
+        };
+        let Some(uid) = fetch.uid().or_else(|| hold.uid_at(fetch.seq())) else {
+            return;
+        };
+        let whole = fetch
+            .content()
+            .into_iter()
+            .find(|c| c.section.is_whole_message() && c.origin.is_none())
+            .and_then(|c| c.data.map(<[u8]>::to_vec));
+        let Some(message) = whole else {
+            if let Some(h) = self.hold.as_mut() {
+                h.results
+                    .insert(uid, Err("the server returned no content".to_owned()));
+            }
+            return;
+        };
+        if hold.judging.iter().any(|j| j.uid == uid) || hold.results.contains_key(&uid) {
+            return;
+        }
+        let since = hold.since;
+        let message: Arc<[u8]> = Arc::from(message);
+        let work = self.next_work();
+        self.next_txn += 1;
+        self.out.push_back(Output::Work {
+            id: work,
+            job: Job::Extract {
+                message: message.clone(),
+                limits: gw.policy.limits.clone(),
+                keep_contents: gw.submit_bytes,
+            },
+        });
+        let judging = Judging {
+            txn: self.next_txn,
+            uid,
+            seq: fetch.seq(),
+            since,
+            message,
+            stage: Stage::Extracting(work),
+        };
+        if let Some(h) = self.hold.as_mut() {
+            h.judging.push(judging);
+        }
+    }
+
+    /// The prefetch step ended: a message of the batch the server did not return cannot be
+    /// served.
+    pub(super) fn prefetch_done(&mut self, now: Timestamp) {
+        let Some(hold) = self.hold.as_mut() else {
+            return;
+        };
+        for t in std::mem::take(&mut hold.batch) {
+            let known =
+                hold.results.contains_key(&t.uid) || hold.judging.iter().any(|j| j.uid == t.uid);
+            if !known {
+                hold.results.insert(
+                    t.uid,
+                    Err("the server did not return the message".to_owned()),
+                );
+            }
+        }
+        hold.step = Step::Waiting;
+        self.next_step(now);
+    }
+
+    /// Moves the hold on when it can: the next batch, or serving once all is decided.
+    pub(super) fn next_step(&mut self, now: Timestamp) {
+        if self.current.is_some() {
+            return;
+        }
+        let Some(hold) = self.hold.as_mut() else {
+            return;
+        };
+        if hold.step != Step::Waiting || !hold.judging.is_empty() {
+            return;
+        }
+        if hold.to_fetch.is_empty() {
+            self.serve(now);
+            return;
+        }
+        let mut bytes = 0;
+        while let Some(t) = hold.to_fetch.front().copied() {
+            if !hold.batch.is_empty() && bytes + t.size > self.config.max_prefetch_bytes {
+                break;
+            }
+            bytes += t.size;
+            hold.batch.push(t);
+            hold.to_fetch.pop_front();
+        }
+        let numbers: Vec<u32> = hold
+            .batch
+            .iter()
+            .map(|t| if hold.request.uid { t.uid } else { t.seq })
+            .collect();
+        let text = format!(
+            "{}FETCH {} (UID BODY.PEEK[])",
+            if hold.request.uid { "UID " } else { "" },
+            command::numbers_text(&numbers)
+        );
+        hold.step = Step::Prefetching;
+        self.own_command(&text, Role::Prefetch, now);
+    }
+
+    /// Every message is decided: the client's own command goes upstream.
+    pub(super) fn serve(&mut self, now: Timestamp) {
+        let Some(hold) = self.hold.as_mut() else {
+            return;
+        };
+        hold.step = Step::Serving;
+        let (command, tag) = (hold.command.clone(), hold.tag.clone());
+        let held = now.saturating_since(hold.since);
+        self.keepalive_at = None;
+        self.emit(ImapEvent::Served {
+            tag: tag.clone(),
+            held,
+        });
+        self.relay(command, tag, Role::Serve, now);
+    }
+
+    /// Whether the upstream keepalive applies: a hold waits and nothing is in flight.
+    pub(super) fn wants_upstream_keepalive(&self) -> bool {
+        self.current.is_none()
+            && self.hold.as_ref().is_some_and(|h| h.step == Step::Waiting)
+            && self.upstream == super::Upstream::Open
+    }
+
+    /// The proxy's own command that resets the server's autologout. During a hold by
+    /// sequence numbers it is a FETCH, during which the server may not send EXPUNGE (which
+    /// would move the numbers the client wrote); otherwise NOOP.
+    pub(super) fn send_keepalive(&mut self, now: Timestamp) {
+        let text = match self.hold.as_ref() {
+            Some(h) if !h.request.uid => match h.targets.first() {
+                Some(t) => format!("FETCH {} (UID)", t.seq),
+                None => "NOOP".to_owned(),
+            },
+            _ => "NOOP".to_owned(),
+        };
+        self.own_command(&text, Role::Keepalive, now);
+    }
+
+    /// Collects submissions from every inspection, acts on decisions, files what is decided.
+    pub(super) fn drive(&mut self, gw: &mut Gateway, now: Timestamp) {
+        let client_open = self.client_open;
+        let hold = self
+            .hold
+            .iter_mut()
+            .flat_map(|h| h.judging.iter_mut().map(|j| (j, true)));
+        let background = self.background.iter_mut().map(|j| (j, false));
+        for (j, held) in hold.chain(background) {
+            let Stage::Judging(inspection) = &mut j.stage else {
+                continue;
+            };
+            while let Some(sub) = inspection.poll_submission(&*gw.cache, now) {
+                self.out.push_back(Output::Submit {
+                    txn: j.txn,
+                    files: sub.files,
+                });
+            }
+            let Some(outcome) = inspection.poll_outcome() else {
+                continue;
+            };
+            self.out.push_back(Output::Event(ImapEvent::Decided {
+                uid: j.uid,
+                outcome: Box::new(outcome.clone()),
+                held: now.saturating_since(j.since),
+            }));
+            if let Some(d) = outcome.block_for {
+                gw.block(&self.site, now + d);
+            }
+            j.stage = match &outcome.decision {
+                // Only a client still waiting needs the copy written.
+                Decision::DeliverRewritten(plan) if held && client_open => {
+                    self.next_work += 1;
+                    self.out.push_back(Output::Work {
+                        id: self.next_work,
+                        job: Job::ImapCopy {
+                            message: j.message.clone(),
+                            rewrite: plan.clone(),
+                            limits: gw.policy.limits.clone(),
+                        },
+                    });
+                    Stage::Copying {
+                        work: self.next_work,
+                        outcome: Box::new(outcome),
+                    }
+                }
+                Decision::Deliver | Decision::DeliverRewritten(_) => Stage::Decided {
+                    outcome: Some(Box::new(outcome)),
+                    result: Ok(Served::Original),
+                },
+                Decision::Tempfail(text) | Decision::Reject(text) => Stage::Decided {
+                    result: Err(text.clone()),
+                    outcome: Some(Box::new(outcome)),
+                },
+                Decision::Quarantine => Stage::Decided {
+                    outcome: Some(Box::new(outcome)),
+                    result: Err("withheld by the gateway".to_owned()),
+                },
+            };
+        }
+        self.file_decided(now);
+    }
+
+    /// Moves decided messages out of judging: into the hold's results and the judged store,
+    /// each with its log record; abandoned ones (I3) are only logged.
+    fn file_decided(&mut self, now: Timestamp) {
+        let mut decided = Vec::new();
+        if let Some(hold) = self.hold.as_mut() {
+            let (done, still): (Vec<Judging>, Vec<Judging>) =
+                hold.judging.drain(..).partition(Judging::is_decided);
+            hold.judging = still;
+            decided.extend(done.into_iter().map(|j| (j, true)));
+        }
+        let (done, still): (Vec<Judging>, Vec<Judging>) =
+            self.background.drain(..).partition(Judging::is_decided);
+        self.background = still;
+        decided.extend(done.into_iter().map(|j| (j, false)));
+        for (j, served_to_client) in decided {
+            let Stage::Decided { outcome, result } = &j.stage else {
+                continue;
+            };
+            let log = message_log(&j, outcome.as_deref(), result, served_to_client, now);
+            let result = result.clone();
+            self.emit(ImapEvent::Message(log));
+            if served_to_client {
+                if let Ok(served) = &result {
+                    self.judged.insert(j.uid, Some(j.seq), served.clone());
+                }
+                if let Some(hold) = self.hold.as_mut() {
+                    hold.results.insert(j.uid, result);
+                }
+            }
+        }
+        self.next_step(now);
+    }
+}
+
+/// The record of one decided message.
+fn message_log(
+    j: &Judging,
+    outcome: Option<&Outcome>,
+    result: &Result_,
+    served_to_client: bool,
+    now: Timestamp,
+) -> MessageLog {
+    let rewrite_kind = outcome.map(|o| match &o.decision {
+        Decision::DeliverRewritten(Rewrite::Message { .. }) => MessageResult::Notice,
+        Decision::DeliverRewritten(_) => MessageResult::Rewritten,
+        _ => MessageResult::Unchanged,
+    });
+    let (result_kind, served_size) = match (served_to_client, result) {
+        (false, _) => (MessageResult::Abandoned, None),
+        (true, Err(_)) => (MessageResult::Withheld, None),
+        (true, Ok(Served::Original)) => (MessageResult::Unchanged, None),
+        (true, Ok(Served::Rewritten(copy))) => (
+            rewrite_kind.unwrap_or(MessageResult::Rewritten),
+            Some(copy.len()),
+        ),
+    };
+    MessageLog {
+        uid: j.uid,
+        size: j.message.len(),
+        files: outcome.map(|o| o.files.clone()).unwrap_or_default(),
+        action: outcome.map_or(crate::policy::Action::Allow, |o| o.action),
+        result: result_kind,
+        held: now.saturating_since(j.since).max(Duration::ZERO),
+        fail_open: outcome.is_some_and(|o| o.fail_open),
+        served_size,
+    }
+}
+
+/// Whether a tagged response says OK.
+pub(super) fn is_ok(tagged: &[u8]) -> bool {
+    tagged
+        .split(|&b| b == b' ')
+        .nth(1)
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"OK"))
+}
+
+/// A tagged response given another tag.
+pub(super) fn retag(tagged: &[u8], tag: &str) -> Vec<u8> {
+    let rest = tagged
+        .iter()
+        .position(|&b| b == b' ')
+        .map_or(&b"\r\n"[..], |i| &tagged[i..]);
+    let mut out = tag.as_bytes().to_vec();
+    out.extend_from_slice(rest);
+    out
+}

@@ -1,0 +1,137 @@
+//! The sessions a gateway node runs, SMTP and IMAP, behind one face: the node routes bytes,
+//! verdicts and deadlines to a session without caring which proxy it belongs to, and reads
+//! back one kind of output.
+
+use crate::clock::Timestamp;
+use crate::digest::Md5;
+use crate::gateway::Gateway;
+use crate::imap::proxy::{self as imap, ImapEvent, ImapSession};
+use crate::inspect::SubmittedFile;
+use crate::smtp::proxy::{self as smtp, Drained, Event, ProxySession};
+use crate::verdict::Verdict;
+use crate::work::{Done, Job, WorkFailed, WorkId};
+
+/// A session of either proxy.
+#[derive(Debug)]
+pub(super) enum AnySession {
+    Smtp(Box<ProxySession>),
+    Imap(Box<ImapSession>),
+}
+
+/// A session's output, whichever proxy it is.
+pub(super) enum SessionOutput {
+    ToClient(Vec<u8>),
+    ToUpstream(Vec<u8>),
+    ConnectUpstream,
+    CloseUpstream,
+    CloseClient,
+    Submit { txn: u64, files: Vec<SubmittedFile> },
+    Work { id: WorkId, job: Job },
+    Smtp(Event),
+    Imap(ImapEvent),
+}
+
+/// Calls the same method on whichever session it is.
+macro_rules! either {
+    ($self:expr, $s:ident => $call:expr) => {
+        match $self {
+            AnySession::Smtp($s) => $call,
+            AnySession::Imap($s) => $call,
+        }
+    };
+}
+
+impl AnySession {
+    pub(super) fn poll_output(&mut self) -> Option<SessionOutput> {
+        Some(match self {
+            AnySession::Smtp(s) => match s.poll_output()? {
+                smtp::Output::ToClient(b) => SessionOutput::ToClient(b),
+                smtp::Output::ToUpstream(b) => SessionOutput::ToUpstream(b),
+                smtp::Output::ConnectUpstream => SessionOutput::ConnectUpstream,
+                smtp::Output::CloseUpstream => SessionOutput::CloseUpstream,
+                smtp::Output::CloseClient => SessionOutput::CloseClient,
+                smtp::Output::Submit { txn, files } => SessionOutput::Submit { txn, files },
+                smtp::Output::Work { id, job } => SessionOutput::Work { id, job },
+                smtp::Output::Event(e) => SessionOutput::Smtp(e),
+            },
+            AnySession::Imap(s) => match s.poll_output()? {
+                imap::Output::ToClient(b) => SessionOutput::ToClient(b),
+                imap::Output::ToUpstream(b) => SessionOutput::ToUpstream(b),
+                imap::Output::ConnectUpstream => SessionOutput::ConnectUpstream,
+                imap::Output::CloseUpstream => SessionOutput::CloseUpstream,
+                imap::Output::CloseClient => SessionOutput::CloseClient,
+                imap::Output::Submit { txn, files } => SessionOutput::Submit { txn, files },
+                imap::Output::Work { id, job } => SessionOutput::Work { id, job },
+                imap::Output::Event(e) => SessionOutput::Imap(e),
+            },
+        })
+    }
+
+    pub(super) fn is_finished(&self) -> bool {
+        either!(self, s => s.is_finished())
+    }
+
+    pub(super) fn poll_timeout(&self) -> Option<Timestamp> {
+        either!(self, s => s.poll_timeout())
+    }
+
+    pub(super) fn handle_client_bytes(&mut self, bytes: &[u8], gw: &mut Gateway, now: Timestamp) {
+        either!(self, s => s.handle_client_bytes(bytes, gw, now))
+    }
+
+    pub(super) fn handle_client_eof(&mut self, gw: &mut Gateway, now: Timestamp) {
+        either!(self, s => s.handle_client_eof(gw, now))
+    }
+
+    pub(super) fn handle_client_closed(&mut self, gw: &mut Gateway, now: Timestamp) {
+        either!(self, s => s.handle_client_closed(gw, now))
+    }
+
+    pub(super) fn handle_upstream_connected(&mut self, gw: &mut Gateway, now: Timestamp) {
+        either!(self, s => s.handle_upstream_connected(gw, now))
+    }
+
+    pub(super) fn handle_upstream_connect_failed(&mut self, gw: &mut Gateway, now: Timestamp) {
+        either!(self, s => s.handle_upstream_connect_failed(gw, now))
+    }
+
+    pub(super) fn handle_upstream_bytes(&mut self, bytes: &[u8], gw: &mut Gateway, now: Timestamp) {
+        either!(self, s => s.handle_upstream_bytes(bytes, gw, now))
+    }
+
+    pub(super) fn handle_upstream_closed(&mut self, gw: &mut Gateway, now: Timestamp) {
+        either!(self, s => s.handle_upstream_closed(gw, now))
+    }
+
+    pub(super) fn handle_work_done(
+        &mut self,
+        id: WorkId,
+        result: Result<Done, WorkFailed>,
+        gw: &mut Gateway,
+        now: Timestamp,
+    ) {
+        either!(self, s => s.handle_work_done(id, result, gw, now))
+    }
+
+    pub(super) fn handle_verdict(
+        &mut self,
+        md5: &Md5,
+        verdict: &Verdict,
+        gw: &mut Gateway,
+        now: Timestamp,
+    ) {
+        either!(self, s => { s.handle_verdict(md5, verdict, gw, now); })
+    }
+
+    pub(super) fn handle_unreachable(&mut self, md5: &Md5, gw: &mut Gateway, now: Timestamp) {
+        either!(self, s => s.handle_unreachable(md5, gw, now))
+    }
+
+    pub(super) fn handle_timeout(&mut self, gw: &mut Gateway, now: Timestamp) {
+        either!(self, s => s.handle_timeout(gw, now))
+    }
+
+    pub(super) fn shut_down(&mut self, force: bool, gw: &mut Gateway, now: Timestamp) -> Drained {
+        either!(self, s => s.shut_down(force, gw, now))
+    }
+}
