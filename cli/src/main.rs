@@ -16,6 +16,7 @@
 mod cache_args;
 mod datacenter_command;
 mod hop_args;
+mod imap_args;
 mod inspect_command;
 mod limit_args;
 mod ops_args;

@@ -51,6 +51,27 @@ pub enum ProxyProtocol {
         swaks --server 127.0.0.1:2525 --to b@example.net --attach eicar.com"
     )]
     Smtp(Box<SmtpArgs>),
+    /// Run the IMAP proxy between a real IMAP server and real mail clients, with a
+    /// built-in data center.
+    #[command(
+        long_about = "Run the gateway's IMAP proxy on real sockets: mail clients connect to \
+        --listen, the proxy relays the dialogue to the IMAP server at --upstream, and holds \
+        every FETCH that returns message content until the data center has judged the \
+        message's attachments (I1), all submitted at once (I2). An allowed message is served \
+        as the server has it; a bad one with the file replaced, or as the deny notice \
+        (A1: high = deny), with sizes and structure that match what is served (I6). A client \
+        that gives up during a hold finds the verdicts in the cache when it fetches again \
+        (I3). --keepalive sends untagged OK lines during a hold (X4). --dc-outage lets mail \
+        through (I4).\n\n\
+        The policy, data center, logging and cache flags are those of `aptsim proxy smtp`; \
+        to run both proxies on one gateway (one cache, X6), give `aptsim proxy smtp` \
+        --imap-listen and --imap-upstream. No TLS: see docs/imap.md.",
+        after_help = "Examples:\n  \
+        aptsim proxy imap --listen 127.0.0.1:1143 --upstream 127.0.0.1:143\n  \
+        aptsim proxy smtp --upstream 127.0.0.1:25 --imap-listen 127.0.0.1:1143 \
+        --imap-upstream 127.0.0.1:143"
+    )]
+    Imap(Box<SmtpArgs>),
 }
 
 /// Arguments of `aptsim proxy smtp`. Each overrides the same setting of the `--config`
@@ -132,12 +153,23 @@ pub struct SmtpArgs {
     /// A verdict cache shared with other gateways.
     #[command(flatten)]
     pub cache: crate::cache_args::CacheArgs,
+    /// The IMAP proxy in the same process.
+    #[command(flatten)]
+    pub imap: crate::imap_args::ImapArgs,
 }
 
 /// Runs `aptsim proxy …` until it is stopped (SIGTERM, SIGINT: drained, see docs/live.md).
 pub fn run(args: &ProxyArgs) -> Result<ExitCode, String> {
     match &args.protocol {
         ProxyProtocol::Smtp(a) => run_smtp(a),
+        ProxyProtocol::Imap(a) => {
+            // `--listen` and `--upstream` are the IMAP proxy's here.
+            let mut a = (**a).clone();
+            a.imap.imap_listen.append(&mut a.listen);
+            a.imap.imap_upstream.append(&mut a.upstream);
+            a.imap.imap_only = true;
+            run_smtp(&a)
+        }
     }
 }
 
@@ -177,23 +209,42 @@ fn run_smtp(args: &SmtpArgs) -> Result<ExitCode, String> {
     .map_err(|e| format!("starting the runtime: {e}"))?;
     runtime.block_on(async {
         let mut listeners = Vec::new();
-        let mut bound = Vec::new();
-        for addr in &settings.listen {
-            let l = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| format!("listening on {addr}: {e}"))?;
-            bound.push(l.local_addr().map_or(addr.clone(), |a| a.to_string()));
-            listeners.push(l);
+        let mut proxies = Vec::new();
+        for (protocol, name, addrs, upstream) in [
+            (
+                smtp::Protocol::Smtp,
+                "smtp",
+                &settings.listen,
+                &settings.upstream,
+            ),
+            (
+                smtp::Protocol::Imap,
+                "imap",
+                &settings.imap_listen,
+                &settings.imap_upstream,
+            ),
+        ] {
+            let mut bound = Vec::new();
+            for addr in addrs {
+                let l = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| format!("listening on {addr}: {e}"))?;
+                bound.push(l.local_addr().map_or(addr.clone(), |a| a.to_string()));
+                listeners.push((l, protocol));
+            }
+            if !bound.is_empty() {
+                proxies.push(format!(
+                    "aptsim proxy {name} listening on {}, upstream {}",
+                    bound.join(", "),
+                    upstream.join(" then ")
+                ));
+            }
         }
         let (ops, ops_summary) = settings.ops.start().await?;
         log.always(
             Timestamp::ZERO,
             "start",
-            &format!(
-                "aptsim proxy smtp listening on {}, upstream {}; {summary}{ops_summary}",
-                bound.join(", "),
-                settings.upstream.join(" then ")
-            ),
+            &format!("{}; {summary}{ops_summary}", proxies.join("; ")),
         );
         let (control, requests) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(signals::watch(
@@ -213,6 +264,8 @@ fn run_smtp(args: &SmtpArgs) -> Result<ExitCode, String> {
             work_budget: settings.work_budget,
             ops,
             shared_cache: settings.cache.redis.clone(),
+            imap_upstream: settings.imap_upstream.clone(),
+            imap_config: Arc::new(settings.imap.clone()),
         };
         smtp::serve(listeners, live, requests)
             .await

@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aptsim_core::duration;
+use aptsim_core::imap::proxy::ImapConfig;
 use aptsim_core::policy::Policy;
 use aptsim_core::smtp::proxy::ProxyConfig;
 use aptsim_peers::datacenter::{AnalysisTime, DcConfig, Outage};
@@ -73,6 +74,17 @@ struct FileConfig {
     limits: Option<toml::Table>,
     datacenter: DcSection,
     log: LogSection,
+    imap: ImapSection,
+}
+
+/// `[imap]`: the IMAP proxy's listeners and server, and `[imap.limits]` its session
+/// settings (ImapConfig, docs/imap.md).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ImapSection {
+    listen: Vec<String>,
+    upstream: Vec<String>,
+    limits: Option<toml::Table>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -106,6 +118,12 @@ struct LogSection {
 pub struct Settings {
     /// Addresses to accept senders on.
     pub listen: Vec<String>,
+    /// Where IMAP clients connect (none: no IMAP proxy).
+    pub imap_listen: Vec<String>,
+    /// The IMAP server(s), tried in order.
+    pub imap_upstream: Vec<String>,
+    /// The IMAP sessions' settings.
+    pub imap: ImapConfig,
     /// Upstream servers, tried in order.
     pub upstream: Vec<String>,
     /// How long one upstream address is given to accept a connection.
@@ -267,19 +285,52 @@ impl Settings {
             },
             dc_timeout: args.remote.dc_timeout.or(file.datacenter.timeout),
         };
-        let listen = pick(&args.listen, &file.listen, || {
-            vec![DEFAULT_LISTEN.to_owned()]
+        let (listen, upstream) = if args.imap.imap_only {
+            (Vec::new(), Vec::new())
+        } else {
+            let listen = pick(&args.listen, &file.listen, || {
+                vec![DEFAULT_LISTEN.to_owned()]
+            });
+            let upstream = pick(&args.upstream, &file.upstream, Vec::new);
+            if upstream.is_empty() {
+                return Err(
+                    "no upstream server: give --upstream HOST:PORT (or `upstream` in \
+                            the --config file)"
+                        .to_owned(),
+                );
+            }
+            (listen, upstream)
+        };
+        let imap_listen = pick(&args.imap.imap_listen, &file.imap.listen, || {
+            if args.imap.imap_only {
+                vec![crate::imap_args::DEFAULT_IMAP_LISTEN.to_owned()]
+            } else {
+                Vec::new()
+            }
         });
-        let upstream = pick(&args.upstream, &file.upstream, Vec::new);
-        if upstream.is_empty() {
-            return Err(
-                "no upstream server: give --upstream HOST:PORT (or `upstream` in \
-                        the --config file)"
-                    .to_owned(),
-            );
+        let imap_upstream = pick(&args.imap.imap_upstream, &file.imap.upstream, Vec::new);
+        if !imap_listen.is_empty() && imap_upstream.is_empty() {
+            return Err(if args.imap.imap_only {
+                "no IMAP server: give --upstream HOST:PORT (or `upstream` under [imap] in the \
+                 --config file)"
+            } else {
+                "no IMAP server: give --imap-upstream HOST:PORT with --imap-listen (or \
+                 `upstream` under [imap] in the --config file)"
+            }
+            .to_owned());
         }
+        let mut imap = match &file.imap.limits {
+            Some(table) => toml::Value::Table(table.clone())
+                .try_into::<ImapConfig>()
+                .map_err(|e| format!("{config_name}: [imap.limits]: {e}"))?,
+            None => ImapConfig::default(),
+        };
+        args.imap.apply(&mut imap);
         Ok(Settings {
             listen,
+            imap_listen,
+            imap_upstream,
+            imap,
             upstream,
             connect_timeout: args
                 .upstream_connect_timeout

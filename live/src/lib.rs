@@ -39,6 +39,7 @@
 
 pub mod control;
 pub mod dc_http;
+mod imap_log;
 pub mod log;
 pub mod log_format;
 pub mod metrics;

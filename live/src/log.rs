@@ -161,14 +161,14 @@ impl Log {
         self.always(now, "smtp", &text);
     }
 
-    fn time(&self, now: Timestamp) -> String {
+    pub(crate) fn time(&self, now: Timestamp) -> String {
         let at = self.wall_start + Duration::from_millis(now.as_millis());
         utc_rfc3339(at)
     }
 }
 
 /// A duration: `1.004s` in text, `1.004` (seconds) in JSON.
-fn seconds(d: Duration) -> TwoForms {
+pub(crate) fn seconds(d: Duration) -> TwoForms {
     let millis = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     TwoForms::new(secs(d), millis as f64 / 1000.0)
 }
@@ -190,7 +190,7 @@ fn rcpts(rcpts: &[String]) -> TwoForms {
 pub const MAX_FILES: usize = 20;
 
 /// The files: `name:md5:level,…` (`-` for none) in text, a list of objects in JSON.
-fn files(files: &[FileOutcome]) -> TwoForms {
+pub(crate) fn files(files: &[FileOutcome]) -> TwoForms {
     if files.is_empty() {
         return TwoForms::new("-", Value::Array(Vec::new()));
     }

@@ -22,6 +22,7 @@ use std::time::{Duration, SystemTime};
 
 use aptsim_core::clock::{Timestamp, WallClock};
 use aptsim_core::gateway::Gateway;
+use aptsim_core::imap::proxy::ImapConfig;
 use aptsim_core::node::{ConnId, Node, NodeOutput, UpstreamId};
 use aptsim_core::policy::Policy;
 use aptsim_core::smtp::proxy::{Event, ProxyConfig};
@@ -40,7 +41,8 @@ use super::redis_cache::{RedisConfig, SharedCache};
 mod smtp_control;
 use super::log::{Log, secs};
 use super::sandbox::{self, Sandbox};
-use super::sockets::{counted, socket_loop, upstream_task};
+use super::sockets::{Accepted, accept_loop, counted, socket_loop, upstream_task};
+pub(crate) use super::sockets::{Cmd, Msg, Peer, SockEvent};
 use super::workers::{Finished, Task, Workers};
 use aptsim_peers::datacenter::{Basis, DcAnswer};
 
@@ -87,51 +89,32 @@ pub struct SmtpLive {
     pub ops: Ops,
     /// A verdict cache shared with other gateways (`--cache redis://…`); `None`: in memory.
     pub shared_cache: Option<RedisConfig>,
+    /// The IMAP servers, `host:port`, tried in order, for clients of the IMAP listeners.
+    pub imap_upstream: Vec<String>,
+    /// The IMAP sessions' limits and timers.
+    pub imap_config: Arc<ImapConfig>,
 }
 
-/// Which socket an event is from.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Peer {
-    Client(u64),
-    Upstream(u64),
-}
-
-#[derive(Debug)]
-pub(crate) enum SockEvent {
-    /// The upstream connection is open.
-    Connected,
-    /// The upstream could not be reached.
-    ConnectFailed(String),
-    Bytes(Vec<u8>),
-    /// The peer sent its FIN: it will send nothing more (it may still read).
-    Eof,
-    /// The peer closed the connection, or it broke (the reason, if it broke).
-    Closed(Option<String>),
-}
-
-#[derive(Debug)]
-pub(crate) struct Msg {
-    pub(crate) peer: Peer,
-    pub(crate) event: SockEvent,
-}
-
-/// What the coordinator tells a socket task.
-#[derive(Debug)]
-pub(crate) enum Cmd {
-    Write(Vec<u8>),
-    /// Flush and close. Dropping the sender does the same.
-    Close,
+/// Which proxy a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// The SMTP proxy.
+    Smtp,
+    /// The IMAP proxy.
+    Imap,
 }
 
 /// A client connection's socket task and address.
 struct Client {
     ip: IpAddr,
+    protocol: Protocol,
     socket: Option<mpsc::UnboundedSender<Cmd>>,
 }
 
 struct Coordinator {
     node: Node,
     upstream_addrs: Arc<[String]>,
+    imap_upstream_addrs: Arc<[String]>,
     connect_timeout: Duration,
     /// A shutdown under way.
     draining: Option<Draining>,
@@ -157,17 +140,12 @@ struct Coordinator {
     shared: Option<SharedCache>,
 }
 
-/// A connection accepted on one of the listening addresses, or why accepting failed.
-enum Accepted {
-    Conn(TcpStream, IpAddr),
-    Error(String),
-}
-
-/// Runs the proxy on `listeners` until a [`Control::Shutdown`] has drained it. Errors of one
+/// Runs the proxy on `listeners` (each for the SMTP or the IMAP proxy; both share one
+/// gateway and its cache, X6) until a [`Control::Shutdown`] has drained it. Errors of one
 /// connection end that connection; accept errors (out of file descriptors) are logged and
 /// retried.
 pub async fn serve(
-    listeners: Vec<TcpListener>,
+    listeners: Vec<(TcpListener, Protocol)>,
     live: SmtpLive,
     mut control: mpsc::UnboundedReceiver<Control>,
 ) -> std::io::Result<()> {
@@ -175,7 +153,7 @@ pub async fn serve(
     let (accepted_tx, mut accepted) = mpsc::channel(64);
     let acceptors = listeners
         .into_iter()
-        .map(|l| tokio::spawn(accept_loop(l, accepted_tx.clone())))
+        .map(|(l, protocol)| tokio::spawn(accept_loop(l, protocol, accepted_tx.clone())))
         .collect();
     let (finished, mut done) = mpsc::unbounded_channel();
     let workers = Workers::start(live.worker_threads, finished)?;
@@ -189,6 +167,7 @@ pub async fn serve(
         node: Node::new(gw, live.config)
             .with_inline_work_up_to(INLINE_JOB_BYTES, INLINE_ARCHIVE_BYTES),
         upstream_addrs: Arc::from(live.upstream),
+        imap_upstream_addrs: Arc::from(live.imap_upstream),
         connect_timeout: live.connect_timeout,
         draining: None,
         acceptors,
@@ -209,6 +188,7 @@ pub async fn serve(
         ops: live.ops,
         shared: None,
     };
+    c.node.set_imap_config(live.imap_config);
     c.shared = (live.shared_cache)
         .map(|cfg| SharedCache::attach(c.node.gateway_mut(), cfg, &c.log, c.start.into_std()));
     let mut remote_answers = c.dc.take_answers();
@@ -227,7 +207,9 @@ pub async fn serve(
             Some(f) = done.recv() => c.on_finished(f),
             answer = sandbox::next_answer(&mut remote_answers) => c.dc.deliver(answer),
             Some(a) = accepted.recv() => match a {
-                Accepted::Conn(stream, ip) if c.draining.is_none() => c.on_accept(stream, ip),
+                Accepted::Conn(stream, ip, protocol) if c.draining.is_none() => {
+                    c.on_accept(stream, ip, protocol)
+                }
                 // Accepted just before the listeners stopped: dropping it refuses it.
                 Accepted::Conn(..) => {}
                 Accepted::Error(e) => c.log.always(c.now(), "error", &format!("accept: {e}")),
@@ -237,24 +219,6 @@ pub async fn serve(
         c.drain_datacenter();
         if c.drained() {
             return Ok(());
-        }
-    }
-}
-
-/// Accepts connections on one address for the coordinator until it is aborted.
-async fn accept_loop(listener: TcpListener, to: mpsc::Sender<Accepted>) {
-    loop {
-        let next = match listener.accept().await {
-            Ok((stream, peer)) => Accepted::Conn(stream, peer.ip()),
-            Err(e) => {
-                // EMFILE and friends: say so, and do not spin on them.
-                let _ = to.send(Accepted::Error(e.to_string())).await;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        if to.send(next).await.is_err() {
-            return;
         }
     }
 }
@@ -299,7 +263,7 @@ impl Coordinator {
         }
     }
 
-    fn on_accept(&mut self, stream: TcpStream, ip: IpAddr) {
+    fn on_accept(&mut self, stream: TcpStream, ip: IpAddr, protocol: Protocol) {
         let conn = self.next_conn;
         self.next_conn += 1;
         let _ = stream.set_nodelay(true);
@@ -317,10 +281,14 @@ impl Coordinator {
             conn,
             Client {
                 ip,
+                protocol,
                 socket: Some(tx),
             },
         );
-        self.with_node(|n, now| n.accept(conn, ip.to_string(), now));
+        match protocol {
+            Protocol::Smtp => self.with_node(|n, now| n.accept(conn, ip.to_string(), now)),
+            Protocol::Imap => self.with_node(|n, now| n.accept_imap(conn, ip.to_string(), now)),
+        }
     }
 
     fn on_socket(&mut self, msg: Msg) {
@@ -464,18 +432,21 @@ impl Coordinator {
                     let _ = socket.send(Cmd::Write(bytes));
                 }
             }
-            NodeOutput::Connect { up, .. } => {
+            NodeOutput::Connect { conn, up } => {
                 let (tx, rx) = mpsc::unbounded_channel();
                 self.upstreams.insert(up, tx);
+                let imap = self
+                    .clients
+                    .get(&conn)
+                    .is_some_and(|c| c.protocol == Protocol::Imap);
+                let addrs = if imap {
+                    self.imap_upstream_addrs.clone()
+                } else {
+                    self.upstream_addrs.clone()
+                };
                 tokio::spawn(counted(
                     self.open_sockets.clone(),
-                    upstream_task(
-                        self.upstream_addrs.clone(),
-                        self.connect_timeout,
-                        rx,
-                        self.inbox.clone(),
-                        up,
-                    ),
+                    upstream_task(addrs, self.connect_timeout, rx, self.inbox.clone(), up),
                 ));
             }
             NodeOutput::CloseUpstream { up } => {
@@ -520,8 +491,13 @@ impl Coordinator {
                 });
             }
             NodeOutput::VerdictRecorded { .. } | NodeOutput::Deadline { .. } => {}
-            // No IMAP listener yet.
-            NodeOutput::ImapEvent { .. } => {}
+            NodeOutput::ImapEvent { conn, event } => {
+                let ip = self
+                    .clients
+                    .get(&conn)
+                    .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.ip);
+                self.log.imap(now, conn, ip, &event);
+            }
             NodeOutput::Event { conn, event } => {
                 let ip = self
                     .clients

@@ -7,12 +7,48 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use std::net::IpAddr;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::log::secs;
-use super::smtp::{Cmd, Msg, Peer, READ_CHUNK, SockEvent};
+use super::smtp::{Protocol, READ_CHUNK};
+
+/// Which socket an event is from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Peer {
+    Client(u64),
+    Upstream(u64),
+}
+
+#[derive(Debug)]
+pub(crate) enum SockEvent {
+    /// The upstream connection is open.
+    Connected,
+    /// The upstream could not be reached.
+    ConnectFailed(String),
+    Bytes(Vec<u8>),
+    /// The peer sent its FIN: it will send nothing more (it may still read).
+    Eof,
+    /// The peer closed the connection, or it broke (the reason, if it broke).
+    Closed(Option<String>),
+}
+
+#[derive(Debug)]
+pub(crate) struct Msg {
+    pub(crate) peer: Peer,
+    pub(crate) event: SockEvent,
+}
+
+/// What the coordinator tells a socket task.
+#[derive(Debug)]
+pub(crate) enum Cmd {
+    Write(Vec<u8>),
+    /// Flush and close. Dropping the sender does the same.
+    Close,
+}
 
 /// Connects to the first upstream address that accepts, in order (each given
 /// `connect_timeout`: failover), then relays like [`socket_loop`].
@@ -126,4 +162,32 @@ pub(crate) async fn counted(open: Arc<AtomicUsize>, task: impl Future<Output = (
     open.fetch_add(1, Ordering::AcqRel);
     let _live = Live(open);
     task.await;
+}
+
+/// A connection accepted on one of the listening addresses, or why accepting failed.
+pub(crate) enum Accepted {
+    Conn(TcpStream, IpAddr, Protocol),
+    Error(String),
+}
+
+/// Accepts connections on one address for the coordinator until it is aborted.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    protocol: Protocol,
+    to: mpsc::Sender<Accepted>,
+) {
+    loop {
+        let next = match listener.accept().await {
+            Ok((stream, peer)) => Accepted::Conn(stream, peer.ip(), protocol),
+            Err(e) => {
+                // EMFILE and friends: say so, and do not spin on them.
+                let _ = to.send(Accepted::Error(e.to_string())).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if to.send(next).await.is_err() {
+            return;
+        }
+    }
 }
