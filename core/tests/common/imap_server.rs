@@ -35,6 +35,8 @@ pub struct FakeImap {
     pub closed: bool,
     idling: Option<String>,
     next_uid: u32,
+    /// Bytes put in front of the next answer (an unsolicited response).
+    pub inject: Vec<u8>,
 }
 
 impl FakeImap {
@@ -46,6 +48,7 @@ impl FakeImap {
             closed: false,
             idling: None,
             next_uid: 1,
+            inject: Vec::new(),
         };
         for m in messages {
             server.append(m.clone());
@@ -86,6 +89,12 @@ impl FakeImap {
     }
 
     fn command(&mut self, raw: &[u8]) -> Vec<u8> {
+        let mut out = std::mem::take(&mut self.inject);
+        out.extend(self.answer(raw));
+        out
+    }
+
+    fn answer(&mut self, raw: &[u8]) -> Vec<u8> {
         let first = raw.split(|&b| b == b'\n').next().unwrap_or_default();
         let line = String::from_utf8_lossy(first).trim_end().to_owned();
         self.commands.push(line.clone());
@@ -242,6 +251,28 @@ impl FakeImap {
                             let path: Vec<String> =
                                 p.0.as_ref().iter().map(|n| n.to_string()).collect();
                             (format!("BODY[{}]", path.join(".")), &b""[..])
+                        }
+                        Some(Section::HeaderFields(None, names)) => {
+                            let names: Vec<String> = names
+                                .as_ref()
+                                .iter()
+                                .map(|n| String::from_utf8_lossy(n.as_ref()).into_owned())
+                                .collect();
+                            let wanted: Vec<String> =
+                                names.iter().map(|n| n.to_ascii_lowercase()).collect();
+                            let mut kept: Vec<u8> = header(&m.bytes)
+                                .split_inclusive(|&b| b == b'\n')
+                                .filter(|line| {
+                                    let line = String::from_utf8_lossy(line).to_ascii_lowercase();
+                                    wanted.iter().any(|w| line.starts_with(&format!("{w}:")))
+                                })
+                                .flatten()
+                                .copied()
+                                .collect();
+                            kept.extend_from_slice(b"\r\n");
+                            let name = format!("BODY[HEADER.FIELDS ({})]", names.join(" "));
+                            items.push(literal(&name, &kept));
+                            continue;
                         }
                         Some(_) => ("BODY[HEADER]".to_owned(), header(&m.bytes)),
                     };

@@ -15,7 +15,7 @@ use super::judged::Served;
 use super::{ImapEvent, ImapSession, Role};
 use crate::clock::Timestamp;
 use crate::gateway::Gateway;
-use crate::imap::{FetchRequest, FetchResponse, ResponseKind, ServerResponse};
+use crate::imap::{FetchRequest, FetchResponse, ResponseKind, SectionText, ServerResponse};
 
 impl ImapSession {
     /// One whole response from the server.
@@ -189,7 +189,7 @@ impl ImapSession {
                 }
             }
             Some(Served::Original) => self.send_client(raw.to_vec()),
-            None if !carries => self.send_client(raw.to_vec()),
+            None if !carries || fields_only(&fetch) => self.send_client(raw.to_vec()),
             None => self.drop_response(
                 "a FETCH response with content for a message not inspected".to_owned(),
                 None,
@@ -264,6 +264,18 @@ fn serve_copy(
     }
     fetch.set_rfc822_size(copy.len() as u32);
     Ok(())
+}
+
+/// Whether every content item is a list of header fields (a header sync, which is not held:
+/// no attachment bytes are in it) and nothing depends on the structure.
+fn fields_only(fetch: &FetchResponse<'_>) -> bool {
+    !fetch.has_structure()
+        && fetch.content().iter().all(|c| {
+            matches!(
+                c.section.text,
+                Some(SectionText::HeaderFields(_) | SectionText::HeaderFieldsNot(_))
+            )
+        })
 }
 
 /// A request that asks for no content (a response to a command that was not held).

@@ -1,0 +1,295 @@
+//! The IMAP proxy session around its holds: what it relays untouched, what it refuses, the
+//! literals and continuations it carries on both sides, its keepalives (X4 and the
+//! server's autologout), the outage and limit paths (I4, X3), and what it does with
+//! responses it cannot vouch for (fail closed). Every test runs with every byte split.
+
+mod common;
+
+use std::time::Duration;
+
+use aptsim_core::digest::Md5;
+use aptsim_core::imap::proxy::{ImapConfig, ImapEvent, MessageResult};
+use aptsim_core::policy::{Action, OutagePolicy, Policy};
+use aptsim_core::verdict::ThreatLevel;
+use common::imap_world::ImapWorld;
+use common::{EICAR, content, message};
+
+const SPLITS: [usize; 3] = [1, 5, usize::MAX];
+
+fn clean() -> (Vec<u8>, Md5) {
+    let file = content("report", 400);
+    (message(&[("report.pdf", file.clone())]), Md5::of(&file))
+}
+
+fn eicar() -> (Vec<u8>, Md5) {
+    (message(&[("eicar.com", EICAR.to_vec())]), Md5::of(EICAR))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn world(messages: &[Vec<u8>], chunk: usize) -> ImapWorld {
+    ImapWorld::ready(messages, Policy::default(), ImapConfig::default(), chunk)
+}
+
+#[test]
+fn header_field_listing_is_not_held_and_passes_as_sent() {
+    let (m, _) = eicar();
+    for chunk in SPLITS {
+        let mut w = world(std::slice::from_ref(&m), chunk);
+        w.client(
+            b"h UID FETCH 1:* (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From Subject)])\r\n",
+        );
+        let text = w.take_client_text();
+        assert!(text.contains("Subject: Report"), "{text}");
+        assert!(text.contains("h OK"), "{text}");
+        assert!(w.uploads.is_empty(), "a header listing judges nothing");
+    }
+}
+
+#[test]
+fn starttls_compress_and_unreadable_fetch_forms_are_refused_and_never_relayed() {
+    for chunk in SPLITS {
+        let mut w = world(&[clean().0], chunk);
+        let before = w.server.commands.len();
+        w.client(b"t1 STARTTLS\r\nt2 COMPRESS DEFLATE\r\nt3 FETCH 1 BODY[]<0>\r\n");
+        let text = w.take_client_text();
+        assert!(text.starts_with("t1 NO "), "{text}");
+        assert!(text.contains("t2 NO "), "{text}");
+        assert!(text.contains("t3 NO [CANNOT]"), "{text}");
+        assert_eq!(w.server.commands.len(), before, "nothing went upstream");
+    }
+}
+
+#[test]
+fn synchronising_literals_are_answered_by_the_proxy_and_wait_for_the_server() {
+    for chunk in SPLITS {
+        let mut w = ImapWorld::new(&[], Policy::default(), ImapConfig::default(), chunk);
+        w.connect();
+        w.take_client();
+        w.client(b"a1 LOGIN {3}\r\n");
+        assert_eq!(w.take_client_text(), "+ Ready for literal data\r\n");
+        w.client(b"bob {6}\r\n");
+        assert_eq!(w.take_client_text(), "+ Ready for literal data\r\n");
+        w.client(b"secret\r\n");
+        assert!(w.take_client_text().starts_with("a1 OK "));
+        w.client(b"a2 SELECT INBOX\r\n");
+        w.take_client();
+        let mail = clean().0;
+        w.client(format!("a3 APPEND INBOX {{{}}}\r\n", mail.len()).as_bytes());
+        assert_eq!(w.take_client_text(), "+ Ready for literal data\r\n");
+        w.client(&mail);
+        w.client(b"\r\n");
+        assert!(w.take_client_text().starts_with("a3 OK [APPENDUID"));
+        assert_eq!(
+            w.server.messages[0].bytes, mail,
+            "the server stored it byte for byte"
+        );
+    }
+}
+
+#[test]
+fn idle_passes_the_continuation_and_done() {
+    for chunk in SPLITS {
+        let mut w = world(&[], chunk);
+        w.client(b"i IDLE\r\n");
+        assert_eq!(w.take_client_text(), "+ idling\r\n");
+        w.client(b"DONE\r\n");
+        assert!(w.take_client_text().starts_with("i OK Idle completed"));
+        assert_eq!(w.server.commands.last().map(String::as_str), Some("DONE"));
+    }
+}
+
+#[test]
+fn keepalives_go_to_held_body_fetches_only() {
+    let (m, md5) = clean();
+    let config = ImapConfig {
+        keepalive: Some(Duration::from_secs(30)),
+        ..ImapConfig::default()
+    };
+    let mut w = ImapWorld::ready(&[m.clone()], Policy::default(), config.clone(), usize::MAX);
+    w.client(b"b FETCH 1 BODY.PEEK[]\r\n");
+    w.advance(95);
+    let text = w.take_client_text();
+    assert_eq!(text.matches("* OK Still inspecting").count(), 3, "{text}");
+    w.verdict(md5, ThreatLevel::Clean);
+    assert!(w.take_client_text().contains("b OK"));
+
+    // fetchmail's header fetch: an untagged line before its reply would break it.
+    let mut w = ImapWorld::ready(&[m], Policy::default(), config, usize::MAX);
+    w.client(b"h FETCH 1 RFC822.HEADER\r\n");
+    w.advance(95);
+    assert_eq!(w.take_client(), b"", "no keepalive before a header reply");
+    assert!(
+        !w.events
+            .iter()
+            .any(|e| matches!(e, ImapEvent::KeepaliveSent))
+    );
+}
+
+#[test]
+fn a_long_hold_keeps_the_server_from_logging_the_proxy_out() {
+    let (m, md5) = clean();
+    for (command, keepalive) in [
+        (&b"s FETCH 1 BODY.PEEK[]\r\n"[..], "FETCH 1 (UID)"),
+        (&b"u UID FETCH 1 BODY.PEEK[]\r\n"[..], "NOOP"),
+    ] {
+        // An analysis slower than the default 20-minute timeout, so the hold lasts.
+        let policy = Policy {
+            analysis_timeout: Duration::from_secs(3600),
+            ..Policy::default()
+        };
+        let mut w = ImapWorld::ready(std::slice::from_ref(&m), policy, ImapConfig::default(), 1);
+        w.client(command);
+        let sent = w.server.commands.len();
+        w.advance(25 * 60);
+        let own: Vec<&String> = w.server.commands[sent..].iter().collect();
+        assert_eq!(own.len(), 2, "one every 10 minutes: {own:?}");
+        assert!(own.iter().all(|c| c.ends_with(keepalive)), "{own:?}");
+        w.verdict(md5, ThreatLevel::Clean);
+        assert!(w.take_client_text().contains(" OK Fetch completed"));
+    }
+}
+
+#[test]
+fn content_the_proxy_did_not_ask_to_judge_is_dropped() {
+    let (m, _) = eicar();
+    for chunk in SPLITS {
+        let mut w = world(std::slice::from_ref(&m), chunk);
+        let mut unsolicited = format!("* 1 FETCH (BODY[] {{{}}}\r\n", m.len()).into_bytes();
+        unsolicited.extend_from_slice(&m);
+        unsolicited.extend_from_slice(b")\r\n");
+        w.server.inject = unsolicited;
+        w.client(b"n NOOP\r\n");
+        let got = w.take_client();
+        assert!(!contains(&got, EICAR), "an unsolicited body never passes");
+        assert!(String::from_utf8_lossy(&got).contains("n OK NOOP"));
+        assert!(
+            w.events
+                .iter()
+                .any(|e| matches!(e, ImapEvent::Dropped { .. }))
+        );
+    }
+}
+
+#[test]
+fn later_sizes_of_a_rewritten_message_are_its_copys() {
+    let (m, md5) = eicar();
+    let mut w = world(&[m.clone()], usize::MAX);
+    w.client(b"f FETCH 1 BODY.PEEK[]\r\n");
+    w.verdict(md5, ThreatLevel::High);
+    w.take_client();
+    let served = w.message_logs()[0].served_size.expect("a notice");
+    w.client(b"s FETCH 1 (FLAGS RFC822.SIZE)\r\n");
+    let text = w.take_client_text();
+    assert!(text.contains(&format!("RFC822.SIZE {served}")), "{text}");
+    assert!(
+        !text.contains(&format!("RFC822.SIZE {}", m.len())),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unreachable_data_center_lets_the_message_through() {
+    let (m, md5) = eicar();
+    let mut w = world(std::slice::from_ref(&m), usize::MAX);
+    w.client(b"f FETCH 1 BODY.PEEK[]\r\n");
+    w.unreachable(md5);
+    let got = w.take_client();
+    assert!(contains(&got, &m), "I4: the message as it is");
+    let log = &w.message_logs()[0];
+    assert_eq!(log.result, MessageResult::Unchanged);
+    assert!(log.fail_open);
+}
+
+#[test]
+fn a_tempfail_outage_policy_answers_no_and_serves_nothing() {
+    let (m, md5) = eicar();
+    let policy = Policy {
+        outage: OutagePolicy::Tempfail,
+        ..Policy::default()
+    };
+    let mut w = ImapWorld::ready(&[m], policy, ImapConfig::default(), usize::MAX);
+    w.client(b"f FETCH 1 BODY.PEEK[]\r\n");
+    w.unreachable(md5);
+    let got = w.take_client();
+    assert!(!contains(&got, EICAR));
+    assert!(String::from_utf8_lossy(&got).starts_with("f NO [UNAVAILABLE]"));
+    assert_eq!(w.message_logs()[0].result, MessageResult::Withheld);
+}
+
+#[test]
+fn a_message_that_arrives_during_the_hold_is_not_served_unjudged() {
+    let (m, md5) = clean();
+    for chunk in SPLITS {
+        let mut w = world(std::slice::from_ref(&m), chunk);
+        w.client(b"f FETCH 1:* BODY.PEEK[]\r\n");
+        w.server.append(eicar().0);
+        w.verdict(md5, ThreatLevel::Clean);
+        let got = w.take_client();
+        assert!(!contains(&got, EICAR));
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.contains("* 1 FETCH"), "{text}");
+        assert!(text.contains("f NO [UNAVAILABLE]"), "{text}");
+    }
+}
+
+#[test]
+fn pipelined_fetches_are_answered_in_order() {
+    let (a, a_md5) = clean();
+    let file = content("second", 500);
+    let b = message(&[("b.pdf", file.clone())]);
+    let mut w = world(&[a, b], 3);
+    w.client(b"p1 FETCH 1 BODY.PEEK[]\r\np2 FETCH 2 BODY.PEEK[]\r\np3 NOOP\r\n");
+    w.verdict(a_md5, ThreatLevel::Clean);
+    let first = w.take_client_text();
+    assert!(
+        first.contains("p1 OK") && !first.contains("p2 OK"),
+        "{first}"
+    );
+    w.verdict(Md5::of(&file), ThreatLevel::Clean);
+    let rest = w.take_client_text();
+    let (p2, p3) = (rest.find("p2 OK"), rest.find("p3 OK"));
+    assert!(p2.is_some() && p3.is_some() && p2 < p3, "{rest}");
+}
+
+#[test]
+fn a_dropped_file_is_replaced_and_the_sizes_follow() {
+    let (m, md5) = eicar();
+    let mut policy = Policy::default();
+    policy.levels.high.action = Action::Drop;
+    let mut w = ImapWorld::ready(&[m], policy, ImapConfig::default(), usize::MAX);
+    w.client(b"f UID FETCH 1 (UID RFC822.SIZE BODY[])\r\n");
+    w.verdict(md5, ThreatLevel::High);
+    let got = w.take_client();
+    assert!(!contains(&got, EICAR));
+    let log = &w.message_logs()[0];
+    assert_eq!(log.result, MessageResult::Rewritten);
+    let served = log.served_size.expect("a rewritten copy");
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.contains(&format!("RFC822.SIZE {served} BODY[] {{{served}}}")),
+        "{text}"
+    );
+    assert!(
+        text.contains("See attached."),
+        "the rest of the message stays: {text}"
+    );
+}
+
+#[test]
+fn the_connection_limit_says_bye() {
+    let config = ImapConfig {
+        max_connections: 0,
+        ..ImapConfig::default()
+    };
+    let mut w = ImapWorld::new(&[], Policy::default(), config, usize::MAX);
+    w.connect();
+    assert!(
+        w.take_client_text()
+            .starts_with("* BYE Too many connections")
+    );
+    assert!(w.client_closed);
+    assert!(w.finished);
+}
