@@ -108,7 +108,12 @@ fn keepalives_go_to_held_body_fetches_only() {
         keepalive: Some(Duration::from_secs(30)),
         ..ImapConfig::default()
     };
-    let mut w = ImapWorld::ready(&[m.clone()], Policy::default(), config.clone(), usize::MAX);
+    let mut w = ImapWorld::ready(
+        std::slice::from_ref(&m),
+        Policy::default(),
+        config.clone(),
+        usize::MAX,
+    );
     w.client(b"b FETCH 1 BODY.PEEK[]\r\n");
     w.advance(95);
     let text = w.take_client_text();
@@ -176,7 +181,7 @@ fn content_the_proxy_did_not_ask_to_judge_is_dropped() {
 #[test]
 fn later_sizes_of_a_rewritten_message_are_its_copys() {
     let (m, md5) = eicar();
-    let mut w = world(&[m.clone()], usize::MAX);
+    let mut w = world(std::slice::from_ref(&m), usize::MAX);
     w.client(b"f FETCH 1 BODY.PEEK[]\r\n");
     w.verdict(md5, ThreatLevel::High);
     w.take_client();
