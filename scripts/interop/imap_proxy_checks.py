@@ -60,8 +60,10 @@ def run_proxy_checks(checks, dove, work, proxies, sink):
         if shape != ref_shape:
             problems.append(f"BODYSTRUCTURE {shape} vs Dovecot's {ref_shape}")
         assert not problems, "\n  ".join(problems)
-        records, _ = main.records(msgs.md5_of(b))
-        assert records and all(r["action"] == "allow" for r in records), records
+        md5 = msgs.md5_of(b)
+        records, _ = main.records(md5)
+        assert records, f"no imap_message record with the file {md5} in the log"
+        assert all(r["action"] == "allow" for r in records), records
 
     checks.run("(i1) clean message, whole-message forms: held once, then byte for byte",
                i1, main)
@@ -215,8 +217,9 @@ def run_proxy_checks(checks, dove, work, proxies, sink):
         assert data == b.raw, first_difference(data, b.raw)
         assert a.one()["RFC822.SIZE"] == len(b.raw)
         records, uploads = outage.records(msgs.md5_of(b))
-        assert records and all(f["source"] == "unreachable" for r in records
-                               for f in r["files"]), records
+        assert records, f"no imap_message record with the file {msgs.md5_of(b)} in the log"
+        assert all(f["source"] == "unreachable" for r in records for f in r["files"]), \
+            records
 
     checks.run("(i6) I4: --dc-outage lets an EICAR message through unchanged", i6, outage)
 
@@ -300,8 +303,9 @@ def run_proxy_checks(checks, dove, work, proxies, sink):
         records, uploads = x6.records(md5)
         assert uploads.count(md5) == 1, f"{uploads.count(md5)} uploads of {md5} (expected "
         "the SMTP side's only)"
-        assert records and all(f["source"] == "cache" for r in records for f in r["files"]
-                               if f["md5"] == md5), records
+        assert records, f"no imap_message record with the file {md5} in the log"
+        assert all(f["source"] == "cache" for r in records for f in r["files"]
+                   if f["md5"] == md5), records
 
     checks.run("(i10) X6: released by SMTP, judged, denied at IMAP fetch from the cache",
                i10, x6)

@@ -109,8 +109,8 @@ def mbsync(work, name, port, user, password, timeout=20, host="127.0.0.1", limit
 
 def fetchmail(work, name, port, user, password, timeout=300, host="127.0.0.1",
               limit=120):
-    """fetchmail once, in the foreground, with its rcfile and its home (FETCHMAILHOME:
-    lock, ids) in WORK/fetchmail-NAME: `--all --keep` (every message, each run, none deleted),
+    """fetchmail once, in the foreground, with its rcfile, home (FETCHMAILHOME), lock file
+    and id list in WORK/fetchmail-NAME: `--all --keep` (every message, each run, none deleted),
     `--norewrite`, `-t timeout` (its default 300 s) and an MDA that writes each message to
     WORK/fetchmail-NAME/out/ (one file per message, named by the MDA shell's pid, in
     order). fetchmail's exit codes: 0 mail retrieved, 1 none, others an error
@@ -127,7 +127,10 @@ def fetchmail(work, name, port, user, password, timeout=300, host="127.0.0.1",
     # file keeps the files in delivery order.
     mda = (f"n=$(cat {folder}/count 2>/dev/null || echo 0); n=$((n+1)); "
            f"echo $n > {folder}/count; cat > {out_dir}/$(printf %04d $n).eml")
-    args = ["fetchmail", "-f", rc, "-v", "-v", "--nosyslog",
+    # Its lock (pid) file and id list go to the folder too: run by root, fetchmail would
+    # lock /var/run/fetchmail.pid, shared with any other fetchmail of the machine.
+    args = ["fetchmail", "-f", rc, "--pidfile", os.path.join(folder, "fetchmail.pid"),
+            "--idfile", os.path.join(folder, "fetchids"), "-v", "-v", "--nosyslog",
             "--all", "--keep", "--norewrite", "-t", str(timeout), "--mda", mda]
     code, out, elapsed = run("fetchmail", args, env, limit)
     return Synced("fetchmail", code, out, files_in([out_dir]), elapsed, folder)
