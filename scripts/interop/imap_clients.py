@@ -24,7 +24,7 @@ import time
 from imap_syncers import mbsync, fetchmail, Synced, strip_fetchmail_received
 
 __all__ = ["ImapClient", "Answer", "Fetched", "parse_fetch", "response_name",
-           "bodystructure_text", "wait_for", "tool_versions", "CHUNK",
+           "bodystructure_text", "bodystructure_core", "wait_for", "tool_versions", "CHUNK",
            "mbsync", "fetchmail", "Synced", "strip_fetchmail_received"]
 
 CHUNK = 65536  # Thunderbird's mail.imap.chunk_size (IMAP.md §2)
@@ -300,6 +300,26 @@ def bodystructure_text(value):
     if isinstance(value, bytes):
         return '"' + value.decode("utf-8", "replace").lower() + '"'
     return str(value).lower()
+
+
+def bodystructure_core(value):
+    """A parsed BODYSTRUCTURE without its extension data (MD5, disposition, language,
+    location): per part its type, subtype, parameters, id, description, encoding and size,
+    with the line count of text parts and the envelope, structure and lines of an attached
+    message: what the bytes served decide (RFC 3501 §7.4.2)."""
+    if not isinstance(value, list) or not value:
+        return value
+    if isinstance(value[0], list):
+        # The parts come first, then the subtype, then extension data (parameters, ...).
+        n = next((i for i, v in enumerate(value) if not isinstance(v, list)), len(value))
+        return [bodystructure_core(v) for v in value[:n]] + value[n:n + 1]
+    core = value[:7]
+    kind = (value[0] or b"").lower(), (value[1] or b"").lower()
+    if kind[0] == b"text":
+        core += value[7:8]
+    elif kind == (b"message", b"rfc822"):
+        core += [value[7], bodystructure_core(value[8])] + value[9:10]
+    return core
 
 
 def wait_for(predicate, timeout, step=0.05):

@@ -10,7 +10,7 @@ the client is told can be set against what it got."""
 
 import re
 
-from imap_clients import response_name, bodystructure_text
+from imap_clients import response_name, bodystructure_text, bodystructure_core
 
 WHOLE = ["BODY.PEEK[]", "BODY[]", "RFC822"]
 REFUSED_BY_DOVECOT = ["RFC822.PEEK"]
@@ -94,9 +94,11 @@ def against_oracle(got, built):
     return out
 
 
-def bodystructure(client, uid):
+def bodystructure(client, uid, core=False):
+    """The message's BODYSTRUCTURE as text; with `core`, without extension data."""
     a = client.fetch(str(uid), "(UID BODYSTRUCTURE)", uid=True)
-    return bodystructure_text(a.one()["BODYSTRUCTURE"])
+    value = a.one()["BODYSTRUCTURE"]
+    return bodystructure_text(bodystructure_core(value) if core else value)
 
 
 def describe(data):
