@@ -37,9 +37,9 @@ built-in data center, which calls a file with the EICAR string high):
        notice, I6): as BODY[], zipped (BODY.PEEK[]), RFC822, RFC822.PEEK, the section of
        the attachment, BINARY of it, Thunderbird's chunks, fetchmail's header and text; each
        on a new message, held for the analysis; what arrives instead is the notice, with
-       RFC822.SIZE the length of what was served and BODYSTRUCTURE what Dovecot gives for
-       the notice itself; a section of it is what Dovecot gives for that section of the
-       notice, or NO;
+       RFC822.SIZE the length of what was served and BODYSTRUCTURE (its basic fields, not
+       the extension data) what Dovecot gives for the notice itself; a section of it is
+       what Dovecot gives for that section of the notice, or NO;
   (i5) I3: a hold (4 s) longer than imaplib's timeout (2 s): the client gives up; a refetch
        after the analysis is answered at once from the cache, the notice, with no second
        upload;
