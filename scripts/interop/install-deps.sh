@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the live-proxy interop tests (scripts/interop/smtp_interop.py,
-# sender_interop.py, datacenter_interop.py, cache_interop.py and xforward_interop.py) and
-# the shared-cache tests of aptsim-live need:
+# sender_interop.py, datacenter_interop.py, cache_interop.py, xforward_interop.py and
+# imap_interop.py) and the shared-cache tests of aptsim-live need:
 #   swaks            a sender nobody here wrote
 #   postfix          for /usr/sbin/smtp-sink (the upstream that keeps what it receives) and
 #                    /usr/sbin/smtp-source (Postfix's SMTP client, a third sender); and a
@@ -23,6 +23,13 @@
 #                    system user Debian-exim is created, which Debian's binary looks up at
 #                    every start (its compiled-in EXIM_USER), as the package would.
 #                    scripts/interop/exim.py runs it unprivileged with its own config.
+#   dovecot-imapd    the IMAP server behind the IMAP proxy (imap_interop.py); dovecot.py
+#                    runs a private instance from its own config in the work folder. Like
+#                    redis-server, installed with service starts forbidden: no system
+#                    Dovecot is left running.
+#   isync, fetchmail the batch IMAP clients mbsync and fetchmail (imap_interop.py), run
+#                    once per check with private configurations; fetchmail's daemon is
+#                    off by default (/etc/default/fetchmail) and stays off.
 # Idempotent: when everything is already there it prints one line and returns at once.
 # Debian/Ubuntu only (apt-get); run as root. Safe in CI: postfix is preseeded to
 # "No configuration", so no system mail server is configured or started on port 25, and
@@ -45,6 +52,12 @@ have_redis() {
     command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1
 }
 
+have_imap() {
+    [ -x /usr/sbin/dovecot ] && [ -x /usr/lib/dovecot/imap ] &&
+        getent passwd dovecot >/dev/null && getent passwd dovenull >/dev/null &&
+        command -v mbsync >/dev/null 2>&1 && command -v fetchmail >/dev/null 2>&1
+}
+
 have_exim() {
     [ -x "$EXIM_DIR/usr/sbin/exim4" ] &&
         getent passwd "$EXIM_USER" >/dev/null &&
@@ -55,13 +68,13 @@ exim_version() {
     "$EXIM_DIR/usr/sbin/exim4" -C /dev/null -bV 2>/dev/null | sed -n 's/^Exim version \([^ ]*\).*/\1/p'
 }
 
-if have_tools && have_redis && have_exim; then
-    echo "interop deps: swaks, postfix (smtp-sink, smtp-source, master), python3, redis-server and exim $(exim_version) already installed"
+if have_tools && have_redis && have_imap && have_exim; then
+    echo "interop deps: swaks, postfix (smtp-sink, smtp-source, master), python3, redis-server, dovecot-imapd, isync, fetchmail and exim $(exim_version) already installed"
     exit 0
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "interop deps: run as root (needs apt-get install swaks postfix python3 redis-server, and apt-get download exim4-daemon-light)" >&2
+    echo "interop deps: run as root (needs apt-get install swaks postfix python3 redis-server dovecot-imapd isync fetchmail, and apt-get download exim4-daemon-light)" >&2
     exit 1
 fi
 
@@ -124,6 +137,36 @@ if ! have_redis; then
     fi
     if ! have_redis; then
         echo "interop deps: install finished but redis-server or redis-cli is missing" >&2
+        exit 1
+    fi
+fi
+
+# Forbids service starts for one install (policy-rc.d, where none is in place), so that
+# no system daemon is left running; the checks start their own.
+no_service_starts() {
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        policy_rc=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' >"$policy_rc"
+        chmod 755 "$policy_rc"
+    fi
+}
+
+allow_service_starts() {
+    if [ -n "$policy_rc" ]; then
+        rm -f "$policy_rc"
+        policy_rc=""
+    fi
+}
+
+if ! have_imap; then
+    echo "interop deps: installing dovecot-imapd isync fetchmail (apt-get)"
+    apt_update
+    no_service_starts
+    run "apt-get install dovecot-imapd isync fetchmail" \
+        apt-get install -y -qq --no-install-recommends dovecot-imapd isync fetchmail
+    allow_service_starts
+    if ! have_imap; then
+        echo "interop deps: install finished but dovecot (with its imap server and users dovecot, dovenull), mbsync or fetchmail is missing" >&2
         exit 1
     fi
 fi
