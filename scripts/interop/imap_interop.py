@@ -97,15 +97,15 @@ def proxy_command(aptsim, imap_port, imap_upstream, flags, smtp=None):
 
 def imap_log(proxy):
     """THE log assumptions about the proxy, for a `--log-format json` proxy: one JSON object
-    per line; a held IMAP message is one line with `"event": "imap_message"` (or `"kind"`)
-    and the fields `uid`, `files` (each `name`, `md5`, `level`, `source`: `analysis`,
+    per line; a judged IMAP message is one line with `"kind": "imap"` and a `uid`
+    (live/src/imap_log.rs; the other `imap` lines carry no uid), with the fields `uid`, `files` (each `name`, `md5`, `level`, `source`: `analysis`,
     `cache`, `unreachable`, ...), `action`, `result`, `held`; an upload is a `submit` line
     with `"msg": "upload"` and the file's `md5`, as the SMTP proxy writes it. Returns
     (message records, the md5 of each upload in order)."""
     records, uploads = [], []
     for obj in proxy.json_log():
-        kind = obj.get("event", obj.get("kind"))
-        if kind == "imap_message":
+        kind = obj.get("kind")
+        if kind == "imap" and "uid" in obj:
             records.append({
                 "uid": obj.get("uid"),
                 "files": [{k: f.get(k) for k in ("name", "md5", "level", "source")}

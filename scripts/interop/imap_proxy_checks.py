@@ -298,7 +298,13 @@ def run_proxy_checks(checks, dove, work, proxies, sink):
             f"release mode: {refused} after {elapsed:.2f}s"
         assert sink.find("i10@interop") is not None, "the SMTP side did not deliver it"
         uid = dove.append(b.raw, user="i10")
-        time.sleep(2.5)  # the SMTP side's analysis (2 s) ends meanwhile
+        # The SMTP side analyses the message's files one at a time in the background (2 s
+        # each): wait for its verdict on the EICAR file.
+        deadline = time.monotonic() + 15
+        while not any(o.get("kind") == "verdict" and o.get("md5") == md5
+                      for o in x6.json_log()):
+            assert time.monotonic() < deadline, "the SMTP side never judged the file"
+            time.sleep(0.2)
         with client(x6, "i10") as c:
             a = c.fetch(str(uid), "(UID RFC822.SIZE BODY.PEEK[])", uid=True)
         assert a.elapsed < 1.0, f"held {a.elapsed:.2f}s: not decided from the shared cache"
