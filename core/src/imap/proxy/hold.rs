@@ -10,6 +10,11 @@
 //! 3. when every message is decided (and a rewritten one's copy written), the client's own
 //!    command goes upstream and its responses are served (`relay.rs`).
 //!
+//! Fetches the client pipelined behind the first (mbsync sends one `UID FETCH` per message,
+//! all at once) join its hold: their messages are resolved, fetched and judged together, and
+//! each command is then served in turn, in the order sent. So one slow analysis does not
+//! queue the next message's behind it.
+//!
 //! The steps use sequence numbers when the client did, so that the server may not send an
 //! EXPUNGE in between (RFC 3501 §7.4.1) and the numbers the client wrote still name the
 //! messages that were judged. `.PEEK` keeps the proxy's own fetches from setting `\Seen`;
@@ -20,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::command;
+use super::command::Kind;
 use super::events::{ImapEvent, MessageLog, MessageResult, Output};
 use super::judged::Served;
 use super::{ImapSession, Role};
@@ -56,14 +62,29 @@ pub(super) enum Step {
     Serving,
 }
 
-/// The held FETCH.
+/// One held FETCH command.
 #[derive(Debug)]
-pub(super) struct Hold {
+pub(super) struct HeldCommand {
     pub(super) command: ClientCommand,
     pub(super) tag: String,
     pub(super) request: FetchRequest,
     /// It returns more than header fields (X4 keepalives go only to these).
     pub(super) body: bool,
+    /// Why its tagged OK becomes a NO: a message that could not be served.
+    pub(super) incomplete: Option<String>,
+}
+
+/// Pipelined fetches judged together at most (the rest wait for the next hold).
+const MAX_JOINED: usize = 100;
+
+/// The held FETCH commands, judged together.
+#[derive(Debug)]
+pub(super) struct Hold {
+    /// The commands, in the order the client sent them; while serving, the first is the
+    /// one upstream.
+    pub(super) commands: VecDeque<HeldCommand>,
+    /// They name messages by UID (else by sequence number; all of a hold do the same).
+    pub(super) uid: bool,
     pub(super) since: Timestamp,
     pub(super) step: Step,
     /// The messages it names, from the resolve step.
@@ -75,11 +96,19 @@ pub(super) struct Hold {
     pub(super) judging: Vec<Judging>,
     /// Decided messages, by UID.
     pub(super) results: BTreeMap<u32, Result_>,
-    /// Why the tagged OK becomes a NO: a message that could not be served.
-    pub(super) incomplete: Option<String>,
 }
 
 impl Hold {
+    /// The command being served (or the first, before).
+    pub(super) fn current(&self) -> Option<&HeldCommand> {
+        self.commands.front()
+    }
+
+    /// Whether any of its commands returns bodies (X4).
+    pub(super) fn body(&self) -> bool {
+        self.commands.iter().any(|c| c.body)
+    }
+
     /// Bytes it keeps: the messages being judged.
     pub(super) fn held_bytes(&self) -> usize {
         self.judging.iter().map(|j| j.message.len()).sum()
@@ -194,20 +223,43 @@ impl Judging {
 }
 
 impl ImapSession {
-    /// A FETCH that returns content arrived: hold it (I1).
+    /// A FETCH that returns content arrived: hold it (I1), with the fetches pipelined
+    /// behind it that name messages the same way.
     pub(super) fn start_hold(
         &mut self,
         command: ClientCommand,
         tag: String,
         request: FetchRequest,
         body: bool,
-        _gw: &mut Gateway,
         now: Timestamp,
     ) {
-        let mut hold = Hold {
+        let uid = request.uid;
+        let mut commands = VecDeque::from([HeldCommand {
             command,
             tag,
+            request,
             body,
+            incomplete: None,
+        }]);
+        while commands.len() < MAX_JOINED
+            && let Some(next) = self.queue.front()
+            && let Kind::Hold { request, body } = command::classify(next)
+            && request.uid == uid
+            && let Some(tag) = next.tag().map(str::to_owned)
+            && let Some(next) = self.queue.pop_front()
+        {
+            self.emit(ImapEvent::ClientCommand(command::summary(&next)));
+            commands.push_back(HeldCommand {
+                command: next,
+                tag,
+                request,
+                body,
+                incomplete: None,
+            });
+        }
+        let mut hold = Hold {
+            commands,
+            uid,
             since: now,
             step: Step::Resolving,
             targets: Vec::new(),
@@ -215,33 +267,42 @@ impl ImapSession {
             batch: Vec::new(),
             judging: Vec::new(),
             results: BTreeMap::new(),
-            incomplete: None,
-            request,
         };
         // The next chunk or section of a message just judged: straight to the server.
-        if hold.request.uid
-            && let Some(uids) = command::explicit_numbers(&hold.request.messages, 64)
-            && let Some(results) = uids
+        if uid {
+            let explicit: Option<Vec<u32>> = hold
+                .commands
                 .iter()
-                .map(|&uid| self.judged.get(uid).map(|s| (uid, Ok(s))))
+                .map(|c| command::explicit_numbers(&c.request.messages, 64))
                 .collect::<Option<Vec<_>>>()
-        {
-            hold.results.extend(results);
-            self.hold = Some(hold);
-            self.serve(now);
-            return;
+                .map(|all| all.concat());
+            if let Some(results) = explicit.and_then(|uids| {
+                uids.iter()
+                    .map(|&u| self.judged.get(u).map(|s| (u, Ok(s))))
+                    .collect::<Option<Vec<_>>>()
+            }) {
+                hold.results.extend(results);
+                self.hold = Some(hold);
+                self.serve(now);
+                return;
+            }
         }
+        let sets: Vec<String> = hold
+            .commands
+            .iter()
+            .map(|c| command::set_text(&c.request.messages))
+            .collect();
         let text = format!(
             "{}FETCH {} (UID RFC822.SIZE)",
-            if hold.request.uid { "UID " } else { "" },
-            command::set_text(&hold.request.messages)
+            if uid { "UID " } else { "" },
+            sets.join(",")
         );
-        self.hold = Some(hold);
-        self.keepalive_at = if body {
+        self.keepalive_at = if hold.body() {
             self.config.keepalive.map(|k| now + k)
         } else {
             None
         };
+        self.hold = Some(hold);
         self.own_command(&text, Role::Resolve, now);
     }
 
@@ -266,10 +327,18 @@ impl ImapSession {
             return;
         };
         if !is_ok(tagged) {
-            let tag = hold.tag.clone();
-            self.hold = None;
-            self.keepalive_at = None;
-            self.send_client(retag(tagged, &tag));
+            if hold.commands.len() == 1 {
+                // The server's own answer to the command (a set that names nothing, no
+                // mailbox selected).
+                let tag = hold.commands[0].tag.clone();
+                self.hold = None;
+                self.keepalive_at = None;
+                self.send_client(retag(tagged, &tag));
+            } else {
+                // Joined sets failed together: each command goes to the server on its own,
+                // with nothing judged, so none of them gets content.
+                self.serve(now);
+            }
             return;
         }
         let limit = gw.policy.limits.max_message_bytes;
@@ -286,9 +355,14 @@ impl ImapSession {
             }
         }
         let event = ImapEvent::HoldStarted {
-            tag: hold.tag.clone(),
+            tag: hold
+                .commands
+                .iter()
+                .map(|c| c.tag.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
             messages: hold.to_fetch.len(),
-            body: hold.body,
+            body: hold.body(),
         };
         let since = hold.since;
         self.emit(event);
@@ -405,11 +479,11 @@ impl ImapSession {
         let numbers: Vec<u32> = hold
             .batch
             .iter()
-            .map(|t| if hold.request.uid { t.uid } else { t.seq })
+            .map(|t| if hold.uid { t.uid } else { t.seq })
             .collect();
         let text = format!(
             "{}FETCH {} (UID BODY.PEEK[])",
-            if hold.request.uid { "UID " } else { "" },
+            if hold.uid { "UID " } else { "" },
             command::numbers_text(&numbers)
         );
         hold.step = Step::Prefetching;
@@ -422,7 +496,11 @@ impl ImapSession {
             return;
         };
         hold.step = Step::Serving;
-        let (command, tag) = (hold.command.clone(), hold.tag.clone());
+        let Some(first) = hold.current() else {
+            self.hold = None;
+            return;
+        };
+        let (command, tag) = (first.command.clone(), first.tag.clone());
         let held = now.saturating_since(hold.since);
         self.keepalive_at = None;
         self.emit(ImapEvent::Served {
@@ -444,7 +522,7 @@ impl ImapSession {
     /// would move the numbers the client wrote); otherwise NOOP.
     pub(super) fn send_keepalive(&mut self, now: Timestamp) {
         let text = match self.hold.as_ref() {
-            Some(h) if !h.request.uid => match h.targets.first() {
+            Some(h) if !h.uid => match h.targets.first() {
                 Some(t) => format!("FETCH {} (UID)", t.seq),
                 None => "NOOP".to_owned(),
             },

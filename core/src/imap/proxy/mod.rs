@@ -186,7 +186,7 @@ impl ImapSession {
     }
 
     /// Bytes from the client.
-    pub fn handle_client_bytes(&mut self, bytes: &[u8], gw: &mut Gateway, now: Timestamp) {
+    pub fn handle_client_bytes(&mut self, bytes: &[u8], _gw: &mut Gateway, now: Timestamp) {
         if !self.client_open {
             return;
         }
@@ -227,7 +227,7 @@ impl ImapSession {
                 }
             }
         }
-        self.pump(gw, now);
+        self.pump(now);
     }
 
     /// The client's end of stream: it will send nothing more, and an IMAP client that stops
@@ -317,7 +317,7 @@ impl ImapSession {
             }
         }
         self.drive(gw, now);
-        self.pump(gw, now);
+        self.pump(now);
     }
 
     /// A job's result.
@@ -338,7 +338,7 @@ impl ImapSession {
             judging.work_done(result, gw, now);
         }
         self.drive(gw, now);
-        self.pump(gw, now);
+        self.pump(now);
     }
 
     /// A verdict, already recorded in the gateway. Returns whether any of this session's
@@ -355,7 +355,7 @@ impl ImapSession {
             relevant |= inspection.handle_verdict(md5, verdict, now);
         }
         self.drive(gw, now);
-        self.pump(gw, now);
+        self.pump(now);
         relevant
     }
 
@@ -365,7 +365,7 @@ impl ImapSession {
             inspection.handle_unreachable(md5, now);
         }
         self.drive(gw, now);
-        self.pump(gw, now);
+        self.pump(now);
     }
 
     /// When [`ImapSession::handle_timeout`] is next due.
@@ -403,7 +403,7 @@ impl ImapSession {
             j.handle_timeout(now);
         }
         self.drive(gw, now);
-        self.pump(gw, now);
+        self.pump(now);
     }
 
     /// The gateway is shutting down. A session that holds nothing says `* BYE` and closes
@@ -428,7 +428,7 @@ impl ImapSession {
     // ---- the command pump ----
 
     /// Sends the next client command upstream when nothing is in flight.
-    fn pump(&mut self, gw: &mut Gateway, now: Timestamp) {
+    fn pump(&mut self, now: Timestamp) {
         while self.client_open
             && self.greeted
             && self.upstream == Upstream::Open
@@ -449,9 +449,7 @@ impl ImapSession {
                 continue;
             };
             match command::classify(&command) {
-                Kind::Hold { request, body } => {
-                    self.start_hold(command, tag, request, body, gw, now)
-                }
+                Kind::Hold { request, body } => self.start_hold(command, tag, request, body, now),
                 Kind::UnknownFetch(reason) => self.refuse_logged(
                     &tag,
                     "[CANNOT] This FETCH form is not supported through the proxy",

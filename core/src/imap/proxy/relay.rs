@@ -104,31 +104,34 @@ impl ImapSession {
         };
         match current.role {
             Role::Relay | Role::Interactive | Role::Logout => self.forward_filtered(raw),
-            Role::Serve => self.serve_done(raw),
+            Role::Serve => self.serve_done(raw, now),
             Role::Resolve => self.resolve_done(raw, gw, now),
             Role::Prefetch => self.prefetch_done(now),
             Role::Keepalive => self.next_step(now),
         }
     }
 
-    /// The held command's tagged response: the hold ends.
-    fn serve_done(&mut self, raw: &[u8]) {
-        let Some(hold) = self.hold.take() else {
+    /// A held command's tagged response: the next one is served, or the hold ends.
+    fn serve_done(&mut self, raw: &[u8], now: Timestamp) {
+        let Some(done) = self.hold.as_mut().and_then(|h| h.commands.pop_front()) else {
             return;
         };
-        match hold.incomplete {
+        match done.incomplete {
             Some(why) if is_ok(raw) => {
-                let line = format!("{} NO [UNAVAILABLE] {why}; try again later\r\n", hold.tag);
+                let line = format!("{} NO [UNAVAILABLE] {why}; try again later\r\n", done.tag);
                 self.send_client(line.into_bytes());
                 self.emit(ImapEvent::Refused {
-                    tag: hold.tag,
+                    tag: done.tag,
                     reason: why,
                 });
             }
             _ => self.forward_filtered(raw),
         }
-        // Messages judged after the client had gone on are in the background already.
-        self.background.extend(hold.judging);
+        if self.hold.as_ref().is_some_and(|h| !h.commands.is_empty()) {
+            self.serve(now);
+        } else if let Some(hold) = self.hold.take() {
+            self.background.extend(hold.judging);
+        }
     }
 
     /// A FETCH response to the held command.
@@ -157,7 +160,9 @@ impl ImapSession {
             }
             return;
         }
-        let request = hold.request.clone();
+        let Some(request) = hold.current().map(|c| c.request.clone()) else {
+            return;
+        };
         match result {
             Some(Ok(Served::Original)) => self.send_client(raw.to_vec()),
             Some(Ok(Served::Rewritten(copy))) => match serve_copy(&mut fetch, &copy, &request) {
@@ -202,10 +207,10 @@ impl ImapSession {
         self.emit(ImapEvent::Dropped {
             reason: why.clone(),
         });
-        if let Some(hold) = self.hold.as_mut()
-            && hold.incomplete.is_none()
+        if let Some(held) = self.hold.as_mut().and_then(|h| h.commands.front_mut())
+            && held.incomplete.is_none()
         {
-            hold.incomplete = Some(why);
+            held.incomplete = Some(why);
         }
     }
 
