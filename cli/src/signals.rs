@@ -60,6 +60,8 @@ fn reload(args: &SmtpArgs, listen: &mut Vec<String>, log: &Log) -> Control {
                 config: Arc::new(within_open_files(s.limits, log)),
                 upstream: s.upstream,
                 connect_timeout: s.connect_timeout,
+                imap_config: Arc::new(s.imap),
+                imap_upstream: s.imap_upstream,
                 summary,
             }
         }

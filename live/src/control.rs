@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aptsim_core::imap::proxy::ImapConfig;
 use aptsim_core::policy::Policy;
 use aptsim_core::smtp::proxy::ProxyConfig;
 
@@ -26,6 +27,10 @@ pub enum Control {
         upstream: Vec<String>,
         /// How long each upstream address is given to accept.
         connect_timeout: Duration,
+        /// The IMAP sessions' settings, for sessions from now on.
+        imap_config: Arc<ImapConfig>,
+        /// IMAP servers, tried in order, for connections from now on.
+        imap_upstream: Vec<String>,
         /// What changed, for the log.
         summary: String,
     },

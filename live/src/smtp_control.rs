@@ -24,11 +24,15 @@ impl Coordinator {
                 config,
                 upstream,
                 connect_timeout,
+                imap_config,
+                imap_upstream,
                 summary,
             } => {
                 self.node.set_policy(policy);
                 self.node.set_config(config);
+                self.node.set_imap_config(imap_config);
                 self.upstream_addrs = Arc::from(upstream);
+                self.imap_upstream_addrs = Arc::from(imap_upstream);
                 self.connect_timeout = connect_timeout;
                 let text = format!("configuration reloaded (cache kept): {summary}");
                 self.log.always(now, "reload", &text);
