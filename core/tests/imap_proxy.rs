@@ -41,6 +41,34 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// The MD5s of the files in every literal the client received (each literal read as a
+/// message by the extractor): what a client that saves what it fetched would hold, in
+/// whatever encoding the message carried it.
+fn served_files(got: &[u8]) -> Vec<Md5> {
+    let mut out = Vec::new();
+    let mut rest = got;
+    while let Some(open) = rest.iter().position(|&b| b == b'{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.iter().position(|&b| b == b'}') else {
+            break;
+        };
+        let n: Option<usize> = std::str::from_utf8(&after[..close])
+            .ok()
+            .and_then(|d| d.parse().ok());
+        let body_start = close + 3; // "}\r\n"
+        match n {
+            Some(n) if after.len() >= body_start + n => {
+                let literal = &after[body_start..body_start + n];
+                let x = aptsim_core::mime::extract(literal, &common::generous_limits());
+                out.extend(x.files.iter().map(|f| f.md5));
+                rest = &after[body_start + n..];
+            }
+            _ => rest = after,
+        }
+    }
+    out
+}
+
 #[test]
 fn greeting_and_login_capabilities_are_filtered() {
     for chunk in SPLITS {
@@ -127,6 +155,10 @@ fn a_denied_message_never_reaches_the_client_and_the_notice_is_consistent() {
             w.verdict(md5, ThreatLevel::High);
             let got = w.take_client();
             assert!(!contains(&got, EICAR), "{form}: EICAR reached the client");
+            assert!(
+                !served_files(&got).contains(&md5),
+                "{form}: EICAR reached the client"
+            );
             let text = String::from_utf8_lossy(&got);
             assert!(text.contains("f OK"), "{form}: {text}");
             if !form.contains("<0.300>") {
@@ -199,4 +231,53 @@ fn a_client_that_gives_up_is_answered_from_the_cache_on_its_next_fetch() {
     );
     assert!(!text.contains("EICAR"));
     assert_eq!(w.uploads, vec![md5], "no second upload");
+}
+
+#[test]
+fn each_action_serves_what_the_policy_table_says() {
+    use aptsim_core::policy::Action;
+    let (m, md5) = eicar_message();
+    let cases = [
+        (Action::Allow, MessageResult::Unchanged),
+        (Action::Lock, MessageResult::Rewritten),
+        (Action::Drop, MessageResult::Rewritten),
+        (Action::Block, MessageResult::Rewritten),
+        (Action::Quarantine, MessageResult::Notice),
+        (Action::Deny, MessageResult::Notice),
+    ];
+    for (action, expected) in cases {
+        for chunk in SPLITS {
+            let mut policy = Policy::default();
+            policy.levels.high.action = action;
+            let mut w = ImapWorld::ready(
+                std::slice::from_ref(&m),
+                policy,
+                ImapConfig::default(),
+                chunk,
+            );
+            w.client(b"f UID FETCH 1 (UID RFC822.SIZE BODY.PEEK[])\r\n");
+            w.verdict(md5, ThreatLevel::High);
+            let got = w.take_client();
+            let text = String::from_utf8_lossy(&got);
+            assert!(text.contains("f OK"), "{action}: {text}");
+            let log = &w.message_logs()[0];
+            assert_eq!(log.result, expected, "{action}");
+            assert_eq!(log.action, action);
+            assert_eq!(
+                served_files(&got).contains(&md5),
+                action == Action::Allow,
+                "{action}: {text}"
+            );
+            let size = log.served_size.unwrap_or(m.len());
+            assert!(
+                text.contains(&format!("RFC822.SIZE {size} BODY[] {{{size}}}")),
+                "{action}: sizes agree with what is served: {text}"
+            );
+            assert_eq!(
+                w.node.gateway().is_blocked("192.0.2.9", w.now),
+                action == Action::Block,
+                "{action}: only block refuses the site"
+            );
+        }
+    }
 }
