@@ -163,3 +163,88 @@ fn check_groups(
     *seen = w.submissions.len();
     Ok(())
 }
+
+/// Bytes that look like IMAP: pieces of real commands and responses, literals with lying
+/// lengths, and noise.
+fn imapish() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        Just(b"a1 FETCH 1:* (BODY.PEEK[] RFC822.SIZE)\r\n".to_vec()),
+        Just(b"* 1 FETCH (UID 1 BODY[] {5}\r\nab".to_vec()),
+        Just(b"* 2 FETCH (UID 7 RFC822.SIZE 3)\r\n".to_vec()),
+        Just(b"aptsim1 OK done\r\n".to_vec()),
+        Just(b"aptsim2 OK done\r\n".to_vec()),
+        Just(b"+ go\r\n".to_vec()),
+        Just(b"{3}\r\n".to_vec()),
+        Just(b"{99999999999}\r\n".to_vec()),
+        Just(b"* 1 EXPUNGE\r\n".to_vec()),
+        Just(b"a2 IDLE\r\nDONE\r\n".to_vec()),
+        Just(b"* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n".to_vec()),
+        prop::collection::vec(any::<u8>(), 0..40),
+    ];
+    prop::collection::vec(piece, 0..12).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Hostile bytes from either side, in any interleaving, with verdicts and timeouts in
+    /// between: the session never panics and always ends once both sides are closed.
+    #[test]
+    fn hostile_bytes_on_either_side_never_panic(
+        steps in prop::collection::vec((0u8..5, imapish()), 1..12),
+    ) {
+        use aptsim_core::gateway::Gateway;
+        use aptsim_core::node::{Node, NodeOutput};
+        use aptsim_core::smtp::proxy::ProxyConfig;
+        use std::sync::Arc;
+        use std::time::Duration;
+
+        let mut node = Node::new(Gateway::new(Arc::new(Policy::default())), Arc::new(ProxyConfig::default()));
+        let mut now = aptsim_core::clock::Timestamp::ZERO;
+        node.accept_imap(1, "192.0.2.1", now);
+        let mut up = None;
+        let mut uploads = Vec::new();
+        let mut drain = |node: &mut Node, up: &mut Option<u64>, uploads: &mut Vec<Md5>| {
+            while let Some(o) = node.poll_output() {
+                match o {
+                    NodeOutput::Connect { up: u, .. } => *up = Some(u),
+                    NodeOutput::Upload { md5, .. } => uploads.push(md5),
+                    _ => {}
+                }
+            }
+        };
+        drain(&mut node, &mut up, &mut uploads);
+        if let Some(u) = up {
+            node.handle_upstream_connected(u, now);
+        }
+        for (what, bytes) in steps {
+            match (what, up) {
+                (0, _) => node.handle_client_bytes(1, &bytes, now),
+                (1, Some(u)) => node.handle_upstream_bytes(u, &bytes, now),
+                (2, _) => {
+                    for md5 in uploads.drain(..) {
+                        let v = aptsim_core::verdict::Verdict::from_level(
+                            ThreatLevel::High,
+                            &aptsim_core::verdict::Thresholds::default(),
+                        );
+                        node.handle_verdict(md5, &v, now);
+                    }
+                }
+                (3, _) => {
+                    now += Duration::from_secs(700);
+                    node.handle_timeout(now);
+                }
+                _ => node.handle_client_bytes(1, &bytes, now),
+            }
+            drain(&mut node, &mut up, &mut uploads);
+        }
+        node.handle_client_closed(1, now);
+        if let Some(u) = up {
+            node.handle_upstream_closed(u, now);
+        }
+        now += Duration::from_secs(3 * 3600);
+        node.handle_timeout(now);
+        drain(&mut node, &mut up, &mut uploads);
+        prop_assert_eq!(node.sessions(), 0, "the session ends once both sides are gone");
+    }
+}
