@@ -204,7 +204,7 @@ proptest! {
         node.accept_imap(1, "192.0.2.1", now);
         let mut up = None;
         let mut uploads = Vec::new();
-        let mut drain = |node: &mut Node, up: &mut Option<u64>, uploads: &mut Vec<Md5>| {
+        let drain = |node: &mut Node, up: &mut Option<u64>, uploads: &mut Vec<Md5>| {
             while let Some(o) = node.poll_output() {
                 match o {
                     NodeOutput::Connect { up: u, .. } => *up = Some(u),
