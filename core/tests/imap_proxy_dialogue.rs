@@ -321,3 +321,44 @@ fn the_connection_limit_says_bye() {
     assert!(w.client_closed);
     assert!(w.finished);
 }
+
+#[test]
+fn authenticate_passes_the_challenge_and_the_answer() {
+    for chunk in SPLITS {
+        let mut w = ImapWorld::new(&[], Policy::default(), ImapConfig::default(), chunk);
+        w.connect();
+        w.take_client();
+        w.client(b"a1 AUTHENTICATE PLAIN\r\n");
+        assert_eq!(w.take_client_text(), "+ \r\n");
+        w.client(b"AGJvYgBzZWNyZXQ=\r\n");
+        assert_eq!(
+            w.take_client_text(),
+            "a1 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n",
+            "the answer reached the server, and COMPRESS was filtered from its reply"
+        );
+        assert_eq!(
+            w.server.commands.last().map(String::as_str),
+            Some("AGJvYgBzZWNyZXQ=")
+        );
+    }
+}
+
+#[test]
+fn oversized_literals_and_lines_get_clear_answers() {
+    let mut w = world(&[], usize::MAX);
+    w.client(b"a3 APPEND INBOX {999999999999}\r\n");
+    let text = w.take_client_text();
+    assert!(text.starts_with("a3 NO [TOOBIG]"), "{text}");
+    w.client(b"a4 NOOP\r\n");
+    assert!(
+        w.take_client_text().starts_with("a4 OK"),
+        "a refused synchronising literal leaves the connection usable"
+    );
+    w.client(&vec![b'x'; 70 * 1024]);
+    let text = w.take_client_text();
+    assert!(
+        text.starts_with("* BYE Protocol error: line longer than"),
+        "{text}"
+    );
+    assert!(w.client_closed);
+}

@@ -189,6 +189,23 @@ impl Framer {
                         });
                     }
                     let Some(announcement) = announcement else {
+                        let line = &self.fragmentizer.message_bytes()[start..end];
+                        if let Some(synchronising) = overflowing_literal(line) {
+                            // `{n}` past what imap-codec reads (u32): a literal no limit
+                            // allows. Taken for a line, its bytes would be read as commands.
+                            let synchronising = synchronising && self.peer_waits;
+                            let tag = self.fragmentizer.decode_tag().map(|t| t.inner().to_owned());
+                            if synchronising {
+                                self.fragmentizer.skip_message();
+                                self.line_start = Some(0);
+                            }
+                            return Err(WireError::LiteralTooLarge {
+                                announced: u32::MAX,
+                                limit: self.limits.max_literal,
+                                synchronising,
+                                tag,
+                            });
+                        }
                         self.line_start = Some(0);
                         return Ok(Some(FrameStep::Message(
                             self.fragmentizer.message_bytes().to_vec(),
@@ -226,4 +243,24 @@ impl Framer {
             }
         }
     }
+}
+
+/// For a line that ends in a literal announcement (`{n}`, `{n+}`, `{n-}`, `~{n}`) whose
+/// number does not fit in 32 bits: whether it is synchronising. `None` for any other line.
+fn overflowing_literal(line: &[u8]) -> Option<bool> {
+    let line = line
+        .strip_suffix(b"\r\n")
+        .or_else(|| line.strip_suffix(b"\n"))?;
+    let inner = line.strip_suffix(b"}")?;
+    let open = inner.iter().rposition(|&b| b == b'{')?;
+    let inner = &inner[open + 1..];
+    let (digits, synchronising) = match inner.last() {
+        Some(b'+' | b'-') => (&inner[..inner.len() - 1], false),
+        _ => (inner, true),
+    };
+    let all_digits = !digits.is_empty() && digits.iter().all(u8::is_ascii_digit);
+    let overflows = std::str::from_utf8(digits)
+        .ok()
+        .is_some_and(|d| d.parse::<u32>().is_err());
+    (all_digits && overflows).then_some(synchronising)
 }

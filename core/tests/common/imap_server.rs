@@ -34,6 +34,8 @@ pub struct FakeImap {
     /// The server closed the connection (after LOGOUT).
     pub closed: bool,
     idling: Option<String>,
+    /// The tag of an AUTHENTICATE waiting for the client's answer.
+    authenticating: Option<String>,
     next_uid: u32,
     /// Bytes put in front of the next answer (an unsolicited response).
     pub inject: Vec<u8>,
@@ -47,6 +49,7 @@ impl FakeImap {
             commands: Vec::new(),
             closed: false,
             idling: None,
+            authenticating: None,
             next_uid: 1,
             inject: Vec::new(),
         };
@@ -98,6 +101,10 @@ impl FakeImap {
         let first = raw.split(|&b| b == b'\n').next().unwrap_or_default();
         let line = String::from_utf8_lossy(first).trim_end().to_owned();
         self.commands.push(line.clone());
+        if let Some(tag) = self.authenticating.take() {
+            return format!("{tag} OK [CAPABILITY IMAP4rev1 IDLE COMPRESS=DEFLATE] Logged in\r\n")
+                .into_bytes();
+        }
         if let Some(tag) = self.idling.take() {
             return format!("{tag} OK Idle completed (0.001 + 1.000 secs).\r\n").into_bytes();
         }
@@ -120,6 +127,10 @@ impl FakeImap {
             )
             .into_bytes(),
             "NOOP" => format!("{tag} OK NOOP completed.\r\n").into_bytes(),
+            "AUTHENTICATE" => {
+                self.authenticating = Some(tag);
+                b"+ \r\n".to_vec()
+            }
             "IDLE" => {
                 self.idling = Some(tag);
                 b"+ idling\r\n".to_vec()
