@@ -19,8 +19,10 @@
 //! - [`node`]: the gateway node: every session by connection, X1, verdict fan-out, deadlines;
 //!   what both transports (simulated and live) drive.
 //! - [`usage`]: connections and held bytes, counted across a gateway's sessions.
-//! - [`imap`]: the IMAP proxy's wire layer (framing, literals, the FETCH classifier).
+//! - [`imap`]: the IMAP proxy session and its wire layer (framing, literals, the FETCH
+//!   classifier).
 //! - [`smtp`]: the SMTP proxy session and its parts (commands, replies, data).
+//! - [`session_output`]: what a session of either proxy asks its driver to do.
 //! - [`work`]: the heavy work (extraction, writing the relayed body) sessions hand their
 //!   driver, to run inline or on a worker thread.
 //! - [`duration`]: `10m`-style durations in configuration.
@@ -38,6 +40,7 @@ pub mod mime;
 pub mod node;
 pub mod policy;
 pub mod rewrite;
+pub mod session_output;
 pub mod smtp;
 pub mod unscannable;
 pub mod usage;

@@ -5,11 +5,11 @@
 use crate::clock::Timestamp;
 use crate::digest::Md5;
 use crate::gateway::Gateway;
-use crate::imap::proxy::{self as imap, ImapEvent, ImapSession};
-use crate::inspect::SubmittedFile;
-use crate::smtp::proxy::{self as smtp, Drained, Event, ProxySession};
+use crate::imap::proxy::{ImapEvent, ImapSession};
+use crate::session_output::Output;
+use crate::smtp::proxy::{Drained, Event, ProxySession};
 use crate::verdict::Verdict;
-use crate::work::{Done, Job, WorkFailed, WorkId};
+use crate::work::{Done, WorkFailed, WorkId};
 
 /// A session of either proxy.
 #[derive(Debug)]
@@ -18,18 +18,14 @@ pub(super) enum AnySession {
     Imap(Box<ImapSession>),
 }
 
-/// A session's output, whichever proxy it is.
-pub(super) enum SessionOutput {
-    ToClient(Vec<u8>),
-    ToUpstream(Vec<u8>),
-    ConnectUpstream,
-    CloseUpstream,
-    CloseClient,
-    Submit { txn: u64, files: Vec<SubmittedFile> },
-    Work { id: WorkId, job: Job },
+/// An event of either proxy.
+pub(super) enum AnyEvent {
     Smtp(Event),
     Imap(ImapEvent),
 }
+
+/// A session's output, whichever proxy it is.
+pub(super) type SessionOutput = Output<AnyEvent>;
 
 /// Calls the same method on whichever session it is.
 macro_rules! either {
@@ -44,26 +40,8 @@ macro_rules! either {
 impl AnySession {
     pub(super) fn poll_output(&mut self) -> Option<SessionOutput> {
         Some(match self {
-            AnySession::Smtp(s) => match s.poll_output()? {
-                smtp::Output::ToClient(b) => SessionOutput::ToClient(b),
-                smtp::Output::ToUpstream(b) => SessionOutput::ToUpstream(b),
-                smtp::Output::ConnectUpstream => SessionOutput::ConnectUpstream,
-                smtp::Output::CloseUpstream => SessionOutput::CloseUpstream,
-                smtp::Output::CloseClient => SessionOutput::CloseClient,
-                smtp::Output::Submit { txn, files } => SessionOutput::Submit { txn, files },
-                smtp::Output::Work { id, job } => SessionOutput::Work { id, job },
-                smtp::Output::Event(e) => SessionOutput::Smtp(e),
-            },
-            AnySession::Imap(s) => match s.poll_output()? {
-                imap::Output::ToClient(b) => SessionOutput::ToClient(b),
-                imap::Output::ToUpstream(b) => SessionOutput::ToUpstream(b),
-                imap::Output::ConnectUpstream => SessionOutput::ConnectUpstream,
-                imap::Output::CloseUpstream => SessionOutput::CloseUpstream,
-                imap::Output::CloseClient => SessionOutput::CloseClient,
-                imap::Output::Submit { txn, files } => SessionOutput::Submit { txn, files },
-                imap::Output::Work { id, job } => SessionOutput::Work { id, job },
-                imap::Output::Event(e) => SessionOutput::Imap(e),
-            },
+            AnySession::Smtp(s) => s.poll_output()?.map_event(AnyEvent::Smtp),
+            AnySession::Imap(s) => s.poll_output()?.map_event(AnyEvent::Imap),
         })
     }
 

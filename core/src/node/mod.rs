@@ -38,7 +38,8 @@ use crate::work::{Done, Job, WorkFailed, WorkId};
 
 mod any_session;
 
-use any_session::{AnySession, SessionOutput};
+use crate::session_output::Output;
+use any_session::{AnyEvent, AnySession};
 
 /// A client connection, numbered by the transport.
 pub type ConnId = u64;
@@ -456,15 +457,13 @@ impl Node {
                 break;
             };
             match output {
-                SessionOutput::ToClient(bytes) => {
-                    self.out.push_back(NodeOutput::ToClient { conn, bytes })
-                }
-                SessionOutput::ToUpstream(bytes) => {
+                Output::ToClient(bytes) => self.out.push_back(NodeOutput::ToClient { conn, bytes }),
+                Output::ToUpstream(bytes) => {
                     if let Some(&up) = self.upstream_of.get(&conn) {
                         self.out.push_back(NodeOutput::ToUpstream { up, bytes });
                     }
                 }
-                SessionOutput::ConnectUpstream => {
+                Output::ConnectUpstream => {
                     let up = self.next_upstream;
                     self.next_upstream += 1;
                     if let Some(old) = self.upstream_of.insert(conn, up) {
@@ -474,15 +473,15 @@ impl Node {
                     self.session_of.insert(up, conn);
                     self.out.push_back(NodeOutput::Connect { conn, up });
                 }
-                SessionOutput::CloseUpstream => {
+                Output::CloseUpstream => {
                     if let Some(up) = self.upstream_of.remove(&conn) {
                         self.session_of.remove(&up);
                         self.out.push_back(NodeOutput::CloseUpstream { up });
                     }
                 }
-                SessionOutput::CloseClient => self.out.push_back(NodeOutput::CloseClient { conn }),
-                SessionOutput::Submit { txn, files } => self.submit(conn, txn, files, now),
-                SessionOutput::Work { id, job } if job.input_len() <= self.inline_up_to => {
+                Output::CloseClient => self.out.push_back(NodeOutput::CloseClient { conn }),
+                Output::Submit { txn, files } => self.submit(conn, txn, files, now),
+                Output::Work { id, job } if job.input_len() <= self.inline_up_to => {
                     // The job's own thread is this one: run it, and feed the result back
                     // before anything else happens, as if it took no time.
                     let result = match self.inline_archive_cap {
@@ -500,11 +499,11 @@ impl Node {
                         session.handle_work_done(id, result, &mut self.gw, now);
                     }
                 }
-                SessionOutput::Work { id, job } => {
-                    self.out.push_back(NodeOutput::Work { conn, id, job })
+                Output::Work { id, job } => self.out.push_back(NodeOutput::Work { conn, id, job }),
+                Output::Event(AnyEvent::Smtp(event)) => {
+                    self.out.push_back(NodeOutput::Event { conn, event })
                 }
-                SessionOutput::Smtp(event) => self.out.push_back(NodeOutput::Event { conn, event }),
-                SessionOutput::Imap(event) => {
+                Output::Event(AnyEvent::Imap(event)) => {
                     self.out.push_back(NodeOutput::ImapEvent { conn, event })
                 }
             }

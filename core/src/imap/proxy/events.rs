@@ -4,42 +4,12 @@
 
 use std::time::Duration;
 
-use crate::inspect::{FileOutcome, Outcome, SubmittedFile};
+use crate::inspect::{FileOutcome, Outcome};
 use crate::policy::Action;
-use crate::work::{Job, WorkId};
 
 /// What the session asks its driver to do (the same requests as the SMTP session's, with
 /// IMAP events).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    /// Send to the client.
-    ToClient(Vec<u8>),
-    /// Send to the upstream server.
-    ToUpstream(Vec<u8>),
-    /// Open the upstream connection; answer with `handle_upstream_connected` or
-    /// `handle_upstream_connect_failed`.
-    ConnectUpstream,
-    /// Close the upstream connection.
-    CloseUpstream,
-    /// Close the client connection.
-    CloseClient,
-    /// Upload these files to the data center together (I2: all files of one message).
-    Submit {
-        /// The held message they belong to (numbered within the session).
-        txn: u64,
-        /// MD5, file name and (when the gateway keeps them) bytes of each.
-        files: Vec<SubmittedFile>,
-    },
-    /// Run this job and hand the result to `handle_work_done` with its id.
-    Work {
-        /// The job's id within this session.
-        id: WorkId,
-        /// What to do.
-        job: Job,
-    },
-    /// Something to trace or log.
-    Event(ImapEvent),
-}
+pub type Output = crate::session_output::Output<ImapEvent>;
 
 /// What became of one message the session fetched to judge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -7,46 +7,14 @@ use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::digest::Md5;
-use crate::inspect::{FileOutcome, Outcome, SubmittedFile};
+use crate::inspect::{FileOutcome, Outcome};
 use crate::policy::Action;
 use crate::verdict::ThreatLevel;
-use crate::work::{Job, WorkId};
 
 use crate::smtp::wire::reply::Reply;
 
 /// What the session asks its driver to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    /// Send to the client.
-    ToClient(Vec<u8>),
-    /// Send to the upstream server.
-    ToUpstream(Vec<u8>),
-    /// Open the upstream connection; answer with `handle_upstream_connected` or
-    /// `handle_upstream_connect_failed`.
-    ConnectUpstream,
-    /// Close the upstream connection.
-    CloseUpstream,
-    /// Close the client connection.
-    CloseClient,
-    /// Upload these files to the data center together (the driver applies X1 through
-    /// [`crate::gateway::Gateway::claim_upload`]).
-    Submit {
-        /// The transaction they belong to.
-        txn: u64,
-        /// MD5, file name and (when the gateway keeps them) bytes of each.
-        files: Vec<SubmittedFile>,
-    },
-    /// Run this job (inline, or on a worker thread) and hand the result to
-    /// `handle_work_done` with its id ([`crate::work`]).
-    Work {
-        /// The job's id within this session.
-        id: WorkId,
-        /// What to do.
-        job: Job,
-    },
-    /// Something to trace or log.
-    Event(Event),
-}
+pub type Output = crate::session_output::Output<Event>;
 
 /// How a transaction ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
