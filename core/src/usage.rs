@@ -84,6 +84,11 @@ impl Reservation {
     pub fn bytes(&self) -> usize {
         self.mine
     }
+
+    /// The held bytes of every session of the gateway, this one's included.
+    pub fn gateway_total(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for Reservation {

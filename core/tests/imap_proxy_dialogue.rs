@@ -362,3 +362,43 @@ fn oversized_literals_and_lines_get_clear_answers() {
     );
     assert!(w.client_closed);
 }
+
+#[test]
+fn a_batch_waits_for_room_under_the_gateways_held_bytes() {
+    use aptsim_core::gateway::Gateway;
+    use common::imap_server::FakeImap;
+    use std::sync::Arc;
+    let (m, md5) = clean();
+    let gw = Gateway::new(Arc::new(Policy::default()));
+    // Another session holds most of the room.
+    let mut other = gw.usage.reservation();
+    other.set(600);
+    let config = ImapConfig {
+        max_held_bytes: 1_000,
+        ..ImapConfig::default()
+    };
+    assert!(
+        m.len() > 400,
+        "the message does not fit beside the other session's bytes"
+    );
+    let mut w = ImapWorld::on(
+        gw,
+        FakeImap::new(std::slice::from_ref(&m)),
+        config,
+        usize::MAX,
+    );
+    w.login();
+    w.client(b"f FETCH 1 BODY.PEEK[]\r\n");
+    w.advance(5);
+    assert!(w.uploads.is_empty(), "not fetched while there is no room");
+    assert!(!w.server.commands.iter().any(|c| c.contains("BODY.PEEK[])")));
+    drop(other);
+    w.advance(1);
+    assert_eq!(
+        w.uploads,
+        vec![md5],
+        "fetched and judged once there is room"
+    );
+    w.verdict(md5, ThreatLevel::Clean);
+    assert!(w.take_client_text().contains("f OK"));
+}

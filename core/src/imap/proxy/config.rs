@@ -29,6 +29,11 @@ pub struct ImapConfig {
     /// Bytes fetched to judge that one fetch may hold at once; the messages a command names
     /// are fetched in batches of at most this (one message at least). Default 64 MiB.
     pub max_prefetch_bytes: usize,
+    /// Bytes the gateway holds in memory at once, all sessions of both proxies together
+    /// (the same count as the SMTP proxy's `max_held_bytes`): a batch of messages to judge
+    /// that would pass it waits, its fetch still held, until there is room (one message is
+    /// always let in when nothing else is held). Default 512 MiB, as the SMTP proxy's.
+    pub max_held_bytes: usize,
     /// Judged copies kept per session after the fetch that judged them, so that the next
     /// chunk of a partial download (Thunderbird: 64 KiB at a time) or the next section
     /// (K-9) is served without fetching and judging the message again. Rewritten copies
@@ -51,6 +56,7 @@ impl Default for ImapConfig {
             upstream_keepalive: Duration::from_secs(600),
             max_connections: 500,
             max_prefetch_bytes: 64 << 20,
+            max_held_bytes: 512 << 20,
             max_judged_bytes: 32 << 20,
             max_queued_commands: 1_000,
             wire: WireLimits::default(),

@@ -74,6 +74,9 @@ pub(super) struct HeldCommand {
     pub(super) incomplete: Option<String>,
 }
 
+/// How often a batch waiting for room under `max_held_bytes` looks again.
+const ROOM_RETRY: Duration = Duration::from_secs(1);
+
 /// Pipelined fetches judged together at most (the rest wait for the next hold).
 const MAX_JOINED: usize = 100;
 
@@ -96,6 +99,9 @@ pub(super) struct Hold {
     pub(super) judging: Vec<Judging>,
     /// Decided messages, by UID.
     pub(super) results: BTreeMap<u32, Result_>,
+    /// The next batch waits for room under `max_held_bytes` until this time, then looks
+    /// again.
+    pub(super) room_at: Option<Timestamp>,
 }
 
 impl Hold {
@@ -109,9 +115,12 @@ impl Hold {
         self.commands.iter().any(|c| c.body)
     }
 
-    /// Bytes it keeps: the messages being judged.
+    /// Bytes it keeps: the messages being judged, and the batch being fetched (counted
+    /// from the moment it is asked for, so that two sessions cannot both take the room).
     pub(super) fn held_bytes(&self) -> usize {
-        self.judging.iter().map(|j| j.message.len()).sum()
+        let judging: usize = self.judging.iter().map(|j| j.message.len()).sum();
+        let batch: usize = self.batch.iter().map(|t| t.size).sum();
+        judging + batch
     }
 
     /// The UID of the message at `seq` among the ones it names.
@@ -267,6 +276,7 @@ impl ImapSession {
             batch: Vec::new(),
             judging: Vec::new(),
             results: BTreeMap::new(),
+            room_at: None,
         };
         // The next chunk or section of a message just judged: straight to the server.
         if uid {
@@ -467,9 +477,22 @@ impl ImapSession {
             self.serve(now);
             return;
         }
+        // Room under the gateway's bound on held bytes: what every other session holds.
+        let others = self
+            .reservation
+            .gateway_total()
+            .saturating_sub(self.reservation.bytes());
+        let room = self.config.max_held_bytes.saturating_sub(others);
+        let first = hold.to_fetch.front().map_or(0, |t| t.size);
+        if first > room && others > 0 {
+            hold.room_at = Some(now + ROOM_RETRY);
+            return;
+        }
+        hold.room_at = None;
         let mut bytes = 0;
+        let budget = self.config.max_prefetch_bytes.min(room.max(first));
         while let Some(t) = hold.to_fetch.front().copied() {
-            if !hold.batch.is_empty() && bytes + t.size > self.config.max_prefetch_bytes {
+            if !hold.batch.is_empty() && bytes + t.size > budget {
                 break;
             }
             bytes += t.size;
@@ -487,6 +510,7 @@ impl ImapSession {
             command::numbers_text(&numbers)
         );
         hold.step = Step::Prefetching;
+        self.update_reservation();
         self.own_command(&text, Role::Prefetch, now);
     }
 

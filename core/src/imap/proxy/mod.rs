@@ -379,7 +379,12 @@ impl ImapSession {
         let upstream = self
             .wants_upstream_keepalive()
             .then(|| self.upstream_sent_at + self.config.upstream_keepalive);
-        judging.chain(self.keepalive_at).chain(upstream).min()
+        let room = self.hold.as_ref().and_then(|h| h.room_at);
+        judging
+            .chain(self.keepalive_at)
+            .chain(upstream)
+            .chain(room)
+            .min()
     }
 
     /// Acts on what is due: X4 keepalives, the upstream keepalive, analysis timeouts.
@@ -401,6 +406,13 @@ impl ImapSession {
             .chain(self.background.iter_mut())
         {
             j.handle_timeout(now);
+        }
+        if self
+            .hold
+            .as_ref()
+            .is_some_and(|h| h.room_at.is_some_and(|t| t <= now))
+        {
+            self.next_step(now);
         }
         self.drive(gw, now);
         self.pump(now);
@@ -465,8 +477,15 @@ impl ImapSession {
                 Kind::Plain => self.relay(command, tag, Role::Relay, now),
             }
         }
+        self.update_reservation();
+    }
+
+    /// This session's share of the gateway's held bytes: judged copies, the messages being
+    /// judged and the batch being fetched.
+    fn update_reservation(&mut self) {
+        let background: usize = self.background.iter().map(|j| j.message.len()).sum();
         self.reservation
-            .set(self.judged.bytes() + self.hold.as_ref().map_or(0, Hold::held_bytes));
+            .set(self.judged.bytes() + self.hold.as_ref().map_or(0, Hold::held_bytes) + background);
     }
 
     /// Sends a command upstream, the first piece now and the rest after each `+ `.
