@@ -190,7 +190,8 @@ impl Parser<'_> {
         let mut prev_newline = 0;
         let mut eoh_seen = false;
         let interrupted = loop {
-            let at_eoh = matches!(header::next(self.buf, pos), Line::Eoh(_));
+            let rest = &self.buf[pos.min(self.buf.len())..];
+            let at_eoh = rest.starts_with(b"\n") || rest.starts_with(b"\r\n");
             if !eoh_seen && at_eoh && self.nodes[part].is_mime && boundary.is_some() {
                 // A multipart's own boundary applies from its body on.
                 if self.depth(part) + 1 < MAX_NESTED {
