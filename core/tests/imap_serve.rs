@@ -1,5 +1,5 @@
 //! Serving a rewritten message (I6) against real Dovecot 2.3.19: every FETCH form of every
-//! test message, as Dovecot answered it (core/tests/corpus/imap/dovecot, recorded by
+//! test message, as Dovecot answered it (core/tests/imap_fixtures/dovecot, recorded by
 //! scripts/imap/record_dovecot_fixtures.py; no Dovecot needed here), must come out of
 //! `section_bytes`, `binary_bytes`, `bodystructure` and `FetchResponse::serve_from` byte for
 //! byte. The one deliberate difference, the case of `"TEXT"` and `"MESSAGE" "RFC822"` in a

@@ -6,13 +6,13 @@ BODYSTRUCTURE and serve_from output with them byte for byte, without Dovecot).
     apt-get install -y dovecot-imapd      # once
     python3 scripts/imap/record_dovecot_fixtures.py [NAME ...]
 
-For each core/tests/corpus/imap/messages/NAME.eml (stored with LF line ends) the message is
+For each core/tests/imap_fixtures/messages/NAME.eml (stored with LF line ends) the message is
 APPENDed with CRLF line ends to a private, unprivileged Dovecot (scripts/imap/dovecot.py) and
 fetched in every form: RFC822.SIZE, BODYSTRUCTURE, BODY, ENVELOPE, BODY.PEEK[] and its
 HEADER/TEXT/HEADER.FIELDS(.NOT) sections, RFC822(.HEADER/.TEXT), partials, and for every part
 path (those the message has, and one missing sibling and child of each) BODY.PEEK[p],
 [p.MIME], [p.HEADER], [p.TEXT], [p.HEADER.FIELDS (…)], BINARY.PEEK[p] and BINARY.SIZE[p].
-Each answer is written to core/tests/corpus/imap/dovecot/NAME.txt as
+Each answer is written to core/tests/imap_fixtures/dovecot/NAME.txt as
 
     >>> FORM
     LENGTH
@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dovecot  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-CORPUS = os.path.join(ROOT, "core", "tests", "corpus", "imap")
+CORPUS = os.path.join(ROOT, "core", "tests", "imap_fixtures")
 TIMING = re.compile(rb" \(\d+\.\d+ \+ \d+\.\d+( \+ \d+\.\d+)? secs\)")
 
 

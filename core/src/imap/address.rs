@@ -338,7 +338,7 @@ mod tests {
     #[test]
     fn addresses_groups_and_broken_ones_read_as_dovecot() {
         // The answers are Dovecot 2.3.19's ENVELOPE for the same header
-        // (core/tests/corpus/imap/dovecot/odd-headers.txt).
+        // (core/tests/imap_fixtures/dovecot/odd-headers.txt).
         assert_eq!(
             show(
                 "\"Quoted \\\"Name\\\"\" <q@example.org>, (comment only) c@example.org,\n  \

@@ -1,7 +1,8 @@
-//! The IMAP test messages (core/tests/corpus/imap/messages, stored with LF line ends), the
-//! served copies made from them by aptsim's rewrite, and what a real Dovecot answered for
-//! each FETCH form (core/tests/corpus/imap/dovecot, recorded by
-//! scripts/imap/record_dovecot_fixtures.py).
+//! The IMAP test messages (`messages/` in this folder, stored with LF line ends), the served
+//! copies made from them by aptsim's rewrite, and what a real Dovecot answered for each FETCH
+//! form (`dovecot/`, recorded by scripts/imap/record_dovecot_fixtures.py). They live here
+//! rather than in core/tests/corpus/, whose sets are the MIME extraction's golden corpus,
+//! each checked against Python's reading.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use aptsim_core::mime::{MimeLimits, extract};
 use aptsim_core::rewrite::{Edit, Replacement, Rewrite};
 
 pub fn corpus() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/imap")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/imap_fixtures")
 }
 
 /// The messages recorded, by name (file stem).
