@@ -10,6 +10,7 @@
 //! server sent them.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use imap_codec::imap_types::core::{IString, Literal, LiteralMode, NString, NString8};
 use imap_codec::imap_types::extensions::binary::Literal8;
@@ -64,19 +65,44 @@ impl FetchResponse<'_> {
     ///
     /// On error the response may be partly rewritten: do not send it.
     pub fn serve_from(&mut self, message: &[u8], request: &FetchRequest) -> Result<(), ServeError> {
-        let tree = parts::parse(message);
+        let copy = Copy {
+            message,
+            tree: OnceCell::new(),
+        };
         let mut used = vec![false; request.content.len()];
         for item in self.items_mut() {
-            serve_item(item, message, &tree, request, &mut used)?;
+            serve_item(item, &copy, request, &mut used)?;
         }
         Ok(())
     }
 }
 
+/// The served copy, and its part tree parsed on first use: the chunks of a whole-message
+/// download (Thunderbird's `BODY[]<n.65536>`, one command each) need none.
+struct Copy<'m> {
+    message: &'m [u8],
+    tree: OnceCell<Part>,
+}
+
+impl<'m> Copy<'m> {
+    fn tree(&self) -> &Part {
+        self.tree.get_or_init(|| parts::parse(self.message))
+    }
+
+    /// The section's bytes as a server sends them (NUL as 0x80); empty for a missing part.
+    fn section(&self, spec: &SectionSpec) -> Cow<'m, [u8]> {
+        let bytes = if spec.is_whole_message() {
+            Cow::Borrowed(self.message)
+        } else {
+            section_of(self.message, self.tree(), spec).unwrap_or_default()
+        };
+        without_nul(bytes)
+    }
+}
+
 fn serve_item(
     item: &mut MessageDataItem<'_>,
-    message: &[u8],
-    tree: &Part,
+    copy: &Copy<'_>,
     request: &FetchRequest,
     used: &mut [bool],
 ) -> Result<(), ServeError> {
@@ -92,7 +118,7 @@ fn serve_item(
             data,
         } => {
             let spec = section_spec(section.as_ref());
-            let bytes = section_of(message, tree, &spec).unwrap_or_default();
+            let bytes = copy.section(&spec);
             let bytes = match *origin {
                 None => bytes,
                 Some(origin) => {
@@ -106,23 +132,29 @@ fn serve_item(
                     Cow::Owned(partial(&bytes, origin, length).to_vec())
                 }
             };
-            *data = literal(without_nul(bytes).into_owned(), "a BODY section")?;
+            *data = literal(bytes.into_owned(), "a BODY section")?;
         }
         MessageDataItem::Rfc822(data) => {
-            *data = served(message, tree, &whole(), "RFC822")?;
+            *data = literal(copy.section(&whole()).into_owned(), "RFC822")?;
         }
         MessageDataItem::Rfc822Header(data) => {
-            *data = served(message, tree, &text(SectionText::Header), "RFC822.HEADER")?;
+            *data = literal(
+                copy.section(&text(SectionText::Header)).into_owned(),
+                "RFC822.HEADER",
+            )?;
         }
         MessageDataItem::Rfc822Text(data) => {
-            *data = served(message, tree, &text(SectionText::Text), "RFC822.TEXT")?;
+            *data = literal(
+                copy.section(&text(SectionText::Text)).into_owned(),
+                "RFC822.TEXT",
+            )?;
         }
         MessageDataItem::Binary { section, value } => {
             let spec = SectionSpec {
                 part: section.iter().map(|n| n.get()).collect(),
                 text: None,
             };
-            let decoded = binary(message, tree, &spec.part)?.unwrap_or_default();
+            let decoded = binary(copy.message, copy.tree(), &spec.part)?.unwrap_or_default();
             let mut bytes = decoded.bytes;
             if let Some(p) = matching(request, used, ItemName::Binary, &spec, None)
                 .and_then(|i| request.content[i].partial)
@@ -141,20 +173,21 @@ fn serve_item(
         }
         MessageDataItem::BinarySize { section, size } => {
             let path: Vec<u32> = section.iter().map(|n| n.get()).collect();
-            let decoded = binary(message, tree, &path)?.unwrap_or_default();
+            let decoded = binary(copy.message, copy.tree(), &path)?.unwrap_or_default();
             *size = check_size(decoded.bytes.len(), "a BINARY section")?;
         }
         MessageDataItem::Rfc822Size(size) => {
-            *size = check_size(message.len(), "the served message")?;
+            *size = check_size(copy.message.len(), "the served message")?;
         }
         MessageDataItem::BodyStructure(structure) => {
-            *structure = bodystructure::structure_of(message, tree, true);
+            *structure = bodystructure::structure_of(copy.message, copy.tree(), true);
         }
         MessageDataItem::Body(structure) => {
-            *structure = bodystructure::structure_of(message, tree, false);
+            *structure = bodystructure::structure_of(copy.message, copy.tree(), false);
         }
         MessageDataItem::Envelope(env) => {
-            *env = envelope::envelope(message.get(tree.start..tree.body).unwrap_or_default());
+            let tree = copy.tree();
+            *env = envelope::envelope(copy.message.get(tree.start..tree.body).unwrap_or_default());
         }
         // UID, FLAGS, INTERNALDATE, MODSEQ: not content.
         _ => {}
@@ -197,17 +230,6 @@ fn same_section(a: &SectionSpec, b: &SectionSpec) -> bool {
             }
             (x, y) => x == y,
         }
-}
-
-/// A section for an RFC822 item (no partials there).
-fn served(
-    message: &[u8],
-    tree: &Part,
-    spec: &SectionSpec,
-    what: &'static str,
-) -> Result<NString<'static>, ServeError> {
-    let bytes = section_of(message, tree, spec).unwrap_or_default();
-    literal(without_nul(bytes).into_owned(), what)
 }
 
 fn literal(bytes: Vec<u8>, what: &'static str) -> Result<NString<'static>, ServeError> {
