@@ -202,6 +202,27 @@ fn a_partial_answer_nobody_asked_for_is_an_error() {
 }
 
 #[test]
+fn answers_find_their_request_items_by_section_and_origin() {
+    let copy = crlf(&message_lf("mixed-base64.drop"));
+    let body = section(&copy, &[1]);
+    // The same section whole and as a range, asked in one order and answered in the other.
+    let response = "* 1 FETCH (BODY[1] {1}\r\nx BODY[1]<4> {1}\r\nx)\r\n";
+    let (_, data) =
+        read_back(&serve(response, "BODY.PEEK[1]<4.6> BODY.PEEK[1]", &copy).expect("served"));
+    assert_eq!(data, vec![body.clone(), partial(&body, 4, 6).to_vec()]);
+    // A server that leaves out the origin of a range still gets the range served.
+    let (_, data) = read_back(
+        &serve(
+            "* 1 FETCH (BODY[1] {1}\r\nx)\r\n",
+            "BODY.PEEK[1]<4.6>",
+            &copy,
+        )
+        .expect("served"),
+    );
+    assert_eq!(data, vec![partial(&body, 4, 6).to_vec()]);
+}
+
+#[test]
 fn binary_of_an_undecodable_part_is_an_error_naming_it() {
     let copy = crlf(&message_lf("odd-structure"));
     let result = serve(

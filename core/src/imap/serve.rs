@@ -119,18 +119,20 @@ fn serve_item(
         } => {
             let spec = section_spec(section.as_ref());
             let bytes = copy.section(&spec);
-            let bytes = match *origin {
-                None => bytes,
-                Some(origin) => {
-                    let length = matching(request, used, ItemName::Body, &spec, Some(origin))
-                        .and_then(|i| request.content[i].partial)
-                        .map(|p| p.length)
-                        .ok_or_else(|| ServeError::UnmatchedPartial {
-                            item: format!("BODY[{}]", show(&spec)),
-                            origin,
-                        })?;
-                    Cow::Owned(partial(&bytes, origin, length).to_vec())
+            let asked = matching(request, used, ItemName::Body, &spec, *origin)
+                .and_then(|i| request.content[i].partial);
+            let bytes = match (*origin, asked) {
+                (Some(origin), Some(p)) => Cow::Owned(partial(&bytes, origin, p.length).to_vec()),
+                (Some(origin), None) => {
+                    return Err(ServeError::UnmatchedPartial {
+                        item: format!("BODY[{}]", show(&spec)),
+                        origin,
+                    });
                 }
+                // A server that left out the origin of a range the client asked for: the
+                // client still gets only that range.
+                (None, Some(p)) => Cow::Owned(partial(&bytes, p.offset, p.length).to_vec()),
+                (None, None) => bytes,
             };
             *data = literal(bytes.into_owned(), "a BODY section")?;
         }
@@ -197,7 +199,8 @@ fn serve_item(
 
 /// The first request item not yet used that this response item answers: same name, same
 /// section (header field names compared case-insensitively: Dovecot answers them in upper
-/// case), and, for a partial answer, the same offset.
+/// case), and the same offset for a partial answer; an answer without origin takes an item
+/// without a range first, then one with.
 fn matching(
     request: &FetchRequest,
     used: &mut [bool],
@@ -205,15 +208,22 @@ fn matching(
     spec: &SectionSpec,
     origin: Option<u32>,
 ) -> Option<usize> {
-    let fits = |item: &ContentItem| {
-        item.name == name
-            && same_section(&item.section, spec)
-            && match origin {
-                Some(origin) => item.partial.is_some_and(|p| p.offset == origin),
-                None => true,
-            }
+    let same = |item: &ContentItem| item.name == name && same_section(&item.section, spec);
+    let exact = |item: &ContentItem| match origin {
+        Some(origin) => item.partial.is_some_and(|p| p.offset == origin),
+        None => item.partial.is_none(),
     };
-    let index = (0..request.content.len()).find(|&i| !used[i] && fits(&request.content[i]))?;
+    let free = |i: &usize| !used[*i];
+    let all = 0..request.content.len();
+    let index = all
+        .clone()
+        .filter(free)
+        .find(|&i| same(&request.content[i]) && exact(&request.content[i]))
+        .or_else(|| {
+            origin
+                .is_none()
+                .then(|| all.filter(free).find(|&i| same(&request.content[i])))?
+        })?;
     used[index] = true;
     Some(index)
 }
