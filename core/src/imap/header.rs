@@ -37,16 +37,18 @@ impl<'a> Field<'a> {
             line.strip_suffix(b"\r").unwrap_or(line)
         };
         let first = strip(lines.first().copied().unwrap_or_default());
-        let mut value = match value_start(first) {
-            Some(start) => &first[start..],
-            // No colon, or a name too long: the whole line is the value.
+        let value = match value_start(first) {
+            Some(start) => {
+                let value = &first[start..];
+                let skip = value.iter().take_while(|&&b| is_lwsp(b)).count();
+                if skip == value.len() && !value.is_empty() {
+                    &value[1..]
+                } else {
+                    &value[skip..]
+                }
+            }
+            // No colon, or a name too long: the whole line is the value, as it is.
             None => first,
-        };
-        let skip = value.iter().take_while(|&&b| is_lwsp(b)).count();
-        value = if skip == value.len() && !value.is_empty() {
-            &value[1..]
-        } else {
-            &value[skip..]
         };
         if lines.len() == 1 {
             return Cow::Borrowed(value);
@@ -178,6 +180,7 @@ mod tests {
         assert_eq!(fields[1].newline, 1);
         assert_eq!(fields[2].name, b"");
         assert_eq!(fields[2].value(), &b"broken line"[..]);
+        assert_eq!(field(b"  no colon\n").value(), &b"  no colon"[..]);
     }
 
     #[test]
