@@ -19,7 +19,9 @@
 //! - [`node`]: the gateway node: every session by connection, X1, verdict fan-out, deadlines;
 //!   what both transports (simulated and live) drive.
 //! - [`usage`]: connections and held bytes, counted across a gateway's sessions.
-//! - [`imap`]: the IMAP proxy's wire layer (framing, literals, the FETCH classifier).
+//! - [`imap`]: the IMAP proxy's wire layer (framing, literals, the FETCH classifier) and what a
+//!   server returns for each FETCH item of a message (sections, BINARY, BODYSTRUCTURE), to serve
+//!   a rewritten message consistently.
 //! - [`smtp`]: the SMTP proxy session and its parts (commands, replies, data).
 //! - [`work`]: the heavy work (extraction, writing the relayed body) sessions hand their
 //!   driver, to run inline or on a worker thread.

@@ -15,7 +15,7 @@
 //!
 //! - [`section`]: [`section_bytes`] (`BODY[section]`) and [`partial`] (`<offset.length>`).
 //! - [`binary`]: [`binary_bytes`] (`BINARY[part]`, RFC 3516) and [`BinaryError`].
-//! - [`bodystructure`]: [`bodystructure()`] and [`body()`], as imap-types values.
+//! - [`mod@bodystructure`]: [`bodystructure()`] and [`body()`], as imap-types values.
 //! - [`serve`]: [`FetchResponse::serve_from`], every content item of a response rewritten
 //!   from the served copy, and [`ServeError`].
 //!

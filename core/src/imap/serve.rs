@@ -5,7 +5,7 @@
 //!
 //! Each item is computed from the served message as Dovecot computes it from a stored one
 //! ([`section_bytes`](super::section_bytes), [`binary_bytes`](super::binary_bytes),
-//! [`bodystructure`](super::bodystructure), docs/imap.md "Serving a rewritten message").
+//! [`bodystructure`](super::bodystructure()), docs/imap.md "Serving a rewritten message").
 //! Items that do not depend on the content (UID, FLAGS, INTERNALDATE, MODSEQ) stay as the
 //! server sent them.
 
