@@ -11,6 +11,7 @@ no part of it runs privileged.
 `ImapClient` is a raw client that returns each response byte for byte, literals included,
 which imaplib does not."""
 
+import grp
 import os
 import pwd
 import re
@@ -103,13 +104,7 @@ class Dovecot:
         run_as = pwd.getpwnam("nobody") if os.getuid() == 0 else pwd.getpwuid(os.getuid())
         self.uid, self.gid = run_as.pw_uid, run_as.pw_gid
         self.user = run_as.pw_name
-        self.group = self._group_name(self.gid)
-
-    @staticmethod
-    def _group_name(gid):
-        import grp
-
-        return grp.getgrgid(gid).gr_name
+        self.group = grp.getgrgid(self.gid).gr_name
 
     def __enter__(self):
         self.start()
