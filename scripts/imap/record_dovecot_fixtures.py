@@ -16,7 +16,8 @@ Each answer is written to core/tests/imap_fixtures/dovecot/NAME.txt as
 
     >>> FORM
     LENGTH
-    RAW BYTES (the untagged responses, then the tagged one with tag `T` and no timing)
+    RAW BYTES (the untagged responses, then the tagged one with tag `T`, no timing, no
+    time stamp; each message alone in its own mailbox, so `* 1 FETCH` and `UID 1`)
 
 A message holding NUL bytes is APPENDed as a literal8 (`~{n}`, RFC 3516)."""
 
@@ -30,6 +31,7 @@ import dovecot  # noqa: E402
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CORPUS = os.path.join(ROOT, "core", "tests", "imap_fixtures")
 TIMING = re.compile(rb" \(\d+\.\d+ \+ \d+\.\d+( \+ \d+\.\d+)? secs\)")
+STAMP = re.compile(rb" \[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\]")
 
 
 def parse_sexp(data, i=0):
@@ -130,10 +132,14 @@ def forms_for(size, structure):
 
 
 def record(server, client, name, message):
-    client.command("SELECT INBOX")
+    # One mailbox per message, so that every answer says `* 1 FETCH` and `UID 1` whatever
+    # else was recorded.
+    mailbox = "m-" + name.replace(".", "-")
+    client.command_any(f"DELETE {mailbox}")
+    client.command(f"CREATE {mailbox}")
     if b"\0" in message:
         # literal8: the command text ends in "~{n}".
-        client.sock.sendall(b"A0 APPEND INBOX ~{%d}\r\n" % len(message))
+        client.sock.sendall(b"A0 APPEND %s ~{%d}\r\n" % (mailbox.encode(), len(message)))
         cont = client._response()
         assert cont.startswith(b"+"), cont
         client.sock.sendall(message + b"\r\n")
@@ -142,9 +148,9 @@ def record(server, client, name, message):
             tagged = client._response()
         assert b"OK" in tagged, tagged
     else:
-        client.command("APPEND INBOX", message)
-    responses, _ = client.command("SELECT INBOX")
-    seq = next(int(r.split()[1]) for r in responses if r.endswith(b" EXISTS\r\n"))
+        client.command(f"APPEND {mailbox}", message)
+    client.command(f"SELECT {mailbox}")
+    seq = 1
     (bs,), _ = client.command(f"FETCH {seq} (RFC822.SIZE BODYSTRUCTURE)")
     fetch, _ = parse_sexp(bs, bs.index(b"("))
     size = int(fetch[fetch.index(b"RFC822.SIZE") + 1])
@@ -154,13 +160,13 @@ def record(server, client, name, message):
         try:
             responses, tagged = client.command_any(f"FETCH {seq} ({form})")
             tagged = b"T " + TIMING.sub(b"", tagged.split(b" ", 1)[1])
-            raw = b"".join(responses) + tagged
+            raw = STAMP.sub(b"", b"".join(responses) + tagged)
         except dovecot.Closed as closed:
             # Dovecot ends the connection when it cannot read what it promised (a broken
             # transfer encoding): recorded as what came, then this marker line.
-            raw = closed.partial + b"(connection closed)\r\n"
+            raw = STAMP.sub(b"", closed.partial) + b"(connection closed)\r\n"
             client = server.client()
-            client.command("SELECT INBOX")
+            client.command(f"SELECT {mailbox}")
         out += b">>> %s\n%d\n%s\n" % (form.encode(), len(raw), raw)
     path = os.path.join(CORPUS, "dovecot", name + ".txt")
     with open(path, "wb") as f:

@@ -235,24 +235,3 @@ pub fn imap_codec_case(dovecot: &[u8]) -> Vec<u8> {
     }
     out
 }
-
-/// The response with `* n FETCH` as `* 1 FETCH` and `UID n` as `UID 1`: what differs between
-/// two messages' answers that is not content.
-pub fn without_numbers(response: &[u8]) -> Vec<u8> {
-    let text = response.to_vec();
-    let after_star = text
-        .iter()
-        .skip(2)
-        .position(|&b| b == b' ')
-        .map_or(2, |p| p + 2);
-    let mut out = b"* 1".to_vec();
-    out.extend_from_slice(&text[after_star..]);
-    if let Some(at) = out.windows(4).position(|w| w == b"UID ") {
-        let end = out[at + 4..]
-            .iter()
-            .position(|b| !b.is_ascii_digit())
-            .map_or(out.len(), |p| at + 4 + p);
-        out.splice(at + 4..end, *b"1");
-    }
-    out
-}
