@@ -19,8 +19,9 @@
 //! - [`node`]: the gateway node: every session by connection, X1, verdict fan-out, deadlines;
 //!   what both transports (simulated and live) drive.
 //! - [`usage`]: connections and held bytes, counted across a gateway's sessions.
-//! - [`imap`]: the IMAP proxy session and its wire layer (framing, literals, the FETCH
-//!   classifier).
+//! - [`imap`]: the IMAP proxy session, its wire layer (framing, literals, the FETCH
+//!   classifier), and what a server returns for each FETCH item of a message (sections,
+//!   BINARY, BODYSTRUCTURE), to serve a rewritten message consistently.
 //! - [`smtp`]: the SMTP proxy session and its parts (commands, replies, data).
 //! - [`session_output`]: what a session of either proxy asks its driver to do.
 //! - [`work`]: the heavy work (extraction, writing the relayed body) sessions hand their

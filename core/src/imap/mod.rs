@@ -10,19 +10,47 @@
 //!   rewrite a FETCH response.
 //! - [`fetch`]: [`fetch_content`], what a FETCH asks for.
 //! - [`proxy`]: [`proxy::ImapSession`], the proxy session on top of them.
+//!
+//! Serving a rewritten message (I6; docs/imap.md, "Serving a rewritten message"): what a
+//! server (Dovecot 2.3) returns for each FETCH item, computed from the message's bytes.
+//!
+//! - [`section`]: [`section_bytes`] (`BODY[section]`) and [`partial`] (`<offset.length>`).
+//! - [`binary`]: [`binary_bytes`] (`BINARY[part]`, RFC 3516) and [`BinaryError`].
+//! - [`mod@bodystructure`]: [`bodystructure()`] and [`body()`], as imap-types values.
+//! - [`serve`]: [`FetchResponse::serve_from`], every content item of a response rewritten
+//!   from the served copy, and [`ServeError`].
+//!
+//! They share a port of Dovecot's part tree (`parts`), header reading (`header`), RFC 822
+//! lexer (`rfc822`), address parser (`address`), ENVELOPE (`envelope`) and string quoting
+//! (`quote`), because the answers must be Dovecot's for the same bytes.
 
+mod address;
+pub mod binary;
+pub mod bodystructure;
 pub mod client;
+mod envelope;
 pub mod fetch;
 pub mod framing;
+mod header;
+mod params;
+mod parts;
 pub mod proxy;
+mod quote;
+mod rfc822;
+pub mod section;
+pub mod serve;
 pub mod server;
 
+pub use binary::{BinaryError, binary_bytes};
+pub use bodystructure::{body, bodystructure};
 pub use client::{ClientCommand, CommandEvent, CommandReader};
 pub use fetch::{
     ContentFetch, ContentItem, FetchRequest, ItemName, Partial, SectionSpec, SectionText, SeqBound,
     SeqRange, fetch_content,
 };
 pub use framing::{WireError, WireLimits};
+pub use section::{partial, section_bytes};
+pub use serve::ServeError;
 pub use server::{
     FetchResponse, FetchedContent, ResponseKind, ResponseReader, RewriteError, ServerResponse,
 };

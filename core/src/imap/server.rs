@@ -274,6 +274,11 @@ impl<'a> FetchResponse<'a> {
         false
     }
 
+    /// The items, for [`FetchResponse::serve_from`](super::serve) to rewrite in place.
+    pub(super) fn items_mut(&mut self) -> &mut [MessageDataItem<'a>] {
+        &mut self.items
+    }
+
     /// The response as bytes, CRLF-terminated, literals included.
     pub fn encode(&self) -> Vec<u8> {
         let (Some(seq), Ok(items)) = (

@@ -231,44 +231,16 @@ impl ImapSession {
     }
 }
 
-/// Rewrites the content items and `RFC822.SIZE` of a response from `copy`.
+/// Rewrites every content-dependent item of a response from `copy` (`imap::serve`); on an
+/// error the response is half rewritten and must not be sent.
 fn serve_copy(
     fetch: &mut FetchResponse<'_>,
     copy: &[u8],
     request: &FetchRequest,
 ) -> Result<(), String> {
-    if fetch.has_structure() {
-        return Err("the structure of a rewritten message cannot be served yet".to_owned());
-    }
-    let items: Vec<_> = fetch
-        .content()
-        .into_iter()
-        .map(|c| (c.index, c.name, c.section, c.origin))
-        .collect();
-    for (index, name, section, origin) in items {
-        if !section.is_whole_message() {
-            return Err("a section of a rewritten message cannot be served yet".to_owned());
-        }
-        let bytes = match origin {
-            None => copy.to_vec(),
-            Some(origin) => {
-                let length = request
-                    .content
-                    .iter()
-                    .find(|c| c.name == name && c.section.is_whole_message())
-                    .and_then(|c| c.partial)
-                    .map_or(u32::MAX, |p| p.length);
-                let start = (origin as usize).min(copy.len());
-                let end = start.saturating_add(length as usize).min(copy.len());
-                copy[start..end].to_vec()
-            }
-        };
-        fetch
-            .replace_content(index, bytes)
-            .map_err(|e| e.to_string())?;
-    }
-    fetch.set_rfc822_size(copy.len() as u32);
-    Ok(())
+    fetch
+        .serve_from(copy, request)
+        .map_err(|e| format!("the rewritten message could not be served: {e}"))
 }
 
 /// Whether every content item is a list of header fields (a header sync, which is not held:
