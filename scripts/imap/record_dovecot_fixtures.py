@@ -7,7 +7,8 @@ BODYSTRUCTURE and serve_from output with them byte for byte, without Dovecot).
     python3 scripts/imap/record_dovecot_fixtures.py [NAME ...]
 
 For each core/tests/imap_fixtures/messages/NAME.eml (stored with LF line ends) the message is
-APPENDed with CRLF line ends to a private, unprivileged Dovecot (scripts/imap/dovecot.py) and
+APPENDed with CRLF line ends to a private Dovecot (scripts/interop/dovecot.py, the interop
+checks' own) and
 fetched in every form: RFC822.SIZE, BODYSTRUCTURE, BODY, ENVELOPE, BODY.PEEK[] and its
 HEADER/TEXT/HEADER.FIELDS(.NOT) sections, RFC822(.HEADER/.TEXT), partials, and for every part
 path (those the message has, and one missing sibling and child of each) BODY.PEEK[p],
@@ -23,10 +24,15 @@ A message holding NUL bytes is APPENDed as a literal8 (`~{n}`, RFC 3516)."""
 
 import os
 import re
+import shutil
 import sys
+import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import dovecot  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "interop"))
+import raw_imap  # noqa: E402
+from dovecot import Dovecot, dovecot_missing  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CORPUS = os.path.join(ROOT, "core", "tests", "imap_fixtures")
@@ -161,11 +167,11 @@ def record(server, client, name, message):
             responses, tagged = client.command_any(f"FETCH {seq} ({form})")
             tagged = b"T " + TIMING.sub(b"", tagged.split(b" ", 1)[1])
             raw = STAMP.sub(b"", b"".join(responses) + tagged)
-        except dovecot.Closed as closed:
+        except raw_imap.Closed as closed:
             # Dovecot ends the connection when it cannot read what it promised (a broken
             # transfer encoding): recorded as what came, then this marker line.
             raw = STAMP.sub(b"", closed.partial) + b"(connection closed)\r\n"
-            client = server.client()
+            client = login(server)
             client.command(f"SELECT {mailbox}")
         out += b">>> %s\n%d\n%s\n" % (form.encode(), len(raw), raw)
     path = os.path.join(CORPUS, "dovecot", name + ".txt")
@@ -175,16 +181,25 @@ def record(server, client, name, message):
     return client
 
 
+def login(server):
+    """A raw client logged in to `server`."""
+    client = raw_imap.ImapClient(server.port)
+    client.command(f"LOGIN {server.user} {server.password}")
+    return client
+
+
 def main():
-    missing = dovecot.dovecot_missing()
+    missing = dovecot_missing()
     if missing:
-        sys.exit(missing)
+        sys.exit("missing: " + ", ".join(missing))
     names = sys.argv[1:] or sorted(
         f[: -len(".eml")] for f in os.listdir(os.path.join(CORPUS, "messages")) if f.endswith(".eml")
     )
     os.makedirs(os.path.join(CORPUS, "dovecot"), exist_ok=True)
-    with dovecot.Dovecot() as server:
-        client = server.client()
+    work = tempfile.mkdtemp(prefix="aptsim-dovecot-fixtures-")
+    server = Dovecot(work, users=("aptsim",)).start()
+    try:
+        client = login(server)
         for name in names:
             with open(os.path.join(CORPUS, "messages", name + ".eml"), "rb") as f:
                 lf = f.read()
@@ -192,6 +207,9 @@ def main():
                 sys.exit(f"{name}.eml holds a CR: messages are stored with LF line ends")
             client = record(server, client, name, lf.replace(b"\n", b"\r\n"))
         client.close()
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
