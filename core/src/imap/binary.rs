@@ -13,9 +13,9 @@
 //! in the middle of a base64 group or an escape). Line ends are the message's own (Dovecot
 //! writes CRLF for every line end it does not decode from base64).
 
-use super::header;
-use super::parts::{self, Part};
-use super::rfc822::{Lexer, Step};
+use super::message::header;
+use super::message::parts::{self, Part};
+use super::message::rfc822::{Lexer, Step};
 
 /// Why a part cannot be served as BINARY.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

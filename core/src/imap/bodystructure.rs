@@ -21,13 +21,13 @@ use imap_codec::imap_types::body::{
 };
 use imap_codec::imap_types::core::{IString, NString, Vec1};
 
-use super::address::strdup;
-use super::envelope;
-use super::header;
-use super::params::Param;
-use super::parts::{self, Kind, Part};
-use super::quote::{nstring_nolf, string};
-use super::rfc822::{Lexer, Step};
+use super::message::address::strdup;
+use super::message::envelope;
+use super::message::header;
+use super::message::params::Param;
+use super::message::parts::{self, Kind, Part};
+use super::message::quote::{nstring_nolf, string};
+use super::message::rfc822::{Lexer, Step};
 
 /// `BODYSTRUCTURE` of `message`: the structure with extension data.
 pub fn bodystructure(message: &[u8]) -> BodyStructure<'static> {

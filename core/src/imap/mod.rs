@@ -20,23 +20,17 @@
 //! - [`serve`]: [`FetchResponse::serve_from`], every content item of a response rewritten
 //!   from the served copy, and [`ServeError`].
 //!
-//! They share a port of Dovecot's part tree (`parts`), header reading (`header`), RFC 822
-//! lexer (`rfc822`), address parser (`address`), ENVELOPE (`envelope`) and string quoting
-//! (`quote`), because the answers must be Dovecot's for the same bytes.
+//! They share `message`, a port of Dovecot's part tree, header reading, RFC 822 lexer,
+//! address parser, ENVELOPE and string quoting, because the answers must be Dovecot's for
+//! the same bytes.
 
-mod address;
 pub mod binary;
 pub mod bodystructure;
 pub mod client;
-mod envelope;
 pub mod fetch;
 pub mod framing;
-mod header;
-mod params;
-mod parts;
+mod message;
 pub mod proxy;
-mod quote;
-mod rfc822;
 pub mod section;
 pub mod serve;
 pub mod server;

@@ -26,8 +26,8 @@
 use std::borrow::Cow;
 
 use super::fetch::{SectionSpec, SectionText};
-use super::header::{self, c_name};
-use super::parts::{self, Kind, Part};
+use super::message::header::{self, c_name};
+use super::message::parts::{self, Kind, Part};
 
 /// The bytes an IMAP server returns for `BODY[spec]` of `message`, or `None` when the part
 /// does not exist (see the module doc).

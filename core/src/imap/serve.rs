@@ -18,9 +18,9 @@ use imap_codec::imap_types::fetch::MessageDataItem;
 
 use super::binary::{BinaryError, binary};
 use super::bodystructure;
-use super::envelope;
 use super::fetch::{ContentItem, FetchRequest, ItemName, SectionSpec, SectionText, section_spec};
-use super::parts::{self, Part};
+use super::message::envelope;
+use super::message::parts::{self, Part};
 use super::section::{partial, section_of, without_nul};
 use super::server::FetchResponse;
 
