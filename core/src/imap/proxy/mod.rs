@@ -19,8 +19,8 @@
 //!
 //! A FETCH that returns message content or structure is held (I1, `hold.rs`): the proxy
 //! asks the server which messages it names, fetches the ones it has not judged
-//! (`BODY.PEEK[]`), judges each (all its unknown files submitted at once, I2), and only then
-//! sends the client's own FETCH upstream. Its responses are served from the judged copies
+//! (`BODY.PEEK[]`), judges each (`judging.rs`: all its unknown files submitted at once, I2),
+//! and only then sends the client's own FETCH upstream. Its responses are served from the judged copies
 //! (`relay.rs`): unchanged for an allowed message, rewritten item by item (content, sizes,
 //! structure) for one whose files were replaced or that became the deny notice (A1, I6). A
 //! client that leaves during a hold (I3) leaves the analyses running: the verdicts reach the
@@ -32,6 +32,7 @@ mod config;
 mod events;
 mod hold;
 mod judged;
+mod judging;
 mod relay;
 
 use std::collections::VecDeque;
@@ -51,8 +52,9 @@ pub use config::ImapConfig;
 pub use events::{ImapEvent, MessageLog, MessageResult, Output};
 
 use command::Kind;
-use hold::{Hold, Judging};
+use hold::Hold;
 use judged::JudgedStore;
+use judging::Judging;
 
 /// The upstream connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
