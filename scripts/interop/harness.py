@@ -173,15 +173,7 @@ class Proxy:
     def json_log(self):
         """Every log line of a `--log-format json` proxy, parsed; a line that is no JSON
         object fails the check that reads it."""
-        lines = []
-        for n, line in enumerate(self.log().splitlines(), 1):
-            try:
-                obj = json.loads(line)
-            except ValueError as e:
-                raise AssertionError(f"log line {n} is not JSON ({e}): {line!r}")
-            assert isinstance(obj, dict), f"log line {n} is not an object: {line!r}"
-            lines.append(obj)
-        return lines
+        return parse_json_log(self.log(), self.log_path)
 
     def json_txn(self, sender, timeout=5.0):
         """The JSON transaction record for `sender` (a `--log-format json` proxy)."""
@@ -220,6 +212,20 @@ def scrape(port, path="/metrics"):
         series, _, value = line.rpartition(" ")
         samples[series] = float(value)
     return content_type, samples
+
+
+def parse_json_log(text, where):
+    """The lines of a `--log-format json` log, each parsed; a line that is no JSON object
+    fails the check that reads it, naming `where` and the line."""
+    lines = []
+    for n, line in enumerate(text.splitlines(), 1):
+        try:
+            obj = json.loads(line)
+        except ValueError as e:
+            raise AssertionError(f"{where} line {n} is not JSON ({e}): {line!r}")
+        assert isinstance(obj, dict), f"{where} line {n} is not an object: {line!r}"
+        lines.append(obj)
+    return lines
 
 
 class Checks:

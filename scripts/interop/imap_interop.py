@@ -57,7 +57,6 @@ built-in data center, which calls a file with the EICAR string high):
        shared cache, with no upload by the IMAP side.
 """
 
-import json
 import os
 import shutil
 import sys
@@ -67,7 +66,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402
     find_postfix_tool, free_port, start, stop_all, wait_listening, SetupError, Sink,
-    Checks, run_main,
+    Checks, parse_json_log, run_main,
 )
 from dovecot import Dovecot, dovecot_missing  # noqa: E402
 from imap_direct import run_direct  # noqa: E402
@@ -144,15 +143,7 @@ class ImapProxy:
             return f.read()
 
     def json_log(self):
-        out = []
-        for n, line in enumerate(self.log().splitlines(), 1):
-            try:
-                obj = json.loads(line)
-            except ValueError as e:
-                raise AssertionError(f"{self.log_path} line {n} is not JSON ({e}): {line!r}")
-            assert isinstance(obj, dict), f"{self.log_path} line {n}: {line!r}"
-            out.append(obj)
-        return out
+        return parse_json_log(self.log(), self.log_path)
 
     def records(self, md5=None, timeout=3.0):
         """`imap_log`'s message records (those with a file of `md5`), waiting up to

@@ -124,11 +124,9 @@ impl<'a> Lexer<'a> {
                 }
                 b'\n' => {
                     if let Some(c) = &mut self.last_comment {
-                        let mut end = self.pos;
-                        if end > start && self.data[end - 1] == b'\r' {
-                            end -= 1;
-                        }
-                        c.extend_from_slice(&self.data[start..end]);
+                        c.extend_from_slice(
+                            &self.data[start..unfolded_end(self.data, start, self.pos)],
+                        );
                         start = self.pos + 1;
                     }
                 }
@@ -251,11 +249,9 @@ impl<'a> Lexer<'a> {
                     return self.skip_lwsp();
                 }
                 b'\n' => {
-                    let mut end = self.pos;
-                    if end > start && self.data[end - 1] == b'\r' {
-                        end -= 1;
-                    }
-                    out.extend_from_slice(&self.data[start..end]);
+                    out.extend_from_slice(
+                        &self.data[start..unfolded_end(self.data, start, self.pos)],
+                    );
                     start = self.pos + 1;
                 }
                 b'\\' => {
@@ -335,11 +331,9 @@ impl<'a> Lexer<'a> {
                     return self.skip_lwsp();
                 }
                 b'\n' => {
-                    let mut end = self.pos;
-                    if end > start && self.data[end - 1] == b'\r' {
-                        end -= 1;
-                    }
-                    out.extend_from_slice(&self.data[start..end]);
+                    out.extend_from_slice(
+                        &self.data[start..unfolded_end(self.data, start, self.pos)],
+                    );
                     start = self.pos + 1;
                 }
                 b'\\' => {
@@ -402,6 +396,16 @@ impl<'a> Lexer<'a> {
             return Step::Error;
         }
         step
+    }
+}
+
+/// Where the text from `start` ends before the line break at `newline` (the LF, and a CR
+/// before it): a folded line's break is dropped, as Dovecot's lexer drops it.
+fn unfolded_end(data: &[u8], start: usize, newline: usize) -> usize {
+    if newline > start && data[newline - 1] == b'\r' {
+        newline - 1
+    } else {
+        newline
     }
 }
 
