@@ -410,3 +410,7 @@ fn read_policy(path: &Path) -> Result<Policy, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     Policy::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
+
+#[cfg(test)]
+#[path = "proxy_settings_tests.rs"]
+mod tests;
