@@ -69,7 +69,22 @@ pub enum ProxyProtocol {
         after_help = "Examples:\n  \
         aptsim proxy imap --listen 127.0.0.1:1143 --upstream 127.0.0.1:143\n  \
         aptsim proxy smtp --upstream 127.0.0.1:25 --imap-listen 127.0.0.1:1143 \
-        --imap-upstream 127.0.0.1:143"
+        --imap-upstream 127.0.0.1:143",
+        mut_arg("listen", |a| a.help(
+            "Address to accept mail clients on; repeat for several [default: 127.0.0.1:1143]"
+        )),
+        mut_arg("upstream", |a| a.help(
+            "The IMAP server (host:port); repeat for a list tried in order (failover)"
+        )),
+        mut_arg("upstream_connect_timeout", |a| a.help(
+            "How long each IMAP server address is given to accept a connection [default: 30s]"
+        )),
+        // SMTP only: IMAP always holds (I1), and X2 answers an SMTP sender.
+        mut_arg("hold", |a| a.hide(true)),
+        mut_arg("tempfail_deadline", |a| a.hide(true)),
+        mut_arg("imap_listen", |a| a.hide(true)),
+        mut_arg("imap_upstream", |a| a.hide(true)),
+        mut_arg("no_received_header", |a| a.hide(true)),
     )]
     Imap(Box<SmtpArgs>),
 }
