@@ -6,13 +6,15 @@
 //! streams) is `aptsim-simulator`'s; the world sits here because it instantiates the cast.
 //!
 //! # Layout
-//! - [`smtp_proxy`]: the gateway node's actor (the SMTP proxy sessions).
+//! - [`smtp_proxy`]: the gateway node's actor (its SMTP and IMAP proxy sessions);
+//!   `imap_records` turns the IMAP sessions' events into trace records.
 //! - [`sending_mta`]: the sending MTA: queue, delivery attempts, preset retry schedule.
 //! - [`mail_server`]: the receiving server and its mailbox store.
 //! - [`datacenter`]: the sandbox.
 //! - [`world`]: builds the actors of one gateway and its peers, runs them, returns the trace.
 
 pub mod datacenter;
+mod imap_records;
 pub mod mail_server;
 pub mod sending_mta;
 pub mod smtp_proxy;

@@ -8,7 +8,7 @@
 //! The node runs jobs inline (`Node::with_inline_work`), which keeps the world deterministic.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use actix::prelude::*;
@@ -26,15 +26,33 @@ use aptsim_simulator::trace::{
 /// Upstream connection ids start here, apart from the senders' connection ids.
 pub const FIRST_UPSTREAM: ConnId = 1 << 40;
 
+/// Mail clients number their connections to the proxy from here: a connection in
+/// `FIRST_IMAP_CLIENT..FIRST_UPSTREAM` is an IMAP client's (the gateway's IMAP listener).
+pub const FIRST_IMAP_CLIENT: ConnId = 1 << 32;
+
 struct Slot {
     client: Option<Recipient<Wire>>,
+    /// An IMAP client's session (its bytes go over the IMAP links).
+    imap: bool,
     /// The message of the transaction in progress, for naming decisions in the trace.
     msg: String,
     armed: aptsim_simulator::timer::Armed,
 }
 
+/// The IMAP side of the gateway: its server and links (issue 12's world).
+pub struct ImapPeers {
+    /// The IMAP server.
+    pub server: Recipient<Wire>,
+    /// The link to it.
+    pub server_link: Link,
+    /// The link back to mail clients.
+    pub client_link: Link,
+}
+
 /// Where the proxy's peers are.
 pub struct ProxyPeers {
+    /// The IMAP server and links, when the world has an IMAP side.
+    pub imap: Option<ImapPeers>,
     /// The receiving mail server.
     pub upstream: Recipient<Wire>,
     /// The link to it.
@@ -54,6 +72,8 @@ pub struct SmtpProxy {
     clock: Clock,
     trace: Recorder,
     slots: BTreeMap<ConnId, Slot>,
+    /// Upstream connections of IMAP sessions (to the IMAP server, not the mail server).
+    imap_upstreams: BTreeSet<ConnId>,
 }
 
 impl SmtpProxy {
@@ -66,6 +86,7 @@ impl SmtpProxy {
             clock,
             trace,
             slots: BTreeMap::new(),
+            imap_upstreams: BTreeSet::new(),
         }
     }
 
@@ -84,8 +105,10 @@ impl SmtpProxy {
     fn carry_out(&mut self, out: NodeOutput, now: Timestamp, ctx: &mut Context<Self>) {
         match out {
             NodeOutput::ToClient { conn, bytes } => {
-                if let Some(c) = self.slots.get(&conn).and_then(|s| s.client.as_ref()) {
-                    self.peers.client_link.send_stream(
+                if let Some(slot) = self.slots.get(&conn)
+                    && let Some(c) = slot.client.as_ref()
+                {
+                    self.client_link(slot.imap).send_stream(
                         &ctx.address().recipient(),
                         c,
                         Wire::Bytes { conn, bytes },
@@ -93,17 +116,22 @@ impl SmtpProxy {
                 }
             }
             NodeOutput::ToUpstream { up, bytes } => {
-                self.peers.upstream_link.send_stream(
+                let (to, link) = self.upstream(up);
+                link.send_stream(
                     &ctx.address().recipient(),
-                    &self.peers.upstream,
+                    &to,
                     Wire::Bytes { conn: up, bytes },
                 );
             }
-            NodeOutput::Connect { up, .. } => {
+            NodeOutput::Connect { conn, up } => {
+                if self.slots.get(&conn).is_some_and(|s| s.imap) {
+                    self.imap_upstreams.insert(up);
+                }
                 let reply_to = ctx.address().recipient();
-                self.peers.upstream_link.send_stream(
+                let (to, link) = self.upstream(up);
+                link.send_stream(
                     &reply_to.clone(),
-                    &self.peers.upstream,
+                    &to,
                     Wire::Connect {
                         conn: up,
                         site: "gateway".to_owned(),
@@ -112,15 +140,15 @@ impl SmtpProxy {
                 );
             }
             NodeOutput::CloseUpstream { up } => {
-                self.peers.upstream_link.send_stream(
-                    &ctx.address().recipient(),
-                    &self.peers.upstream,
-                    Wire::Closed { conn: up },
-                );
+                let (to, link) = self.upstream(up);
+                link.send_stream(&ctx.address().recipient(), &to, Wire::Closed { conn: up });
             }
             NodeOutput::CloseClient { conn } => {
-                if let Some(c) = self.slots.get_mut(&conn).and_then(|s| s.client.take()) {
-                    self.peers.client_link.send_stream(
+                if let Some(slot) = self.slots.get_mut(&conn)
+                    && let Some(c) = slot.client.take()
+                {
+                    let imap = slot.imap;
+                    self.client_link(imap).send_stream(
                         &ctx.address().recipient(),
                         &c,
                         Wire::Closed { conn },
@@ -159,8 +187,11 @@ impl SmtpProxy {
                     .record(now, "smtp_proxy", Record::CacheStored { md5: md5.to_hex() })
             }
             NodeOutput::Event { conn, event } => self.record_event(conn, event, now),
-            // This actor accepts SMTP clients only; the IMAP world is issue 12's.
-            NodeOutput::ImapEvent { .. } => {}
+            NodeOutput::ImapEvent { conn, event } => {
+                if let Some(record) = crate::imap_records::record(conn, event) {
+                    self.trace.record(now, "imap_proxy", record);
+                }
+            }
             NodeOutput::Deadline { conn, at } => self.arm(conn, at, ctx),
             NodeOutput::Finished { conn } => {
                 self.slots.remove(&conn);
@@ -255,6 +286,23 @@ impl SmtpProxy {
         self.trace.record(now, "smtp_proxy", record);
     }
 
+    /// The link back to a client: the IMAP one for mail clients.
+    fn client_link(&self, imap: bool) -> &Link {
+        match (&self.peers.imap, imap) {
+            (Some(i), true) => &i.client_link,
+            _ => &self.peers.client_link,
+        }
+    }
+
+    /// Where an upstream connection goes: the IMAP server for an IMAP session's, the mail
+    /// server otherwise.
+    fn upstream(&self, up: ConnId) -> (Recipient<Wire>, &Link) {
+        match &self.peers.imap {
+            Some(i) if self.imap_upstreams.contains(&up) => (i.server.clone(), &i.server_link),
+            _ => (self.peers.upstream.clone(), &self.peers.upstream_link),
+        }
+    }
+
     /// Keeps one timer per session at its earliest deadline.
     fn arm(&mut self, conn: ConnId, at: Option<Timestamp>, ctx: &mut Context<Self>) {
         let Some(slot) = self.slots.get_mut(&conn) else {
@@ -281,7 +329,8 @@ impl Handler<Wire> for SmtpProxy {
                 site,
                 reply_to,
             } => {
-                self.peers.client_link.send_stream(
+                let imap = (FIRST_IMAP_CLIENT..FIRST_UPSTREAM).contains(&conn);
+                self.client_link(imap).send_stream(
                     &ctx.address().recipient(),
                     &reply_to,
                     Wire::Accepted { conn },
@@ -290,17 +339,22 @@ impl Handler<Wire> for SmtpProxy {
                     conn,
                     Slot {
                         client: Some(reply_to),
+                        imap,
                         msg: String::new(),
                         armed: aptsim_simulator::timer::Armed::default(),
                     },
                 );
-                self.with_node(ctx, |n, now| n.accept(conn, site, now));
+                if imap {
+                    self.with_node(ctx, |n, now| n.accept_imap(conn, site, now));
+                } else {
+                    self.with_node(ctx, |n, now| n.accept(conn, site, now));
+                }
             }
             Wire::Bytes { conn, bytes } if conn >= FIRST_UPSTREAM => {
                 self.with_node(ctx, |n, now| n.handle_upstream_bytes(conn, &bytes, now));
             }
             Wire::Bytes { conn, bytes } => {
-                if let Some(slot) = self.slots.get_mut(&conn) {
+                if let Some(slot) = self.slots.get_mut(&conn).filter(|s| !s.imap) {
                     let id = message_id(&bytes);
                     if id != "?" {
                         slot.msg = id;

@@ -117,6 +117,7 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
     let proxy = SmtpProxy::new(
         node.clone(),
         ProxyPeers {
+            imap: None,
             upstream: server.clone().recipient(),
             upstream_link: server_link,
             client_link: client_link.clone(),

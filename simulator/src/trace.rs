@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use aptsim_core::clock::Timestamp;
+use aptsim_core::imap::proxy::MessageResult;
 use aptsim_core::inspect::{Decision, Source};
 use aptsim_core::policy::Action;
 use aptsim_core::verdict::ThreatLevel;
@@ -183,6 +184,44 @@ pub enum Record {
     CacheStored { md5: String },
     /// The receiving server closed an idle connection.
     ServerTimeout { conn: u64 },
+    /// A command from a mail client on an IMAP proxy connection (tag and command words).
+    ImapCommand { conn: u64, line: String },
+    /// The IMAP proxy holds a fetch until the messages it names are judged (I1).
+    ImapHoldStart {
+        conn: u64,
+        tag: String,
+        messages: usize,
+    },
+    /// The IMAP proxy decided a message it fetched to judge: what the client gets (`result`:
+    /// unchanged, rewritten, notice, withheld, or abandoned when the client had left, I3).
+    ImapDecision {
+        conn: u64,
+        uid: u32,
+        msg: String,
+        action: Action,
+        result: MessageResult,
+        held_ms: u64,
+        fail_open: bool,
+        files: Vec<FileRecord>,
+    },
+    /// A held fetch went to the server at last and its responses to the client.
+    ImapServed {
+        conn: u64,
+        tag: String,
+        held_ms: u64,
+    },
+    /// The IMAP proxy answered a command `NO` itself.
+    ImapRefused {
+        conn: u64,
+        tag: String,
+        reason: String,
+    },
+    /// A server response the IMAP proxy did not pass (fail closed).
+    ImapDropped { conn: u64, reason: String },
+    /// An X4 keepalive line went to an IMAP client.
+    ImapKeepalive { conn: u64 },
+    /// An IMAP client left with fetches held (I3); `judging` messages are judged on.
+    ImapClientGone { conn: u64, judging: usize },
     /// An injected fault took effect (N9).
     Fault {
         id: String,

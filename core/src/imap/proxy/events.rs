@@ -2,6 +2,7 @@
 //! and what it observed ([`ImapEvent`]), which the simulator turns into trace records and
 //! the live proxy into log lines.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::inspect::{FileOutcome, Outcome};
@@ -47,6 +48,9 @@ pub struct MessageLog {
     pub fail_open: bool,
     /// The size served, when it differs from `size`.
     pub served_size: Option<usize>,
+    /// The message as the server has it (shared, not copied), for a trace that names
+    /// messages by their headers.
+    pub message: Arc<[u8]>,
 }
 
 /// Observable events, for the trace and the log.

@@ -281,6 +281,7 @@ impl ImapSession {
                 held: now.saturating_since(since),
                 fail_open: false,
                 served_size: None,
+                message: Arc::from(Vec::new()),
             }));
         }
         if let Some(h) = self.hold.as_mut() {

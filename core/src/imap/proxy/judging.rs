@@ -268,5 +268,6 @@ fn message_log(
         held: now.saturating_since(j.since).max(Duration::ZERO),
         fail_open: outcome.is_some_and(|o| o.fail_open),
         served_size,
+        message: j.message.clone(),
     }
 }
