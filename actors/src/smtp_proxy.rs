@@ -163,7 +163,12 @@ impl SmtpProxy {
                 upload,
             } => self.trace.record(
                 now,
-                "smtp_proxy",
+                // The IMAP sessions' submissions are the IMAP proxy's (N6 reads them).
+                if self.slots.get(&conn).is_some_and(|s| s.imap) {
+                    "imap_proxy"
+                } else {
+                    "smtp_proxy"
+                },
                 Record::Submission {
                     conn,
                     txn,

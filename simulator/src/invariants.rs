@@ -61,6 +61,7 @@ pub fn check(trace: &[TraceLine], ctx: &CheckContext) -> (FinalStates, Vec<Viola
     n3_hold_means_hold(trace, ctx, &mut v);
     n4_release_means_release(trace, &mut v);
     n5_one_at_a_time(trace, &mut v);
+    n6_all_at_once(trace, &mut v);
     n7_cache(trace, ctx, &mut v);
     n9_faults_fire(trace, ctx, &mut v);
     (states, v)
@@ -374,6 +375,30 @@ fn n5_one_at_a_time(trace: &[TraceLine], v: &mut Vec<Violation>) {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// N6: an IMAP hold submits all its message's unknown files at once: every submission of
+/// one held message (the IMAP proxy's, by connection and message) carries one timestamp, so
+/// none can follow a verdict on another.
+fn n6_all_at_once(trace: &[TraceLine], v: &mut Vec<Violation>) {
+    let mut first: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+    for l in trace {
+        if let Record::Submission { conn, txn, md5, .. } = &l.record
+            && l.actor == "imap_proxy"
+        {
+            let at = *first.entry((*conn, *txn)).or_insert(l.t);
+            if at != l.t {
+                v.push(Violation {
+                    id: "N6",
+                    detail: format!(
+                        "IMAP conn {conn} message {txn}: {md5} submitted at {} ms, after the \
+                         message's first submission at {at} ms",
+                        l.t
+                    ),
+                });
+            }
         }
     }
 }

@@ -282,3 +282,21 @@ fn n2_with_x2_excuses_only_attempts_that_lived_through_a_client_cut() {
     trace.extend(ambiguous_attempt(50, 700));
     assert_eq!(ids(&trace, &x2), ["N2"]);
 }
+
+#[test]
+fn n6_an_imap_message_submits_its_files_in_one_go() {
+    let imap = |t: u64, txn: u64, md5: &str| TraceLine {
+        actor: "imap_proxy",
+        ..submission(t, txn, md5)
+    };
+    let trace = vec![imap(10, 1, "a"), imap(10, 1, "b"), imap(20, 2, "c")];
+    assert!(
+        ids(&trace, &ctx()).is_empty(),
+        "two messages, each in one go"
+    );
+    let late = vec![imap(10, 1, "a"), imap(15, 1, "b")];
+    assert!(ids(&late, &ctx()).contains(&"N6"));
+    // The SMTP proxy submits one file at a time (S3): not N6's business.
+    let smtp = vec![submission(10, 1, "a"), submission(15, 1, "b")];
+    assert!(!ids(&smtp, &ctx()).contains(&"N6"));
+}

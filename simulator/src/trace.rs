@@ -222,6 +222,15 @@ pub enum Record {
     ImapKeepalive { conn: u64 },
     /// An IMAP client left with fetches held (I3); `judging` messages are judged on.
     ImapClientGone { conn: u64, judging: usize },
+    /// The IMAP server stored a message in an account's INBOX (delivered by the mail
+    /// server, or put there by the scenario).
+    MailboxStored {
+        msg: String,
+        account: String,
+        uid: u32,
+    },
+    /// The IMAP server logged a client out for inactivity (Dovecot's autologout).
+    ImapServerAutologout { conn: u64, authenticated: bool },
     /// An injected fault took effect (N9).
     Fault {
         id: String,
