@@ -179,13 +179,21 @@ pub(crate) fn binary(
         .to_vec())
 }
 
-/// `BINARY.SIZE[part]`. Dovecot sizes the whole message's decoded form first, so every part
-/// fails once any part cannot be decoded (core/tests/imap_serve.rs, "size quirk").
+/// `BINARY.SIZE[part]`: 0 for a part that does not exist. Dovecot sizes the whole
+/// message's decoded form first, so an existing part fails once any part cannot be decoded
+/// (core/tests/imap_serve.rs, "size quirk").
 pub(crate) fn binary_size(message: &[u8], part: &[NonZeroU32]) -> Result<u32, BinaryFailure> {
     let path: Vec<u32> = part.iter().map(|n| n.get()).collect();
+    let decoded = match binary_bytes(message, &path) {
+        Ok(None) => return Ok(0),
+        Ok(Some(decoded)) => decoded,
+        Err(e) => {
+            let whole = binary_bytes(message, &[]).err().unwrap_or(e);
+            return Err(BinaryFailure::of(&whole));
+        }
+    };
     binary_bytes(message, &[]).map_err(|e| BinaryFailure::of(&e))?;
-    let decoded = binary_bytes(message, &path).map_err(|e| BinaryFailure::of(&e))?;
-    Ok(u32::try_from(decoded.map_or(0, |d| d.len())).unwrap_or(u32::MAX))
+    Ok(u32::try_from(decoded.len()).unwrap_or(u32::MAX))
 }
 
 /// `ENVELOPE (…)`.
