@@ -429,14 +429,24 @@ impl ImapServerSession {
         let Some(mailbox) = store.mailbox(&user, &name) else {
             return self.done(tag, &format!("NO Mailbox doesn't exist: {name}"));
         };
+        // Of the selected mailbox, the session's own counts (and Dovecot's hint that the
+        // client should not ask).
+        let own_recent = match &self.state {
+            State::Authenticated {
+                selected: Some(view),
+                ..
+            } if view.name == name => Some(view.recent.len()),
+            _ => None,
+        };
         let messages = mailbox.messages();
         let values: Vec<String> = items
             .iter()
             .map(|item| match item {
                 StatusDataItemName::Messages => format!("MESSAGES {}", messages.len()),
-                StatusDataItemName::Recent => {
-                    format!("RECENT {}", mailbox.unclaimed_recent().count())
-                }
+                StatusDataItemName::Recent => format!(
+                    "RECENT {}",
+                    own_recent.unwrap_or_else(|| mailbox.unclaimed_recent().count())
+                ),
                 StatusDataItemName::UidNext => format!("UIDNEXT {}", mailbox.next_uid()),
                 StatusDataItemName::UidValidity => {
                     format!("UIDVALIDITY {}", mailbox.uid_validity())
@@ -467,7 +477,14 @@ impl ImapServerSession {
             .collect();
         let line = format!("* STATUS {} ({})\r\n", astring(&name), values.join(" "));
         self.send(line.as_bytes());
-        self.done(tag, "OK Status completed.");
+        self.done(
+            tag,
+            if own_recent.is_some() {
+                "OK [CLIENTBUG] Status on selected mailbox completed."
+            } else {
+                "OK Status completed."
+            },
+        );
     }
 }
 

@@ -154,6 +154,9 @@ impl View {
                     self.known.remove(i);
                     self.recent.remove(&uid);
                     synced.expunged.push(uid);
+                    // An EXPUNGE lowers the count the client knows; only new messages
+                    // make an EXISTS (imap-sync.c). RECENT is compared as it is.
+                    self.announced.0 = self.announced.0.saturating_sub(1);
                 }
             }
             synced.expunged.reverse();

@@ -93,6 +93,11 @@ impl Conn {
         std::mem::take(&mut self.received)
     }
 
+    /// Collects what the session has output, without taking it.
+    pub fn pump(&mut self) {
+        self.drain();
+    }
+
     fn drain(&mut self) {
         while let Some(output) = self.session.poll_output() {
             match output {
