@@ -16,10 +16,9 @@ use imap_codec::CommandCodec;
 use imap_codec::decode::Decoder;
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
-use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox as MailboxName};
+use imap_codec::imap_types::mailbox::Mailbox as MailboxName;
 use imap_codec::imap_types::search::SearchKey;
 use imap_codec::imap_types::sequence::SequenceSet;
-use imap_codec::imap_types::status::StatusDataItemName;
 
 use super::config::CAPABILITY;
 use super::events::ImapServerEvent;
@@ -232,16 +231,17 @@ impl ImapServerSession {
     }
 
     /// A command completed: its tagged reply (with timing), and the error count restarts.
-    fn done(&mut self, tag: &str, text: &str) {
+    pub(super) fn done(&mut self, tag: &str, text: &str) {
         self.bad_commands = 0;
         self.tagged(tag, text, Duration::ZERO);
     }
 
-    /// Dovecot's `client_send_command_error`: `BAD Error in IMAP command NAME: text`.
+    /// Dovecot's `client_send_command_error`: `BAD Error in IMAP command NAME: text`, or
+    /// `BAD Error in IMAP tag: text` without a usable tag.
     fn command_error(&mut self, tag: &str, name: Option<&str>, text: &str) {
         let reply = match name {
             Some(name) => format!("BAD Error in IMAP command {name}: {text}"),
-            None => format!("BAD Error in IMAP command: {text}"),
+            None => format!("BAD Error in IMAP tag: {text}"),
         };
         self.tagged(tag, &reply, Duration::ZERO);
         self.event(ImapServerEvent::Refused {
@@ -388,104 +388,6 @@ impl ImapServerSession {
             }
         }
     }
-
-    fn list(
-        &mut self,
-        tag: &str,
-        reference: &MailboxName<'_>,
-        pattern: &ListMailbox<'_>,
-        store: &Mailstore,
-    ) {
-        let pattern = match pattern {
-            ListMailbox::Token(t) => String::from_utf8_lossy(t.as_ref()).into_owned(),
-            ListMailbox::String(s) => String::from_utf8_lossy(s.as_ref()).into_owned(),
-        };
-        let reference = mailbox_name(reference);
-        if pattern.is_empty() {
-            // The hierarchy delimiter and root (RFC 3501 §6.3.8).
-            self.send(b"* LIST (\\Noselect) \".\" \"\"\r\n");
-        } else {
-            let full = format!("{reference}{pattern}");
-            let user = self.user().unwrap_or_default().to_owned();
-            for name in store.mailbox_names(&user) {
-                if wildcard(full.as_bytes(), name.as_bytes()) {
-                    let line = format!("* LIST (\\HasNoChildren) \".\" {}\r\n", astring(&name));
-                    self.send(line.as_bytes());
-                }
-            }
-        }
-        self.done(tag, "OK List completed.");
-    }
-
-    fn status(
-        &mut self,
-        tag: &str,
-        name: &MailboxName<'_>,
-        items: &[StatusDataItemName],
-        store: &Mailstore,
-    ) {
-        let name = mailbox_name(name);
-        let user = self.user().unwrap_or_default().to_owned();
-        let Some(mailbox) = store.mailbox(&user, &name) else {
-            return self.done(tag, &format!("NO Mailbox doesn't exist: {name}"));
-        };
-        // Of the selected mailbox, the session's own counts (and Dovecot's hint that the
-        // client should not ask).
-        let own_recent = match &self.state {
-            State::Authenticated {
-                selected: Some(view),
-                ..
-            } if view.name == name => Some(view.recent.len()),
-            _ => None,
-        };
-        let messages = mailbox.messages();
-        let values: Vec<String> = items
-            .iter()
-            .map(|item| match item {
-                StatusDataItemName::Messages => format!("MESSAGES {}", messages.len()),
-                StatusDataItemName::Recent => format!(
-                    "RECENT {}",
-                    own_recent.unwrap_or_else(|| mailbox.unclaimed_recent().count())
-                ),
-                StatusDataItemName::UidNext => format!("UIDNEXT {}", mailbox.next_uid()),
-                StatusDataItemName::UidValidity => {
-                    format!("UIDVALIDITY {}", mailbox.uid_validity())
-                }
-                StatusDataItemName::Unseen => format!(
-                    "UNSEEN {}",
-                    messages
-                        .iter()
-                        .filter(|m| !m.flags.contains(Flags::SEEN))
-                        .count()
-                ),
-                StatusDataItemName::Deleted => format!(
-                    "DELETED {}",
-                    messages
-                        .iter()
-                        .filter(|m| m.flags.contains(Flags::DELETED))
-                        .count()
-                ),
-                StatusDataItemName::DeletedStorage => {
-                    let bytes: usize = messages
-                        .iter()
-                        .filter(|m| m.flags.contains(Flags::DELETED))
-                        .map(|m| m.bytes.len())
-                        .sum();
-                    format!("DELETED-STORAGE {bytes}")
-                }
-            })
-            .collect();
-        let line = format!("* STATUS {} ({})\r\n", astring(&name), values.join(" "));
-        self.send(line.as_bytes());
-        self.done(
-            tag,
-            if own_recent.is_some() {
-                "OK [CLIENTBUG] Status on selected mailbox completed."
-            } else {
-                "OK Status completed."
-            },
-        );
-    }
 }
 
 fn rules(expunges: bool, send_uid: bool) -> SyncRules {
@@ -516,63 +418,11 @@ fn search(
     Ok(out)
 }
 
-fn mailbox_name(name: &MailboxName<'_>) -> String {
+pub(super) fn mailbox_name(name: &MailboxName<'_>) -> String {
     match name {
         MailboxName::Inbox => "INBOX".to_owned(),
         MailboxName::Other(other) => String::from_utf8_lossy(other.as_ref()).into_owned(),
     }
-}
-
-/// A mailbox name as Dovecot writes it: bare when it is an atom, quoted otherwise.
-fn astring(name: &str) -> String {
-    let atom = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !b"(){%*\"\\]".contains(&b));
-    if atom {
-        name.to_owned()
-    } else {
-        format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
-    }
-}
-
-/// LIST's pattern match: `*` and `%` match any run of characters (the store has no
-/// hierarchy, so the two are the same); INBOX matches without regard to case. The greedy
-/// glob with one backtracking point: linear in pattern times name, whatever the pattern.
-fn wildcard(pattern: &[u8], name: &[u8]) -> bool {
-    let inbox = name == b"INBOX";
-    let same = |p: u8, n: u8| {
-        if inbox {
-            p.eq_ignore_ascii_case(&n)
-        } else {
-            p == n
-        }
-    };
-    let (mut p, mut n) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        match pattern.get(p) {
-            Some(b'*' | b'%') => {
-                star = Some((p, n));
-                p += 1;
-            }
-            Some(&c) if same(c, name[n]) => {
-                p += 1;
-                n += 1;
-            }
-            _ => match star {
-                Some((sp, sn)) => {
-                    p = sp + 1;
-                    n = sn + 1;
-                    star = Some((sp, sn + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p.min(pattern.len())..]
-        .iter()
-        .all(|&c| c == b'*' || c == b'%')
 }
 
 /// Whether `word` stands in `raw` as a word of its own (any case).
@@ -586,18 +436,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn list_patterns_and_names() {
-        assert!(wildcard(b"*", b"INBOX"));
-        assert!(wildcard(b"in%", b"INBOX"));
-        assert!(!wildcard(b"Arch", b"Archive"));
-        assert!(wildcard(b"A*e", b"Archive"));
-        assert!(!wildcard(b"a*", b"Archive"));
-        assert!(wildcard(
-            b"%*%*%*%*%*%*%*%*%*%*%*%*x",
-            b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaax"
-        ));
-        assert_eq!(astring("INBOX"), "INBOX");
-        assert_eq!(astring("Sent Items"), "\"Sent Items\"");
+    fn rfc822_peek_is_found_as_a_word() {
         assert!(has_word(b"a FETCH 1 (rfc822.peek)\r\n", b"RFC822.PEEK"));
         assert!(!has_word(b"a FETCH 1 (RFC822.PEEKS)\r\n", b"RFC822.PEEK"));
     }

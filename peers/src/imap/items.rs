@@ -323,7 +323,7 @@ mod tests {
             Ok(b"~{2}\r\nel".to_vec())
         );
         assert_eq!(binary_size(MESSAGE, &[NonZeroU32::MIN]), Ok(5));
-        assert!(structure(MESSAGE, false).starts_with(b"BODY (\"TEXT\" \"PLAIN\""));
+        assert!(structure(MESSAGE, false).starts_with(b"BODY (\"TEXT\" \"plain\""));
     }
 
     #[test]

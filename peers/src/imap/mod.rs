@@ -7,7 +7,8 @@
 //! - [`server`]: [`ImapServerSession`], one connection: framing, states, timers, outputs.
 //! - [`events`]: [`ImapServerOutput`] and [`ImapServerEvent`], what a session asks and reports.
 //!
-//! Inside: `login` (commands before login), `commands` (after), `fetch` (FETCH in
+//! Inside: `login` (commands before login), `commands` (after), `mailboxes` (LIST and
+//! STATUS), `fetch` (FETCH in
 //! Dovecot's item order), `items` (content items as Dovecot writes them, from aptsim-core's
 //! serving functions) and `view` (a session's view of its mailbox, and its sync).
 
@@ -17,6 +18,7 @@ pub mod events;
 mod fetch;
 mod items;
 mod login;
+mod mailboxes;
 pub mod server;
 pub mod store;
 mod view;

@@ -263,8 +263,8 @@ impl Mailstore {
             .accounts
             .get_mut(user)
             .ok_or_else(|| StoreError::NoSuchUser(user.to_owned()))?;
-        if !account.mailboxes.contains_key(&name) {
-            account.mailboxes.insert(name, Mailbox::new(next));
+        if let std::collections::btree_map::Entry::Vacant(slot) = account.mailboxes.entry(name) {
+            slot.insert(Mailbox::new(next));
             self.last_uid_validity = next;
         }
         Ok(())
