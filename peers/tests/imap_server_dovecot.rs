@@ -82,8 +82,7 @@ fn imap_codec_case(dovecot: &[u8]) -> Vec<u8> {
     let mut i = 0;
     while i < dovecot.len() {
         let rest = &dovecot[i..];
-        let starts =
-            |t: &[u8]| rest.len() >= t.len() && rest[..t.len()].eq_ignore_ascii_case(t);
+        let starts = |t: &[u8]| rest.len() >= t.len() && rest[..t.len()].eq_ignore_ascii_case(t);
         if starts(b"(\"message\" \"rfc822\" ") {
             out.extend_from_slice(b"(\"MESSAGE\" \"RFC822\" ");
             i += 20;
@@ -148,7 +147,11 @@ fn every_fetch_form_is_answered_as_dovecot_answered_it() {
             let command = format!("T FETCH 1 ({})\r\n", record.form);
             let mut ours = as_recorded(&c.send_bytes(&mut store, command.as_bytes()));
             let mut theirs = record.raw.clone();
-            if record.form.split(' ').any(|w| w == "BODYSTRUCTURE" || w == "BODY") {
+            if record
+                .form
+                .split(' ')
+                .any(|w| w == "BODYSTRUCTURE" || w == "BODY")
+            {
                 theirs = imap_codec_case(&theirs);
             }
             if c.closed {

@@ -2,6 +2,8 @@
 //! store, feeding every transfer in pieces of `chunk` bytes, and a virtual clock.
 #![allow(dead_code)]
 
+pub mod world;
+
 use std::time::Duration;
 
 use aptsim_core::clock::Timestamp;
