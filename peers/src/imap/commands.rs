@@ -1,7 +1,8 @@
 //! After login: the commands this model answers, with Dovecot 2.3's replies (src/imap/cmd-*.c):
-//! CAPABILITY, NOOP, CHECK, LOGOUT, ENABLE, ID, LIST, STATUS, SELECT, EXAMINE, FETCH and
-//! UID FETCH ([`fetch`](super::fetch)), STORE and UID STORE, SEARCH and UID SEARCH,
-//! EXPUNGE, CLOSE, UNSELECT and IDLE.
+//! CAPABILITY, NOOP, CHECK, LOGOUT, ENABLE, ID, LIST and STATUS
+//! ([`mailboxes`](super::mailboxes)), SELECT, EXAMINE, FETCH and UID FETCH
+//! ([`fetch`](super::fetch)), STORE and UID STORE, SEARCH and UID SEARCH, EXPUNGE, CLOSE,
+//! UNSELECT and IDLE.
 //!
 //! Anything else is `BAD Error in IMAP command NAME: Unknown command.` (also commands Dovecot
 //! has and this model does not: APPEND, COPY, MOVE, CREATE…; docs/imap.md). Arguments

@@ -20,7 +20,7 @@ use aptsim_core::imap::{
 use aptsim_core::smtp::wire::date::rfc5322;
 use imap_codec::ResponseCodec;
 use imap_codec::encode::Encoder;
-use imap_codec::imap_types::core::{AString, IString, Vec1};
+use imap_codec::imap_types::core::{AString, Vec1};
 use imap_codec::imap_types::fetch::{MessageDataItem, Section};
 use imap_codec::imap_types::response::{Data, Response};
 
@@ -95,7 +95,8 @@ fn field_name(name: &AString<'_>) -> String {
     let upper = String::from_utf8_lossy(name.as_ref()).to_ascii_uppercase();
     match name {
         AString::Atom(_) => upper,
-        AString::String(IString::Quoted(_) | IString::Literal(_)) => {
+        // A quoted string or a literal (any kind imap-codec may read).
+        AString::String(_) => {
             format!("\"{}\"", upper.replace('\\', "\\\\").replace('"', "\\\""))
         }
     }

@@ -94,7 +94,12 @@ impl ImapServerSession {
                         .sum();
                     format!("DELETED-STORAGE {bytes}")
                 }
+                // Items of extensions imap-types may be built with (STATUS=SIZE, CONDSTORE),
+                // which this model does not offer.
+                #[allow(unreachable_patterns)]
+                _ => String::new(),
             })
+            .filter(|v| !v.is_empty())
             .collect();
         let line = format!("* STATUS {} ({})\r\n", astring(&name), values.join(" "));
         self.send(line.as_bytes());
