@@ -201,6 +201,33 @@ fn examine_changes_nothing() {
 }
 
 #[test]
+fn changes_to_the_store_are_reported_for_the_other_sessions() {
+    let steps: &[(&str, u32)] = &[
+        ("a FETCH 1 (BODY.PEEK[] FLAGS)\r\n", 0),
+        ("b FETCH 1 (BODY[TEXT])\r\n", 1),
+        ("c FETCH 1 (BODY[TEXT])\r\n", 0),
+        ("d STORE 1 +FLAGS (\\Seen)\r\n", 0),
+        ("e STORE 1:2 -FLAGS.SILENT (\\Seen)\r\n", 1),
+        ("f EXPUNGE\r\n", 0),
+        ("g UID STORE 2 +FLAGS (\\Deleted)\r\n", 1),
+        ("h EXPUNGE\r\n", 1),
+        ("i STORE 1 +FLAGS (\\Deleted)\r\n", 1),
+        ("j CLOSE\r\n", 1),
+        ("k EXAMINE INBOX\r\n", 0),
+        ("l STORE 1 +FLAGS (\\Flagged)\r\n", 0),
+        ("m FETCH 1 RFC822\r\n", 0),
+    ];
+    let mut store = store_with(&[ONE, TWO, THREE]);
+    let mut c = Conn::new(ImapServerConfig::default(), Timestamp::ZERO, 2);
+    c.ready(&mut store);
+    for (input, expected) in steps {
+        let before = c.changes;
+        c.send(&mut store, input.as_bytes());
+        assert_eq!(c.changes - before, *expected, "{input:?}");
+    }
+}
+
+#[test]
 fn other_commands_and_unknown_ones() {
     table(
         &[ONE],

@@ -113,15 +113,18 @@ fn replay(chunk: usize) -> Vec<String> {
                 .unwrap_or_default(),
             line => {
                 let c = conns.get_mut(&step.conn).expect("connected");
+                let changes = c.changes;
                 let mut answer = c.send_bytes(&mut store, format!("{line}\r\n").as_bytes());
                 if answer.is_empty() && !line.ends_with(" IDLE") {
                     // A refused login: answered after Dovecot's 2 s failure delay.
                     answer = c.advance(&mut store, 2).into_bytes();
                 }
                 now = c.now;
-                // Another connection in IDLE hears of this one's changes.
+                // Another connection in IDLE hears of this one's changes, when this one
+                // says it made some (as the actor will do).
+                let changed = c.changes != changes;
                 for (name, other) in conns.iter_mut() {
-                    if *name != step.conn {
+                    if changed && *name != step.conn {
                         other.now = now;
                         other.session.handle_store_changed(&mut store, now);
                         other.pump();

@@ -135,8 +135,14 @@ impl ImapServerSession {
                     fetch(ctx, &sequence_set, &macro_or_item_names, uid)
                 });
                 self.send(&out);
+                let seen = events
+                    .iter()
+                    .any(|e| matches!(e, ImapServerEvent::Fetched { seen_set: true, .. }));
                 for event in events {
                     self.event(event);
+                }
+                if seen {
+                    self.changed();
                 }
                 match result {
                     None => self.done(&tag, NO_MAILBOX),
@@ -199,25 +205,33 @@ impl ImapServerSession {
                         mailbox.expunge_deleted()
                     }
                 });
-                if gone.is_none() {
+                let Some(gone) = gone else {
                     return self.done(&tag, NO_MAILBOX);
-                }
+                };
                 self.sync(store, rules(true, false));
                 self.done(&tag, "OK Expunge completed.");
+                if !gone.is_empty() {
+                    self.changed();
+                }
             }
             CommandBody::Close => {
                 let closed = self.with_selected(store, |view, mailbox| {
                     // CLOSE expunges silently (RFC 3501 §6.4.2); other sessions hear of it
                     // at their next sync.
-                    if !view.read_only {
-                        mailbox.expunge_deleted();
+                    if view.read_only {
+                        Vec::new()
+                    } else {
+                        mailbox.expunge_deleted()
                     }
                 });
-                if closed.is_none() {
+                let Some(gone) = closed else {
                     return self.done(&tag, NO_MAILBOX);
-                }
+                };
                 self.unselect();
                 self.done(&tag, "OK Close completed.");
+                if !gone.is_empty() {
+                    self.changed();
+                }
             }
             CommandBody::Unselect => {
                 if self.selected().is_none() {
@@ -356,8 +370,9 @@ impl ImapServerSession {
         let result = self.with_selected(store, |view, mailbox| {
             let indexes = view.resolve(set, uid)?;
             if view.read_only {
-                return Ok(false);
+                return Ok((false, false));
             }
+            let mut changed = false;
             for index in indexes {
                 let uid = view.known[index].uid;
                 let Some(old) = mailbox.message(uid).map(|m| m.flags) else {
@@ -368,17 +383,18 @@ impl ImapServerSession {
                     StoreType::Add => old.union(wanted),
                     StoreType::Remove => old.without(wanted),
                 };
+                changed |= new != old;
                 mailbox.set_flags(uid, new);
                 if silent {
                     view.told(index, new);
                 }
             }
-            Ok(true)
+            Ok((true, changed))
         });
         match result {
             None => self.done(tag, NO_MAILBOX),
             Some(Err(text)) => self.command_error(tag, Some(name), text),
-            Some(Ok(stored)) => {
+            Some(Ok((stored, changed))) => {
                 self.sync(store, rules(uid, uid && !silent));
                 let text = if stored {
                     "OK Store completed."
@@ -386,6 +402,9 @@ impl ImapServerSession {
                     "OK Store ignored with read-only mailbox."
                 };
                 self.done(tag, text);
+                if changed {
+                    self.changed();
+                }
             }
         }
     }

@@ -9,6 +9,10 @@ pub enum ImapServerOutput {
     Send(Vec<u8>),
     /// Close the connection (after sending what came before).
     Close,
+    /// This session changed the store (flags by STORE or by a FETCH that set `\Seen`,
+    /// expunged messages): call `handle_store_changed` on the account's other sessions, so
+    /// that one in IDLE tells its client, as Dovecot's IDLE does.
+    StoreChanged,
     /// Something happened, for the trace.
     Event(ImapServerEvent),
 }

@@ -6,7 +6,9 @@
 //! Create an [`ImapServerSession`] when a client connects; the greeting is ready at once.
 //! Feed the client's bytes with [`ImapServerSession::handle_bytes`] and its hanging up with
 //! [`ImapServerSession::handle_closed`]; after each call drain
-//! [`ImapServerSession::poll_output`] until `None`. Arm a timer for
+//! [`ImapServerSession::poll_output`] until `None`: bytes to send, close, events for the
+//! trace, and [`ImapServerOutput::StoreChanged`] when the session changed flags or expunged.
+//! Arm a timer for
 //! [`ImapServerSession::poll_timeout`] and call [`ImapServerSession::handle_timeout`] when
 //! it fires. After a delivery into the store, call
 //! [`ImapServerSession::handle_store_changed`] on the account's sessions: one in IDLE with
@@ -402,6 +404,11 @@ impl ImapServerSession {
 
     pub(super) fn event(&mut self, event: ImapServerEvent) {
         self.out.push_back(ImapServerOutput::Event(event));
+    }
+
+    /// Tells the driver that the store changed, for the other sessions.
+    pub(super) fn changed(&mut self) {
+        self.out.push_back(ImapServerOutput::StoreChanged);
     }
 
     pub(super) fn close(&mut self) {

@@ -34,6 +34,8 @@ pub struct Conn {
     pub received: Vec<u8>,
     pub events: Vec<(Timestamp, ImapServerEvent)>,
     pub closed: bool,
+    /// `StoreChanged` outputs seen.
+    pub changes: u32,
 }
 
 impl Conn {
@@ -45,6 +47,7 @@ impl Conn {
             received: Vec::new(),
             events: Vec::new(),
             closed: false,
+            changes: 0,
         };
         c.drain();
         c
@@ -108,6 +111,7 @@ impl Conn {
                     self.received.extend_from_slice(&b);
                 }
                 ImapServerOutput::Close => self.closed = true,
+                ImapServerOutput::StoreChanged => self.changes += 1,
                 ImapServerOutput::Event(e) => self.events.push((self.now, e)),
             }
         }

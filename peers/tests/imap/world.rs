@@ -143,6 +143,8 @@ impl ProxyWorld {
                             self.upstream_closed = true;
                         }
                         ImapServerOutput::Event(e) => self.server_events.push((self.now, e)),
+                        // One server session here: nobody else to tell.
+                        ImapServerOutput::StoreChanged => {}
                     }
                 }
             }
