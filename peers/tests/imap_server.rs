@@ -201,6 +201,34 @@ fn examine_changes_nothing() {
 }
 
 #[test]
+fn fetch_events_name_what_was_served() {
+    let mut store = store_with(&[ONE, TWO]);
+    let mut c = Conn::new(ImapServerConfig::default(), Timestamp::ZERO, 3);
+    c.ready(&mut store);
+    c.events.clear();
+    c.send(
+        &mut store,
+        b"a UID FETCH 1:* (UID FLAGS RFC822.SIZE)\r\n\
+          b FETCH 2 (BODYSTRUCTURE BODY.PEEK[]<0.10> BINARY[2])\r\n",
+    );
+    let fetched: Vec<_> = c.events.iter().map(|(_, e)| e.clone()).collect();
+    assert_eq!(
+        fetched,
+        [ImapServerEvent::Fetched {
+            uid: 2,
+            items: vec![
+                "BODYSTRUCTURE".to_owned(),
+                "BODY[]<0>".to_owned(),
+                "BINARY[2]".to_owned()
+            ],
+            bytes: 15,
+            seen_set: true,
+        }],
+        "flags and sizes alone are no event"
+    );
+}
+
+#[test]
 fn changes_to_the_store_are_reported_for_the_other_sessions() {
     let steps: &[(&str, u32)] = &[
         ("a FETCH 1 (BODY.PEEK[] FLAGS)\r\n", 0),

@@ -39,14 +39,15 @@ pub enum ImapServerEvent {
         /// EXAMINE: read-only.
         read_only: bool,
     },
-    /// One message's FETCH response was sent.
+    /// One message's FETCH response was sent with content or structure in it (not for one
+    /// of only UID, FLAGS, INTERNALDATE and RFC822.SIZE).
     Fetched {
         /// Its UID.
         uid: u32,
-        /// The content items served, as the response names them (`BODY[]<0>`, `RFC822`,
-        /// `BINARY[2]`); empty when only UID, FLAGS, sizes or structure were asked for.
+        /// The items served besides those four, as the response names them (`BODY[]<0>`,
+        /// `RFC822`, `BINARY[2]`, `BODYSTRUCTURE`, `ENVELOPE`).
         items: Vec<String>,
-        /// Bytes of content sent (the literals).
+        /// Bytes of content sent (the literals of BODY[…], RFC822… and BINARY[…]).
         bytes: u64,
         /// The fetch set `\Seen` on the message.
         seen_set: bool,

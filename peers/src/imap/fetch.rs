@@ -237,9 +237,18 @@ pub(crate) fn fetch(
                     items::internal_date(ctx.wall, message.internal_date).into_bytes()
                 }
                 Item::Rfc822Size => format!("RFC822.SIZE {}", bytes.len()).into_bytes(),
-                Item::Envelope => items::envelope(bytes),
-                Item::BodyStructure => items::structure(bytes, true),
-                Item::Body => items::structure(bytes, false),
+                Item::Envelope => {
+                    served.push("ENVELOPE".to_owned());
+                    items::envelope(bytes)
+                }
+                Item::BodyStructure => {
+                    served.push("BODYSTRUCTURE".to_owned());
+                    items::structure(bytes, true)
+                }
+                Item::Body => {
+                    served.push("BODY".to_owned());
+                    items::structure(bytes, false)
+                }
                 Item::Rfc822 | Item::Rfc822Header | Item::Rfc822Text => {
                     let (name, text) = match *item {
                         Item::Rfc822 => ("RFC822", None),
@@ -287,7 +296,10 @@ pub(crate) fn fetch(
                 Item::BinarySize { part } => {
                     let name = format!("BINARY.SIZE[{}]", path(part));
                     match items::binary_size(bytes, part) {
-                        Ok(size) => format!("{name} {size}").into_bytes(),
+                        Ok(size) => {
+                            served.push(name.clone());
+                            format!("{name} {size}").into_bytes()
+                        }
                         Err(f) => {
                             fail(ctx.events, &mut failure, message.uid, f, &name);
                             continue;
@@ -305,12 +317,16 @@ pub(crate) fn fetch(
             .extend_from_slice(format!("* {seq} FETCH (").as_bytes());
         ctx.out.extend(parts.join(&b' '));
         ctx.out.extend_from_slice(b")\r\n");
-        ctx.events.push(ImapServerEvent::Fetched {
-            uid: message.uid,
-            items: served,
-            bytes: bytes_served,
-            seen_set,
-        });
+        // Flags and sizes alone (a sync's `UID FETCH 1:* (UID FLAGS)`) are no event: the
+        // trace would hold one per message of the mailbox.
+        if !served.is_empty() || seen_set {
+            ctx.events.push(ImapServerEvent::Fetched {
+                uid: message.uid,
+                items: served,
+                bytes: bytes_served,
+                seen_set,
+            });
+        }
     }
     Ok(match failure {
         Some(BinaryFailure::No(text)) => FetchEnd::Tagged(text.to_owned()),
