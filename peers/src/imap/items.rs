@@ -134,7 +134,22 @@ pub(crate) fn spec_of(section: Option<&Section<'_>>) -> SectionSpec {
 /// The bytes of `BODY[spec]` (a part that does not exist: empty, as Dovecot sends it), cut
 /// to `range` (`<offset.length>`).
 pub(crate) fn section(message: &[u8], spec: &SectionSpec, range: Option<Partial>) -> Vec<u8> {
-    let whole = section_bytes(message, spec).unwrap_or(Cow::Borrowed(&[]));
+    let whole = if spec.is_whole_message() {
+        // `section_bytes` would parse the message's parts first, once per 64 KiB chunk of a
+        // Thunderbird download; the whole message needs only NUL sent as 0x80, as there.
+        if message.contains(&0) {
+            Cow::Owned(
+                message
+                    .iter()
+                    .map(|&b| if b == 0 { 0x80 } else { b })
+                    .collect(),
+            )
+        } else {
+            Cow::Borrowed(message)
+        }
+    } else {
+        section_bytes(message, spec).unwrap_or(Cow::Borrowed(&[]))
+    };
     match range {
         Some(p) => partial(&whole, p.offset, p.length).to_vec(),
         None => whole.into_owned(),
