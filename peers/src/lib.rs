@@ -7,7 +7,10 @@
 //!   outages. One model for the simulated and the live data center.
 //! - [`smtp`]: the sending MTA's client and its presets (Postfix, Exim, Sendmail, Exchange),
 //!   and the receiving mail server.
+//! - [`imap`]: the IMAP server behind the IMAP proxy (Dovecot 2.3's answers and timers)
+//!   and its mail store.
 #![warn(missing_docs)]
 
 pub mod datacenter;
+pub mod imap;
 pub mod smtp;
