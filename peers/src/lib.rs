@@ -7,7 +7,10 @@
 //!   outages. One model for the simulated and the live data center.
 //! - [`smtp`]: the sending MTA's client and its presets (Postfix, Exim, Sendmail, Exchange),
 //!   and the receiving mail server.
+//! - [`mail_client`]: mail clients with real habits (Thunderbird, Thunderbird for Android,
+//!   Outlook, mbsync, fetchmail) that check, fetch and time out as the real programs do.
 #![warn(missing_docs)]
 
 pub mod datacenter;
+pub mod mail_client;
 pub mod smtp;
