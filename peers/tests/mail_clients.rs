@@ -14,7 +14,7 @@ use aptsim_peers::mail_client::presets::ThunderbirdParams;
 use aptsim_peers::mail_client::{
     ClientEvent, ClientPreset, FailReason, Job, MessageKey, Program, Step,
 };
-use common::mail_world::{ConnectMode, World, config, message, secs};
+use common::mail_world::{ConnectMode, World, both, config, message, secs, timed_out};
 
 const LISTING: &str = "UID fetch 1:* (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To \
     Cc Bcc Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To \
@@ -26,26 +26,6 @@ fn tb(f: impl FnOnce(&mut ThunderbirdParams)) -> ClientPreset {
         f(params);
     }
     p
-}
-
-/// Runs `story` with whole and with byte-by-byte server answers; both must give the same
-/// lines and events.
-fn both(story: impl Fn(bool) -> World) -> World {
-    let whole = story(false);
-    let split = story(true);
-    assert_eq!(whole.lines(), split.lines(), "lines differ when split");
-    assert_eq!(whole.events(), split.events(), "events differ when split");
-    whole
-}
-
-fn timed_out(w: &World) -> Vec<(u64, Step)> {
-    w.events_where(|e| matches!(e, ClientEvent::TimedOut { .. }))
-        .into_iter()
-        .map(|(t, e)| match e {
-            ClientEvent::TimedOut { what, .. } => (t.as_millis() / 1000, what),
-            _ => unreachable!(),
-        })
-        .collect()
 }
 
 #[test]

@@ -318,8 +318,18 @@ impl MailClient {
                     }
                 }
             }
-            // Only K-9 leaves attachments on the server until they are opened.
-            Action::Attachments(uid) if k9 => self.enqueue(Job::Attachments { uid }),
+            // Only K-9 leaves attachments on the server until they are opened, and only
+            // those of messages it fetched by parts.
+            Action::Attachments(uid) if k9 => {
+                let store = &self.store;
+                let missing = !store.has(MessageKey::Uid(uid))
+                    || store
+                        .layout(uid)
+                        .is_some_and(|l| l.attachments.iter().any(|p| !store.has_part(uid, p)));
+                if missing {
+                    self.enqueue(Job::Attachments { uid });
+                }
+            }
             Action::Attachments(_) => {}
         }
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aptsim_core::clock::Timestamp;
 use aptsim_peers::mail_client::{
-    ClientConfig, ClientEvent, ClientOutput, ClientPreset, ConnId, MailClient, MessageKey,
+    ClientConfig, ClientEvent, ClientOutput, ClientPreset, ConnId, MailClient, MessageKey, Step,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
@@ -46,6 +46,27 @@ pub fn config(preset: ClientPreset) -> ClientConfig {
 
 pub fn secs(s: u64) -> Timestamp {
     Timestamp::from_millis(s * 1_000)
+}
+
+/// Runs `story` with whole and with byte-by-byte server answers; both must give the same
+/// lines and events. Returns the whole run.
+pub fn both(story: impl Fn(bool) -> World) -> World {
+    let whole = story(false);
+    let split = story(true);
+    assert_eq!(whole.lines(), split.lines(), "lines differ when split");
+    assert_eq!(whole.events(), split.events(), "events differ when split");
+    whole
+}
+
+/// `(seconds, step)` of every timeout.
+pub fn timed_out(w: &World) -> Vec<(u64, Step)> {
+    w.events
+        .iter()
+        .filter_map(|(t, e)| match e {
+            ClientEvent::TimedOut { what, .. } => Some((t.as_millis() / 1000, what.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 impl World {
