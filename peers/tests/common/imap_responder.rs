@@ -210,8 +210,10 @@ impl Responder {
             return format!("{tag} BAD Error in IMAP command FETCH: Invalid arguments.\r\n")
                 .into_bytes();
         };
+        // The item names: what follows the word FETCH and the set.
         let line = first_line(raw).to_ascii_uppercase();
-        let items = line.split_once('(').map_or("", |(_, i)| i).to_owned();
+        let after = line.split_once(" FETCH ").map_or("", |(_, rest)| rest);
+        let items = after.split_once(' ').map_or("", |(_, i)| i).to_owned();
         let last = if req.uid {
             self.messages.last().map_or(0, |m| m.uid)
         } else {
