@@ -310,7 +310,12 @@ impl MailClient {
             return;
         };
         let raw = resp.raw();
-        match resp.kind() {
+        let kind = resp.kind();
+        if conn.phase == Phase::Greeting && kind != ResponseKind::Untagged {
+            let line = first_line(raw);
+            return self.lose(Lost::Protocol(format!("not a greeting: {line}")), now);
+        }
+        match kind {
             ResponseKind::Continuation => {
                 if let Phase::Idling { done_sent, .. } = conn.phase {
                     conn.phase = Phase::Idling {
