@@ -19,9 +19,8 @@
 //! message that is not on the device, the user opening its attachments (K-9). Each starts
 //! with the connection's prologue if it is new (greeting, `CAPABILITY` if needed, `LOGIN`,
 //! `SELECT`); when none is left, Thunderbird waits in `IDLE` (a new `EXISTS` there starts a
-//! check), the others log out. What each program asks is in its module
-//! ([`super::thunderbird`], [`super::k9`], [`super::outlook`], [`super::mbsync`],
-//! [`super::fetchmail`]).
+//! check), the others log out. What each program asks is in its module (`thunderbird`, `k9`,
+//! `outlook`, `mbsync`, `fetchmail`) and in docs/imap-clients.md.
 //!
 //! # Timeouts and failures
 //! The read timer runs while the client waits (see [`super::presets::ClientTimeouts`]). On a

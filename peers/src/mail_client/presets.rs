@@ -180,7 +180,7 @@ pub struct OutlookParams {
     pub headers_first: bool,
     /// The seed's quirk I5: a fetch of a message during a sync that times out or loses its
     /// connection is taken for a denied connection, and Outlook stops syncing until the user
-    /// restarts it (WatchGuard [WG1]; Dovecot [DOVDOC]). Default on.
+    /// restarts it (WatchGuard, IMAP.md \[WG1\]; Dovecot \[DOVDOC\]). Default on.
     pub stall_on_held_fetch: bool,
 }
 
