@@ -9,8 +9,11 @@
 //!   and the receiving mail server.
 //! - [`imap`]: the IMAP server behind the IMAP proxy (Dovecot 2.3's answers and timers)
 //!   and its mail store.
+//! - [`mail_client`]: mail clients with real habits (Thunderbird, Thunderbird for Android,
+//!   Outlook, mbsync, fetchmail) that check, fetch and time out as the real programs do.
 #![warn(missing_docs)]
 
 pub mod datacenter;
 pub mod imap;
+pub mod mail_client;
 pub mod smtp;
