@@ -10,11 +10,13 @@
 //!   `imap_records` turns the IMAP sessions' events into trace records.
 //! - [`sending_mta`]: the sending MTA: queue, delivery attempts, preset retry schedule.
 //! - [`mail_server`]: the receiving server and its mailbox store.
+//! - [`imap_server`]: the IMAP server (Dovecot's model) and the accounts' mail store.
 //! - [`datacenter`]: the sandbox.
 //! - [`world`]: builds the actors of one gateway and its peers, runs them, returns the trace.
 
 pub mod datacenter;
 mod imap_records;
+pub mod imap_server;
 pub mod mail_server;
 pub mod sending_mta;
 pub mod smtp_proxy;
