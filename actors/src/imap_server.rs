@@ -180,8 +180,11 @@ impl Handler<Wire> for ImapServer {
         match msg {
             Wire::Connect { conn, reply_to, .. } => {
                 if self.down {
-                    self.link
-                        .send_stream(&ctx.address().recipient(), &reply_to, Wire::Refused { conn });
+                    self.link.send_stream(
+                        &ctx.address().recipient(),
+                        &reply_to,
+                        Wire::Refused { conn },
+                    );
                     return;
                 }
                 self.link.send_stream(

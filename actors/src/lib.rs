@@ -11,12 +11,14 @@
 //! - [`sending_mta`]: the sending MTA: queue, delivery attempts, preset retry schedule.
 //! - [`mail_server`]: the receiving server and its mailbox store.
 //! - [`imap_server`]: the IMAP server (Dovecot's model) and the accounts' mail store.
+//! - [`mail_client`]: a mail client program (Thunderbird, K-9, Outlook, mbsync, fetchmail).
 //! - [`datacenter`]: the sandbox.
 //! - [`world`]: builds the actors of one gateway and its peers, runs them, returns the trace.
 
 pub mod datacenter;
 mod imap_records;
 pub mod imap_server;
+pub mod mail_client;
 pub mod mail_server;
 pub mod sending_mta;
 pub mod smtp_proxy;

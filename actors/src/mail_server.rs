@@ -47,6 +47,9 @@ pub struct MailServer {
     sessions: BTreeMap<ConnId, Slot>,
     mailbox: Vec<StoredMessage>,
     down: bool,
+    /// The IMAP server that stores each delivery in its recipients' INBOX, when the world
+    /// has one.
+    imap: Option<Recipient<crate::imap_server::MailboxDelivery>>,
 }
 
 impl MailServer {
@@ -60,7 +63,14 @@ impl MailServer {
             sessions: BTreeMap::new(),
             mailbox: Vec::new(),
             down: false,
+            imap: None,
         }
+    }
+
+    /// Each delivery also goes to this IMAP server, into its recipients' INBOX.
+    pub fn delivering_to(mut self, imap: Recipient<crate::imap_server::MailboxDelivery>) -> Self {
+        self.imap = Some(imap);
+        self
     }
 
     fn flush(&mut self, conn: ConnId, ctx: &mut Context<Self>, timed_out: bool) {
@@ -110,6 +120,15 @@ impl MailServer {
                             files,
                         },
                     );
+                    if let Some(imap) = &self.imap {
+                        let message: std::sync::Arc<[u8]> = m.message.as_slice().into();
+                        for rcpt in &m.rcpts {
+                            imap.do_send(crate::imap_server::MailboxDelivery {
+                                rcpt: rcpt.clone(),
+                                message: message.clone(),
+                            });
+                        }
+                    }
                     self.mailbox.push(StoredMessage {
                         at: now,
                         rcpts: m.rcpts,

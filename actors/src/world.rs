@@ -19,15 +19,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::datacenter::{DataCenter, SetOutage};
+use crate::imap_server::{ImapServer, MailboxDelivery, SetImapDown};
+use crate::mail_client::{MailClientActor, Restart};
 use crate::mail_server::{MailServer, SetDown};
 use crate::sending_mta::{OutgoingMessage, SendingMta};
-use crate::smtp_proxy::{FIRST_UPSTREAM, ProxyPeers, SmtpProxy};
+use crate::smtp_proxy::{FIRST_UPSTREAM, ImapPeers, ProxyPeers, SmtpProxy};
 use actix::prelude::*;
 use aptsim_core::gateway::Gateway;
+use aptsim_core::imap::proxy::ImapConfig;
 use aptsim_core::node::Node;
 use aptsim_core::policy::Policy;
 use aptsim_core::smtp::proxy::ProxyConfig;
 use aptsim_peers::datacenter::{DcConfig, Outage};
+use aptsim_peers::imap::ImapServerConfig;
+use aptsim_peers::mail_client::{ClientConfig, MailClient};
 use aptsim_peers::smtp::presets::SenderPreset;
 use aptsim_peers::smtp::receiver::ReceiverConfig;
 use aptsim_simulator::clock::Clock;
@@ -60,6 +65,26 @@ pub struct WorldSpec {
     pub messages: Vec<OutgoingMessage>,
     /// Faults to inject.
     pub faults: Vec<Fault>,
+    /// The IMAP side: the IMAP server, its accounts and the mail clients, behind the
+    /// gateway's IMAP proxy; `None` for an SMTP-only world.
+    pub imap: Option<ImapSide>,
+}
+
+/// The IMAP half of a world (issue 12): the server the mail server delivers into, and the
+/// mail clients that read it through the gateway's IMAP proxy.
+#[derive(Debug, Clone)]
+pub struct ImapSide {
+    /// The IMAP proxy's settings.
+    pub proxy: ImapConfig,
+    /// The IMAP server's settings (Dovecot 2.3 by default).
+    pub server: ImapServerConfig,
+    /// Accounts: user and password; a recipient's local part names its account.
+    pub accounts: Vec<(String, String)>,
+    /// Mail clients, each with its name.
+    pub clients: Vec<(String, ClientConfig)>,
+    /// Messages put straight into a mailbox at a time (not through SMTP): when, the
+    /// recipient (or account), the message.
+    pub mailbox_messages: Vec<(Duration, String, Vec<u8>)>,
 }
 
 /// What a run produced.
@@ -90,9 +115,24 @@ pub fn run(spec: WorldSpec) -> RunResult {
 async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
     let clock = Clock::start();
     let gateway = Gateway::new(Arc::new(spec.policy.clone()));
-    let node = Rc::new(RefCell::new(
-        Node::new(gateway, Arc::new(spec.proxy.clone())).with_first_upstream(FIRST_UPSTREAM),
-    ));
+    let mut node =
+        Node::new(gateway, Arc::new(spec.proxy.clone())).with_first_upstream(FIRST_UPSTREAM);
+    if let Some(imap) = &spec.imap {
+        node.set_imap_config(Arc::new(imap.proxy.clone()));
+    }
+    let node = Rc::new(RefCell::new(node));
+    let imap_client_link = Link::new(spec.latency);
+    let imap_server_link = Link::new(spec.latency);
+    let imap_server = spec.imap.as_ref().map(|imap| {
+        ImapServer::new(
+            imap.server.clone(),
+            &imap.accounts,
+            imap_server_link.clone(),
+            clock,
+            trace.clone(),
+        )
+        .start()
+    });
     let dc_link = Link::new(spec.latency);
     let server_link = Link::new(spec.latency);
     let client_link = Link::new(spec.latency);
@@ -107,17 +147,24 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
         rng::stream(spec.seed, streams::DATACENTER),
     )
     .start();
-    let server = MailServer::new(
+    let mut mail_server = MailServer::new(
         spec.server.clone(),
         server_link.clone(),
         clock,
         trace.clone(),
-    )
-    .start();
+    );
+    if let Some(imap) = &imap_server {
+        mail_server = mail_server.delivering_to(imap.clone().recipient());
+    }
+    let server = mail_server.start();
     let proxy = SmtpProxy::new(
         node.clone(),
         ProxyPeers {
-            imap: None,
+            imap: imap_server.as_ref().map(|s| ImapPeers {
+                server: s.clone().recipient(),
+                server_link: imap_server_link.clone(),
+                client_link: imap_client_link.clone(),
+            }),
             upstream: server.clone().recipient(),
             upstream_link: server_link,
             client_link: client_link.clone(),
@@ -128,6 +175,40 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
         trace.clone(),
     )
     .start();
+    let mut clients = Vec::new();
+    if let Some(imap) = &spec.imap {
+        for (i, (name, config)) in imap.clients.iter().enumerate() {
+            let rng = rng::stream(spec.seed, streams::CLIENTS + i as u64);
+            // The scenario's checks caught a bad client configuration already.
+            let Ok(client) = MailClient::new(config.clone(), rng) else {
+                continue;
+            };
+            clients.push(
+                MailClientActor::new(
+                    name.clone(),
+                    i as u64,
+                    client,
+                    proxy.clone().recipient(),
+                    imap_client_link.clone(),
+                    clock,
+                    trace.clone(),
+                )
+                .start(),
+            );
+        }
+        for (at, rcpt, message) in imap.mailbox_messages.clone() {
+            let to = imap_server.clone();
+            actix::spawn(async move {
+                tokio::time::sleep(at).await;
+                if let Some(to) = to {
+                    to.do_send(MailboxDelivery {
+                        rcpt,
+                        message: message.into(),
+                    });
+                }
+            });
+        }
+    }
     let _mta = SendingMta::new(
         spec.sender.clone(),
         "192.0.2.10",
@@ -146,10 +227,13 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
             node.clone(),
             trace.clone(),
         );
+        let (imap, clients) = (imap_server.clone(), clients.clone());
         let link = match fault.action {
             FaultAction::LinkCut(LinkName::Client) => Some(client_link_for_faults.clone()),
             FaultAction::LinkCut(LinkName::Upstream) => Some(server_link_for_faults.clone()),
             FaultAction::LinkCut(LinkName::Datacenter) => Some(dc_link_for_faults.clone()),
+            FaultAction::LinkCut(LinkName::ImapClient) => Some(imap_client_link.clone()),
+            FaultAction::LinkCut(LinkName::ImapServer) => Some(imap_server_link.clone()),
             _ => None,
         };
         actix::spawn(async move {
@@ -174,11 +258,24 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
                         l.set_cut(on);
                     }
                 }
+                FaultAction::ImapServerDown => {
+                    if let Some(s) = &imap {
+                        s.do_send(SetImapDown(on));
+                    }
+                }
+                FaultAction::ClientRestart => {
+                    if on {
+                        for c in &clients {
+                            c.do_send(Restart);
+                        }
+                    }
+                }
             };
             apply(true);
             let detail = match fault.duration {
                 Some(d) => format!("for {}", aptsim_core::duration::format(d)),
-                None => "until the end".to_owned(),
+                None if fault.action.lasts() => "until the end".to_owned(),
+                None => "once".to_owned(),
             };
             trace.record(
                 clock.now(),

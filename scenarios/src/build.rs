@@ -92,8 +92,9 @@ pub fn generate(traffic: &TrafficSpec, mut rng: ChaCha8Rng) -> Vec<MessageSpec> 
                 id: format!("{}-{i}", traffic.prefix),
                 at: traffic.start + traffic.every * i as u32,
                 from: "sender@traffic.example".to_owned(),
-                to: vec!["user@example.net".to_owned()],
+                to: vec![traffic.to.clone()],
                 attachments,
+                via: traffic.via,
             }
         })
         .collect()
@@ -261,6 +262,7 @@ mod tests {
                 spec("1.txt", Some("z.zip")),
                 spec("2.txt", Some("z.zip")),
             ],
+            via: Default::default(),
         };
         let built = build(&m);
         let x = mime::extract(&built.raw, &MimeLimits::default());

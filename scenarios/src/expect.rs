@@ -177,6 +177,7 @@ pub fn check(
                 );
             }
         }
+        failures.extend(crate::imap_expect::check(trace, messages, e));
     }
     failures
 }

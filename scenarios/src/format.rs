@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use aptsim_core::duration::serde_text;
 
+pub use crate::imap_format::{ClientSpec, ImapState, ImapWorld, Via};
 pub use crate::totals::{CountRange, Totals};
 
 /// One scenario file.
@@ -57,6 +58,9 @@ pub struct Scenario {
     /// Expectations on the whole run.
     #[serde(default)]
     pub totals: Totals,
+    /// Mail clients reading mailboxes through the gateway's IMAP proxy.
+    #[serde(default, rename = "client")]
+    pub clients: Vec<ClientSpec>,
 }
 
 fn default_seed() -> u64 {
@@ -89,6 +93,8 @@ pub struct World {
     pub datacenter: DcConfig,
     /// The receiving mail server ([`ReceiverConfig`]).
     pub server: ReceiverConfig,
+    /// The IMAP proxy and server (used when the scenario has clients or mailbox messages).
+    pub imap: ImapWorld,
 }
 
 impl World {
@@ -119,6 +125,7 @@ impl Default for World {
             proxy: ProxyConfig::default(),
             datacenter: DcConfig::default(),
             server: ReceiverConfig::default(),
+            imap: ImapWorld::default(),
         }
     }
 }
@@ -142,6 +149,10 @@ pub struct MessageSpec {
     /// most [`crate::limits::MAX_ATTACHMENTS_PER_MESSAGE`].
     #[serde(default, rename = "attachment")]
     pub attachments: Vec<AttachmentSpec>,
+    /// `smtp` (default): sent through the SMTP proxy; `mailbox`: put straight into the
+    /// recipients' INBOX at `at`.
+    #[serde(default)]
+    pub via: Via,
 }
 
 fn default_from() -> String {
@@ -217,6 +228,17 @@ pub struct TrafficSpec {
     /// Fraction of the pool judged medium. Default 0.
     #[serde(default)]
     pub medium: f64,
+    /// `smtp` (default) or `mailbox`: the generated messages go straight into the
+    /// recipient's INBOX (a mailbox to sync).
+    #[serde(default)]
+    pub via: Via,
+    /// Recipient of every generated message. Default `user@example.net`.
+    #[serde(default = "default_traffic_rcpt")]
+    pub to: String,
+}
+
+fn default_traffic_rcpt() -> String {
+    "user@example.net".to_owned()
 }
 
 fn default_prefix() -> String {
@@ -265,6 +287,21 @@ pub struct Expectation {
     pub action: Option<Action>,
     /// The delivered message still holds its attachments (false: some were removed).
     pub attachments_intact: Option<bool>,
+    /// What the mail client ends up holding: `fetched`, `fetched_rewritten`,
+    /// `replaced_by_notice` or `not_fetched`.
+    pub imap: Option<ImapState>,
+    /// Which client's view (`imap`, `fetch_attempts`, `fetched_*`); default: the only one.
+    pub client: Option<String>,
+    /// Downloads the client needed (its own count of attempts).
+    pub fetch_attempts: Option<CountRange>,
+    /// First held by the client no earlier than this.
+    #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
+    pub fetched_after: Option<Duration>,
+    /// First held by the client no later than this.
+    #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
+    pub fetched_before: Option<Duration>,
+    /// Where the IMAP proxy's last decision on it took its verdicts from.
+    pub imap_verdicts_from: Option<VerdictsFrom>,
 }
 
 /// Where a decision's verdicts came from, as an expectation names it.

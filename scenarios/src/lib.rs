@@ -3,13 +3,16 @@
 //! (`scenarios/suite/`).
 //!
 //! # Layout
-//! - [`format`]: the scenario file format (TOML), with its defaults.
+//! - [`format`]: the scenario file format (TOML), with its defaults; [`imap_format`] its IMAP
+//!   half (clients, mailbox messages, what a client holds).
 //! - [`validate`]: what serde cannot check: bounds, consistency, names; and warnings.
 //! - [`limits`]: the bounds on sizes, counts and times, in one place.
 //! - [`build`]: the messages a scenario stands for, and the data center's oracle for them.
+//! - [`imap_world`]: the world's IMAP side (accounts, clients, mailbox messages).
 //! - [`runner`]: a scenario and a seed → the world → the run's trace, invariants, metrics.
 //! - [`panics`]: a panic inside a run, caught and turned into a failure.
-//! - [`expect`]: the per-message expectations, checked against the trace.
+//! - [`expect`]: the per-message expectations, checked against the trace; [`imap_expect`]
+//!   those about what a mail client holds.
 //! - [`totals`]: the expectations on the whole run, by the names of the run's counts.
 //! - [`suite`]: many scenario × seed runs across every core, results in a fixed order.
 //! - [`junit`]: a suite's results as JUnit XML, for CI.
@@ -19,6 +22,9 @@ pub mod build;
 pub mod expect;
 pub mod files;
 pub mod format;
+pub mod imap_expect;
+pub mod imap_format;
+pub mod imap_world;
 pub mod junit;
 pub mod limits;
 pub mod panics;

@@ -16,6 +16,7 @@ use aptsim_simulator::trace::TraceLine;
 
 use crate::build::{self, BuiltMessage};
 use crate::format::Scenario;
+use crate::format::Via;
 use crate::{expect, panics, totals};
 
 /// Everything one run produced and concluded.
@@ -86,6 +87,18 @@ pub fn world_of(s: &Scenario, seed: u64) -> Result<(WorldSpec, Vec<BuiltMessage>
         thresholds: policy.thresholds,
         ..s.world.datacenter.clone()
     };
+    let outgoing = messages
+        .iter()
+        .zip(&specs)
+        .filter(|(_, spec)| spec.via == Via::Smtp)
+        .map(|(m, _)| OutgoingMessage {
+            id: m.id.clone(),
+            at: m.at,
+            from: m.from.clone(),
+            to: m.to.clone(),
+            raw: m.raw.clone(),
+        })
+        .collect();
     let spec = WorldSpec {
         seed,
         horizon: s.duration,
@@ -95,17 +108,9 @@ pub fn world_of(s: &Scenario, seed: u64) -> Result<(WorldSpec, Vec<BuiltMessage>
         sender,
         server: s.world.server.clone(),
         datacenter,
-        messages: messages
-            .iter()
-            .map(|m| OutgoingMessage {
-                id: m.id.clone(),
-                at: m.at,
-                from: m.from.clone(),
-                to: m.to.clone(),
-                raw: m.raw.clone(),
-            })
-            .collect(),
+        messages: outgoing,
         faults: s.faults.clone(),
+        imap: crate::imap_world::imap_side(s, &messages, &specs)?,
     };
     Ok((spec, messages))
 }

@@ -27,7 +27,51 @@ pub fn check(s: &Scenario) -> Result<(), String> {
     // refused, not enumerated.
     check_sizes(s)?;
     let ids = check_ids_and_times(s)?;
+    check_clients(s)?;
     check_expectations(s, &ids)
+}
+
+/// The mail clients: known presets, distinct names, settings their preset has.
+fn check_clients(s: &Scenario) -> Result<(), String> {
+    let mut names = BTreeSet::new();
+    for (i, c) in s.clients.iter().enumerate() {
+        crate::imap_world::client_config(c).map_err(|e| format!("client[{i}]: {e}"))?;
+        if c.account.is_empty() {
+            return Err(format!("client[{i}].account: empty"));
+        }
+        let name = crate::imap_world::client_name(c, i);
+        if !names.insert(name.clone()) {
+            return Err(format!("client[{i}].name: {name:?} used twice"));
+        }
+    }
+    for (i, e) in s.expectations.iter().enumerate() {
+        let imap = e.imap.is_some()
+            || e.fetch_attempts.is_some()
+            || e.fetched_after.is_some()
+            || e.fetched_before.is_some()
+            || e.imap_verdicts_from.is_some()
+            || e.client.is_some();
+        if imap && s.clients.is_empty() {
+            return Err(format!(
+                "expect[{i}]: an IMAP expectation needs a [[client]] to read the mailbox"
+            ));
+        }
+        if let Some(c) = &e.client
+            && !names.contains(c)
+        {
+            return Err(format!("expect[{i}].client: unknown client {c:?}"));
+        }
+        if let (Some(a), Some(b)) = (e.fetched_after, e.fetched_before)
+            && a > b
+        {
+            return Err(format!(
+                "expect[{i}].fetched_after: {} is after fetched_before {}: nothing can pass",
+                show(a),
+                show(b)
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_world(s: &Scenario) -> Result<(), String> {

@@ -57,6 +57,56 @@ const PINS: &[(&str, &str, &str)] = &[
         "73d2f8dbe938272f985a249c2eb45b4d",
     ),
     (
+        "imap-i1-i2-hold-all-at-once",
+        "302f3a1b59a3890c4a607d975b74e4b0",
+        "302f3a1b59a3890c4a607d975b74e4b0",
+    ),
+    (
+        "imap-i3-thunderbird-timeout-refetch",
+        "b47a46d01112f7fb45be65614fa71f50",
+        "b47a46d01112f7fb45be65614fa71f50",
+    ),
+    (
+        "imap-i4-datacenter-unreachable",
+        "fe41964d489ba414c46861d73afa7eb5",
+        "fe41964d489ba414c46861d73afa7eb5",
+    ),
+    (
+        "imap-i5-outlook-stall-restart",
+        "d71f611462e997256af371e4d952e07e",
+        "d71f611462e997256af371e4d952e07e",
+    ),
+    (
+        "imap-mbsync-1000-messages",
+        "889baa54c6f5796f414e9194a3d9f125",
+        "6333a70b2131b1bff23accf0e1ca39e7",
+    ),
+    (
+        "imap-mbsync-timeout-then-cache",
+        "768eaca2781ed0be3a05230aaad46758",
+        "768eaca2781ed0be3a05230aaad46758",
+    ),
+    (
+        "imap-thunderbird-chunked-held",
+        "c8df52cfd9416a82013fd390d723aff3",
+        "c8df52cfd9416a82013fd390d723aff3",
+    ),
+    (
+        "imap-x4-fetchmail-not-broken",
+        "8cded8ae1bdf3ef46d4170fef37a3443",
+        "8cded8ae1bdf3ef46d4170fef37a3443",
+    ),
+    (
+        "imap-x4-keepalive-keeps-thunderbird",
+        "60907d19a169075dfbf4d2a663fa2c12",
+        "60907d19a169075dfbf4d2a663fa2c12",
+    ),
+    (
+        "imap-x6-smtp-release-then-fetch",
+        "5c88babb4e7b69ca392310d9ef6ffa20",
+        "5c88babb4e7b69ca392310d9ef6ffa20",
+    ),
+    (
         "link-cut-longer-than-tcp-retries",
         "0861d970fb6dbf4dd1113d8a5d8ec758",
         "0861d970fb6dbf4dd1113d8a5d8ec758",

@@ -16,6 +16,10 @@ pub enum FaultAction {
     CacheFlush,
     /// A link drops everything sent on it (a partition), in both directions.
     LinkCut(LinkName),
+    /// The IMAP server is down (open connections drop, new ones are refused).
+    ImapServerDown,
+    /// The user restarts every mail client (I5: a stalled Outlook syncs again).
+    ClientRestart,
 }
 
 /// The links a fault can cut.
@@ -28,6 +32,12 @@ pub enum LinkName {
     Upstream,
     /// SMTP proxy ↔ data center.
     Datacenter,
+    /// Mail clients ↔ IMAP proxy.
+    #[serde(rename = "imap_client")]
+    ImapClient,
+    /// IMAP proxy ↔ IMAP server.
+    #[serde(rename = "imap_server")]
+    ImapServer,
 }
 
 /// A fault is written by its name (`link_cut_client`, …), in the trace as in scenario files.
@@ -41,7 +51,7 @@ impl FaultAction {
     /// True for a state that holds until it ends (`for`, or the end of the run); false for
     /// one that takes effect once (emptying the cache).
     pub fn lasts(self) -> bool {
-        !matches!(self, FaultAction::CacheFlush)
+        !matches!(self, FaultAction::CacheFlush | FaultAction::ClientRestart)
     }
 
     /// The name used in scenario files and the trace.
@@ -54,6 +64,10 @@ impl FaultAction {
             FaultAction::LinkCut(LinkName::Client) => "link_cut_client",
             FaultAction::LinkCut(LinkName::Upstream) => "link_cut_upstream",
             FaultAction::LinkCut(LinkName::Datacenter) => "link_cut_datacenter",
+            FaultAction::LinkCut(LinkName::ImapClient) => "link_cut_imap_client",
+            FaultAction::LinkCut(LinkName::ImapServer) => "link_cut_imap_server",
+            FaultAction::ImapServerDown => "imap_server_down",
+            FaultAction::ClientRestart => "client_restart",
         }
     }
 }
@@ -114,7 +128,8 @@ impl TryFrom<FaultTable> for Fault {
             ("link_cut", Some(link)) => FaultAction::LinkCut(link),
             ("link_cut", None) => {
                 return Err(named(
-                    "kind `link_cut` needs `link = \"client\" | \"upstream\" | \"datacenter\"`"
+                    "kind `link_cut` needs `link = \"client\" | \"upstream\" | \"datacenter\" | \
+                     \"imap_client\" | \"imap_server\"`"
                         .to_owned(),
                 ));
             }
@@ -124,10 +139,13 @@ impl TryFrom<FaultTable> for Fault {
                     "datacenter_slow" => FaultAction::DatacenterSlow,
                     "server_down" => FaultAction::ServerDown,
                     "cache_flush" => FaultAction::CacheFlush,
+                    "imap_server_down" => FaultAction::ImapServerDown,
+                    "client_restart" => FaultAction::ClientRestart,
                     other => {
                         return Err(named(format!(
                             "unknown fault kind {other:?} (datacenter_unreachable, \
-                             datacenter_slow, server_down, cache_flush, link_cut)"
+                             datacenter_slow, server_down, cache_flush, link_cut, \
+                             imap_server_down, client_restart)"
                         )));
                     }
                 };

@@ -59,6 +59,7 @@ pub fn check(trace: &[TraceLine], ctx: &CheckContext) -> (FinalStates, Vec<Viola
     let states = n1_nothing_lost(trace, &mut v);
     n2_no_duplicates(trace, ctx, &mut v);
     n3_hold_means_hold(trace, ctx, &mut v);
+    n3_imap_clients(trace, ctx, &mut v);
     n4_release_means_release(trace, &mut v);
     n5_one_at_a_time(trace, &mut v);
     n6_all_at_once(trace, &mut v);
@@ -315,6 +316,68 @@ fn n3_hold_means_hold(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Viola
                     detail: format!(
                         "held message {msg} reached the recipient with file {md5}, judged {}",
                         levels[md5.as_str()]
+                    ),
+                });
+            }
+        }
+    }
+}
+
+/// N3 for IMAP (I1): no mail client ever holds a file whose level's action is not `allow`,
+/// except one the IMAP proxy let through because the data center failed (I4), which its
+/// decision records. The files are those in the bytes the client received.
+fn n3_imap_clients(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violation>) {
+    let mut levels: BTreeMap<&str, ThreatLevel> = BTreeMap::new();
+    let mut fail_open: BTreeSet<&str> = BTreeSet::new();
+    for l in trace {
+        match &l.record {
+            Record::Verdict { md5, level, .. } | Record::Lookup { md5, level } => {
+                levels.insert(md5, *level);
+            }
+            Record::ImapDecision {
+                msg,
+                fail_open: true,
+                ..
+            } => {
+                fail_open.insert(msg);
+            }
+            _ => {}
+        }
+    }
+    let bad = |md5: &str| {
+        levels
+            .get(md5)
+            .filter(|lvl| ctx.non_allow_levels.contains(lvl))
+            .copied()
+    };
+    for l in trace {
+        let (client, what, files): (&str, String, Vec<&str>) = match &l.record {
+            Record::ImapFetched {
+                client, msg, files, ..
+            } if !fail_open.contains(msg.as_str()) => (
+                client,
+                format!("message {msg}"),
+                files.iter().map(String::as_str).collect(),
+            ),
+            Record::ImapPartFetched {
+                client,
+                uid,
+                part,
+                md5,
+                ..
+            } => (
+                client,
+                format!("part {part} of UID {uid}"),
+                vec![md5.as_str()],
+            ),
+            _ => continue,
+        };
+        for md5 in files {
+            if let Some(level) = bad(md5) {
+                v.push(Violation {
+                    id: "N3",
+                    detail: format!(
+                        "mail client {client} holds file {md5} (judged {level}) in {what}"
                     ),
                 });
             }

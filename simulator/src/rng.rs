@@ -28,6 +28,8 @@ pub fn keyed(name: &str) -> ChaCha8Rng {
 pub mod streams {
     /// The data center's analysis times and verdicts.
     pub const DATACENTER: u64 = 1;
+    /// Mail client `i` of a world draws from `CLIENTS + i` (its user's habits).
+    pub const CLIENTS: u64 = 0x10_000;
     /// Traffic block `index` of a scenario (its `[[traffic]]` tables in order).
     pub fn traffic(index: usize) -> u64 {
         0x100 + index as u64

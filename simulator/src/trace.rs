@@ -231,6 +231,40 @@ pub enum Record {
     },
     /// The IMAP server logged a client out for inactivity (Dovecot's autologout).
     ImapServerAutologout { conn: u64, authenticated: bool },
+    /// A mail client holds a whole message: the MD5s of the files in the bytes it received
+    /// (N3 reads these), and the download attempts it took. `uid` or, for fetchmail, `seq`.
+    ImapFetched {
+        client: String,
+        uid: Option<u32>,
+        seq: Option<u32>,
+        msg: String,
+        size: usize,
+        files: Vec<String>,
+        attempts: u32,
+    },
+    /// A mail client holds one attachment section (K-9 opening it): the MD5 of what the user
+    /// gets.
+    ImapPartFetched {
+        client: String,
+        uid: u32,
+        part: String,
+        md5: String,
+        attempts: u32,
+    },
+    /// A mail client stopped waiting (its read timeout).
+    ImapClientTimeout {
+        client: String,
+        conn: u64,
+        what: String,
+    },
+    /// A mail client's operation failed (an alert, a failed sync or poll).
+    ImapClientFailed { client: String, what: String },
+    /// I5: a client treated a held fetch as a denied connection and stopped syncing.
+    ImapSyncStalled { client: String },
+    /// Thunderbird dropped a copy shorter than its `RFC822.SIZE` (it fetches it again).
+    ImapDiscarded { client: String, key: String },
+    /// The user restarted the client.
+    ImapClientRestarted { client: String },
     /// An injected fault took effect (N9).
     Fault {
         id: String,
