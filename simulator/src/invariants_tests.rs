@@ -300,3 +300,57 @@ fn n6_an_imap_message_submits_its_files_in_one_go() {
     let smtp = vec![submission(10, 1, "a"), submission(15, 1, "b")];
     assert!(!ids(&smtp, &ctx()).contains(&"N6"));
 }
+
+#[test]
+fn n3_a_mail_client_never_holds_a_bad_file_unless_the_proxy_failed_open() {
+    let verdict = line(
+        5,
+        Record::Verdict {
+            md5: "bad".into(),
+            level: ThreatLevel::High,
+            score: 70,
+            analysis_ms: 5,
+        },
+    );
+    let fetched = |msg: &str| {
+        line(
+            9,
+            Record::ImapFetched {
+                client: "tb".into(),
+                uid: Some(1),
+                seq: None,
+                msg: msg.into(),
+                size: 10,
+                files: vec!["bad".into()],
+                attempts: 1,
+            },
+        )
+    };
+    assert_eq!(ids(&[verdict.clone(), fetched("m1")], &ctx()), ["N3"]);
+    let part = line(
+        9,
+        Record::ImapPartFetched {
+            client: "k9".into(),
+            uid: 1,
+            part: "2".into(),
+            md5: "bad".into(),
+            attempts: 1,
+        },
+    );
+    assert_eq!(ids(&[verdict.clone(), part], &ctx()), ["N3"]);
+    // I4: the proxy let it through because the data center failed, and says so.
+    let fail_open = line(
+        8,
+        Record::ImapDecision {
+            conn: 1,
+            uid: 1,
+            msg: "m1".into(),
+            action: aptsim_core::policy::Action::Allow,
+            result: aptsim_core::imap::proxy::MessageResult::Unchanged,
+            held_ms: 0,
+            fail_open: true,
+            files: vec![],
+        },
+    );
+    assert!(ids(&[verdict, fail_open, fetched("m1")], &ctx()).is_empty());
+}
