@@ -402,3 +402,40 @@ fn a_batch_waits_for_room_under_the_gateways_held_bytes() {
     w.verdict(md5, ThreatLevel::Clean);
     assert!(w.take_client_text().contains("f OK"));
 }
+
+#[test]
+fn text_parts_come_at_once_and_the_attachment_part_waits_for_its_verdict() {
+    // K-9 with a large message: BODYSTRUCTURE, the text part, then the attachment when the
+    // user opens it.
+    let (m, md5) = eicar();
+    for chunk in SPLITS {
+        let mut w = world(std::slice::from_ref(&m), chunk);
+        w.client(b"s UID FETCH 1 (UID BODYSTRUCTURE)\r\n");
+        let text = w.take_client_text();
+        assert!(
+            text.contains("BODYSTRUCTURE") && text.contains("s OK"),
+            "{text}"
+        );
+        assert!(w.uploads.is_empty(), "the structure is not held");
+        w.client(b"t UID FETCH 1 (UID BODY.PEEK[1])\r\n");
+        let text = w.take_client_text();
+        assert!(
+            text.contains("See attached.") && text.contains("t OK"),
+            "{text}"
+        );
+        assert_eq!(w.uploads, vec![md5], "judged on in the background");
+        w.client(b"a UID FETCH 1 (UID BODY.PEEK[2])\r\n");
+        assert_eq!(
+            w.take_client(),
+            b"",
+            "the attachment's part waits for its verdict"
+        );
+        w.verdict(md5, ThreatLevel::High);
+        let got = w.take_client();
+        assert!(!contains(&got, EICAR));
+        assert!(String::from_utf8_lossy(&got).contains("a OK"));
+        let results: Vec<MessageResult> = w.message_logs().iter().map(|l| l.result).collect();
+        assert!(results.contains(&MessageResult::PartsServed), "{results:?}");
+        assert!(results.contains(&MessageResult::Notice), "{results:?}");
+    }
+}

@@ -45,6 +45,12 @@ const FORMS: &[&str] = &[
     "UID FETCH {} (UID BODY.PEEK[]<0.200>)",
     "UID FETCH {} (UID BODY.PEEK[]<200.100000>)",
     "FETCH {} (FLAGS RFC822.SIZE)",
+    // K-9: the structure, the text part (served before the verdicts: it holds no file),
+    // an attachment's part (held).
+    "UID FETCH {} (UID BODYSTRUCTURE)",
+    "UID FETCH {} (UID BODY.PEEK[1])",
+    "UID FETCH {} (UID BODY.PEEK[2])",
+    "FETCH {} (BODY.PEEK[3] BODY.PEEK[1])",
 ];
 
 fn step() -> impl Strategy<Value = Step> {

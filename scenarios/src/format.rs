@@ -302,6 +302,12 @@ pub struct Expectation {
     pub fetched_before: Option<Duration>,
     /// Where the IMAP proxy's last decision on it took its verdicts from.
     pub imap_verdicts_from: Option<VerdictsFrom>,
+    /// An attachment part first held by the client (K-9 opening it) no earlier than this.
+    #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
+    pub part_fetched_after: Option<Duration>,
+    /// An attachment part first held by the client no later than this.
+    #[serde(default, with = "aptsim_core::duration::serde_text_opt")]
+    pub part_fetched_before: Option<Duration>,
 }
 
 /// Where a decision's verdicts came from, as an expectation names it.

@@ -45,7 +45,11 @@ fn seen<'t>(trace: &'t [TraceLine], msg: &str, client: Option<&str>) -> Vec<(u64
 fn last_decision<'t>(trace: &'t [TraceLine], msg: &str) -> Option<&'t Record> {
     trace.iter().rev().find_map(|l| match &l.record {
         r @ Record::ImapDecision { msg: m, result, .. }
-            if m == msg && *result != MessageResult::Abandoned =>
+            if m == msg
+                && !matches!(
+                    result,
+                    MessageResult::Abandoned | MessageResult::PartsServed
+                ) =>
         {
             Some(r)
         }
@@ -109,6 +113,39 @@ pub fn check(trace: &[TraceLine], messages: &[BuiltMessage], e: &Expectation) ->
         match first {
             Some(at) if at <= before => {}
             other => fail("a fetch at or before", show(Some(before)), show(other)),
+        }
+    }
+    // The message's attachment parts the client got (K-9), by the UID it was stored under.
+    let uid = trace.iter().find_map(|l| match &l.record {
+        Record::MailboxStored { msg: m, uid, .. } if m == msg => Some(*uid),
+        _ => None,
+    });
+    let part_at = trace.iter().find_map(|l| match &l.record {
+        Record::ImapPartFetched { client, uid: u, .. }
+            if Some(*u) == uid && e.client.as_deref().is_none_or(|c| c == client) =>
+        {
+            Some(Duration::from_millis(l.t))
+        }
+        _ => None,
+    });
+    if let Some(after) = e.part_fetched_after {
+        match part_at {
+            Some(at) if at >= after => {}
+            other => fail(
+                "an attachment part at or after",
+                show(Some(after)),
+                show(other),
+            ),
+        }
+    }
+    if let Some(before) = e.part_fetched_before {
+        match part_at {
+            Some(at) if at <= before => {}
+            other => fail(
+                "an attachment part at or before",
+                show(Some(before)),
+                show(other),
+            ),
         }
     }
     if let Some(want) = e.imap_verdicts_from {

@@ -50,6 +50,8 @@ fn check_clients(s: &Scenario) -> Result<(), String> {
             || e.fetched_after.is_some()
             || e.fetched_before.is_some()
             || e.imap_verdicts_from.is_some()
+            || e.part_fetched_after.is_some()
+            || e.part_fetched_before.is_some()
             || e.client.is_some();
         if imap && s.clients.is_empty() {
             return Err(format!(

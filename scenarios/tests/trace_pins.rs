@@ -57,6 +57,11 @@ const PINS: &[(&str, &str, &str)] = &[
         "73d2f8dbe938272f985a249c2eb45b4d",
     ),
     (
+        "imap-android-attachment-on-demand",
+        "9135961ae5adac8b85aae549cf6439ee",
+        "9135961ae5adac8b85aae549cf6439ee",
+    ),
+    (
         "imap-i1-i2-hold-all-at-once",
         "302f3a1b59a3890c4a607d975b74e4b0",
         "302f3a1b59a3890c4a607d975b74e4b0",

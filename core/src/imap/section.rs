@@ -60,6 +60,29 @@ pub(crate) fn without_nul(bytes: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
     )
 }
 
+/// Where a part section (`BODY[2]`, `BODY[2.1.MIME]`, `BODY[3.TEXT]`) lies in the message,
+/// as a byte range; `None` for a section of the message itself (`BODY[]`, `HEADER`, `TEXT`,
+/// which may hold anything) or a part that does not exist. The IMAP proxy serves a part
+/// that holds none of the message's files before the files are judged (K-9's text parts).
+pub fn part_span(message: &[u8], spec: &SectionSpec) -> Option<std::ops::Range<usize>> {
+    if spec.part.is_empty() {
+        return None;
+    }
+    let tree = parts::parse(message);
+    let part = tree.find(&spec.part)?;
+    let inner = || {
+        (part.kind == Kind::Message)
+            .then(|| part.children.first())
+            .flatten()
+    };
+    Some(match &spec.text {
+        None => part.body..part.end,
+        Some(SectionText::Mime) => part.start..part.body,
+        Some(SectionText::Text) => inner().map(|m| m.body..m.end)?,
+        Some(_) => inner().map(|m| m.start..m.body)?,
+    })
+}
+
 /// The section's raw bytes (NULs kept), from a parsed tree.
 pub(crate) fn section_of<'m>(
     message: &'m [u8],

@@ -2,8 +2,9 @@
 //! (upper-case item names, the UID first in a UID FETCH, `FLAGS (\Seen)` added when a
 //! non-peek fetch sets it, `<origin>` on partial answers), framing its input with the
 //! proxy's own command reader so that it asks `+ ` for synchronising literals as a server
-//! does. Sections of parts are not served (an empty literal): the tests that need them run
-//! against real Dovecot (scripts/interop/imap_interop.py).
+//! does. Part sections are computed by aptsim-core's `section_bytes` (which matches Dovecot);
+//! the forms this server does not know are checked against real Dovecot
+//! (scripts/interop/imap_interop.py).
 
 use aptsim_core::imap::{CommandEvent, CommandReader, WireLimits};
 use imap_codec::CommandCodec;
@@ -227,6 +228,7 @@ impl FakeImap {
             items.push(format!("UID {}", m.uid).into_bytes());
         }
         let mut sets_seen = false;
+        let mut section_buf: Vec<u8>;
         for name in names {
             match name {
                 MessageDataItemName::Uid => {}
@@ -259,9 +261,14 @@ impl FakeImap {
                         Some(Section::Header(None)) => ("BODY[HEADER]".to_owned(), header(&m.bytes)),
                         Some(Section::Text(None)) => ("BODY[TEXT]".to_owned(), text(&m.bytes)),
                         Some(Section::Part(p)) => {
-                            let path: Vec<String> =
-                                p.0.as_ref().iter().map(|n| n.to_string()).collect();
-                            (format!("BODY[{}]", path.join(".")), &b""[..])
+                            let part: Vec<u32> = p.0.as_ref().iter().map(|n| n.get()).collect();
+                            let path: Vec<String> = part.iter().map(u32::to_string).collect();
+                            let spec = aptsim_core::imap::SectionSpec { part, text: None };
+                            let bytes = aptsim_core::imap::section_bytes(&m.bytes, &spec)
+                                .map(|b| b.into_owned())
+                                .unwrap_or_default();
+                            section_buf = bytes;
+                            (format!("BODY[{}]", path.join(".")), &section_buf[..])
                         }
                         Some(Section::HeaderFields(None, names)) => {
                             let names: Vec<String> = names

@@ -39,33 +39,33 @@ pub(super) enum Kind {
 pub(super) fn classify(command: &ClientCommand) -> Kind {
     match fetch_content(command) {
         ContentFetch::Fetch(request) => {
-            let header_only = !request.structure
-                && request.content.iter().all(|item| {
-                    matches!(
-                        item.section.text,
-                        Some(
-                            SectionText::Header
-                                | SectionText::HeaderFields(_)
-                                | SectionText::HeaderFieldsNot(_)
-                                | SectionText::Mime
-                        )
+            let header_only = request.content.iter().all(|item| {
+                matches!(
+                    item.section.text,
+                    Some(
+                        SectionText::Header
+                            | SectionText::HeaderFields(_)
+                            | SectionText::HeaderFieldsNot(_)
+                            | SectionText::Mime
                     )
-                });
-            // Listing header fields (Thunderbird's and mbsync's header sync over `1:*`)
-            // returns no attachment bytes; holding it would fetch the whole folder.
-            let fields_only = header_only
-                && request.content.iter().all(|item| {
-                    matches!(
-                        item.section.text,
-                        Some(SectionText::HeaderFields(_) | SectionText::HeaderFieldsNot(_))
-                    )
-                });
-            if (request.content.is_empty() && !request.structure) || fields_only {
+                )
+            });
+            // Listing header fields (Thunderbird's and mbsync's header sync over `1:*`) and
+            // asking for the structure (K-9, before it picks the parts to fetch) return no
+            // attachment bytes; holding them would fetch the whole folder. A message judged
+            // already gets its copy's structure (`relay.rs`).
+            let fields_only = request.content.iter().all(|item| {
+                matches!(
+                    item.section.text,
+                    Some(SectionText::HeaderFields(_) | SectionText::HeaderFieldsNot(_))
+                )
+            });
+            if fields_only {
                 return Kind::Plain;
             }
             Kind::Hold {
+                body: !header_only || request.structure,
                 request,
-                body: !header_only,
             }
         }
         ContentFetch::Unknown { reason } => Kind::UnknownFetch(reason),
@@ -238,8 +238,7 @@ mod tests {
         for held in [
             "a UID FETCH 5 (UID RFC822.SIZE BODY[])\r\n",
             "a FETCH 1:* BODY.PEEK[]\r\n",
-            "a FETCH 3 (BODYSTRUCTURE)\r\n",
-            "a FETCH 3 FULL\r\n",
+            "a FETCH 3 (BODYSTRUCTURE BODY.PEEK[1])\r\n",
             "a FETCH 3 RFC822.HEADER\r\n",
             "a UID FETCH 9 (UID BODY.PEEK[2.MIME])\r\n",
         ] {
@@ -249,6 +248,8 @@ mod tests {
             "a UID FETCH 1:* (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From Subject)])\r\n",
             "a FETCH 1:* (FLAGS)\r\n",
             "a FETCH 1:* ALL\r\n",
+            "a FETCH 3 (BODYSTRUCTURE)\r\n",
+            "a FETCH 3 FULL\r\n",
             "a NOOP\r\n",
             "a LOGIN bob secret\r\n",
         ] {

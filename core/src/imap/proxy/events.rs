@@ -27,6 +27,9 @@ pub enum MessageResult {
     /// Decided after the client had left (I3): nothing was served; the verdicts are in the
     /// cache for its next fetch.
     Abandoned,
+    /// Decided after parts holding none of its files were served (K-9's text parts, before
+    /// the verdicts); what holds the files is fetched, and held, separately.
+    PartsServed,
 }
 
 /// One judged message's record, logged when it is decided.

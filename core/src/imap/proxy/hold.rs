@@ -359,6 +359,14 @@ impl ImapSession {
         let Some(hold) = self.hold.as_mut() else {
             return;
         };
+
+        if hold.step == Step::Waiting && !hold.judging.is_empty() && hold.to_fetch.is_empty() {
+            let early = serve_file_free_parts(hold);
+            self.background.extend(early);
+        }
+        let Some(hold) = self.hold.as_mut() else {
+            return;
+        };
         if hold.step != Step::Waiting || !hold.judging.is_empty() {
             return;
         }
@@ -443,6 +451,46 @@ impl ImapSession {
         };
         self.own_command(&text, Role::Keepalive, now);
     }
+}
+
+/// A fetch of single parts that hold none of their message's files (K-9 fetching a large
+/// message's text parts) is served as soon as the files are found, without waiting for their
+/// verdicts: no attachment byte is in what it returns (I1). The messages are judged on in the
+/// background, so the attachment fetch that follows (held: its part holds the file) and any
+/// later fetch find the verdicts in the cache. A rewritten message's parts fetched later come
+/// from its copy, as every later response does (I6).
+fn serve_file_free_parts(hold: &mut Hold) -> Vec<Judging> {
+    let [command] = hold.commands.make_contiguous() else {
+        return Vec::new();
+    };
+    let request = &command.request;
+    if request.structure
+        || request.content.is_empty()
+        || request.content.iter().any(|c| c.section.part.is_empty())
+    {
+        return Vec::new();
+    }
+    let file_free = hold.judging.iter().all(|j| {
+        let Some(spans) = j.file_spans() else {
+            return false;
+        };
+        request.content.iter().all(|item| {
+            crate::imap::part_span(&j.message, &item.section).is_some_and(|part| {
+                spans
+                    .iter()
+                    .all(|file| file.end <= part.start || part.end <= file.start)
+            })
+        })
+    });
+    if !file_free {
+        return Vec::new();
+    }
+    let mut early = std::mem::take(&mut hold.judging);
+    for j in &mut early {
+        j.parts_served = true;
+        hold.results.insert(j.uid, Ok(Served::Original));
+    }
+    early
 }
 
 /// Whether a tagged response says OK.

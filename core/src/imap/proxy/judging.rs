@@ -26,6 +26,9 @@ pub(super) struct Judging {
     pub(super) seq: u32,
     pub(super) since: Timestamp,
     pub(super) message: Arc<[u8]>,
+    /// Parts holding none of its files were served before it was decided (K-9's text
+    /// parts); it is judged on in the background.
+    pub(super) parts_served: bool,
     stage: Stage,
 }
 
@@ -60,6 +63,7 @@ impl Judging {
             seq,
             since,
             message,
+            parts_served: false,
             stage: Stage::Extracting(work),
         }
     }
@@ -71,6 +75,21 @@ impl Judging {
     pub(super) fn inspection(&mut self) -> Option<&mut Inspection> {
         match &mut self.stage {
             Stage::Judging(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// Where the message's files lie in it (each attachment's part, or an unwalked piece),
+    /// once they are found.
+    pub(super) fn file_spans(&self) -> Option<Vec<std::ops::Range<usize>>> {
+        match &self.stage {
+            Stage::Judging(i) => Some(
+                i.extraction()
+                    .attachments
+                    .iter()
+                    .map(|a| a.span.clone())
+                    .collect(),
+            ),
             _ => None,
         }
     }
@@ -251,6 +270,7 @@ fn message_log(
         _ => MessageResult::Unchanged,
     });
     let (result_kind, served_size) = match (served_to_client, result) {
+        (false, _) if j.parts_served => (MessageResult::PartsServed, None),
         (false, _) => (MessageResult::Abandoned, None),
         (true, Err(_)) => (MessageResult::Withheld, None),
         (true, Ok(Served::Original)) => (MessageResult::Unchanged, None),

@@ -244,15 +244,14 @@ fn serve_copy(
 }
 
 /// Whether every content item is a list of header fields (a header sync, which is not held:
-/// no attachment bytes are in it) and nothing depends on the structure.
+/// no attachment bytes are in it); the structure may come with them.
 fn fields_only(fetch: &FetchResponse<'_>) -> bool {
-    !fetch.has_structure()
-        && fetch.content().iter().all(|c| {
-            matches!(
-                c.section.text,
-                Some(SectionText::HeaderFields(_) | SectionText::HeaderFieldsNot(_))
-            )
-        })
+    fetch.content().iter().all(|c| {
+        matches!(
+            c.section.text,
+            Some(SectionText::HeaderFields(_) | SectionText::HeaderFieldsNot(_))
+        )
+    })
 }
 
 /// A request that asks for no content (a response to a command that was not held).
