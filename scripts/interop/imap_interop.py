@@ -71,10 +71,13 @@ from harness import (  # noqa: E402
 from dovecot import Dovecot, dovecot_missing  # noqa: E402
 from imap_direct import run_direct  # noqa: E402
 from imap_proxy_checks import run_proxy_checks  # noqa: E402
+from smtp_messages import smtplib_send  # noqa: E402
+from imap_fidelity import run_fidelity_checks  # noqa: E402
 
 # Every Dovecot user a check uses (each its own INBOX): the (d) checks', then the (i) ones'.
 USERS = ("alice", "forms", "multi", "detect", "hold", "sync", "keep", "oracle",
-         "i1", "i2", "i3", "i4", "i5", "i6", "i7", "i7t", "i8", "i9", "i9f", "i10")
+         "i1", "i2", "i3", "i4", "i5", "i6", "i7", "i7t", "i8", "i9", "i9f", "i10",
+         "f1", "f2")
 
 
 def proxy_command(aptsim, imap_port, imap_upstream, flags, smtp=None):
@@ -203,6 +206,7 @@ def main():
                                 smtp_upstream=sink.addr()),
             }
             run_proxy_checks(checks, dove, work, proxies, sink)
+            run_fidelity_checks(checks, dove, work, aptsim, proxies, smtplib_send)
             checks.proxies_survived(proxies.values())
     except SetupError as e:
         print(f"setup failed: {e}", file=sys.stderr)
