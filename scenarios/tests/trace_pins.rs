@@ -92,6 +92,11 @@ const PINS: &[(&str, &str, &str)] = &[
         "768eaca2781ed0be3a05230aaad46758",
     ),
     (
+        "imap-server-down-then-back",
+        "b8876ebe220ffda6c53ed0e0a1e0f6f2",
+        "b8876ebe220ffda6c53ed0e0a1e0f6f2",
+    ),
+    (
         "imap-thunderbird-chunked-held",
         "c8df52cfd9416a82013fd390d723aff3",
         "c8df52cfd9416a82013fd390d723aff3",
