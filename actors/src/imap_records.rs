@@ -2,7 +2,7 @@
 //! session (the SMTP ones are in `smtp_proxy.rs`).
 
 use aptsim_core::imap::proxy::ImapEvent;
-use aptsim_simulator::trace::{FileLevel, FileRecord, Record, message_id};
+use aptsim_simulator::trace::{FileRecord, Record, message_id};
 
 /// The trace record for an IMAP session's event, if it has one (`Decided` has none: the
 /// `Message` record that follows it carries the decision with what the client gets).
@@ -22,17 +22,7 @@ pub fn record(conn: u64, event: ImapEvent) -> Option<Record> {
             result: m.result,
             held_ms: m.held.as_millis() as u64,
             fail_open: m.fail_open,
-            files: m
-                .files
-                .iter()
-                .map(|f| FileRecord {
-                    name: f.name.clone(),
-                    md5: f.md5.to_hex(),
-                    level: FileLevel::of(f.level, f.source),
-                    action: f.action,
-                    source: f.source,
-                })
-                .collect(),
+            files: m.files.iter().map(FileRecord::of).collect(),
         },
         ImapEvent::Served { tag, held } => Record::ImapServed {
             conn,

@@ -179,19 +179,11 @@ impl Handler<Wire> for ImapServer {
         let now = self.clock.now();
         match msg {
             Wire::Connect { conn, reply_to, .. } => {
+                self.link
+                    .answer_connect(&ctx.address().recipient(), &reply_to, conn, !self.down);
                 if self.down {
-                    self.link.send_stream(
-                        &ctx.address().recipient(),
-                        &reply_to,
-                        Wire::Refused { conn },
-                    );
                     return;
                 }
-                self.link.send_stream(
-                    &ctx.address().recipient(),
-                    &reply_to,
-                    Wire::Accepted { conn },
-                );
                 self.sessions.insert(
                     conn,
                     Slot {

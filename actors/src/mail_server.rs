@@ -186,19 +186,11 @@ impl Handler<Wire> for MailServer {
         let now = self.clock.now();
         match msg {
             Wire::Connect { conn, reply_to, .. } => {
+                self.link
+                    .answer_connect(&ctx.address().recipient(), &reply_to, conn, !self.down);
                 if self.down {
-                    self.link.send_stream(
-                        &ctx.address().recipient(),
-                        &reply_to,
-                        Wire::Refused { conn },
-                    );
                     return;
                 }
-                self.link.send_stream(
-                    &ctx.address().recipient(),
-                    &reply_to,
-                    Wire::Accepted { conn },
-                );
                 let session = ReceiverSession::new(self.config.clone(), now);
                 self.sessions.insert(
                     conn,

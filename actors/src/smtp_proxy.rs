@@ -19,9 +19,7 @@ use aptsim_core::smtp::proxy::Event;
 use crate::datacenter::{DataCenter, DcAnswer, Upload};
 use aptsim_simulator::clock::Clock;
 use aptsim_simulator::link::{ConnId, Link, Wire};
-use aptsim_simulator::trace::{
-    DecisionKind, FileLevel, FileRecord, Record, Recorder, Side, message_id,
-};
+use aptsim_simulator::trace::{DecisionKind, FileRecord, Record, Recorder, Side, message_id};
 
 /// Upstream connection ids start here, apart from the senders' connection ids.
 pub const FIRST_UPSTREAM: ConnId = 1 << 40;
@@ -244,17 +242,7 @@ impl SmtpProxy {
                     held_ms: held.map(|d| d.as_millis() as u64),
                     released: outcome.released,
                     fail_open: outcome.fail_open,
-                    files: outcome
-                        .files
-                        .iter()
-                        .map(|f| FileRecord {
-                            name: f.name.clone(),
-                            md5: f.md5.to_hex(),
-                            level: FileLevel::of(f.level, f.source),
-                            action: f.action,
-                            source: f.source,
-                        })
-                        .collect(),
+                    files: outcome.files.iter().map(FileRecord::of).collect(),
                 }
             }
             Event::BodySent { txn } => Record::BodyRelayed { conn, txn },

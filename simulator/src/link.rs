@@ -183,6 +183,22 @@ impl Link {
         });
     }
 
+    /// A listening side's answer to a connection: `Accepted`, or `Refused` when it is down.
+    pub fn answer_connect(
+        &self,
+        from: &Recipient<Wire>,
+        to: &Recipient<Wire>,
+        conn: ConnId,
+        accept: bool,
+    ) {
+        let answer = if accept {
+            Wire::Accepted { conn }
+        } else {
+            Wire::Refused { conn }
+        };
+        self.send_stream(from, to, answer);
+    }
+
     /// Sends a connection event from `from` to `to` as TCP would: after the latency, or —
     /// if the path is cut when it gets there — at the first retransmission after the
     /// repair, in order behind what was stalled before it (see the module doc).

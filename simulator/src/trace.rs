@@ -299,6 +299,19 @@ pub enum FileLevel {
     Unjudged,
 }
 
+impl FileRecord {
+    /// A decision's file as the trace writes it.
+    pub fn of(f: &aptsim_core::inspect::FileOutcome) -> Self {
+        FileRecord {
+            name: f.name.clone(),
+            md5: f.md5.to_hex(),
+            level: FileLevel::of(f.level, f.source),
+            action: f.action,
+            source: f.source,
+        }
+    }
+}
+
 impl FileLevel {
     /// The level of a file with `level` from `source`.
     pub fn of(level: ThreatLevel, source: Source) -> Self {
