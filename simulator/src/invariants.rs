@@ -51,18 +51,27 @@ pub struct FinalStates {
     pub expired: usize,
     /// Neither when the run ended.
     pub in_flight: usize,
+    /// Messages stored in a mailbox of the IMAP server (each account's copy counts).
+    pub mailbox: usize,
+    /// Of those, held by a mail client as sent.
+    pub fetched: usize,
+    /// Held by a mail client rewritten or as the deny notice.
+    pub replaced: usize,
+    /// Not held by any client when the run ended.
+    pub unfetched: usize,
 }
 
 /// Runs every check.
 pub fn check(trace: &[TraceLine], ctx: &CheckContext) -> (FinalStates, Vec<Violation>) {
     let mut v = Vec::new();
-    let states = n1_nothing_lost(trace, &mut v);
+    let mut states = n1_nothing_lost(trace, &mut v);
+    imap::n1_mailboxes(trace, &mut states, &mut v);
     n2_no_duplicates(trace, ctx, &mut v);
     n3_hold_means_hold(trace, ctx, &mut v);
-    n3_imap_clients(trace, ctx, &mut v);
+    imap::n3_mail_clients(trace, ctx, &mut v);
     n4_release_means_release(trace, &mut v);
     n5_one_at_a_time(trace, &mut v);
-    n6_all_at_once(trace, &mut v);
+    imap::n6_all_at_once(trace, &mut v);
     n7_cache(trace, ctx, &mut v);
     n9_faults_fire(trace, ctx, &mut v);
     (states, v)
@@ -323,68 +332,6 @@ fn n3_hold_means_hold(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Viola
     }
 }
 
-/// N3 for IMAP (I1): no mail client ever holds a file whose level's action is not `allow`,
-/// except one the IMAP proxy let through because the data center failed (I4), which its
-/// decision records. The files are those in the bytes the client received.
-fn n3_imap_clients(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violation>) {
-    let mut levels: BTreeMap<&str, ThreatLevel> = BTreeMap::new();
-    let mut fail_open: BTreeSet<&str> = BTreeSet::new();
-    for l in trace {
-        match &l.record {
-            Record::Verdict { md5, level, .. } | Record::Lookup { md5, level } => {
-                levels.insert(md5, *level);
-            }
-            Record::ImapDecision {
-                msg,
-                fail_open: true,
-                ..
-            } => {
-                fail_open.insert(msg);
-            }
-            _ => {}
-        }
-    }
-    let bad = |md5: &str| {
-        levels
-            .get(md5)
-            .filter(|lvl| ctx.non_allow_levels.contains(lvl))
-            .copied()
-    };
-    for l in trace {
-        let (client, what, files): (&str, String, Vec<&str>) = match &l.record {
-            Record::ImapFetched {
-                client, msg, files, ..
-            } if !fail_open.contains(msg.as_str()) => (
-                client,
-                format!("message {msg}"),
-                files.iter().map(String::as_str).collect(),
-            ),
-            Record::ImapPartFetched {
-                client,
-                uid,
-                part,
-                md5,
-                ..
-            } => (
-                client,
-                format!("part {part} of UID {uid}"),
-                vec![md5.as_str()],
-            ),
-            _ => continue,
-        };
-        for md5 in files {
-            if let Some(level) = bad(md5) {
-                v.push(Violation {
-                    id: "N3",
-                    detail: format!(
-                        "mail client {client} holds file {md5} (judged {level}) in {what}"
-                    ),
-                });
-            }
-        }
-    }
-}
-
 fn n4_release_means_release(trace: &[TraceLine], v: &mut Vec<Violation>) {
     let holds: BTreeSet<(u64, u64)> = trace
         .iter()
@@ -438,30 +385,6 @@ fn n5_one_at_a_time(trace: &[TraceLine], v: &mut Vec<Violation>) {
                 }
             }
             _ => {}
-        }
-    }
-}
-
-/// N6: an IMAP hold submits all its message's unknown files at once: every submission of
-/// one held message (the IMAP proxy's, by connection and message) carries one timestamp, so
-/// none can follow a verdict on another.
-fn n6_all_at_once(trace: &[TraceLine], v: &mut Vec<Violation>) {
-    let mut first: BTreeMap<(u64, u64), u64> = BTreeMap::new();
-    for l in trace {
-        if let Record::Submission { conn, txn, md5, .. } = &l.record
-            && l.actor == "imap_proxy"
-        {
-            let at = *first.entry((*conn, *txn)).or_insert(l.t);
-            if at != l.t {
-                v.push(Violation {
-                    id: "N6",
-                    detail: format!(
-                        "IMAP conn {conn} message {txn}: {md5} submitted at {} ms, after the \
-                         message's first submission at {at} ms",
-                        l.t
-                    ),
-                });
-            }
         }
     }
 }
@@ -524,6 +447,9 @@ fn n9_faults_fire(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violation
         }
     }
 }
+
+#[path = "invariants_imap.rs"]
+mod imap;
 
 #[cfg(test)]
 #[path = "invariants_tests.rs"]
