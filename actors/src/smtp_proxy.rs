@@ -37,7 +37,7 @@ struct Slot {
     armed: aptsim_simulator::timer::Armed,
 }
 
-/// The IMAP side of the gateway: its server and links (issue 12's world).
+/// The IMAP side of the gateway: its server and links.
 pub struct ImapPeers {
     /// The IMAP server.
     pub server: Recipient<Wire>,

@@ -2,11 +2,17 @@
 //! returns the trace.
 //!
 //! ```text
-//! SendingMta ──link──▶ SmtpProxy ──link──▶ MailServer
-//!                         │  ▲
-//!                         ▼  │ link
-//!                      DataCenter
+//! SendingMta ──link──▶ SmtpProxy ──link──▶ MailServer ──delivers──▶ ImapServer
+//!                      (gateway)                                        ▲
+//!                       │  ▲  ▲                                         │ link
+//!                  link ▼  │  └──────────── IMAP sessions ──────────────┘
+//!                   DataCenter  ▲
+//!                               └──link── MailClient (one per [[client]])
 //! ```
+//!
+//! The gateway actor runs one node for both proxies, so the SMTP and IMAP sessions share one
+//! verdict cache (X6). The IMAP side (server, clients, mailbox messages) exists only when the
+//! spec has one ([`ImapSide`]).
 //!
 //! The actix `System` runs on a tokio current-thread runtime started paused: whenever every
 //! actor waits, time jumps to the next timer, so days of queue retries take milliseconds
@@ -70,7 +76,7 @@ pub struct WorldSpec {
     pub imap: Option<ImapSide>,
 }
 
-/// The IMAP half of a world (issue 12): the server the mail server delivers into, and the
+/// The IMAP half of a world: the server the mail server delivers into, and the
 /// mail clients that read it through the gateway's IMAP proxy.
 #[derive(Debug, Clone)]
 pub struct ImapSide {
