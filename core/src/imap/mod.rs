@@ -43,7 +43,7 @@ pub use fetch::{
     SeqRange, fetch_content,
 };
 pub use framing::{WireError, WireLimits};
-pub use section::{part_span, partial, section_bytes};
+pub use section::{part_spans, partial, section_bytes};
 pub use serve::ServeError;
 pub use server::{
     FetchResponse, FetchedContent, ResponseKind, ResponseReader, RewriteError, ServerResponse,

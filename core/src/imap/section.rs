@@ -60,15 +60,20 @@ pub(crate) fn without_nul(bytes: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
     )
 }
 
-/// Where a part section (`BODY[2]`, `BODY[2.1.MIME]`, `BODY[3.TEXT]`) lies in the message,
-/// as a byte range; `None` for a section of the message itself (`BODY[]`, `HEADER`, `TEXT`,
-/// which may hold anything) or a part that does not exist. The IMAP proxy serves a part
-/// that holds none of the message's files before the files are judged (K-9's text parts).
-pub fn part_span(message: &[u8], spec: &SectionSpec) -> Option<std::ops::Range<usize>> {
+/// Where part sections (`BODY[2]`, `BODY[2.1.MIME]`, `BODY[3.TEXT]`) lie in the message, as
+/// byte ranges, in the order asked (the message is parsed once); `None` for a section of the
+/// message itself (`BODY[]`, `HEADER`, `TEXT`, which may hold anything) or a part that does
+/// not exist. The IMAP proxy serves parts that hold none of the message's files before the
+/// files are judged (K-9's text parts).
+pub fn part_spans(message: &[u8], specs: &[&SectionSpec]) -> Vec<Option<std::ops::Range<usize>>> {
+    let tree = parts::parse(message);
+    specs.iter().map(|spec| span_in(&tree, spec)).collect()
+}
+
+fn span_in(tree: &Part, spec: &SectionSpec) -> Option<std::ops::Range<usize>> {
     if spec.part.is_empty() {
         return None;
     }
-    let tree = parts::parse(message);
     let part = tree.find(&spec.part)?;
     let inner = || {
         (part.kind == Kind::Message)

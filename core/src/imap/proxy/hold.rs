@@ -470,17 +470,21 @@ fn serve_file_free_parts(hold: &mut Hold) -> Vec<Judging> {
     {
         return Vec::new();
     }
+    let sections: Vec<&crate::imap::SectionSpec> =
+        request.content.iter().map(|c| &c.section).collect();
     let file_free = hold.judging.iter().all(|j| {
-        let Some(spans) = j.file_spans() else {
+        let Some(files) = j.file_spans() else {
             return false;
         };
-        request.content.iter().all(|item| {
-            crate::imap::part_span(&j.message, &item.section).is_some_and(|part| {
-                spans
-                    .iter()
-                    .all(|file| file.end <= part.start || part.end <= file.start)
+        crate::imap::part_spans(&j.message, &sections)
+            .into_iter()
+            .all(|part| {
+                part.is_some_and(|part| {
+                    files
+                        .iter()
+                        .all(|file| file.end <= part.start || part.end <= file.start)
+                })
             })
-        })
     });
     if !file_free {
         return Vec::new();
