@@ -27,8 +27,14 @@
 //! | `aptsim_sessions_finished_total` | counter | | sessions ended |
 //! | `aptsim_held_bytes` | gauge | | bytes held by all sessions |
 //! | `aptsim_quarantined_total` | counter | `stored` | quarantined messages, stored or not |
+//! | `aptsim_imap_messages_total` | counter | `result`, `action` | each message the IMAP proxy judged (`unchanged`, `rewritten`, `notice`, `withheld`, `abandoned`, `parts_served`) |
+//! | `aptsim_imap_hold_seconds` | histogram | | how long each IMAP fetch waited for its message's decision |
+//!
+//! The files of IMAP messages count in `aptsim_files_total` and `aptsim_cache_hits_total` as
+//! the SMTP proxy's do.
 
-use aptsim_core::inspect::Source;
+use aptsim_core::imap::proxy::{ImapEvent, MessageLog};
+use aptsim_core::inspect::{FileOutcome, Source};
 use aptsim_core::node::{Node, NodeOutput};
 use aptsim_core::smtp::proxy::Event;
 use aptsim_peers::datacenter::{Basis, DcAnswer};
@@ -75,6 +81,8 @@ pub struct Metrics {
     sessions_finished: Counter,
     held_bytes: Gauge,
     quarantined: Family<Labels1, Counter>,
+    imap_messages: Family<Labels2, Counter>,
+    imap_hold_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -91,6 +99,8 @@ impl Metrics {
             messages: Family::default(),
             holds: Counter::default(),
             hold_seconds: Histogram::new(HOLD_BUCKETS),
+            imap_messages: Family::default(),
+            imap_hold_seconds: Histogram::new(HOLD_BUCKETS),
             files: Family::default(),
             cache_hits: Counter::default(),
             cache_entries: Gauge::default(),
@@ -116,6 +126,16 @@ impl Metrics {
             "aptsim_holds",
             "Messages held for their verdicts (S2)",
             m.holds.clone(),
+        );
+        r.register(
+            "aptsim_imap_messages",
+            "Messages the IMAP proxy judged, by what the client got and the action",
+            m.imap_messages.clone(),
+        );
+        r.register(
+            "aptsim_imap_hold_seconds",
+            "How long IMAP fetches waited for their message's decision",
+            m.imap_hold_seconds.clone(),
         );
         r.register(
             "aptsim_hold_seconds",
@@ -208,6 +228,10 @@ impl Metrics {
                 self.sessions_finished.inc();
             }
             NodeOutput::Event { event, .. } => self.event(event),
+            NodeOutput::ImapEvent {
+                event: ImapEvent::Message(m),
+                ..
+            } => self.imap_message(m),
             _ => {}
         }
         let gw = node.gateway();
@@ -216,6 +240,38 @@ impl Metrics {
         self.held_bytes.set(gauge(gw.usage.held_bytes()));
         if let Some(n) = gw.cache.entries() {
             self.cache_entries.set(gauge(n));
+        }
+    }
+
+    fn imap_message(&self, m: &MessageLog) {
+        let result = serde_json::to_value(m.result)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        self.imap_messages
+            .get_or_create(&[("result", result), ("action", m.action.to_string())])
+            .inc();
+        self.imap_hold_seconds.observe(m.held.as_secs_f64());
+        self.count_files(&m.files);
+    }
+
+    /// Each file of a decided message, by level and source; the cache's hits.
+    fn count_files(&self, files: &[FileOutcome]) {
+        for f in files {
+            let level = match f.source {
+                Source::Released => "unjudged".to_owned(),
+                _ => f.level.to_string(),
+            };
+            let source = serde_json::to_value(f.source)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            self.files
+                .get_or_create(&[("level", level), ("source", source)])
+                .inc();
+            if f.source == Source::Cache {
+                self.cache_hits.inc();
+            }
         }
     }
 
@@ -241,22 +297,7 @@ impl Metrics {
                 if let Some(held) = t.held {
                     self.hold_seconds.observe(held.as_secs_f64());
                 }
-                for f in &t.files {
-                    let level = match f.source {
-                        Source::Released => "unjudged".to_owned(),
-                        _ => f.level.to_string(),
-                    };
-                    let source = serde_json::to_value(f.source)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default();
-                    self.files
-                        .get_or_create(&[("level", level), ("source", source)])
-                        .inc();
-                    if f.source == Source::Cache {
-                        self.cache_hits.inc();
-                    }
-                }
+                self.count_files(&t.files);
             }
             _ => {}
         }
@@ -304,172 +345,5 @@ fn gauge(n: usize) -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use aptsim_core::digest::Md5;
-    use aptsim_core::gateway::Gateway;
-    use aptsim_core::inspect::FileOutcome;
-    use aptsim_core::policy::{Action, Policy};
-    use aptsim_core::smtp::proxy::{ProxyConfig, TxnLog, TxnResult};
-    use aptsim_core::verdict::{ThreatLevel, Verdict};
-
-    /// The value of the sample line `name{labels}` (or `name`), if it is there.
-    fn sample(text: &str, series: &str) -> Option<f64> {
-        text.lines()
-            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-    }
-
-    fn file(source: Source, level: ThreatLevel) -> FileOutcome {
-        FileOutcome {
-            file: 0,
-            md5: Md5::of(b"f"),
-            name: "f".into(),
-            level,
-            score: 0,
-            threat: None,
-            action: Action::Allow,
-            source,
-        }
-    }
-
-    #[test]
-    fn counts_what_the_node_and_the_data_center_report() {
-        let m = Metrics::new();
-        let node = Node::new(
-            Gateway::new(Arc::new(Policy::default())),
-            Arc::new(ProxyConfig::default()),
-        );
-        let ev = |event| NodeOutput::Event { conn: 1, event };
-        let txn = |result, action, held: Option<u64>, files| {
-            ev(Event::Transaction(TxnLog {
-                txn: 1,
-                from: "a@x".into(),
-                rcpts: vec!["b@y".into()],
-                files,
-                action,
-                result,
-                held: held.map(Duration::from_millis),
-                reply: None,
-            }))
-        };
-        let outputs = [
-            ev(Event::HoldStarted { txn: 1 }),
-            txn(
-                TxnResult::Denied,
-                Action::Deny,
-                Some(1_500),
-                vec![file(Source::Analysis, ThreatLevel::High)],
-            ),
-            txn(
-                TxnResult::Denied,
-                Action::Deny,
-                None,
-                vec![file(Source::Cache, ThreatLevel::High)],
-            ),
-            txn(
-                TxnResult::Delivered,
-                Action::Allow,
-                None,
-                vec![file(Source::Released, ThreatLevel::Clean)],
-            ),
-            NodeOutput::Upload {
-                md5: Md5::of(b"f"),
-                name: "f".into(),
-                bytes: None,
-            },
-            NodeOutput::Submitted {
-                conn: 2,
-                txn: 1,
-                md5: Md5::of(b"f"),
-                name: "f".into(),
-                upload: false,
-            },
-            ev(Event::Exposure {
-                txn: 1,
-                md5: Md5::of(b"f"),
-                level: ThreatLevel::High,
-                window: Duration::from_secs(7),
-            }),
-            NodeOutput::Finished { conn: 1 },
-        ];
-        for out in &outputs {
-            m.observe(out, &node);
-        }
-        m.datacenter(&DcAnswer::Verdict {
-            md5: Md5::of(b"f"),
-            verdict: Verdict {
-                score: 70,
-                level: ThreatLevel::High,
-                threat: None,
-            },
-            basis: Basis::Eicar,
-            analysed: Some(Duration::from_secs(5)),
-        });
-        m.datacenter(&DcAnswer::Unreachable {
-            md5: Md5::of(b"f"),
-            refused: true,
-        });
-        m.quarantined(true);
-        let text = m.render();
-        let expect = [
-            (
-                r#"aptsim_messages_total{result="denied",action="deny"}"#,
-                2.0,
-            ),
-            (
-                r#"aptsim_messages_total{result="delivered",action="allow"}"#,
-                1.0,
-            ),
-            ("aptsim_holds_total", 1.0),
-            ("aptsim_hold_seconds_count", 1.0),
-            ("aptsim_hold_seconds_sum", 1.5),
-            (r#"aptsim_hold_seconds_bucket{le="1.0"}"#, 0.0),
-            (r#"aptsim_hold_seconds_bucket{le="2.0"}"#, 1.0),
-            (r#"aptsim_files_total{level="high",source="analysis"}"#, 1.0),
-            (
-                r#"aptsim_files_total{level="unjudged",source="released"}"#,
-                1.0,
-            ),
-            ("aptsim_cache_hits_total", 1.0),
-            ("aptsim_cache_entries", 0.0),
-            ("aptsim_uploads_total", 1.0),
-            ("aptsim_upload_waits_total", 1.0),
-            (r#"aptsim_verdicts_total{level="high"}"#, 1.0),
-            (r#"aptsim_datacenter_errors_total{kind="unreachable"}"#, 1.0),
-            (r#"aptsim_exposures_total{level="high"}"#, 1.0),
-            (r#"aptsim_exposure_window_seconds_bucket{le="5.0"}"#, 0.0),
-            (r#"aptsim_exposure_window_seconds_bucket{le="10.0"}"#, 1.0),
-            ("aptsim_sessions_finished_total", 1.0),
-            ("aptsim_connections", 0.0),
-            (r#"aptsim_quarantined_total{stored="true"}"#, 1.0),
-        ];
-        for (series, value) in expect {
-            assert_eq!(sample(&text, series), Some(value), "{series} in:\n{text}");
-        }
-        assert!(text.ends_with("# EOF\n"), "{text}");
-    }
-
-    #[test]
-    fn gauges_follow_the_node() {
-        let m = Metrics::new();
-        let mut gw = Gateway::new(Arc::new(Policy::default()));
-        gw.cache.insert(
-            Md5::of(b"x"),
-            Verdict {
-                score: 0,
-                level: ThreatLevel::Clean,
-                threat: None,
-            },
-            aptsim_core::clock::Timestamp::ZERO,
-        );
-        let node = Node::new(gw, Arc::new(ProxyConfig::default()));
-        let _slot = node.gateway().usage.try_connect(10);
-        m.observe(&NodeOutput::VerdictRecorded { md5: Md5::of(b"x") }, &node);
-        let text = m.render();
-        assert_eq!(sample(&text, "aptsim_cache_entries"), Some(1.0), "{text}");
-        assert_eq!(sample(&text, "aptsim_connections"), Some(1.0), "{text}");
-    }
-}
+#[path = "metrics_tests.rs"]
+mod tests;
