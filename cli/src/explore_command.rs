@@ -1,6 +1,6 @@
 //! `aptsim explore`: generated whole worlds run on virtual time and checked against the
-//! invariants N1–N9 and determinism (N8); the first failing world is shrunk and written as
-//! a scenario file. The work is [`aptsim_scenarios::explore`]; this file is the flags, the
+//! invariants N1–N9, determinism (N8) and X1 on vs off (same final states); the first
+//! failing world is shrunk and written as a scenario file. Worlds run one after another. The work is [`aptsim_scenarios::explore`]; this file is the flags, the
 //! progress lines, the summary and the exit status.
 
 use std::io::Write;

@@ -72,8 +72,8 @@ enum Command {
     Datacenter(datacenter_command::DatacenterArgs),
     /// List, show and release the messages a proxy kept with `--quarantine DIR`.
     Quarantine(quarantine_command::QuarantineArgs),
-    /// Generate whole worlds, run them, check N1-N9 and determinism; shrink a failing one
-    /// to a scenario file that `aptsim run` reproduces.
+    /// Generate whole worlds, run them, check N1-N9, determinism and X1 on vs off; shrink a
+    /// failing one to a scenario file that `aptsim run` reproduces.
     Explore(explore_command::ExploreArgs),
 }
 

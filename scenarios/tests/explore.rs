@@ -1,6 +1,7 @@
 //! The explorer: generated worlds are valid scenarios that keep the invariants; a failing
 //! world is shrunk to a small one and written as a scenario file that fails the same way
-//! when read back; the same seed explores the same worlds.
+//! when read back; the same seed explores the same worlds; X1 on or off ends every message
+//! the same way.
 //!
 //! `PROPTEST_CASES` raises the number of generated worlds (default 32).
 
@@ -50,6 +51,13 @@ proptest! {
     #[test]
     fn generated_worlds_keep_the_invariants_and_are_deterministic(case in ci_worlds()) {
         if let Err(failure) = explore::check(&case, &property::invariants_and_determinism) {
+            prop_assert!(false, "{}\n{}", failure, write::to_toml(&case, "failing", ""));
+        }
+    }
+
+    #[test]
+    fn x1_on_or_off_ends_every_message_the_same_way(case in ci_worlds()) {
+        if let Err(failure) = explore::check(&case, &property::x1_same_outcomes) {
             prop_assert!(false, "{}\n{}", failure, write::to_toml(&case, "failing", ""));
         }
     }

@@ -127,12 +127,12 @@ fn runner(seed: u64) -> TestRunner {
     )
 }
 
-/// Explores with the product's properties ([`property::invariants_and_determinism`]).
+/// Explores with every property ([`property::all`]).
 pub fn explore(
     cfg: &Explore,
     on_progress: &mut dyn FnMut(&Progress),
 ) -> Result<Summary, ExploreError> {
-    explore_with(cfg, &property::invariants_and_determinism, on_progress)
+    explore_with(cfg, &property::all, on_progress)
 }
 
 /// Explores with `property`: draws cases until `cfg`'s budget is spent or one fails, then
@@ -142,8 +142,18 @@ pub fn explore_with(
     property: &Property<'_>,
     on_progress: &mut dyn FnMut(&Progress),
 ) -> Result<Summary, ExploreError> {
+    explore_worlds(cfg, generate::case(cfg.swarm), property, on_progress)
+}
+
+/// Explores the worlds `strategy` draws (a narrower set than `cfg.swarm`'s, e.g. one
+/// leaving out known findings) with `property`.
+pub fn explore_worlds(
+    cfg: &Explore,
+    strategy: impl Strategy<Value = Case>,
+    property: &Property<'_>,
+    on_progress: &mut dyn FnMut(&Progress),
+) -> Result<Summary, ExploreError> {
     let started = Instant::now();
-    let strategy = generate::case(cfg.swarm);
     let mut runner = runner(cfg.seed);
     let mut p = Progress::default();
     loop {
@@ -188,7 +198,7 @@ pub fn explore_with(
 fn shrink(
     cfg: &Explore,
     number: u64,
-    tree: &mut impl ValueTree<Value = Case>,
+    tree: &mut dyn ValueTree<Value = Case>,
     case: Case,
     failure: Failure,
     property: &Property<'_>,
