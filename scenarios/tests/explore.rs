@@ -185,3 +185,27 @@ fn the_same_seed_explores_the_same_worlds() {
     assert_eq!(seen(5), seen(5));
     assert_ne!(seen(5), seen(6));
 }
+
+#[test]
+fn a_time_budget_stops_exploring() {
+    let cfg = Explore {
+        cases: None,
+        time: Some(std::time::Duration::from_millis(300)),
+        ..Explore::default()
+    };
+    let pass = |s: &Scenario| {
+        Ok(Checked {
+            messages: s.messages.len(),
+            runs: 1,
+            checks: 0,
+        })
+    };
+    let summary = explore::explore_with(&cfg, &pass, &mut |_| {}).expect("explores");
+    assert!(summary.found.is_none());
+    assert!(summary.progress.cases > 0);
+    assert!(summary.progress.messages >= summary.progress.cases);
+    assert_eq!(
+        summary.progress.simulated,
+        Case::DURATION * summary.progress.cases as u32
+    );
+}
