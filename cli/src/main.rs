@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`cache_args`]: `--cache`, the live proxy's shared verdict cache.
 //! - [`run_command`]: `aptsim run` and `aptsim list`.
+//! - [`explore_command`]: `aptsim explore`, generated worlds checked and shrunk.
 //! - [`inspect_command`]: `aptsim inspect`, the gateway's view of messages on disk.
 //! - [`proxy_command`]: `aptsim proxy smtp`, the live proxy's flags.
 //! - [`remote_datacenter`]: `aptsim proxy smtp --datacenter URL`, an HTTP data center.
@@ -15,6 +16,7 @@
 
 mod cache_args;
 mod datacenter_command;
+mod explore_command;
 mod hop_args;
 mod imap_args;
 mod inspect_command;
@@ -70,6 +72,9 @@ enum Command {
     Datacenter(datacenter_command::DatacenterArgs),
     /// List, show and release the messages a proxy kept with `--quarantine DIR`.
     Quarantine(quarantine_command::QuarantineArgs),
+    /// Generate whole worlds, run them, check N1-N9, determinism and X1 on vs off; shrink a
+    /// failing one to a scenario file that `aptsim run` reproduces.
+    Explore(explore_command::ExploreArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +86,7 @@ fn main() -> ExitCode {
         Command::Proxy(args) => proxy_command::run(&args),
         Command::Datacenter(args) => datacenter_command::run(&args),
         Command::Quarantine(args) => quarantine_command::run(&args),
+        Command::Explore(args) => explore_command::run(&args),
     };
     match result {
         Ok(code) => code,

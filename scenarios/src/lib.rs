@@ -16,10 +16,12 @@
 //! - [`totals`]: the expectations on the whole run, by the names of the run's counts.
 //! - [`suite`]: many scenario × seed runs across every core, results in a fixed order.
 //! - [`junit`]: a suite's results as JUnit XML, for CI.
+//! - [`explore`]: generated whole worlds, checked and shrunk to a scenario file.
 //! - [`files`]: finding scenario files and folders; the built-in catalogue.
 
 pub mod build;
 pub mod expect;
+pub mod explore;
 pub mod files;
 pub mod format;
 pub mod imap_expect;

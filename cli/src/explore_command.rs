@@ -1,0 +1,112 @@
+//! `aptsim explore`: generated whole worlds run on virtual time and checked against the
+//! invariants N1–N9, determinism (N8) and X1 on vs off (same final states); the first
+//! failing world is shrunk and written as a scenario file. Worlds run one after another. The work is [`aptsim_scenarios::explore`]; this file is the flags, the
+//! progress lines, the summary and the exit status.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use aptsim_scenarios::explore::{self, Explore, Progress};
+
+/// Arguments of `aptsim explore`.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  aptsim explore --cases 200\n  aptsim explore --time 60s --out found/\n  aptsim explore --seed 7 --no-swarm"
+)]
+pub struct ExploreArgs {
+    /// Run this many generated worlds. Default 100 unless --time is given.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub cases: Option<u64>,
+    /// Explore for this long (wall-clock), e.g. `60s`, `10m`.
+    #[arg(long, value_name = "DURATION", value_parser = aptsim_core::duration::parse)]
+    pub time: Option<Duration>,
+    /// Seed of the generator: the same seed draws the same worlds.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write the shrunk failing world into this folder (as `explore-SEED-INVARIANT.toml`).
+    #[arg(long, value_name = "DIR", default_value = "explore-found")]
+    pub out: PathBuf,
+    /// Enable every fault kind and feature in every world, instead of a random subset per
+    /// world (swarm testing).
+    #[arg(long)]
+    pub no_swarm: bool,
+}
+
+fn days(d: Duration) -> f64 {
+    d.as_secs_f64() / 86_400.0
+}
+
+fn line(p: &Progress) -> String {
+    let secs = p.wall.as_secs_f64().max(1e-9);
+    format!(
+        "{} cases, {:.1} cases/s, {} messages, {:.0} simulated days ({:.1} days/s)",
+        p.cases,
+        p.cases as f64 / secs,
+        p.messages,
+        days(p.simulated),
+        days(p.simulated) / secs
+    )
+}
+
+/// `aptsim explore`.
+pub fn run(args: &ExploreArgs) -> Result<ExitCode, String> {
+    let cfg = Explore {
+        cases: args
+            .cases
+            .or(if args.time.is_none() { Some(100) } else { None }),
+        time: args.time,
+        seed: args.seed,
+        swarm: !args.no_swarm,
+        out: Some(args.out.clone()),
+        ..Explore::default()
+    };
+    let stderr = std::io::stderr();
+    let mut last = Instant::now();
+    let mut progress = |p: &Progress| {
+        if last.elapsed() >= Duration::from_secs(2) {
+            last = Instant::now();
+            let _ = writeln!(stderr.lock(), "explore: {}", line(p));
+        }
+    };
+    let summary = explore::explore(&cfg, &mut progress).map_err(|e| e.to_string())?;
+    let p = &summary.progress;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "explored {} worlds ({} messages, {} runs, {:.0} virtual days, {} invariant checks) \
+         in {:.1}s; seed {}{}",
+        p.cases,
+        p.messages,
+        p.runs,
+        days(p.simulated),
+        p.checks,
+        p.wall.as_secs_f64(),
+        args.seed,
+        if args.no_swarm { ", no swarm" } else { "" }
+    );
+    match summary.found {
+        None => {
+            let _ = writeln!(out, "no failures");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(found) => {
+            let _ = writeln!(
+                out,
+                "FAILED at case {}: {}\nshrunk in {} steps ({} kept the failure)",
+                found.case, found.failure, found.shrink_steps.0, found.shrink_steps.1
+            );
+            if let Some(file) = &found.file {
+                let _ = writeln!(
+                    out,
+                    "written to {}\nreproduce: aptsim run {}",
+                    file.display(),
+                    file.display()
+                );
+            }
+            let _ = writeln!(out, "--- shrunk world ---\n{}", found.toml);
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

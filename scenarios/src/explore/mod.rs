@@ -1,0 +1,259 @@
+//! Exploring: generated whole worlds ([`generate`]) run and checked against properties
+//! ([`property`]); a failing world is shrunk by proptest to a small one that fails the same
+//! way, and written as a scenario file ([`write`]) that `aptsim run` reproduces.
+//!
+//! The cases are drawn and shrunk by proptest's value trees, driven here rather than by
+//! `TestRunner::run`, so that exploring can stop on a time budget, report progress, and
+//! keep shrinking to worlds that fail with the same invariant. Cases run one after another
+//! on one thread (each world is single-threaded).
+
+pub mod generate;
+pub mod property;
+pub mod write;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+use generate::Case;
+use property::{Checked, Failure, Property};
+
+/// How to explore.
+#[derive(Debug, Clone)]
+pub struct Explore {
+    /// Stop after this many cases (if `time` is not given too, or whichever comes first).
+    pub cases: Option<u64>,
+    /// Stop after this much wall-clock time.
+    pub time: Option<Duration>,
+    /// Seed of the case generator: the same seed draws the same cases.
+    pub seed: u64,
+    /// Draw a random subset of fault kinds and features per case (else all of them).
+    pub swarm: bool,
+    /// Where to write a shrunk failing world; `None` writes nothing.
+    pub out: Option<PathBuf>,
+    /// Most shrink steps tried on a failure.
+    pub max_shrink_steps: u32,
+}
+
+impl Default for Explore {
+    fn default() -> Self {
+        Explore {
+            cases: Some(100),
+            time: None,
+            seed: 0,
+            swarm: true,
+            out: None,
+            max_shrink_steps: 2_000,
+        }
+    }
+}
+
+/// What exploring did so far.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// Cases run (shrink steps not counted).
+    pub cases: u64,
+    /// Messages in those cases.
+    pub messages: u64,
+    /// Simulated runs.
+    pub runs: u64,
+    /// Virtual time simulated.
+    pub simulated: Duration,
+    /// Invariant checks made.
+    pub checks: u64,
+    /// Wall-clock time so far.
+    pub wall: Duration,
+}
+
+/// A failing world, shrunk.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The case number (from 1) that first failed.
+    pub case: u64,
+    /// How the shrunk world fails.
+    pub failure: Failure,
+    /// The shrunk world as a scenario file.
+    pub toml: String,
+    /// Where it was written, with `out`.
+    pub file: Option<PathBuf>,
+    /// Shrink steps tried, and those that kept the failure.
+    pub shrink_steps: (u32, u32),
+}
+
+/// The result of exploring.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// The totals.
+    pub progress: Progress,
+    /// The failure found (exploring stops at the first).
+    pub found: Option<Found>,
+}
+
+/// Why exploring could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ExploreError {
+    /// The strategy could not draw a case.
+    #[error("drawing a case: {0}")]
+    Draw(String),
+    /// The shrunk world could not be written.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Runs `case` through `property` (as the scenario its file would be).
+pub fn check(case: &Case, property: &Property<'_>) -> Result<Checked, Failure> {
+    let s = write::scenario(case, "explore").map_err(|e| Failure {
+        kind: "world".to_owned(),
+        detail: format!("the generated world is not a valid scenario: {e}"),
+    })?;
+    property(&s)
+}
+
+fn runner(seed: u64) -> TestRunner {
+    let mut bytes = [0u8; 32];
+    for chunk in bytes.chunks_mut(8) {
+        chunk.copy_from_slice(&seed.to_le_bytes());
+    }
+    TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
+    )
+}
+
+/// Explores with every property ([`property::all`]).
+pub fn explore(
+    cfg: &Explore,
+    on_progress: &mut dyn FnMut(&Progress),
+) -> Result<Summary, ExploreError> {
+    explore_with(cfg, &property::all, on_progress)
+}
+
+/// Explores with `property`: draws cases until `cfg`'s budget is spent or one fails, then
+/// shrinks that one and writes it.
+pub fn explore_with(
+    cfg: &Explore,
+    property: &Property<'_>,
+    on_progress: &mut dyn FnMut(&Progress),
+) -> Result<Summary, ExploreError> {
+    explore_worlds(cfg, generate::case(cfg.swarm), property, on_progress)
+}
+
+/// Explores the worlds `strategy` draws (a narrower set than `cfg.swarm`'s, e.g. one
+/// leaving out known findings) with `property`.
+pub fn explore_worlds(
+    cfg: &Explore,
+    strategy: impl Strategy<Value = Case>,
+    property: &Property<'_>,
+    on_progress: &mut dyn FnMut(&Progress),
+) -> Result<Summary, ExploreError> {
+    let started = Instant::now();
+    let mut runner = runner(cfg.seed);
+    let mut p = Progress::default();
+    loop {
+        let by_cases = cfg.cases.is_some_and(|n| p.cases >= n);
+        let by_time = cfg.time.is_some_and(|t| started.elapsed() >= t);
+        if by_cases || by_time || (cfg.cases.is_none() && cfg.time.is_none()) {
+            break;
+        }
+        let mut tree = strategy
+            .new_tree(&mut runner)
+            .map_err(|e| ExploreError::Draw(e.to_string()))?;
+        p.cases += 1;
+        let case = tree.current();
+        p.messages += case.messages.len() as u64;
+        let outcome = check(&case, property);
+        match outcome {
+            Ok(c) => {
+                p.runs += c.runs as u64;
+                p.checks += c.checks as u64;
+                p.simulated += Case::DURATION * c.runs as u32;
+                p.wall = started.elapsed();
+                on_progress(&p);
+            }
+            Err(failure) => {
+                let found = shrink(cfg, p.cases, &mut tree, case, failure, property)?;
+                p.wall = started.elapsed();
+                return Ok(Summary {
+                    progress: p,
+                    found: Some(found),
+                });
+            }
+        }
+    }
+    p.wall = started.elapsed();
+    Ok(Summary {
+        progress: p,
+        found: None,
+    })
+}
+
+/// Shrinks a failing case to the smallest that fails with the same kind, and writes it.
+fn shrink(
+    cfg: &Explore,
+    number: u64,
+    tree: &mut dyn ValueTree<Value = Case>,
+    case: Case,
+    failure: Failure,
+    property: &Property<'_>,
+) -> Result<Found, ExploreError> {
+    let (mut best, mut best_failure) = (case, failure);
+    let (mut tried, mut kept) = (0u32, 0u32);
+    if tree.simplify() {
+        while tried < cfg.max_shrink_steps {
+            tried += 1;
+            let candidate = tree.current();
+            match check(&candidate, property) {
+                Err(f) if f.kind == best_failure.kind => {
+                    kept += 1;
+                    best = candidate;
+                    best_failure = f;
+                    if !tree.simplify() {
+                        break;
+                    }
+                }
+                _ => {
+                    if !tree.complicate() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let name = format!("explore-{}-{}", cfg.seed, best_failure.kind.to_lowercase());
+    let description = format!(
+        "found by `aptsim explore --seed {}{}` (case {number}), shrunk: {}",
+        cfg.seed,
+        if cfg.swarm { "" } else { " --no-swarm" },
+        best_failure.to_string().replace(['\n', '\r'], " ")
+    );
+    let toml = write::to_toml(&best, &name, &description);
+    let file = match &cfg.out {
+        Some(dir) => Some(write_file(dir, &name, &toml)?),
+        None => None,
+    };
+    Ok(Found {
+        case: number,
+        failure: best_failure,
+        toml,
+        file,
+        shrink_steps: (tried, kept),
+    })
+}
+
+fn write_file(dir: &Path, name: &str, toml: &str) -> Result<PathBuf, ExploreError> {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&path, toml))
+        .map_err(|source| ExploreError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    Ok(path)
+}

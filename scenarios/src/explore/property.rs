@@ -1,0 +1,148 @@
+//! The properties every generated world must keep, needing no oracle: no invariant
+//! N1–N9 breaks, nothing panics, the same world twice gives the same trace (N8), and X1
+//! on or off ends every message the same way (metamorphic). A
+//! failure names what broke ([`Failure::kind`]) so that shrinking keeps to worlds failing
+//! the same way.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+use crate::format::Scenario;
+use crate::runner::{self, RunReport};
+
+/// Why a world failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// What broke: an invariant id (`N2`), `panic`, `N8` for two different traces, or
+    /// `world` when it could not be built. Shrinking keeps this the same.
+    pub kind: String,
+    /// What was seen.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind, self.detail)
+    }
+}
+
+/// What one passing world showed, for the summary.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Checked {
+    /// Messages in the world.
+    pub messages: usize,
+    /// Runs made (each simulates the world's whole duration).
+    pub runs: usize,
+    /// Invariant checks made (runs × N1–N9).
+    pub checks: usize,
+}
+
+/// A property: a world either passes (what it showed) or fails (why).
+pub type Property<'a> = dyn Fn(&Scenario) -> Result<Checked, Failure> + 'a;
+
+fn trace_hash(report: &RunReport) -> u64 {
+    let mut h = DefaultHasher::new();
+    runner::trace_jsonl(&report.trace).hash(&mut h);
+    h.finish()
+}
+
+fn same_trace(first: &RunReport, second: &RunReport) -> Result<(), Failure> {
+    if trace_hash(first) == trace_hash(second) {
+        return Ok(());
+    }
+    Err(Failure {
+        kind: "N8".to_owned(),
+        detail: format!(
+            "the same world twice gave two traces ({} and {} lines)",
+            first.trace.len(),
+            second.trace.len()
+        ),
+    })
+}
+
+/// Runs `s` once and fails on a panic or a broken invariant.
+pub fn run_checked(s: &Scenario) -> Result<RunReport, Failure> {
+    let report = runner::run(s, s.seed).map_err(|e| Failure {
+        kind: "world".to_owned(),
+        detail: e,
+    })?;
+    if let Some(panic) = &report.panic {
+        return Err(Failure {
+            kind: "panic".to_owned(),
+            detail: panic.clone(),
+        });
+    }
+    if let Some(v) = report.violations.first() {
+        return Err(Failure {
+            kind: v.id.to_owned(),
+            detail: v.detail.clone(),
+        });
+    }
+    if let Some(f) = report.failures.first() {
+        return Err(Failure {
+            kind: "expect".to_owned(),
+            detail: f.clone(),
+        });
+    }
+    Ok(report)
+}
+
+/// The explorer's properties: N1–N9 hold, and a second run gives the same trace (N8).
+pub fn invariants_and_determinism(s: &Scenario) -> Result<Checked, Failure> {
+    let first = run_checked(s)?;
+    let second = run_checked(s)?;
+    same_trace(&first, &second)?;
+    Ok(Checked {
+        messages: s.messages.len(),
+        runs: 2,
+        checks: 2 * 9,
+    })
+}
+
+/// The metamorphic property X1 (no oracle needed): the world with X1 flipped ends every
+/// message in the same final state; only uploads and timing may differ. Also N1–N9 on both.
+pub fn x1_same_outcomes(s: &Scenario) -> Result<Checked, Failure> {
+    let report = run_checked(s)?;
+    x1_against(s, &report)?;
+    Ok(Checked {
+        messages: s.messages.len(),
+        runs: 2,
+        checks: 2 * 9 + s.messages.len(),
+    })
+}
+
+/// Runs `s` with X1 flipped and compares each message's final state with `report`'s.
+fn x1_against(s: &Scenario, report: &RunReport) -> Result<(), Failure> {
+    let mut flipped = s.clone();
+    flipped.world.policy.dedupe_in_flight = !s.world.policy.dedupe_in_flight;
+    let other = run_checked(&flipped)?;
+    for m in &s.messages {
+        let (this, that) = (
+            crate::expect::final_state(&report.trace, &m.id),
+            crate::expect::final_state(&other.trace, &m.id),
+        );
+        if this != that {
+            return Err(Failure {
+                kind: "X1".to_owned(),
+                detail: format!(
+                    "message {} ends {this} with dedupe_in_flight = {}, {that} with it flipped",
+                    m.id, s.world.policy.dedupe_in_flight
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Every property: N1–N9, the same trace twice (N8), and X1 on vs off (three runs).
+pub fn all(s: &Scenario) -> Result<Checked, Failure> {
+    let first = run_checked(s)?;
+    let second = run_checked(s)?;
+    same_trace(&first, &second)?;
+    x1_against(s, &first)?;
+    Ok(Checked {
+        messages: s.messages.len(),
+        runs: 3,
+        checks: 3 * 9 + s.messages.len(),
+    })
+}
