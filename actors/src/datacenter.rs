@@ -113,11 +113,13 @@ impl DataCenter {
                             DcAnswer::Verdict { md5, verdict }
                         }
                         model::DcAnswer::Unreachable { md5, refused } => {
-                            if refused {
-                                let md5 = md5.to_hex();
-                                self.trace
-                                    .record(now, "datacenter", Record::Unreachable { md5 });
-                            }
+                            let hex = md5.to_hex();
+                            let record = if refused {
+                                Record::Unreachable { md5: hex }
+                            } else {
+                                Record::AnalysisLost { md5: hex }
+                            };
+                            self.trace.record(now, "datacenter", record);
                             DcAnswer::Unreachable { md5 }
                         }
                     };

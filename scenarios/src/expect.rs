@@ -221,7 +221,8 @@ fn uploads_on(trace: &[TraceLine], conns: &BTreeSet<u64>) -> usize {
                 let ours = waiting.get_mut(md5.as_str()).and_then(VecDeque::pop_front);
                 uploads -= usize::from(ours == Some(true));
             }
-            Record::Verdict { md5, .. } => {
+            // Analysed: a verdict, or an analysis the data center lost in an outage.
+            Record::Verdict { md5, .. } | Record::AnalysisLost { md5 } => {
                 waiting.get_mut(md5.as_str()).map(VecDeque::pop_front);
             }
             _ => {}

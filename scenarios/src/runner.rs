@@ -155,6 +155,7 @@ fn run_unguarded(s: &Scenario, seed: u64) -> Result<RunReport, String> {
     let ctx = CheckContext {
         cache_ttl: spec.policy.cache.ttl,
         dedupe_in_flight: spec.policy.dedupe_in_flight,
+        analysis_timeout: spec.policy.analysis_timeout,
         proactive_tempfail: spec.policy.tempfail_deadline.is_some()
             && !spec.policy.release_immediately,
         non_allow_levels: ThreatLevel::ALL

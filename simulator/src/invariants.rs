@@ -28,6 +28,9 @@ pub struct CheckContext {
     pub cache_ttl: Duration,
     /// X1 on: one MD5 never under analysis twice at once (N7).
     pub dedupe_in_flight: bool,
+    /// The policy's analysis timeout (X3): an upload unanswered this long is given up by
+    /// the gateway (the data center is slow), so it no longer counts as in flight (N5, N7).
+    pub analysis_timeout: Duration,
     /// X2 on: no ambiguous timeouts expected (N2).
     pub proactive_tempfail: bool,
     /// Levels whose action is not `allow` (N3).
@@ -70,7 +73,7 @@ pub fn check(trace: &[TraceLine], ctx: &CheckContext) -> (FinalStates, Vec<Viola
     n3_hold_means_hold(trace, ctx, &mut v);
     imap::n3_mail_clients(trace, ctx, &mut v);
     n4_release_means_release(trace, &mut v);
-    n5_one_at_a_time(trace, &mut v);
+    n5_one_at_a_time(trace, ctx, &mut v);
     imap::n6_all_at_once(trace, &mut v);
     n7_cache(trace, ctx, &mut v);
     n9_faults_fire(trace, ctx, &mut v);
@@ -358,13 +361,16 @@ fn n4_release_means_release(trace: &[TraceLine], v: &mut Vec<Violation>) {
     }
 }
 
-fn n5_one_at_a_time(trace: &[TraceLine], v: &mut Vec<Violation>) {
+fn n5_one_at_a_time(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violation>) {
+    let timeout = ctx.analysis_timeout.as_millis() as u64;
     // Per transaction: MD5s uploaded and not yet answered, with their upload time.
     let mut open: BTreeMap<(u64, u64), Vec<(String, u64)>> = BTreeMap::new();
     let mut answered: BTreeSet<String> = BTreeSet::new();
     for l in trace {
         match &l.record {
-            Record::CacheStored { md5 } | Record::Unreachable { md5 } => {
+            Record::CacheStored { md5 }
+            | Record::Unreachable { md5 }
+            | Record::AnalysisLost { md5 } => {
                 answered.insert(md5.clone());
                 for files in open.values_mut() {
                     files.retain(|(m, _)| m != md5);
@@ -372,6 +378,8 @@ fn n5_one_at_a_time(trace: &[TraceLine], v: &mut Vec<Violation>) {
             }
             Record::Submission { conn, txn, md5, .. } => {
                 let files = open.entry((*conn, *txn)).or_default();
+                // An upload the gateway gave up on (its analysis timeout, X3) is over.
+                files.retain(|(_, at)| l.t < at + timeout);
                 // Uploads of one group carry the same timestamp; an older one still open
                 // means two groups in flight.
                 if let Some((other, _)) = files.iter().find(|(_, at)| *at < l.t) {
@@ -392,14 +400,17 @@ fn n5_one_at_a_time(trace: &[TraceLine], v: &mut Vec<Violation>) {
 fn n7_cache(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violation>) {
     let ttl = ctx.cache_ttl.as_millis() as u64;
     let mut cached_at: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut in_flight: BTreeSet<&str> = BTreeSet::new();
+    let timeout = ctx.analysis_timeout.as_millis() as u64;
+    // MD5 → when its upload started; an upload older than the analysis timeout is one the
+    // gateway gave up on (X3), no longer in flight.
+    let mut in_flight: BTreeMap<&str, u64> = BTreeMap::new();
     for l in trace {
         match &l.record {
             Record::CacheStored { md5 } => {
                 cached_at.insert(md5, l.t);
                 in_flight.remove(md5.as_str());
             }
-            Record::Unreachable { md5 } => {
+            Record::Unreachable { md5 } | Record::AnalysisLost { md5 } => {
                 in_flight.remove(md5.as_str());
             }
             Record::Fault {
@@ -418,7 +429,11 @@ fn n7_cache(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violation>) {
                         detail: format!("{md5} uploaded at {} ms with a live cached verdict", l.t),
                     });
                 }
-                if ctx.dedupe_in_flight && !in_flight.insert(md5) {
+                let live = in_flight
+                    .get(md5.as_str())
+                    .is_some_and(|&at| l.t < at + timeout);
+                in_flight.insert(md5, l.t);
+                if ctx.dedupe_in_flight && live {
                     v.push(Violation {
                         id: "N7",
                         detail: format!("{md5} under analysis twice at {} ms with X1 on", l.t),

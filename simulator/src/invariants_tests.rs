@@ -15,6 +15,7 @@ fn ctx() -> CheckContext {
     CheckContext {
         cache_ttl: Duration::from_secs(3_600),
         dedupe_in_flight: true,
+        analysis_timeout: Duration::from_secs(1_200),
         proactive_tempfail: false,
         non_allow_levels: [ThreatLevel::Medium, ThreatLevel::High].into(),
         faults: vec![],
@@ -396,4 +397,22 @@ fn n1_mailboxes_count_each_stored_message_once_and_refuse_invented_ones() {
     );
     let invented = vec![stored("m1", 1), fetched("m9", 7)];
     assert_eq!(ids(&invented, &ctx()), ["N1"]);
+}
+
+#[test]
+fn an_upload_given_up_at_the_analysis_timeout_or_lost_in_an_outage_is_over() {
+    // The same file uploaded again at the analysis timeout (20 min here): not N7.
+    let again = vec![submission(0, 1, "a"), submission(1_200_000, 2, "a")];
+    assert!(ids(&again, &ctx()).is_empty());
+    let early = vec![submission(0, 1, "a"), submission(1_199_999, 2, "a")];
+    assert_eq!(ids(&early, &ctx()), ["N7"]);
+    // The next file of one hold after the first was lost in an outage: not N5.
+    let lost = vec![
+        submission(0, 1, "a"),
+        line(10, Record::AnalysisLost { md5: "a".into() }),
+        submission(20, 1, "b"),
+    ];
+    assert!(ids(&lost, &ctx()).is_empty());
+    let open = vec![submission(0, 1, "a"), submission(20, 1, "b")];
+    assert_eq!(ids(&open, &ctx()), ["N5"]);
 }

@@ -138,6 +138,9 @@ pub enum Record {
     Lookup { md5: String, level: ThreatLevel },
     /// The data center refused an upload (unreachable).
     Unreachable { md5: String },
+    /// An analysis under way when the data center became unreachable ended without a
+    /// verdict: the upload is over (N5, N7), answered as unreachable (S7).
+    AnalysisLost { md5: String },
     /// The proxy sent a message's body upstream: from here the upstream may have it.
     BodyRelayed { conn: u64, txn: u64 },
     /// A message is held (no reply to its final dot).
