@@ -32,6 +32,10 @@ pub struct ExploreArgs {
     /// world (swarm testing).
     #[arg(long)]
     pub no_swarm: bool,
+    /// Threads checking worlds at once [default: one per core]. The same seed finds and
+    /// shrinks the same world whatever the number.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
 }
 
 fn days(d: Duration) -> f64 {
@@ -41,10 +45,11 @@ fn days(d: Duration) -> f64 {
 fn line(p: &Progress) -> String {
     let secs = p.wall.as_secs_f64().max(1e-9);
     format!(
-        "{} cases, {:.1} cases/s, {} messages, {:.0} simulated days ({:.1} days/s)",
+        "{} cases, {:.1} cases/s, {} messages ({:.0} messages/s), {:.0} simulated days ({:.1} days/s)",
         p.cases,
         p.cases as f64 / secs,
         p.messages,
+        p.messages as f64 / secs,
         days(p.simulated),
         days(p.simulated) / secs
     )
@@ -60,6 +65,10 @@ pub fn run(args: &ExploreArgs) -> Result<ExitCode, String> {
         seed: args.seed,
         swarm: !args.no_swarm,
         out: Some(args.out.clone()),
+        jobs: args.jobs.map_or_else(
+            || std::thread::available_parallelism().map_or(1, usize::from),
+            usize::from,
+        ),
         ..Explore::default()
     };
     let stderr = std::io::stderr();

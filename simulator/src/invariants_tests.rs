@@ -416,3 +416,48 @@ fn an_upload_given_up_at_the_analysis_timeout_or_lost_in_an_outage_is_over() {
     let open = vec![submission(0, 1, "a"), submission(20, 1, "b")];
     assert_eq!(ids(&open, &ctx()), ["N5"]);
 }
+
+#[test]
+fn n1_a_delivery_the_sender_never_heard_of_may_be_followed_by_a_refusal() {
+    let mut trace = vec![
+        line(0, Record::Queued { msg: "m1".into() }),
+        line(
+            0,
+            Record::AttemptStarted {
+                msg: "m1".into(),
+                attempt: 1,
+                conn: 9,
+            },
+        ),
+        line(4, Record::BodyRelayed { conn: 9, txn: 1 }),
+        delivered(5, "m1", &[]),
+        line(
+            9,
+            Record::Bounced {
+                msg: "m1".into(),
+                reason: "554 5.7.1 refused".into(),
+            },
+        ),
+    ];
+    assert_eq!(
+        ids(&trace, &ctx()),
+        ["N1"],
+        "delivered and denied: two ends"
+    );
+    // The sender timed out after its final dot: it never heard of the delivery, so its
+    // retry's refusal is no second end for the recipient.
+    trace.insert(
+        3,
+        line(
+            3,
+            Record::MayBeDeliveredMultipleTimes {
+                msg: "m1".into(),
+                attempt: 1,
+                conn: 9,
+            },
+        ),
+    );
+    let (states, violations) = check(&trace, &ctx());
+    assert!(violations.is_empty(), "{violations:?}");
+    assert_eq!((states.delivered, states.denied), (1, 0));
+}

@@ -4,8 +4,10 @@
 //!
 //! The cases are drawn and shrunk by proptest's value trees, driven here rather than by
 //! `TestRunner::run`, so that exploring can stop on a time budget, report progress, and
-//! keep shrinking to worlds that fail with the same invariant. Cases run one after another
-//! on one thread (each world is single-threaded).
+//! keep shrinking to worlds that fail with the same invariant. Cases are drawn in order and
+//! checked in batches on every core (each world is single-threaded); their outcomes are read
+//! in the order drawn, so the same seed finds and shrinks the same world whatever the number
+//! of threads.
 
 pub mod generate;
 pub mod property;
@@ -35,6 +37,8 @@ pub struct Explore {
     pub out: Option<PathBuf>,
     /// Most shrink steps tried on a failure.
     pub max_shrink_steps: u32,
+    /// Threads checking cases at once (1: one after another).
+    pub jobs: usize,
 }
 
 impl Default for Explore {
@@ -46,6 +50,7 @@ impl Default for Explore {
             swarm: true,
             out: None,
             max_shrink_steps: 2_000,
+            jobs: 1,
         }
     }
 }
@@ -156,34 +161,45 @@ pub fn explore_worlds(
     let started = Instant::now();
     let mut runner = runner(cfg.seed);
     let mut p = Progress::default();
+    let jobs = cfg.jobs.max(1);
     loop {
         let by_cases = cfg.cases.is_some_and(|n| p.cases >= n);
         let by_time = cfg.time.is_some_and(|t| started.elapsed() >= t);
         if by_cases || by_time || (cfg.cases.is_none() && cfg.time.is_none()) {
             break;
         }
-        let mut tree = strategy
-            .new_tree(&mut runner)
-            .map_err(|e| ExploreError::Draw(e.to_string()))?;
-        p.cases += 1;
-        let case = tree.current();
-        p.messages += case.messages.len() as u64;
-        let outcome = check(&case, property);
-        match outcome {
-            Ok(c) => {
-                p.runs += c.runs as u64;
-                p.checks += c.checks as u64;
-                p.simulated += Case::DURATION * c.runs as u32;
-                p.wall = started.elapsed();
-                on_progress(&p);
-            }
-            Err(failure) => {
-                let found = shrink(cfg, p.cases, &mut tree, case, failure, property)?;
-                p.wall = started.elapsed();
-                return Ok(Summary {
-                    progress: p,
-                    found: Some(found),
-                });
+        // A batch: a few cases per thread, never past the case budget.
+        let left = cfg.cases.map_or(u64::MAX, |n| n - p.cases);
+        let batch = (jobs as u64 * 4).min(left).max(1) as usize;
+        let mut trees = Vec::with_capacity(batch);
+        for _ in 0..batch {
+            trees.push(
+                strategy
+                    .new_tree(&mut runner)
+                    .map_err(|e| ExploreError::Draw(e.to_string()))?,
+            );
+        }
+        let cases: Vec<Case> = trees.iter().map(ValueTree::current).collect();
+        let outcomes = check_all(&cases, property, jobs);
+        for ((tree, case), outcome) in trees.iter_mut().zip(cases).zip(outcomes) {
+            p.cases += 1;
+            p.messages += case.messages.len() as u64;
+            match outcome {
+                Ok(c) => {
+                    p.runs += c.runs as u64;
+                    p.checks += c.checks as u64;
+                    p.simulated += Case::DURATION * c.runs as u32;
+                    p.wall = started.elapsed();
+                    on_progress(&p);
+                }
+                Err(failure) => {
+                    let found = shrink(cfg, p.cases, tree, case, failure, property)?;
+                    p.wall = started.elapsed();
+                    return Ok(Summary {
+                        progress: p,
+                        found: Some(found),
+                    });
+                }
             }
         }
     }
@@ -192,6 +208,45 @@ pub fn explore_worlds(
         progress: p,
         found: None,
     })
+}
+
+/// Checks `cases` on `jobs` threads; the outcomes in the order of `cases`.
+fn check_all(
+    cases: &[Case],
+    property: &Property<'_>,
+    jobs: usize,
+) -> Vec<Result<Checked, Failure>> {
+    if jobs <= 1 || cases.len() <= 1 {
+        return cases.iter().map(|c| check(c, property)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Result<Checked, Failure>>>> =
+        cases.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(cases.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(case) = cases.get(i) else { break };
+                    let outcome = check(case, property);
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(outcome);
+                    }
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner().ok().flatten().unwrap_or_else(|| {
+                Err(Failure {
+                    kind: "panic".to_owned(),
+                    detail: "a checking thread stopped before this case's result".to_owned(),
+                })
+            })
+        })
+        .collect()
 }
 
 /// Shrinks a failing case to the smallest that fails with the same kind, and writes it.
