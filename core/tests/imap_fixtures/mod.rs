@@ -14,8 +14,9 @@ use aptsim_core::imap::{
 use aptsim_core::mime::{MimeLimits, extract};
 use aptsim_core::rewrite::{Edit, Replacement, Rewrite};
 
+/// The fixtures folder (also found from the `peers` test crates, which include this file).
 pub fn corpus() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/imap_fixtures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../core/tests/imap_fixtures")
 }
 
 /// The messages recorded, by name (file stem).
@@ -91,6 +92,14 @@ impl Record {
 
 /// Dovecot's answers for a message, in the order asked.
 pub fn records(name: &str) -> Vec<Record> {
+    raw_records(name)
+        .into_iter()
+        .map(|(form, raw)| parse_record(form, &raw))
+        .collect()
+}
+
+/// Dovecot's answers for a message as recorded: each form and the bytes Dovecot sent.
+pub fn raw_records(name: &str) -> Vec<(String, Vec<u8>)> {
     let path = corpus().join("dovecot").join(format!("{name}.txt"));
     let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut out = Vec::new();
@@ -108,9 +117,8 @@ pub fn records(name: &str) -> Vec<Record> {
             .expect("ascii")
             .parse()
             .expect("length");
-        let raw = &rest[len_end + 1..len_end + 1 + len];
+        out.push((form, rest[len_end + 1..len_end + 1 + len].to_vec()));
         rest = &rest[len_end + 2 + len..];
-        out.push(parse_record(form, raw));
     }
     out
 }
