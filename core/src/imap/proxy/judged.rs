@@ -29,10 +29,16 @@ struct Entry {
     last_used: u64,
 }
 
-/// Judged messages by UID. See the module doc.
+/// Judged messages by UID. See the module doc. Looking a message up by sequence number and
+/// dropping the least recently used are indexed: a header sync of a large folder goes
+/// through here once per response, on the proxy's event loop.
 #[derive(Debug)]
 pub(super) struct JudgedStore {
     entries: BTreeMap<u32, Entry>,
+    /// Sequence number → UID, for the entries whose number is known.
+    by_seq: BTreeMap<u32, u32>,
+    /// Last use → UID: the least recently used first.
+    by_use: BTreeMap<u64, u32>,
     bytes: usize,
     max_bytes: usize,
     clock: u64,
@@ -45,6 +51,8 @@ impl JudgedStore {
     pub(super) fn new(max_bytes: usize) -> Self {
         JudgedStore {
             entries: BTreeMap::new(),
+            by_seq: BTreeMap::new(),
+            by_use: BTreeMap::new(),
             bytes: 0,
             max_bytes,
             clock: 0,
@@ -55,10 +63,11 @@ impl JudgedStore {
     pub(super) fn get(&mut self, uid: u32) -> Option<Served> {
         self.clock += 1;
         let clock = self.clock;
-        self.entries.get_mut(&uid).map(|e| {
-            e.last_used = clock;
-            e.served.clone()
-        })
+        let e = self.entries.get_mut(&uid)?;
+        self.by_use.remove(&e.last_used);
+        self.by_use.insert(clock, uid);
+        e.last_used = clock;
+        Some(e.served.clone())
     }
 
     /// Whether any entry is a rewritten copy (only then do plain responses need reading).
@@ -68,19 +77,18 @@ impl JudgedStore {
 
     /// The UID of the message now at `seq`, when the store knows it.
     pub(super) fn uid_at(&self, seq: u32) -> Option<u32> {
-        self.entries
-            .iter()
-            .find(|(_, e)| e.seq == Some(seq))
-            .map(|(uid, _)| *uid)
+        self.by_seq.get(&seq).copied()
     }
 
     /// Records a judged message.
     pub(super) fn insert(&mut self, uid: u32, seq: Option<u32>, served: Served) {
         self.clock += 1;
-        if let Some(old) = self.entries.remove(&uid) {
-            self.bytes -= cost(&old.served);
-        }
+        self.remove(uid);
         self.bytes += cost(&served);
+        if let Some(seq) = seq {
+            self.by_seq.insert(seq, uid);
+        }
+        self.by_use.insert(self.clock, uid);
         self.entries.insert(
             uid,
             Entry {
@@ -89,20 +97,23 @@ impl JudgedStore {
                 last_used: self.clock,
             },
         );
-        while (self.bytes > self.max_bytes || self.entries.len() > MAX_ENTRIES)
-            && self.entries.len() > 1
-        {
-            let Some(oldest) = self
-                .entries
-                .iter()
-                .filter(|(u, _)| **u != uid)
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(u, _)| *u)
-            else {
-                break;
-            };
-            if let Some(e) = self.entries.remove(&oldest) {
-                self.bytes -= cost(&e.served);
+        while self.bytes > self.max_bytes || self.entries.len() > MAX_ENTRIES {
+            // The newest entry is the last in `by_use`: it always stays.
+            match self.by_use.first_key_value() {
+                Some((_, &oldest)) if oldest != uid => self.remove(oldest),
+                _ => break,
+            }
+        }
+    }
+
+    fn remove(&mut self, uid: u32) {
+        if let Some(old) = self.entries.remove(&uid) {
+            self.bytes -= cost(&old.served);
+            self.by_use.remove(&old.last_used);
+            if let Some(seq) = old.seq
+                && self.by_seq.get(&seq) == Some(&uid)
+            {
+                self.by_seq.remove(&seq);
             }
         }
     }
@@ -110,7 +121,13 @@ impl JudgedStore {
     /// Notes the sequence number of `uid` (from a FETCH response that carried both).
     pub(super) fn note_seq(&mut self, uid: u32, seq: u32) {
         if let Some(e) = self.entries.get_mut(&uid) {
+            if let Some(old) = e.seq
+                && self.by_seq.get(&old) == Some(&uid)
+            {
+                self.by_seq.remove(&old);
+            }
             e.seq = Some(seq);
+            self.by_seq.insert(seq, uid);
         }
     }
 
@@ -123,11 +140,19 @@ impl JudgedStore {
                 other => other,
             };
         }
+        // Rare (another client expunged): the index is rebuilt.
+        self.by_seq = self
+            .entries
+            .iter()
+            .filter_map(|(uid, e)| e.seq.map(|s| (s, *uid)))
+            .collect();
     }
 
     /// Another mailbox is selected (or none): UIDs name other messages now.
     pub(super) fn clear(&mut self) {
         self.entries.clear();
+        self.by_seq.clear();
+        self.by_use.clear();
         self.bytes = 0;
     }
 
@@ -160,6 +185,23 @@ mod tests {
         store.insert(4, None, Served::Rewritten(Arc::from(&b"far too large"[..])));
         assert!(store.get(4).is_some());
         assert_eq!(store.bytes(), 13);
+    }
+
+    #[test]
+    fn a_copy_served_again_is_kept_longer_and_sequence_numbers_follow_the_server() {
+        let copy = |b: &[u8]| Served::Rewritten(Arc::from(b));
+        let mut store = JudgedStore::new(10);
+        store.insert(1, Some(1), copy(b"1234"));
+        store.insert(2, Some(2), copy(b"5678"));
+        assert!(store.get(1).is_some(), "1 is now the most recently used");
+        store.insert(3, Some(3), copy(b"abcd"));
+        assert!(store.get(1).is_some());
+        assert_eq!(store.get(2), None, "2 was the least recently used");
+        store.note_seq(3, 7);
+        assert_eq!(store.uid_at(3), None);
+        assert_eq!(store.uid_at(7), Some(3));
+        store.clear();
+        assert_eq!((store.uid_at(7), store.bytes()), (None, 0));
     }
 
     #[test]
