@@ -38,6 +38,17 @@ fn delivered(t: u64, msg: &str, files: &[&str]) -> TraceLine {
     )
 }
 
+fn attempt(t: u64, msg: &str, attempt: u32, conn: u64) -> TraceLine {
+    line(
+        t,
+        Record::AttemptStarted {
+            msg: msg.into(),
+            attempt,
+            conn,
+        },
+    )
+}
+
 fn submission(t: u64, txn: u64, md5: &str) -> TraceLine {
     line(
         t,
@@ -80,14 +91,7 @@ fn n1_two_end_states() {
 fn n2_duplicates_unless_ambiguous() {
     let mut trace = vec![
         line(0, Record::Queued { msg: "m1".into() }),
-        line(
-            0,
-            Record::AttemptStarted {
-                msg: "m1".into(),
-                attempt: 1,
-                conn: 9,
-            },
-        ),
+        attempt(0, "m1", 1, 9),
         delivered(5, "m1", &[]),
         delivered(9, "m1", &[]),
     ];
@@ -421,14 +425,7 @@ fn an_upload_given_up_at_the_analysis_timeout_or_lost_in_an_outage_is_over() {
 fn n1_a_delivery_the_sender_never_heard_of_may_be_followed_by_a_refusal() {
     let mut trace = vec![
         line(0, Record::Queued { msg: "m1".into() }),
-        line(
-            0,
-            Record::AttemptStarted {
-                msg: "m1".into(),
-                attempt: 1,
-                conn: 9,
-            },
-        ),
+        attempt(0, "m1", 1, 9),
         line(4, Record::BodyRelayed { conn: 9, txn: 1 }),
         delivered(5, "m1", &[]),
         line(
