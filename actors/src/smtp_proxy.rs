@@ -203,29 +203,47 @@ impl SmtpProxy {
     }
 
     fn record_event(&mut self, conn: ConnId, e: Event, now: Timestamp) {
+        // The command and reply lines are most of the trace: built only if somebody reads
+        // them.
         let record = match e {
-            Event::ClientCommand(line) => Record::SmtpCommand {
-                conn,
-                side: Side::Client,
-                line,
-            },
-            Event::ClientReply(r) => Record::SmtpReply {
-                conn,
-                side: Side::Client,
-                code: r.code,
-                text: r.text(),
-            },
-            Event::UpstreamCommand(line) => Record::SmtpCommand {
-                conn,
-                side: Side::Upstream,
-                line,
-            },
-            Event::UpstreamReply(r) => Record::SmtpReply {
-                conn,
-                side: Side::Upstream,
-                code: r.code,
-                text: r.text(),
-            },
+            Event::ClientCommand(line) => {
+                return self
+                    .trace
+                    .record_wire(now, "smtp_proxy", move || Record::SmtpCommand {
+                        conn,
+                        side: Side::Client,
+                        line,
+                    });
+            }
+            Event::ClientReply(r) => {
+                return self
+                    .trace
+                    .record_wire(now, "smtp_proxy", move || Record::SmtpReply {
+                        conn,
+                        side: Side::Client,
+                        code: r.code,
+                        text: r.text(),
+                    });
+            }
+            Event::UpstreamCommand(line) => {
+                return self
+                    .trace
+                    .record_wire(now, "smtp_proxy", move || Record::SmtpCommand {
+                        conn,
+                        side: Side::Upstream,
+                        line,
+                    });
+            }
+            Event::UpstreamReply(r) => {
+                return self
+                    .trace
+                    .record_wire(now, "smtp_proxy", move || Record::SmtpReply {
+                        conn,
+                        side: Side::Upstream,
+                        code: r.code,
+                        text: r.text(),
+                    });
+            }
             Event::HoldStarted { txn } => Record::HoldStart { conn, txn },
             Event::Decided { txn, outcome, held } => {
                 let msg = self

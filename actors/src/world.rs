@@ -100,9 +100,18 @@ pub struct RunResult {
     pub trace: Vec<TraceLine>,
 }
 
-/// Runs the world to its horizon.
+/// Runs the world to its horizon, keeping its whole trace.
 pub fn run(spec: WorldSpec) -> RunResult {
     let trace = Recorder::default();
+    run_recorded(spec, &trace);
+    RunResult {
+        trace: trace.take_lines(),
+    }
+}
+
+/// Runs the world to its horizon, writing its trace to `trace` (which may keep it, stream
+/// it to observers, or both).
+pub fn run_recorded(spec: WorldSpec, trace: &Recorder) {
     let recorder = trace.clone();
     let system = System::with_tokio_rt(|| {
         tokio::runtime::Builder::new_current_thread()
@@ -113,9 +122,6 @@ pub fn run(spec: WorldSpec) -> RunResult {
             .expect("tokio current-thread runtime")
     });
     system.block_on(async move { populate_and_wait(spec, recorder).await });
-    RunResult {
-        trace: trace.lines(),
-    }
 }
 
 async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {

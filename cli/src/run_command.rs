@@ -12,8 +12,8 @@ use serde_json::json;
 
 use aptsim_scenarios::files::{load, scenario_files};
 use aptsim_scenarios::format::Scenario;
+use aptsim_scenarios::junit;
 use aptsim_scenarios::suite::{self, Job, KeepTraces, Outcome};
-use aptsim_scenarios::{junit, runner};
 
 /// Most runs one `aptsim run` makes (scenarios × seeds): each keeps its metrics until the
 /// summary.
@@ -82,11 +82,8 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
     let jobs = jobs(args, &scenarios)?;
     let options = suite::Options {
         check_determinism: args.check_determinism,
-        keep_traces: if args.trace.is_some() {
-            KeepTraces::Last
-        } else {
-            KeepTraces::None
-        },
+        keep_traces: KeepTraces::None,
+        trace_file: args.trace.clone(),
         workers: args
             .jobs
             .map_or(suite::Options::default().workers, |n| n as usize),
@@ -106,10 +103,6 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
     });
     let mut out = std::io::stdout().lock();
     let failed = report(&outcomes, &mut out).map_err(|e| format!("stdout: {e}"))?;
-    if let (Some(file), Some(last)) = (&args.trace, outcomes.last()) {
-        std::fs::write(file, runner::trace_jsonl(&last.report.trace))
-            .map_err(|e| format!("{}: {e}", file.display()))?;
-    }
     if let Some(file) = &args.json {
         std::fs::write(file, json_results(&outcomes)?)
             .map_err(|e| format!("{}: {e}", file.display()))?;

@@ -12,7 +12,8 @@
 //! - [`runner`]: a scenario and a seed → the world → the run's trace, invariants, metrics.
 //! - [`panics`]: a panic inside a run, caught and turned into a failure.
 //! - [`expect`]: the per-message expectations, checked against the trace; [`imap_expect`]
-//!   those about what a mail client holds.
+//!   those about what a mail client holds; [`expect_lines`] the lines they read, kept while
+//!   the rest of a trace streams away.
 //! - [`totals`]: the expectations on the whole run, by the names of the run's counts.
 //! - [`suite`]: many scenario × seed runs across every core, results in a fixed order.
 //! - [`junit`]: a suite's results as JUnit XML, for CI.
@@ -21,6 +22,7 @@
 
 pub mod build;
 pub mod expect;
+pub mod expect_lines;
 pub mod explore;
 pub mod files;
 pub mod format;

@@ -2,6 +2,10 @@
 //! invariants N1–N9 against the trace. A panic anywhere in the run fails it
 //! ([`crate::panics`]).
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use aptsim_actors::sending_mta::OutgoingMessage;
@@ -9,12 +13,15 @@ use aptsim_actors::world::{self, WorldSpec};
 use aptsim_core::policy::Action;
 use aptsim_core::verdict::ThreatLevel;
 use aptsim_peers::datacenter::DcConfig;
-use aptsim_simulator::invariants::{self, CheckContext, FinalStates, Violation};
-use aptsim_simulator::metrics::{self, Metrics};
+use aptsim_simulator::invariants::{CheckContext, Checker, FinalStates, Violation};
+use aptsim_simulator::metrics::{self, Accumulator, Metrics};
+use aptsim_simulator::observe::{JsonlSink, TraceDigest};
 use aptsim_simulator::rng::{self, streams};
+use aptsim_simulator::trace::Recorder;
 use aptsim_simulator::trace::TraceLine;
 
 use crate::build::{self, BuiltMessage};
+use crate::expect_lines::ExpectLines;
 use crate::format::Scenario;
 use crate::format::Via;
 use crate::{expect, panics, totals};
@@ -39,8 +46,26 @@ pub struct RunReport {
     pub metrics: Metrics,
     /// Wall-clock time the simulation took.
     pub wall: Duration,
-    /// The trace.
+    /// The trace, if the run kept it ([`Keep::trace`]).
     pub trace: Vec<TraceLine>,
+    /// Lines the trace had, kept or not.
+    pub trace_lines: u64,
+    /// A fingerprint of the trace as JSON Lines and its line count, if asked for
+    /// ([`Keep::digest`]): two runs agree on N8 when their digests do.
+    pub digest: Option<(u64, u64)>,
+}
+
+/// What a run keeps or writes of its trace besides checking it. The checks, expectations
+/// and metrics read the trace as it is written, so a run that keeps nothing holds in memory
+/// only what is in flight.
+#[derive(Debug, Clone, Default)]
+pub struct Keep {
+    /// Keep the whole trace in the report.
+    pub trace: bool,
+    /// Write the trace to this file as JSON Lines while the run goes.
+    pub file: Option<PathBuf>,
+    /// Fingerprint the trace ([`RunReport::digest`]).
+    pub digest: bool,
 }
 
 impl RunReport {
@@ -62,6 +87,8 @@ impl RunReport {
             metrics: Metrics::default(),
             wall: Duration::ZERO,
             trace: Vec::new(),
+            trace_lines: 0,
+            digest: None,
         }
     }
 
@@ -70,6 +97,7 @@ impl RunReport {
         RunReport {
             panic: Some(panic),
             metrics: metrics::compute(&trace),
+            trace_lines: trace.len() as u64,
             trace,
             ..RunReport::not_run(name, seed)
         }
@@ -125,17 +153,32 @@ pub fn all_messages(s: &Scenario, seed: u64) -> Vec<crate::format::MessageSpec> 
     all
 }
 
-/// Runs a scenario with `seed`. `Err` when its world cannot be built; a panic during the
-/// run is a failed report.
+/// Runs a scenario with `seed`, keeping its trace. `Err` when its world cannot be built; a
+/// panic during the run is a failed report.
 pub fn run(s: &Scenario, seed: u64) -> Result<RunReport, String> {
+    run_with(
+        s,
+        seed,
+        &Keep {
+            trace: true,
+            ..Keep::default()
+        },
+    )
+}
+
+/// Runs a scenario with `seed`, keeping or writing of its trace what `keep` asks. `Err`
+/// when its world cannot be built or its trace file cannot be written.
+pub fn run_with(s: &Scenario, seed: u64, keep: &Keep) -> Result<RunReport, String> {
     let started = Instant::now();
-    match panics::catch(|| run_unguarded(s, seed)) {
+    match panics::catch(|| run_unguarded(s, seed, keep)) {
         (Some(result), None) => result,
         (Some(Err(e)), Some(_)) => Err(e),
         // A panic swallowed on the way (an actor's, which tokio catches): the run went on
         // without that actor, so its checks mean nothing.
         (Some(Ok(report)), Some(panic)) => Ok(RunReport {
             wall: report.wall,
+            metrics: report.metrics,
+            trace_lines: report.trace_lines,
             ..RunReport::panicked(&s.name, seed, panic, report.trace)
         }),
         (None, panic) => Ok(RunReport {
@@ -150,7 +193,7 @@ pub fn run(s: &Scenario, seed: u64) -> Result<RunReport, String> {
     }
 }
 
-fn run_unguarded(s: &Scenario, seed: u64) -> Result<RunReport, String> {
+fn run_unguarded(s: &Scenario, seed: u64, keep: &Keep) -> Result<RunReport, String> {
     let (spec, messages) = world_of(s, seed)?;
     let ctx = CheckContext {
         cache_ttl: spec.policy.cache.ttl,
@@ -165,12 +208,44 @@ fn run_unguarded(s: &Scenario, seed: u64) -> Result<RunReport, String> {
             .collect(),
         faults: spec.faults.iter().map(|f| f.id.clone()).collect(),
     };
+    let recorder = if keep.trace {
+        Recorder::default()
+    } else {
+        Recorder::streaming()
+    };
+    let checker = Rc::new(RefCell::new(Checker::new(ctx)));
+    let accumulator = Rc::new(RefCell::new(Accumulator::default()));
+    let expected = Rc::new(RefCell::new(expect_lines(s, &messages)));
+    recorder.observe(checker.clone());
+    recorder.observe(accumulator.clone());
+    recorder.observe(expected.clone());
+    let file = match &keep.file {
+        Some(path) => {
+            let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let sink = Rc::new(RefCell::new(JsonlSink::new(std::io::BufWriter::new(f))));
+            recorder.observe(sink.clone());
+            Some((path, sink))
+        }
+        None => None,
+    };
+    let digest = keep.digest.then(|| {
+        let d = Rc::new(RefCell::new(TraceDigest::default()));
+        recorder.observe(d.clone());
+        d
+    });
     let started = Instant::now();
-    let result = world::run(spec);
+    world::run_recorded(spec, &recorder);
     let wall = started.elapsed();
-    let (states, violations) = invariants::check(&result.trace, &ctx);
-    let metrics = metrics::compute(&result.trace);
-    let mut failures = expect::check(&result.trace, &messages, &s.expectations);
+    if let Some((path, sink)) = file {
+        sink.borrow_mut()
+            .finish()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let (states, violations) = checker.replace(Checker::new(empty_context())).finish();
+    let mut accumulator = accumulator.take();
+    accumulator.set_trace_lines(recorder.len() as usize);
+    let metrics = accumulator.finish();
+    let mut failures = expect::check(expected.borrow().lines(), &messages, &s.expectations);
     failures.extend(totals::check(&s.totals, &metrics, &states));
     Ok(RunReport {
         name: s.name.clone(),
@@ -181,8 +256,32 @@ fn run_unguarded(s: &Scenario, seed: u64) -> Result<RunReport, String> {
         states,
         metrics,
         wall,
-        trace: result.trace,
+        trace: recorder.take_lines(),
+        trace_lines: recorder.len(),
+        digest: digest.map(|d| d.borrow().value()),
     })
+}
+
+/// What the expectations read: the lines of the messages they name.
+fn expect_lines(s: &Scenario, messages: &[BuiltMessage]) -> ExpectLines {
+    let named: BTreeSet<&str> = s.expectations.iter().map(|e| e.message.as_str()).collect();
+    let md5s = messages
+        .iter()
+        .filter(|m| named.contains(m.id.as_str()))
+        .flat_map(|m| m.files.iter().map(|f| f.to_hex()));
+    ExpectLines::new(named.iter().map(|m| (*m).to_owned()), md5s)
+}
+
+/// A context for a checker that is only there to be replaced.
+fn empty_context() -> CheckContext {
+    CheckContext {
+        cache_ttl: Duration::ZERO,
+        dedupe_in_flight: false,
+        analysis_timeout: Duration::ZERO,
+        proactive_tempfail: false,
+        non_allow_levels: BTreeSet::new(),
+        faults: Vec::new(),
+    }
 }
 
 /// The trace as JSON Lines: one object per event, virtual milliseconds in `t`.

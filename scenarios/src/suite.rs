@@ -37,12 +37,15 @@ pub enum KeepTraces {
 }
 
 /// How to run a suite.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Run each job twice and fail it unless both traces are byte-identical (N8).
     pub check_determinism: bool,
     /// Which traces outlive their checks.
     pub keep_traces: KeepTraces,
+    /// Write the last job's trace to this file as JSON Lines, while it runs
+    /// (`aptsim run --trace`): a trace of any length, never held in memory.
+    pub trace_file: Option<PathBuf>,
     /// Worker threads. Default: one per core ([`std::thread::available_parallelism`]).
     pub workers: usize,
 }
@@ -52,6 +55,7 @@ impl Default for Options {
         Options {
             check_determinism: false,
             keep_traces: KeepTraces::None,
+            trace_file: None,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -132,7 +136,10 @@ pub fn run_all(
                     let Some(job) = jobs.get(i) else {
                         return;
                     };
-                    if tx.send((i, run_one(job, options, keep(i)))).is_err() {
+                    if tx
+                        .send((i, run_one(job, options, keep(i), i + 1 == jobs.len())))
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -150,7 +157,7 @@ pub fn run_all(
         if spawned == 0 {
             // No thread could be started: run everything here, one after the other.
             for (i, job) in jobs.iter().enumerate() {
-                let outcome = run_one(job, options, keep(i));
+                let outcome = run_one(job, options, keep(i), i + 1 == jobs.len());
                 done(i, &outcome);
                 outcomes[i] = Some(outcome);
             }
@@ -167,28 +174,38 @@ pub fn run_all(
     outcomes.into_iter().flatten().collect()
 }
 
-/// One job, checked, with its trace dropped unless `keep_trace`.
-fn run_one(job: &Job<'_>, options: &Options, keep_trace: bool) -> Outcome {
+/// One job, checked, with its trace kept only if `keep_trace`; the last one writes the
+/// trace file, if any.
+fn run_one(job: &Job<'_>, options: &Options, keep_trace: bool, last: bool) -> Outcome {
     let s = job.scenario;
-    let (mut report, error) = match runner::run(s, job.seed) {
+    let keep = runner::Keep {
+        trace: keep_trace,
+        file: options.trace_file.clone().filter(|_| last),
+        digest: options.check_determinism,
+    };
+    let (report, error) = match runner::run_with(s, job.seed, &keep) {
         Ok(report) => (report, None),
         Err(e) => (RunReport::not_run(&s.name, job.seed), Some(e)),
     };
     let mut determinism = None;
     if options.check_determinism && report.panic.is_none() && error.is_none() {
-        let again = runner::run(s, job.seed).map(|r| runner::trace_jsonl(&r.trace));
-        if again.as_deref() != Ok(runner::trace_jsonl(&report.trace).as_slice()) {
+        let again = runner::run_with(
+            s,
+            job.seed,
+            &runner::Keep {
+                digest: true,
+                ..runner::Keep::default()
+            },
+        )
+        .map(|r| r.digest);
+        if again != Ok(report.digest) {
             determinism = Some("N8: the same seed gave a different trace".to_owned());
         }
     }
-    let trace_lines = report.trace.len();
-    if !keep_trace {
-        report.trace = Vec::new();
-    }
     Outcome {
         path: job.path.to_path_buf(),
+        trace_lines: report.trace_lines as usize,
         report,
-        trace_lines,
         error,
         determinism,
     }

@@ -72,6 +72,7 @@ fn parallel_runs_match_sequential_runs_in_job_order() {
     let options = Options {
         check_determinism: false,
         keep_traces: KeepTraces::All,
+        trace_file: None,
         // More workers than this machine may have cores: worlds must not share anything.
         workers: 4,
     };

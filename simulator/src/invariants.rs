@@ -1,16 +1,25 @@
-//! The invariants N1–N9, checked after every run from the trace alone.
+//! The invariants N1–N9, checked from the trace alone.
 //!
 //! Each check reads only trace records — what the sender saw, what the proxy decided, what
 //! the receiving server stored, what the data center judged — never an actor's state, so a
 //! bug in an actor cannot hide itself by also misreporting.
+//!
+//! The [`Checker`] reads the trace one line at a time: online, as an [`Observer`] of a
+//! running world, or afterwards over a kept trace or a trace file ([`check`]). Either way
+//! it is the same code, so the two always agree. What it keeps follows what is in flight —
+//! open uploads, holds, unanswered verdicts — plus a few flags per message, because a
+//! message already final may still be delivered again, and N1 and N2 must see that.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use aptsim_core::verdict::ThreatLevel;
 
-use crate::faults::FaultAction;
+use crate::faults::{FaultAction, LinkName};
+use crate::observe::Observer;
 use crate::trace::{Record, TraceLine};
+
+pub use ambiguity::Ambiguity;
 
 /// One broken invariant.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -64,385 +73,316 @@ pub struct FinalStates {
     pub unfetched: usize,
 }
 
-/// Runs every check.
+/// Runs every check over a whole trace.
 pub fn check(trace: &[TraceLine], ctx: &CheckContext) -> (FinalStates, Vec<Violation>) {
-    let mut v = Vec::new();
-    let mut states = n1_nothing_lost(trace, &mut v);
-    imap::n1_mailboxes(trace, &mut states, &mut v);
-    n2_no_duplicates(trace, ctx, &mut v);
-    n3_hold_means_hold(trace, ctx, &mut v);
-    imap::n3_mail_clients(trace, ctx, &mut v);
-    n4_release_means_release(trace, &mut v);
-    n5_one_at_a_time(trace, ctx, &mut v);
-    imap::n6_all_at_once(trace, &mut v);
-    n7_cache(trace, ctx, &mut v);
-    n9_faults_fire(trace, ctx, &mut v);
-    (states, v)
+    let mut checker = Checker::new(ctx.clone());
+    for line in trace {
+        checker.observe(line);
+    }
+    checker.finish()
 }
 
-fn n1_nothing_lost(trace: &[TraceLine], v: &mut Vec<Violation>) -> FinalStates {
-    #[derive(Default)]
-    struct Seen {
-        delivered: bool,
-        quarantined: bool,
-        denied: bool,
-        expired: bool,
-    }
-    let mut seen: BTreeMap<&str, Seen> = BTreeMap::new();
-    for l in trace {
-        match &l.record {
-            Record::Queued { msg } => {
-                seen.entry(msg).or_default();
-            }
-            Record::Delivered { msg, .. } => seen.entry(msg).or_default().delivered = true,
-            Record::Quarantined { msg } => seen.entry(msg).or_default().quarantined = true,
-            Record::Bounced { msg, reason } => {
-                let s = seen.entry(msg).or_default();
-                if reason.starts_with("queue lifetime") {
-                    s.expired = true;
-                } else {
-                    s.denied = true;
-                }
-            }
-            _ => {}
-        }
-    }
-    // A delivery the sender did not hear of (an ambiguous timeout, N2) leaves its queue to
-    // go on with the message: a later attempt may then be refused (554), quarantined or give
-    // up. The recipient has the message all the same; it counts as delivered.
-    let ambiguous = ambiguous_timeouts(trace);
-    let mut states = FinalStates::default();
-    for (msg, s) in &seen {
-        states.submitted += 1;
-        let ends = [s.delivered, s.quarantined, s.denied, s.expired];
-        if s.delivered && ambiguous.contains_key(*msg) {
-            states.delivered += 1;
-            continue;
-        }
-        match ends.iter().filter(|e| **e).count() {
-            0 => states.in_flight += 1,
-            1 => {
-                states.delivered += usize::from(s.delivered);
-                states.quarantined += usize::from(s.quarantined);
-                states.denied += usize::from(s.denied);
-                states.expired += usize::from(s.expired);
-            }
-            _ => v.push(Violation {
-                id: "N1",
-                detail: format!(
-                    "message {msg} ended in more than one state (delivered {}, quarantined {}, denied {}, expired {})",
-                    s.delivered, s.quarantined, s.denied, s.expired
-                ),
-            }),
-        }
-    }
-    states
+/// What the checks keep of one message for the whole run.
+#[derive(Debug, Default, Clone, Copy)]
+struct Message {
+    /// Seen queued, delivered, quarantined or bounced: one of the messages N1 counts.
+    counted: bool,
+    delivered: u32,
+    quarantined: bool,
+    denied: bool,
+    expired: bool,
+    /// Decided under a hold (N3), and whether any such decision failed open.
+    held: bool,
+    held_fail_open: bool,
 }
 
-/// Ambiguous timeouts per message: attempts the sender ended after its final dot without a
-/// reply (it logs that the message may be delivered more than once) on a connection whose
-/// body the proxy did relay upstream. The relay may come before the sender gave up or
-/// after — when a cut path held back the sender's FIN, the proxy could not know — but a
-/// relay after the proxy *saw* the sender leave is never excused: the proxy never relays
-/// then (S5), and a duplicate from it fails N2.
-pub fn ambiguous_timeouts(trace: &[TraceLine]) -> BTreeMap<String, usize> {
-    let relayed: BTreeSet<u64> = relays(trace)
-        .into_iter()
-        .filter(|r| !r.after_client_gone)
-        .map(|r| r.conn)
-        .collect();
-    let mut out = BTreeMap::new();
-    for l in trace {
-        if let Record::MayBeDeliveredMultipleTimes { msg, conn, .. } = &l.record
-            && relayed.contains(conn)
-        {
-            *out.entry(msg.clone()).or_insert(0) += 1;
+/// The invariants, read one line at a time; [`Checker::finish`] gives the verdict.
+pub struct Checker {
+    ctx: CheckContext,
+    analysis_timeout_ms: u64,
+    cache_ttl_ms: u64,
+    messages: HashMap<String, Message>,
+    ambiguity: Ambiguity,
+    /// When each sender connection started (N2 with X2 only).
+    started: HashMap<u64, u64>,
+    /// Ambiguous attempts with the start of their connection (N2 with X2 only).
+    maybe_started: Vec<(u64, u64, u64)>,
+    /// Client link cuts: open ones by fault id, and closed (start, end) spans.
+    open_cuts: BTreeMap<String, u64>,
+    cuts: Vec<(u64, u64)>,
+    /// Levels the data center gave, by MD5 (N3).
+    levels: HashMap<String, ThreatLevel>,
+    /// Held deliveries whose file had no verdict yet: MD5 → messages (N3).
+    pending_n3: HashMap<String, Vec<String>>,
+    /// Transactions a hold started for (N3, N4).
+    holds: HashSet<(u64, u64)>,
+    /// Per transaction: MD5s uploaded and not yet answered, with their upload time (N5).
+    open_uploads: HashMap<(u64, u64), Vec<(String, u64)>>,
+    answered: HashSet<String>,
+    /// N7: when each verdict was cached, and when each MD5's upload started.
+    cached_at: HashMap<String, u64>,
+    in_flight: HashMap<String, u64>,
+    fired: HashSet<String>,
+    imap: imap::Checker,
+    found: Found,
+}
+
+/// Violations by check, so that they come out in the order of the checks.
+#[derive(Default)]
+struct Found {
+    n2: Vec<Violation>,
+    n3: Vec<Violation>,
+    n4: Vec<Violation>,
+    n5: Vec<Violation>,
+    n7: Vec<Violation>,
+}
+
+impl Checker {
+    /// A checker for a run with `ctx`.
+    pub fn new(ctx: CheckContext) -> Self {
+        Checker {
+            analysis_timeout_ms: ctx.analysis_timeout.as_millis() as u64,
+            cache_ttl_ms: ctx.cache_ttl.as_millis() as u64,
+            imap: imap::Checker::new(ctx.non_allow_levels.clone()),
+            ctx,
+            messages: HashMap::new(),
+            ambiguity: Ambiguity::default(),
+            started: HashMap::new(),
+            maybe_started: Vec::new(),
+            open_cuts: BTreeMap::new(),
+            cuts: Vec::new(),
+            levels: HashMap::new(),
+            pending_n3: HashMap::new(),
+            holds: HashSet::new(),
+            open_uploads: HashMap::new(),
+            answered: HashSet::new(),
+            cached_at: HashMap::new(),
+            in_flight: HashMap::new(),
+            fired: HashSet::new(),
+            found: Found::default(),
         }
     }
-    out
-}
 
-/// A body the proxy relayed, and whether the proxy had seen the sender leave that
-/// transaction first (S5: it must never relay then).
-struct Relay {
-    conn: u64,
-    txn: u64,
-    after_client_gone: bool,
-}
-
-fn relays(trace: &[TraceLine]) -> Vec<Relay> {
-    let mut gone: BTreeSet<(u64, u64)> = BTreeSet::new();
-    let mut out = Vec::new();
-    for l in trace {
-        match &l.record {
-            Record::ClientGone {
-                conn,
-                txn: Some(txn),
-                ..
-            } => {
-                gone.insert((*conn, *txn));
-            }
-            Record::BodyRelayed { conn, txn } => out.push(Relay {
-                conn: *conn,
-                txn: *txn,
-                after_client_gone: gone.contains(&(*conn, *txn)),
-            }),
-            _ => {}
-        }
+    /// The message N1 counts, from its first end or queueing on.
+    fn message(&mut self, msg: &str) -> &mut Message {
+        let m = self.entry(msg);
+        m.counted = true;
+        m
     }
-    out
-}
 
-fn n2_no_duplicates(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violation>) {
-    for r in relays(trace).iter().filter(|r| r.after_client_gone) {
-        v.push(Violation {
-            id: "N2",
+    fn entry(&mut self, msg: &str) -> &mut Message {
+        if !self.messages.contains_key(msg) {
+            self.messages.insert(msg.to_owned(), Message::default());
+        }
+        self.messages.get_mut(msg).expect("inserted above")
+    }
+
+    fn bad_level(&self, md5: &str) -> Option<ThreatLevel> {
+        self.levels
+            .get(md5)
+            .filter(|l| self.ctx.non_allow_levels.contains(l))
+            .copied()
+    }
+
+    /// N3: a held message reached the recipient with a file judged at a level whose action
+    /// is not `allow`.
+    fn n3_bad_file(&mut self, msg: &str, md5: &str, level: ThreatLevel) {
+        self.found.n3.push(Violation {
+            id: "N3",
             detail: format!(
-                "conn {} txn {} relayed after its sender left (S5: never delivered later)",
-                r.conn, r.txn
+                "held message {msg} reached the recipient with file {md5}, judged {level}"
             ),
         });
     }
-    let mut deliveries: BTreeMap<&str, usize> = BTreeMap::new();
-    for l in trace {
-        if let Record::Delivered { msg, .. } = &l.record {
-            *deliveries.entry(msg).or_insert(0) += 1;
-        }
-    }
-    let ambiguous = ambiguous_timeouts(trace);
-    for (msg, n) in deliveries {
-        let allowed = ambiguous.get(msg).copied().unwrap_or(0);
-        if n > 1 + allowed {
-            v.push(Violation {
+
+    fn observe_smtp(&mut self, l: &TraceLine) {
+        if let Some((conn, txn)) = self.ambiguity.observe(l) {
+            self.found.n2.push(Violation {
                 id: "N2",
                 detail: format!(
-                    "message {msg} delivered {n} times with {allowed} ambiguous timeouts"
+                    "conn {conn} txn {txn} relayed after its sender left (S5: never delivered later)"
                 ),
             });
         }
-    }
-    // X2 answers before the sender's timeout, but a cut path can hide any answer: an
-    // ambiguous attempt whose connection lived while the sender's link was cut is the
-    // network's doing, not a missed deadline.
-    if ctx.proactive_tempfail {
-        let cuts = client_cuts(trace);
-        let started: BTreeMap<u64, u64> = trace
-            .iter()
-            .filter_map(|l| match &l.record {
-                Record::AttemptStarted { conn, .. } => Some((*conn, l.t)),
-                _ => None,
-            })
-            .collect();
-        let relayed: BTreeSet<u64> = relays(trace)
-            .into_iter()
-            .filter(|r| !r.after_client_gone)
-            .map(|r| r.conn)
-            .collect();
-        let unexcused = trace
-            .iter()
-            .filter(|l| match &l.record {
-                Record::MayBeDeliveredMultipleTimes { conn, .. } if relayed.contains(conn) => {
-                    let from = started.get(conn).copied().unwrap_or(0);
-                    !cuts.iter().any(|&(a, b)| a <= l.t && b >= from)
+        match &l.record {
+            Record::Queued { msg } => {
+                self.message(msg);
+            }
+            Record::Quarantined { msg } => self.message(msg).quarantined = true,
+            Record::Bounced { msg, reason } => {
+                let m = self.message(msg);
+                if reason.starts_with("queue lifetime") {
+                    m.expired = true;
+                } else {
+                    m.denied = true;
                 }
-                _ => false,
-            })
-            .count();
-        if unexcused > 0 {
-            v.push(Violation {
-                id: "N2",
-                detail: format!("{unexcused} ambiguous timeouts with X2 on"),
-            });
-        }
-    }
-}
-
-/// When the sender's link was cut: (start, end) in trace milliseconds; a cut never
-/// repaired lasts to the end.
-fn client_cuts(trace: &[TraceLine]) -> Vec<(u64, u64)> {
-    let mut open: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut cuts = Vec::new();
-    for l in trace {
-        if let Record::Fault {
-            id,
-            kind: FaultAction::LinkCut(crate::faults::LinkName::Client),
-            ..
-        } = &l.record
-        {
-            match id.strip_suffix("/end") {
+            }
+            Record::Delivered { msg, files, .. } => {
+                let m = self.message(msg);
+                m.delivered += 1;
+                let Message {
+                    held,
+                    held_fail_open,
+                    ..
+                } = *m;
+                if held && !held_fail_open {
+                    for md5 in files {
+                        match self.levels.get(md5.as_str()) {
+                            Some(_) => {
+                                if let Some(level) = self.bad_level(md5) {
+                                    self.n3_bad_file(msg, md5, level);
+                                }
+                            }
+                            None => self
+                                .pending_n3
+                                .entry(md5.clone())
+                                .or_default()
+                                .push(msg.clone()),
+                        }
+                    }
+                }
+            }
+            Record::AttemptStarted { conn, .. } if self.ctx.proactive_tempfail => {
+                self.started.insert(*conn, l.t);
+            }
+            Record::MayBeDeliveredMultipleTimes { conn, .. } if self.ctx.proactive_tempfail => {
+                let from = self.started.get(conn).copied().unwrap_or(0);
+                self.maybe_started.push((*conn, from, l.t));
+            }
+            Record::Fault {
+                id,
+                kind: FaultAction::LinkCut(LinkName::Client),
+                ..
+            } => match id.strip_suffix("/end") {
                 Some(start) => {
-                    if let Some(a) = open.remove(start) {
-                        cuts.push((a, l.t));
+                    if let Some(a) = self.open_cuts.remove(start) {
+                        self.cuts.push((a, l.t));
                     }
                 }
                 None => {
-                    open.insert(id, l.t);
+                    self.open_cuts.insert(id.clone(), l.t);
+                }
+            },
+            Record::Verdict { md5, level, .. } => {
+                self.levels.insert(md5.clone(), *level);
+                if let Some(msgs) = self.pending_n3.remove(md5.as_str())
+                    && self.ctx.non_allow_levels.contains(level)
+                {
+                    for msg in msgs {
+                        self.n3_bad_file(&msg, md5, *level);
+                    }
                 }
             }
-        }
-    }
-    cuts.extend(open.into_values().map(|a| (a, u64::MAX)));
-    cuts
-}
-
-fn n3_hold_means_hold(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violation>) {
-    // Levels the data center gave, by MD5.
-    let levels: BTreeMap<&str, ThreatLevel> = trace
-        .iter()
-        .filter_map(|l| match &l.record {
-            Record::Verdict { md5, level, .. } => Some((md5.as_str(), *level)),
-            _ => None,
-        })
-        .collect();
-    // Messages decided under a hold (S2: a hold started for them), and whether the decision
-    // failed open.
-    let mut holds: BTreeSet<(u64, u64)> = BTreeSet::new();
-    let mut held: BTreeMap<&str, bool> = BTreeMap::new();
-    for l in trace {
-        match &l.record {
             Record::HoldStart { conn, txn } => {
-                holds.insert((*conn, *txn));
+                self.holds.insert((*conn, *txn));
             }
-            // Held: a hold started for it, or it was decided in hold mode at once (from the
-            // cache, as an S5 retry is), which `held_ms` records.
             Record::Decision {
                 conn,
                 txn,
                 msg,
                 fail_open,
                 held_ms,
+                released,
                 ..
-            } if held_ms.is_some() || holds.contains(&(*conn, *txn)) => {
-                let e = held.entry(msg).or_insert(false);
-                *e |= *fail_open;
+            } => {
+                let under_hold = self.holds.contains(&(*conn, *txn));
+                // Held: a hold started for it, or it was decided in hold mode at once (from
+                // the cache, as an S5 retry is), which `held_ms` records.
+                if held_ms.is_some() || under_hold {
+                    let m = self.entry(msg);
+                    m.held = true;
+                    m.held_fail_open |= *fail_open;
+                }
+                if *released && under_hold {
+                    self.found.n4.push(Violation {
+                        id: "N4",
+                        detail: format!("released message {msg} was held first"),
+                    });
+                }
             }
             _ => {}
         }
-    }
-    for l in trace {
-        let Record::Delivered { msg, files, .. } = &l.record else {
-            continue;
-        };
-        let Some(&fail_open) = held.get(msg.as_str()) else {
-            continue;
-        };
-        for md5 in files {
-            let bad = levels
-                .get(md5.as_str())
-                .is_some_and(|lvl| ctx.non_allow_levels.contains(lvl));
-            if bad && !fail_open {
-                v.push(Violation {
-                    id: "N3",
-                    detail: format!(
-                        "held message {msg} reached the recipient with file {md5}, judged {}",
-                        levels[md5.as_str()]
-                    ),
-                });
-            }
+        self.n5_one_at_a_time(l);
+        self.n7_cache(l);
+        if let Record::Fault { id, .. } = &l.record {
+            self.fired.insert(id.clone());
         }
     }
-}
 
-fn n4_release_means_release(trace: &[TraceLine], v: &mut Vec<Violation>) {
-    let holds: BTreeSet<(u64, u64)> = trace
-        .iter()
-        .filter_map(|l| match &l.record {
-            Record::HoldStart { conn, txn } => Some((*conn, *txn)),
-            _ => None,
-        })
-        .collect();
-    for l in trace {
-        if let Record::Decision {
-            conn,
-            txn,
-            released: true,
-            msg,
-            ..
-        } = &l.record
-            && holds.contains(&(*conn, *txn))
-        {
-            v.push(Violation {
-                id: "N4",
-                detail: format!("released message {msg} was held first"),
-            });
-        }
-    }
-}
-
-fn n5_one_at_a_time(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violation>) {
-    let timeout = ctx.analysis_timeout.as_millis() as u64;
-    // Per transaction: MD5s uploaded and not yet answered, with their upload time.
-    let mut open: BTreeMap<(u64, u64), Vec<(String, u64)>> = BTreeMap::new();
-    let mut answered: BTreeSet<String> = BTreeSet::new();
-    for l in trace {
+    fn n5_one_at_a_time(&mut self, l: &TraceLine) {
+        let timeout = self.analysis_timeout_ms;
         match &l.record {
             Record::CacheStored { md5 }
             | Record::Unreachable { md5 }
             | Record::AnalysisLost { md5 } => {
-                answered.insert(md5.clone());
-                for files in open.values_mut() {
+                self.answered.insert(md5.clone());
+                self.open_uploads.retain(|_, files| {
                     files.retain(|(m, _)| m != md5);
-                }
+                    !files.is_empty()
+                });
             }
             Record::Submission { conn, txn, md5, .. } => {
-                let files = open.entry((*conn, *txn)).or_default();
+                let files = self.open_uploads.entry((*conn, *txn)).or_default();
                 // An upload the gateway gave up on (its analysis timeout, X3) is over.
                 files.retain(|(_, at)| l.t < at + timeout);
                 // Uploads of one group carry the same timestamp; an older one still open
                 // means two groups in flight.
                 if let Some((other, _)) = files.iter().find(|(_, at)| *at < l.t) {
-                    v.push(Violation {
+                    self.found.n5.push(Violation {
                         id: "N5",
-                        detail: format!("conn {conn} txn {txn}: {md5} submitted at {} ms while {other} was in flight", l.t),
+                        detail: format!(
+                            "conn {conn} txn {txn}: {md5} submitted at {} ms while {other} was in flight",
+                            l.t
+                        ),
                     });
                 }
-                if !answered.contains(md5) {
+                if !self.answered.contains(md5.as_str()) {
                     files.push((md5.clone(), l.t));
+                }
+                if files.is_empty() {
+                    self.open_uploads.remove(&(*conn, *txn));
                 }
             }
             _ => {}
         }
     }
-}
 
-fn n7_cache(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violation>) {
-    let ttl = ctx.cache_ttl.as_millis() as u64;
-    let mut cached_at: BTreeMap<&str, u64> = BTreeMap::new();
-    let timeout = ctx.analysis_timeout.as_millis() as u64;
-    // MD5 → when its upload started; an upload older than the analysis timeout is one the
-    // gateway gave up on (X3), no longer in flight.
-    let mut in_flight: BTreeMap<&str, u64> = BTreeMap::new();
-    for l in trace {
+    fn n7_cache(&mut self, l: &TraceLine) {
+        let (ttl, timeout) = (self.cache_ttl_ms, self.analysis_timeout_ms);
         match &l.record {
             Record::CacheStored { md5 } => {
-                cached_at.insert(md5, l.t);
-                in_flight.remove(md5.as_str());
+                self.cached_at.insert(md5.clone(), l.t);
+                self.in_flight.remove(md5.as_str());
             }
             Record::Unreachable { md5 } | Record::AnalysisLost { md5 } => {
-                in_flight.remove(md5.as_str());
+                self.in_flight.remove(md5.as_str());
             }
             Record::Fault {
                 kind: FaultAction::CacheFlush,
                 ..
-            } => cached_at.clear(),
+            } => self.cached_at.clear(),
             Record::Submission {
                 md5, upload: true, ..
             } => {
-                if cached_at
+                if self
+                    .cached_at
                     .get(md5.as_str())
                     .is_some_and(|&at| l.t < at + ttl)
                 {
-                    v.push(Violation {
+                    self.found.n7.push(Violation {
                         id: "N7",
                         detail: format!("{md5} uploaded at {} ms with a live cached verdict", l.t),
                     });
                 }
-                let live = in_flight
+                // An upload older than the analysis timeout is one the gateway gave up on
+                // (X3), no longer in flight.
+                let live = self
+                    .in_flight
                     .get(md5.as_str())
                     .is_some_and(|&at| l.t < at + timeout);
-                in_flight.insert(md5, l.t);
-                if ctx.dedupe_in_flight && live {
-                    v.push(Violation {
+                self.in_flight.insert(md5.clone(), l.t);
+                if self.ctx.dedupe_in_flight && live {
+                    self.found.n7.push(Violation {
                         id: "N7",
                         detail: format!("{md5} under analysis twice at {} ms with X1 on", l.t),
                     });
@@ -451,25 +391,124 @@ fn n7_cache(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violation>) {
             _ => {}
         }
     }
-}
 
-fn n9_faults_fire(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violation>) {
-    let fired: BTreeSet<&str> = trace
-        .iter()
-        .filter_map(|l| match &l.record {
-            Record::Fault { id, .. } => Some(id.as_str()),
-            _ => None,
-        })
-        .collect();
-    for id in &ctx.faults {
-        if !fired.contains(id.as_str()) {
-            v.push(Violation {
-                id: "N9",
-                detail: format!("fault {id} never took effect"),
-            });
+    /// The final states and every violation, in the order of the checks.
+    pub fn finish(self) -> (FinalStates, Vec<Violation>) {
+        let Checker {
+            ctx,
+            messages,
+            ambiguity,
+            maybe_started,
+            open_cuts,
+            mut cuts,
+            fired,
+            imap,
+            found,
+            ..
+        } = self;
+        let ambiguous = ambiguity.per_message();
+        let mut ids: Vec<&String> = messages
+            .iter()
+            .filter(|(_, m)| m.counted)
+            .map(|(id, _)| id)
+            .collect();
+        ids.sort_unstable();
+
+        // N1: every message ends in one state. A delivery the sender did not hear of (an
+        // ambiguous timeout, N2) leaves its queue to go on with the message: a later attempt
+        // may then be refused (554), quarantined or give up. The recipient has the message
+        // all the same; it counts as delivered.
+        let mut v = Vec::new();
+        let mut states = FinalStates::default();
+        for msg in &ids {
+            let s = messages[*msg];
+            states.submitted += 1;
+            let delivered = s.delivered > 0;
+            if delivered && ambiguous.contains_key(msg.as_str()) {
+                states.delivered += 1;
+                continue;
+            }
+            let ends = [delivered, s.quarantined, s.denied, s.expired];
+            match ends.iter().filter(|e| **e).count() {
+                0 => states.in_flight += 1,
+                1 => {
+                    states.delivered += usize::from(delivered);
+                    states.quarantined += usize::from(s.quarantined);
+                    states.denied += usize::from(s.denied);
+                    states.expired += usize::from(s.expired);
+                }
+                _ => v.push(Violation {
+                    id: "N1",
+                    detail: format!(
+                        "message {msg} ended in more than one state (delivered {delivered}, quarantined {}, denied {}, expired {})",
+                        s.quarantined, s.denied, s.expired
+                    ),
+                }),
+            }
         }
+        let (imap_found, imap_n3, n6) = imap.finish(&mut states);
+        v.extend(imap_found);
+
+        // N2: no message delivered more often than its ambiguous timeouts allow.
+        v.extend(found.n2);
+        for msg in &ids {
+            let n = messages[*msg].delivered as usize;
+            let allowed = ambiguous.get(msg.as_str()).copied().unwrap_or(0);
+            if n > 1 + allowed {
+                v.push(Violation {
+                    id: "N2",
+                    detail: format!(
+                        "message {msg} delivered {n} times with {allowed} ambiguous timeouts"
+                    ),
+                });
+            }
+        }
+        // X2 answers before the sender's timeout, but a cut path can hide any answer: an
+        // ambiguous attempt whose connection lived while the sender's link was cut is the
+        // network's doing, not a missed deadline.
+        if ctx.proactive_tempfail {
+            cuts.extend(open_cuts.into_values().map(|a| (a, u64::MAX)));
+            let unexcused = maybe_started
+                .iter()
+                .filter(|(conn, from, t)| {
+                    ambiguity.relayed(*conn) && !cuts.iter().any(|&(a, b)| a <= *t && b >= *from)
+                })
+                .count();
+            if unexcused > 0 {
+                v.push(Violation {
+                    id: "N2",
+                    detail: format!("{unexcused} ambiguous timeouts with X2 on"),
+                });
+            }
+        }
+        v.extend(found.n3);
+        v.extend(imap_n3);
+        v.extend(found.n4);
+        v.extend(found.n5);
+        v.extend(n6);
+        v.extend(found.n7);
+        // N9: every injected fault took effect.
+        for id in &ctx.faults {
+            if !fired.contains(id.as_str()) {
+                v.push(Violation {
+                    id: "N9",
+                    detail: format!("fault {id} never took effect"),
+                });
+            }
+        }
+        (states, v)
     }
 }
+
+impl Observer for Checker {
+    fn observe(&mut self, line: &TraceLine) {
+        self.observe_smtp(line);
+        self.imap.observe(line);
+    }
+}
+
+#[path = "invariants_ambiguity.rs"]
+mod ambiguity;
 
 #[path = "invariants_imap.rs"]
 mod imap;

@@ -1,156 +1,193 @@
 //! The invariants on the IMAP side of a world (issue 12): N1 for mailbox messages, N3 for
-//! what mail clients hold, N6 for the IMAP proxy's submissions. Read from the trace alone, as
-//! the others (`invariants.rs`).
+//! what mail clients hold, N6 for the IMAP proxy's submissions. Read from the trace alone,
+//! one line at a time, as the others (`invariants.rs`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use aptsim_core::imap::proxy::MessageResult;
 use aptsim_core::verdict::ThreatLevel;
 
-use super::{CheckContext, FinalStates, Violation};
+use super::{FinalStates, Violation};
 use crate::trace::{Record, TraceLine};
 
-/// N1 for mailboxes: every message stored in a mailbox ends held by a client as sent,
-/// held rewritten or as the notice, or not held by any client (the counts add up); and no
-/// client holds a message no mailbox ever had (nothing is invented on the way out).
-pub(super) fn n1_mailboxes(trace: &[TraceLine], states: &mut FinalStates, v: &mut Vec<Violation>) {
-    let mut stored: BTreeSet<(&str, &str)> = BTreeSet::new();
-    let mut by_uid: BTreeMap<u32, Vec<&str>> = BTreeMap::new();
-    let mut last_result: BTreeMap<&str, MessageResult> = BTreeMap::new();
-    let mut held: BTreeSet<&str> = BTreeSet::new();
-    for l in trace {
-        match &l.record {
-            Record::MailboxStored { msg, account, uid } => {
-                stored.insert((account, msg));
-                by_uid.entry(*uid).or_default().push(msg);
-            }
-            Record::ImapDecision { msg, result, .. }
-                if !matches!(
-                    result,
-                    MessageResult::Abandoned | MessageResult::PartsServed
-                ) =>
-            {
-                last_result.insert(msg, *result);
-            }
-            Record::ImapFetched { msg, uid, seq, .. } => {
-                let named: Vec<&str> = if msg != "?" {
-                    vec![msg.as_str()]
-                } else {
-                    uid.or(*seq)
-                        .and_then(|u| by_uid.get(&u))
-                        .cloned()
-                        .unwrap_or_default()
-                };
-                if named.is_empty() || named.iter().any(|m| !stored.iter().any(|(_, s)| s == m)) {
-                    v.push(Violation {
-                        id: "N1",
-                        detail: format!(
-                            "a mail client holds message {msg} (UID {uid:?}) that no mailbox had"
-                        ),
-                    });
-                }
-                held.extend(named);
-            }
-            _ => {}
-        }
-    }
-    states.mailbox = stored.len();
-    for (_, msg) in &stored {
-        if !held.contains(msg) {
-            states.unfetched += 1;
-        } else if matches!(
-            last_result.get(msg),
-            Some(MessageResult::Rewritten | MessageResult::Notice)
-        ) {
-            states.replaced += 1;
-        } else {
-            states.fetched += 1;
-        }
-    }
+/// What the IMAP checks keep.
+pub(super) struct Checker {
+    non_allow_levels: BTreeSet<ThreatLevel>,
+    /// Mailbox copies stored: (account, message), in the order stored.
+    stored: Vec<(String, String)>,
+    stored_msgs: HashSet<String>,
+    by_uid: HashMap<u32, Vec<String>>,
+    last_result: HashMap<String, MessageResult>,
+    held: HashSet<String>,
+    levels: HashMap<String, ThreatLevel>,
+    fail_open: HashSet<String>,
+    /// Files a client holds whose level is not known yet: MD5 → (client, what).
+    pending_n3: HashMap<String, Vec<(String, String)>>,
+    /// N6: the first submission of each held IMAP message.
+    first: HashMap<(u64, u64), u64>,
+    n1: Vec<Violation>,
+    n3: Vec<Violation>,
+    n6: Vec<Violation>,
 }
 
-/// N3 for IMAP (I1): no mail client ever holds a file whose level's action is not `allow`,
-/// except one the IMAP proxy let through because the data center failed (I4), which its
-/// decision records. The files are those in the bytes the client received.
-pub(super) fn n3_mail_clients(trace: &[TraceLine], ctx: &CheckContext, v: &mut Vec<Violation>) {
-    let mut levels: BTreeMap<&str, ThreatLevel> = BTreeMap::new();
-    let mut fail_open: BTreeSet<&str> = BTreeSet::new();
-    for l in trace {
+impl Checker {
+    pub(super) fn new(non_allow_levels: BTreeSet<ThreatLevel>) -> Self {
+        Checker {
+            non_allow_levels,
+            stored: Vec::new(),
+            stored_msgs: HashSet::new(),
+            by_uid: HashMap::new(),
+            last_result: HashMap::new(),
+            held: HashSet::new(),
+            levels: HashMap::new(),
+            fail_open: HashSet::new(),
+            pending_n3: HashMap::new(),
+            first: HashMap::new(),
+            n1: Vec::new(),
+            n3: Vec::new(),
+            n6: Vec::new(),
+        }
+    }
+
+    pub(super) fn observe(&mut self, l: &TraceLine) {
         match &l.record {
-            Record::Verdict { md5, level, .. } | Record::Lookup { md5, level } => {
-                levels.insert(md5, *level);
+            Record::MailboxStored { msg, account, uid } => {
+                self.stored.push((account.clone(), msg.clone()));
+                self.stored_msgs.insert(msg.clone());
+                self.by_uid.entry(*uid).or_default().push(msg.clone());
             }
             Record::ImapDecision {
                 msg,
-                fail_open: true,
+                result,
+                fail_open,
                 ..
             } => {
-                fail_open.insert(msg);
+                if !matches!(
+                    result,
+                    MessageResult::Abandoned | MessageResult::PartsServed
+                ) {
+                    self.last_result.insert(msg.clone(), *result);
+                }
+                if *fail_open {
+                    self.fail_open.insert(msg.clone());
+                }
             }
-            _ => {}
-        }
-    }
-    let bad = |md5: &str| {
-        levels
-            .get(md5)
-            .filter(|lvl| ctx.non_allow_levels.contains(lvl))
-            .copied()
-    };
-    for l in trace {
-        let (client, what, files): (&str, String, Vec<&str>) = match &l.record {
             Record::ImapFetched {
-                client, msg, files, ..
-            } if !fail_open.contains(msg.as_str()) => (
                 client,
-                format!("message {msg}"),
-                files.iter().map(String::as_str).collect(),
-            ),
+                msg,
+                uid,
+                seq,
+                files,
+                ..
+            } => {
+                self.n1_fetched(msg, *uid, *seq);
+                // I4: a message the proxy let through because the data center failed.
+                if !self.fail_open.contains(msg.as_str()) {
+                    for md5 in files {
+                        self.n3_holds(client, md5, || format!("message {msg}"));
+                    }
+                }
+            }
             Record::ImapPartFetched {
                 client,
                 uid,
                 part,
                 md5,
                 ..
-            } => (
-                client,
-                format!("part {part} of UID {uid}"),
-                vec![md5.as_str()],
-            ),
-            _ => continue,
-        };
-        for md5 in files {
-            if let Some(level) = bad(md5) {
-                v.push(Violation {
-                    id: "N3",
-                    detail: format!(
-                        "mail client {client} holds file {md5} (judged {level}) in {what}"
-                    ),
-                });
+            } => self.n3_holds(client, md5, || format!("part {part} of UID {uid}")),
+            Record::Verdict { md5, level, .. } | Record::Lookup { md5, level } => {
+                self.levels.insert(md5.clone(), *level);
+                for (client, what) in self.pending_n3.remove(md5.as_str()).unwrap_or_default() {
+                    self.n3_bad(&client, md5, *level, &what);
+                }
             }
+            Record::Submission { conn, txn, md5, .. } if l.actor == "imap_proxy" => {
+                // N6: an IMAP hold submits all its message's unknown files at once: every
+                // submission of one held message carries one timestamp.
+                let at = *self.first.entry((*conn, *txn)).or_insert(l.t);
+                if at != l.t {
+                    self.n6.push(Violation {
+                        id: "N6",
+                        detail: format!(
+                            "IMAP conn {conn} message {txn}: {md5} submitted at {} ms, after the \
+                             message's first submission at {at} ms",
+                            l.t
+                        ),
+                    });
+                }
+            }
+            _ => {}
         }
     }
-}
 
-/// N6: an IMAP hold submits all its message's unknown files at once: every submission of
-/// one held message (the IMAP proxy's, by connection and message) carries one timestamp, so
-/// none can follow a verdict on another.
-pub(super) fn n6_all_at_once(trace: &[TraceLine], v: &mut Vec<Violation>) {
-    let mut first: BTreeMap<(u64, u64), u64> = BTreeMap::new();
-    for l in trace {
-        if let Record::Submission { conn, txn, md5, .. } = &l.record
-            && l.actor == "imap_proxy"
-        {
-            let at = *first.entry((*conn, *txn)).or_insert(l.t);
-            if at != l.t {
-                v.push(Violation {
-                    id: "N6",
-                    detail: format!(
-                        "IMAP conn {conn} message {txn}: {md5} submitted at {} ms, after the \
-                         message's first submission at {at} ms",
-                        l.t
-                    ),
-                });
+    /// N1 for mailboxes: no client holds a message no mailbox ever had (nothing is invented
+    /// on the way out).
+    fn n1_fetched(&mut self, msg: &str, uid: Option<u32>, seq: Option<u32>) {
+        let named: Vec<String> = if msg != "?" {
+            vec![msg.to_owned()]
+        } else {
+            uid.or(seq)
+                .and_then(|u| self.by_uid.get(&u))
+                .cloned()
+                .unwrap_or_default()
+        };
+        if named.is_empty() || named.iter().any(|m| !self.stored_msgs.contains(m)) {
+            self.n1.push(Violation {
+                id: "N1",
+                detail: format!(
+                    "a mail client holds message {msg} (UID {uid:?}) that no mailbox had"
+                ),
+            });
+        }
+        self.held.extend(named);
+    }
+
+    /// N3 for IMAP (I1): no mail client ever holds a file whose level's action is not
+    /// `allow`. A file judged later is checked when its verdict comes.
+    fn n3_holds(&mut self, client: &str, md5: &str, what: impl FnOnce() -> String) {
+        match self.levels.get(md5) {
+            Some(level) => {
+                let level = *level;
+                self.n3_bad(client, md5, level, &what());
+            }
+            None => self
+                .pending_n3
+                .entry(md5.to_owned())
+                .or_default()
+                .push((client.to_owned(), what())),
+        }
+    }
+
+    fn n3_bad(&mut self, client: &str, md5: &str, level: ThreatLevel, what: &str) {
+        if self.non_allow_levels.contains(&level) {
+            self.n3.push(Violation {
+                id: "N3",
+                detail: format!("mail client {client} holds file {md5} (judged {level}) in {what}"),
+            });
+        }
+    }
+
+    /// Counts the mailbox messages into `states` (each ends held by a client as sent, held
+    /// rewritten or as the notice, or not held by any client); gives back the N1, N3 and N6
+    /// violations.
+    pub(super) fn finish(
+        self,
+        states: &mut FinalStates,
+    ) -> (Vec<Violation>, Vec<Violation>, Vec<Violation>) {
+        let stored: BTreeSet<&(String, String)> = self.stored.iter().collect();
+        states.mailbox = stored.len();
+        for (_, msg) in stored {
+            if !self.held.contains(msg) {
+                states.unfetched += 1;
+            } else if matches!(
+                self.last_result.get(msg),
+                Some(MessageResult::Rewritten | MessageResult::Notice)
+            ) {
+                states.replaced += 1;
+            } else {
+                states.fetched += 1;
             }
         }
+        (self.n1, self.n3, self.n6)
     }
 }

@@ -9,6 +9,7 @@
 //! - [`faults`]: the faults a scenario injects.
 //! - [`rng`]: one seed per run, one stream per actor.
 //! - [`trace`]: the typed trace records and the recorder.
+//! - [`observe`]: observers that read the trace as it is written (files, digests, checks).
 //! - [`invariants`]: N1–N9, checked from the trace after every run.
 //! - [`metrics`]: latency percentiles, holds, uploads, cache hits, retries, exposures.
 
@@ -17,6 +18,7 @@ pub mod faults;
 pub mod invariants;
 pub mod link;
 pub mod metrics;
+pub mod observe;
 pub mod retransmit;
 pub mod rng;
 pub mod timer;

@@ -3,10 +3,12 @@
 //! cache hits, retries, exposures (X5) with their windows, duplicates and ambiguous
 //! timeouts.
 
-use std::collections::BTreeMap;
+use std::collections::{HashMap, HashSet};
 
 use aptsim_core::inspect::Source;
 
+use crate::invariants::Ambiguity;
+use crate::observe::Observer;
 use crate::trace::{Record, TraceLine};
 
 /// Percentiles of a set of durations, in milliseconds.
@@ -70,48 +72,87 @@ pub struct Metrics {
     /// Deliveries beyond the first of one message.
     pub duplicates: usize,
     /// Attempts the sender ended unanswered after its final dot whose body the proxy
-    /// relayed upstream (N2, [`crate::invariants::ambiguous_timeouts`]).
+    /// relayed upstream (N2, [`crate::invariants::Ambiguity`]).
     pub ambiguous_timeouts: usize,
     /// Trace lines.
     pub trace_lines: usize,
 }
 
-/// Computes the metrics of a trace.
+/// Computes the metrics of a whole trace.
 pub fn compute(trace: &[TraceLine]) -> Metrics {
-    let mut m = Metrics {
-        trace_lines: trace.len(),
-        ..Metrics::default()
-    };
-    let mut queued: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut delivered: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut latencies = Vec::new();
-    let mut hold_start: BTreeMap<(u64, u64), u64> = BTreeMap::new();
-    let mut holds = Vec::new();
-    let mut exposures = Vec::new();
-    for l in trace {
+    let mut a = Accumulator::default();
+    for line in trace {
+        a.observe(line);
+    }
+    a.finish()
+}
+
+/// The metrics, read one line at a time (online, as an [`Observer`] of a run, or over a
+/// kept trace by [`compute`]). It keeps one value per duration measured (for exact
+/// percentiles), the queueing time of each message not yet delivered, and the messages
+/// delivered (a duplicate may come at any time).
+#[derive(Debug, Default)]
+pub struct Accumulator {
+    m: Metrics,
+    lines: usize,
+    queued: HashMap<String, u64>,
+    delivered: HashSet<String>,
+    latencies: Vec<u64>,
+    hold_start: HashMap<(u64, u64), u64>,
+    holds: Vec<u64>,
+    exposures: Vec<u64>,
+    ambiguity: Ambiguity,
+}
+
+impl Accumulator {
+    /// The run wrote `lines` lines in all, the SMTP wire lines nobody read and so never
+    /// built among them ([`crate::trace::Recorder::record_wire`]).
+    pub fn set_trace_lines(&mut self, lines: usize) {
+        self.lines = lines;
+    }
+
+    /// The metrics of what was read.
+    pub fn finish(self) -> Metrics {
+        let mut m = self.m;
+        m.trace_lines = self.lines;
+        m.uploads = m.requests.saturating_sub(m.lookups + m.refusals);
+        m.ambiguous_timeouts = self.ambiguity.total();
+        m.delivery_latency_ms = Percentiles::of(self.latencies);
+        m.hold_ms = Percentiles::of(self.holds);
+        m.exposure_ms = Percentiles::of(self.exposures);
+        m
+    }
+}
+
+impl Observer for Accumulator {
+    fn observe(&mut self, l: &TraceLine) {
+        self.lines += 1;
+        self.ambiguity.observe(l);
+        let m = &mut self.m;
         match &l.record {
             Record::Queued { msg } => {
-                queued.entry(msg).or_insert(l.t);
+                if !self.delivered.contains(msg.as_str()) {
+                    self.queued.entry(msg.clone()).or_insert(l.t);
+                }
             }
             Record::Delivered { msg, .. } => {
-                let n = delivered.entry(msg).or_insert(0);
-                *n += 1;
-                if *n == 1 {
-                    if let Some(at) = queued.get(msg.as_str()) {
-                        latencies.push(l.t - at);
-                    }
-                } else {
+                if self.delivered.contains(msg.as_str()) {
                     m.duplicates += 1;
+                } else {
+                    if let Some(at) = self.queued.remove(msg.as_str()) {
+                        self.latencies.push(l.t - at);
+                    }
+                    self.delivered.insert(msg.clone());
                 }
             }
             Record::HoldStart { conn, txn } => {
-                hold_start.insert((*conn, *txn), l.t);
+                self.hold_start.insert((*conn, *txn), l.t);
             }
             Record::Decision {
                 conn, txn, files, ..
             } => {
-                if let Some(at) = hold_start.remove(&(*conn, *txn)) {
-                    holds.push(l.t - at);
+                if let Some(at) = self.hold_start.remove(&(*conn, *txn)) {
+                    self.holds.push(l.t - at);
                 }
                 m.cache_hits += files.iter().filter(|f| f.source == Source::Cache).count();
             }
@@ -121,8 +162,8 @@ pub fn compute(trace: &[TraceLine]) -> Metrics {
                 txn: Some(txn),
                 ..
             } => {
-                if let Some(at) = hold_start.remove(&(*conn, *txn)) {
-                    holds.push(l.t - at);
+                if let Some(at) = self.hold_start.remove(&(*conn, *txn)) {
+                    self.holds.push(l.t - at);
                 }
             }
             Record::Submission { upload, .. } => {
@@ -136,16 +177,10 @@ pub fn compute(trace: &[TraceLine]) -> Metrics {
             Record::Unreachable { .. } => m.refusals += 1,
             Record::AttemptStarted { attempt, .. } if *attempt > 1 => m.retries += 1,
             Record::SenderTimeout { .. } => m.sender_timeouts += 1,
-            Record::Exposure { window_ms, .. } => exposures.push(*window_ms),
+            Record::Exposure { window_ms, .. } => self.exposures.push(*window_ms),
             _ => {}
         }
     }
-    m.uploads = m.requests.saturating_sub(m.lookups + m.refusals);
-    m.ambiguous_timeouts = crate::invariants::ambiguous_timeouts(trace).values().sum();
-    m.delivery_latency_ms = Percentiles::of(latencies);
-    m.hold_ms = Percentiles::of(holds);
-    m.exposure_ms = Percentiles::of(exposures);
-    m
 }
 
 #[cfg(test)]

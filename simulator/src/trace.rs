@@ -17,6 +17,7 @@ use aptsim_peers::smtp::sender::Phase;
 use serde::Serialize;
 
 use crate::faults::FaultAction;
+use crate::observe::Observer;
 
 /// Which side of a proxy a protocol line was seen on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -347,34 +348,121 @@ pub struct TraceLine {
 }
 
 /// Where actors write the trace; cheap to clone, single-threaded like the simulation.
-#[derive(Debug, Clone, Default)]
+///
+/// Each line goes to the [`Observer`]s first (online checks, a file), then into the kept
+/// trace if the recorder keeps one ([`Recorder::default`] does; [`Recorder::streaming`]
+/// keeps nothing, so memory follows what is in flight, not what ever happened).
+#[derive(Clone)]
 pub struct Recorder {
-    lines: Rc<RefCell<Vec<TraceLine>>>,
+    inner: Rc<RefCell<Sinks>>,
+}
+
+struct Sinks {
+    kept: Option<Vec<TraceLine>>,
+    observers: Vec<Box<dyn Observer>>,
+    /// Somebody reads the SMTP wire lines ([`Observer::wants_wire`]).
+    wire: bool,
+    lines: u64,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.inner.borrow();
+        f.debug_struct("Recorder")
+            .field("lines", &s.lines)
+            .field("keeps", &s.kept.is_some())
+            .field("observers", &s.observers.len())
+            .finish()
+    }
+}
+
+impl Default for Recorder {
+    /// A recorder that keeps every line ([`Recorder::take_lines`]).
+    fn default() -> Self {
+        Recorder::with_kept(Some(Vec::new()))
+    }
 }
 
 impl Recorder {
+    /// A recorder that keeps nothing: lines reach its observers only.
+    pub fn streaming() -> Self {
+        Recorder::with_kept(None)
+    }
+
+    fn with_kept(kept: Option<Vec<TraceLine>>) -> Self {
+        let wire = kept.is_some();
+        Recorder {
+            inner: Rc::new(RefCell::new(Sinks {
+                kept,
+                observers: Vec::new(),
+                wire,
+                lines: 0,
+            })),
+        }
+    }
+
+    /// Adds an observer; it reads every line recorded from now on.
+    pub fn observe(&self, observer: impl Observer + 'static) {
+        let mut s = self.inner.borrow_mut();
+        s.wire |= observer.wants_wire();
+        s.observers.push(Box::new(observer));
+    }
+
     /// Appends a record at `now`.
     pub fn record(&self, now: Timestamp, actor: &'static str, record: Record) {
-        self.lines.borrow_mut().push(TraceLine {
+        let line = TraceLine {
             t: now.as_millis(),
             actor,
             record,
-        });
+        };
+        let mut s = self.inner.borrow_mut();
+        s.lines += 1;
+        for o in &mut s.observers {
+            o.observe(&line);
+        }
+        if let Some(kept) = &mut s.kept {
+            kept.push(line);
+        }
     }
 
-    /// Everything recorded so far.
+    /// Appends an SMTP command or reply seen on the proxy, built only if somebody reads
+    /// such lines (a kept trace, a trace file, a digest); counted either way, so a run
+    /// reports the same number of lines whatever it keeps.
+    pub fn record_wire(
+        &self,
+        now: Timestamp,
+        actor: &'static str,
+        record: impl FnOnce() -> Record,
+    ) {
+        if self.inner.borrow().wire {
+            self.record(now, actor, record());
+        } else {
+            self.inner.borrow_mut().lines += 1;
+        }
+    }
+
+    /// The kept lines, moved out (empty for a streaming recorder).
+    pub fn take_lines(&self) -> Vec<TraceLine> {
+        let mut s = self.inner.borrow_mut();
+        match &mut s.kept {
+            Some(kept) => std::mem::take(kept),
+            None => Vec::new(),
+        }
+    }
+
+    /// A copy of the kept lines.
     pub fn lines(&self) -> Vec<TraceLine> {
-        self.lines.borrow().clone()
+        self.inner.borrow().kept.clone().unwrap_or_default()
     }
 
-    /// Number of lines.
-    pub fn len(&self) -> usize {
-        self.lines.borrow().len()
+    /// Lines recorded so far, kept or not.
+    pub fn len(&self) -> u64 {
+        self.inner.borrow().lines
     }
 
     /// True when nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.lines.borrow().is_empty()
+        self.len() == 0
     }
 }
 
