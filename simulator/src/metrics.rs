@@ -130,10 +130,8 @@ impl Observer for Accumulator {
         self.ambiguity.observe(l);
         let m = &mut self.m;
         match &l.record {
-            Record::Queued { msg } => {
-                if !self.delivered.contains(msg.as_str()) {
-                    self.queued.entry(msg.clone()).or_insert(l.t);
-                }
+            Record::Queued { msg } if !self.delivered.contains(msg.as_str()) => {
+                self.queued.entry(msg.clone()).or_insert(l.t);
             }
             Record::Delivered { msg, .. } => {
                 if self.delivered.contains(msg.as_str()) {
