@@ -8,7 +8,8 @@
 //! # Layout
 //! - [`smtp_proxy`]: the gateway node's actor (its SMTP and IMAP proxy sessions);
 //!   `imap_records` turns the IMAP sessions' events into trace records.
-//! - [`sending_mta`]: the sending MTA: queue, delivery attempts, preset retry schedule.
+//! - [`sending_mta`]: the sending MTA: queue, delivery attempts, preset retry schedule;
+//!   [`outgoing`] its messages, made one at a time in queue order.
 //! - [`mail_server`]: the receiving server and its mailbox store.
 //! - [`imap_server`]: the IMAP server (Dovecot's model) and the accounts' mail store.
 //! - [`mail_client`]: a mail client program (Thunderbird, K-9, Outlook, mbsync, fetchmail).
@@ -20,6 +21,7 @@ mod imap_records;
 pub mod imap_server;
 pub mod mail_client;
 pub mod mail_server;
+pub mod outgoing;
 pub mod sending_mta;
 pub mod smtp_proxy;
 pub mod world;

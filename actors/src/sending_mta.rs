@@ -12,6 +12,8 @@ use aptsim_peers::smtp::sender::{
 };
 
 use aptsim_simulator::clock::Clock;
+
+use crate::outgoing::{Messages, Outgoing};
 use aptsim_simulator::link::{ConnId, Link, Wire};
 use aptsim_simulator::trace::{AttemptOutcome, Record, Recorder};
 
@@ -53,7 +55,8 @@ pub struct SendingMta {
     link: Link,
     clock: Clock,
     trace: Recorder,
-    pending: Vec<OutgoingMessage>,
+    /// The messages not yet due, made one at a time ([`Outgoing`]).
+    feed: Messages,
     queue: BTreeMap<String, Queued>,
     attempts: BTreeMap<ConnId, Attempt>,
     next_conn: ConnId,
@@ -68,7 +71,7 @@ impl SendingMta {
         link: Link,
         clock: Clock,
         trace: Recorder,
-        messages: Vec<OutgoingMessage>,
+        messages: &Outgoing,
     ) -> Self {
         SendingMta {
             preset,
@@ -78,10 +81,18 @@ impl SendingMta {
             link,
             clock,
             trace,
-            pending: messages,
+            feed: messages.start(),
             queue: BTreeMap::new(),
             attempts: BTreeMap::new(),
             next_conn: 1,
+        }
+    }
+
+    /// Takes the next message from the feed and sets a timer for its time.
+    fn queue_next(&mut self, ctx: &mut Context<Self>) {
+        if let Some(message) = self.feed.next() {
+            let delay = self.clock.until(Timestamp::ZERO + message.at);
+            aptsim_simulator::timer::after(delay, ctx.address().recipient(), Enqueue(message));
         }
     }
 
@@ -327,6 +338,8 @@ impl Handler<Enqueue> for SendingMta {
     type Result = ();
 
     fn handle(&mut self, Enqueue(message): Enqueue, ctx: &mut Context<Self>) {
+        // The next message is made now and waits for its time: one at a time.
+        self.queue_next(ctx);
         let now = self.clock.now();
         let id = message.id.clone();
         self.trace
@@ -380,9 +393,7 @@ impl Actor for SendingMta {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        for message in std::mem::take(&mut self.pending) {
-            aptsim_simulator::timer::after(message.at, ctx.address().recipient(), Enqueue(message));
-        }
+        self.queue_next(ctx);
     }
 }
 

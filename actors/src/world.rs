@@ -28,7 +28,8 @@ use crate::datacenter::{DataCenter, SetOutage};
 use crate::imap_server::{ImapServer, MailboxDelivery, SetImapDown};
 use crate::mail_client::{MailClientActor, Restart};
 use crate::mail_server::{MailServer, SetDown};
-use crate::sending_mta::{OutgoingMessage, SendingMta};
+use crate::outgoing::Outgoing;
+use crate::sending_mta::SendingMta;
 use crate::smtp_proxy::{FIRST_UPSTREAM, ImapPeers, ProxyPeers, SmtpProxy};
 use actix::prelude::*;
 use aptsim_core::gateway::Gateway;
@@ -67,8 +68,8 @@ pub struct WorldSpec {
     pub server: ReceiverConfig,
     /// The data center.
     pub datacenter: DcConfig,
-    /// Messages to send.
-    pub messages: Vec<OutgoingMessage>,
+    /// Messages to send, in queue order, made as the sender needs them.
+    pub messages: Outgoing,
     /// Faults to inject.
     pub faults: Vec<Fault>,
     /// The IMAP side: the IMAP server, its accounts and the mail clients, behind the
@@ -228,7 +229,7 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
         client_link,
         clock,
         trace.clone(),
-        spec.messages.clone(),
+        &spec.messages,
     )
     .start();
 

@@ -52,67 +52,117 @@ pub fn file_bytes(spec: &AttachmentSpec) -> Vec<u8> {
     out
 }
 
-/// The messages a traffic spec stands for, drawn from `rng` (its own stream of the run).
-pub fn generate(traffic: &TrafficSpec, mut rng: ChaCha8Rng) -> Vec<MessageSpec> {
+/// The messages a traffic spec stands for, drawn from `rng` (its own stream of the run),
+/// one at a time: a million-message traffic is never held as a list.
+pub fn generate(traffic: &TrafficSpec, rng: ChaCha8Rng) -> TrafficStream {
     let files = traffic.count.saturating_mul(traffic.attachments).max(1);
     let pool = traffic.pool.unwrap_or(files).max(1);
-    let high = (traffic.high.clamp(0.0, 1.0) * pool as f64).round() as usize;
-    let medium = (traffic.medium.clamp(0.0, 1.0) * pool as f64).round() as usize;
-    let mut fresh = 0usize;
-    (0..traffic.count)
-        .map(|i| {
-            let attachments = (0..traffic.attachments)
-                .map(|_| {
-                    // Without a pool every file is new; with one, files repeat.
-                    let k = if traffic.pool.is_some() {
-                        (rng.next_u64() % pool as u64) as usize
-                    } else {
-                        fresh += 1;
-                        fresh - 1
-                    };
-                    let level = if k < high {
-                        Some(aptsim_core::verdict::ThreatLevel::High)
-                    } else if k < high + medium {
-                        Some(aptsim_core::verdict::ThreatLevel::Medium)
-                    } else {
-                        None
-                    };
-                    AttachmentSpec {
-                        name: format!("{}-file-{k}.bin", traffic.prefix),
-                        size: traffic.size,
-                        level,
-                        score: None,
-                        analysis: None,
-                        content: None,
-                        archive: None,
-                    }
-                })
-                .collect();
-            MessageSpec {
-                id: format!("{}-{i}", traffic.prefix),
-                at: traffic.start + traffic.every * i as u32,
-                from: "sender@traffic.example".to_owned(),
-                to: vec![traffic.to.clone()],
-                attachments,
-                via: traffic.via,
-            }
-        })
-        .collect()
+    TrafficStream {
+        high: (traffic.high.clamp(0.0, 1.0) * pool as f64).round() as usize,
+        medium: (traffic.medium.clamp(0.0, 1.0) * pool as f64).round() as usize,
+        pool,
+        traffic: traffic.clone(),
+        rng,
+        next: 0,
+        fresh: 0,
+    }
 }
 
-/// What the data center will say about each file of the scenario.
-pub fn oracle(messages: &[MessageSpec], thresholds: &Thresholds) -> BTreeMap<Md5, Judgement> {
-    let mut map = BTreeMap::new();
-    map.insert(
-        Md5::of(EICAR),
-        Judgement {
-            verdict: Verdict::from_score(100, thresholds).with_threat(EICAR_THREAT),
-            analysis: None,
-        },
-    );
-    for m in messages {
+/// A traffic spec's messages, in order ([`generate`]).
+#[derive(Debug, Clone)]
+pub struct TrafficStream {
+    traffic: TrafficSpec,
+    rng: ChaCha8Rng,
+    pool: usize,
+    high: usize,
+    medium: usize,
+    next: usize,
+    fresh: usize,
+}
+
+impl Iterator for TrafficStream {
+    type Item = MessageSpec;
+
+    fn next(&mut self) -> Option<MessageSpec> {
+        let i = self.next;
+        let t = &self.traffic;
+        if i >= t.count {
+            return None;
+        }
+        self.next += 1;
+        let attachments = (0..t.attachments)
+            .map(|_| {
+                // Without a pool every file is new; with one, files repeat.
+                let k = if t.pool.is_some() {
+                    (self.rng.next_u64() % self.pool as u64) as usize
+                } else {
+                    self.fresh += 1;
+                    self.fresh - 1
+                };
+                let level = if k < self.high {
+                    Some(aptsim_core::verdict::ThreatLevel::High)
+                } else if k < self.high + self.medium {
+                    Some(aptsim_core::verdict::ThreatLevel::Medium)
+                } else {
+                    None
+                };
+                AttachmentSpec {
+                    name: format!("{}-file-{k}.bin", t.prefix),
+                    size: t.size,
+                    level,
+                    score: None,
+                    analysis: None,
+                    content: None,
+                    archive: None,
+                }
+            })
+            .collect();
+        Some(MessageSpec {
+            id: format!("{}-{i}", t.prefix),
+            at: t.start + t.every * i as u32,
+            from: "sender@traffic.example".to_owned(),
+            to: vec![t.to.clone()],
+            attachments,
+            via: t.via,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.traffic.count - self.next;
+        (left, Some(left))
+    }
+}
+
+/// What the data center will say about each file of the scenario, gathered one message at
+/// a time ([`Oracle::add`]).
+#[derive(Debug, Clone)]
+pub struct Oracle {
+    thresholds: Thresholds,
+    map: BTreeMap<Md5, Judgement>,
+}
+
+impl Oracle {
+    /// The oracle before any message: EICAR is known.
+    pub fn new(thresholds: &Thresholds) -> Self {
+        let mut map = BTreeMap::new();
+        map.insert(
+            Md5::of(EICAR),
+            Judgement {
+                verdict: Verdict::from_score(100, thresholds).with_threat(EICAR_THREAT),
+                analysis: None,
+            },
+        );
+        Oracle {
+            thresholds: thresholds.clone(),
+            map,
+        }
+    }
+
+    /// Adds what `m` says about its files. A file with no level, score or analysis time
+    /// of its own is judged by the data center's defaults and needs no entry.
+    pub fn add(&mut self, m: &MessageSpec) {
+        let thresholds = &self.thresholds;
         for a in &m.attachments {
-            let md5 = Md5::of(&file_bytes(a));
             let verdict = match (a.score, a.level) {
                 (Some(score), _) => Some(Verdict::from_score(score, thresholds)),
                 (None, Some(level)) => Some(Verdict::from_level(level, thresholds)),
@@ -121,7 +171,8 @@ pub fn oracle(messages: &[MessageSpec], thresholds: &Thresholds) -> BTreeMap<Md5
             if verdict.is_none() && a.analysis.is_none() {
                 continue;
             }
-            let entry = map.entry(md5).or_insert_with(|| Judgement {
+            let md5 = Md5::of(&file_bytes(a));
+            let entry = self.map.entry(md5).or_insert_with(|| Judgement {
                 verdict: verdict
                     .clone()
                     .unwrap_or_else(|| Verdict::from_score(0, thresholds)),
@@ -135,7 +186,18 @@ pub fn oracle(messages: &[MessageSpec], thresholds: &Thresholds) -> BTreeMap<Md5
             }
         }
     }
-    map
+
+    /// The judgements, by MD5.
+    pub fn judgements(self) -> BTreeMap<Md5, Judgement> {
+        self.map
+    }
+}
+
+/// What the data center will say about each file of `messages`.
+pub fn oracle(messages: &[MessageSpec], thresholds: &Thresholds) -> BTreeMap<Md5, Judgement> {
+    let mut o = Oracle::new(thresholds);
+    messages.iter().for_each(|m| o.add(m));
+    o.judgements()
 }
 
 /// Builds one message. `date` is the virtual time it is queued (no wall clock in a run).

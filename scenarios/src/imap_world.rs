@@ -8,32 +8,26 @@ use aptsim_actors::world::ImapSide;
 use aptsim_peers::mail_client::{self, Account, ClientConfig};
 
 use crate::build::BuiltMessage;
-use crate::format::{MessageSpec, Scenario, Via};
+use crate::format::Scenario;
 use crate::imap_format::{ClientSpec, PASSWORD};
 
 /// The scenario's IMAP side, or `None` when it has no clients, no mailbox messages and no
 /// IMAP accounts (an SMTP-only world, as every scenario before issue 12).
 pub fn imap_side(
     s: &Scenario,
-    messages: &[BuiltMessage],
-    specs: &[MessageSpec],
+    mailbox: &[&BuiltMessage],
+    recipients: &BTreeSet<String>,
 ) -> Result<Option<ImapSide>, String> {
-    let mailbox_messages: Vec<_> = messages
+    let mailbox_messages: Vec<_> = mailbox
         .iter()
-        .zip(specs)
-        .filter(|(_, spec)| spec.via == Via::Mailbox)
-        .flat_map(|(m, _)| m.to.iter().map(|rcpt| (m.at, rcpt.clone(), m.raw.clone())))
+        .flat_map(|m| m.to.iter().map(|rcpt| (m.at, rcpt.clone(), m.raw.clone())))
         .collect();
     if s.clients.is_empty() && mailbox_messages.is_empty() && s.world.imap.accounts.is_empty() {
         return Ok(None);
     }
     let mut accounts: BTreeSet<String> = s.world.imap.accounts.iter().cloned().collect();
     accounts.extend(s.clients.iter().map(|c| c.account.clone()));
-    accounts.extend(
-        messages
-            .iter()
-            .flat_map(|m| m.to.iter().map(|r| account_of(r).to_owned())),
-    );
+    accounts.extend(recipients.iter().map(|r| account_of(r).to_owned()));
     let clients = s
         .clients
         .iter()

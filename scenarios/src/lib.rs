@@ -7,7 +7,8 @@
 //!   half (clients, mailbox messages, what a client holds).
 //! - [`validate`]: what serde cannot check: bounds, consistency, names; and warnings.
 //! - [`limits`]: the bounds on sizes, counts and times, in one place.
-//! - [`build`]: the messages a scenario stands for, and the data center's oracle for them.
+//! - [`build`]: the messages a scenario stands for, and the data center's oracle for them;
+//!   [`feed`] all of them in queue order, made one at a time.
 //! - [`imap_world`]: the world's IMAP side (accounts, clients, mailbox messages).
 //! - [`runner`]: a scenario and a seed → the world → the run's trace, invariants, metrics.
 //! - [`panics`]: a panic inside a run, caught and turned into a failure.
@@ -24,6 +25,7 @@ pub mod build;
 pub mod expect;
 pub mod expect_lines;
 pub mod explore;
+pub mod feed;
 pub mod files;
 pub mod format;
 pub mod imap_expect;

@@ -6,9 +6,11 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aptsim_actors::sending_mta::OutgoingMessage;
+use aptsim_actors::outgoing::Outgoing;
 use aptsim_actors::world::{self, WorldSpec};
 use aptsim_core::policy::Action;
 use aptsim_core::verdict::ThreatLevel;
@@ -16,7 +18,6 @@ use aptsim_peers::datacenter::DcConfig;
 use aptsim_simulator::invariants::{CheckContext, Checker, FinalStates, Violation};
 use aptsim_simulator::metrics::{self, Accumulator, Metrics};
 use aptsim_simulator::observe::{JsonlSink, TraceDigest};
-use aptsim_simulator::rng::{self, streams};
 use aptsim_simulator::trace::Recorder;
 use aptsim_simulator::trace::TraceLine;
 
@@ -24,7 +25,7 @@ use crate::build::{self, BuiltMessage};
 use crate::expect_lines::ExpectLines;
 use crate::format::Scenario;
 use crate::format::Via;
-use crate::{expect, panics, totals};
+use crate::{expect, feed, panics, totals};
 
 /// Everything one run produced and concluded.
 #[derive(Debug, Clone)]
@@ -104,29 +105,54 @@ impl RunReport {
     }
 }
 
-/// The world a scenario describes, and its messages as built.
+/// The world a scenario describes, and the messages it keeps built: those that go straight
+/// into a mailbox and those its expectations name. The messages the sender queues are made
+/// one at a time while the world runs ([`Outgoing`]), so a run holds the messages in flight,
+/// not the day's.
 pub fn world_of(s: &Scenario, seed: u64) -> Result<(WorldSpec, Vec<BuiltMessage>), String> {
     let sender = s.world.sender()?;
     let policy = s.world.policy.clone();
-    let specs = all_messages(s, seed);
-    let messages: Vec<BuiltMessage> = specs.iter().map(build::build).collect();
+    let named: BTreeSet<&str> = s.expectations.iter().map(|e| e.message.as_str()).collect();
+    // One pass over every message: the oracle, the recipients (the IMAP accounts), and the
+    // messages kept built.
+    let mut oracle = build::Oracle::new(&policy.thresholds);
+    let mut recipients = BTreeSet::new();
+    let mut kept = Vec::new();
+    for spec in feed::specs(s, seed) {
+        oracle.add(&spec);
+        recipients.extend(spec.to.iter().cloned());
+        if spec.via == Via::Mailbox || named.contains(spec.id.as_str()) {
+            kept.push((build::build(&spec), spec.via));
+        }
+    }
     let datacenter = DcConfig {
-        oracle: build::oracle(&specs, &policy.thresholds),
+        oracle: oracle.judgements(),
         thresholds: policy.thresholds,
         ..s.world.datacenter.clone()
     };
-    let outgoing = messages
+    let mailbox: Vec<&BuiltMessage> = kept
         .iter()
-        .zip(&specs)
-        .filter(|(_, spec)| spec.via == Via::Smtp)
-        .map(|(m, _)| OutgoingMessage {
-            id: m.id.clone(),
-            at: m.at,
-            from: m.from.clone(),
-            to: m.to.clone(),
-            raw: m.raw.clone(),
-        })
+        .filter(|(_, via)| *via == Via::Mailbox)
+        .map(|(m, _)| m)
         .collect();
+    let imap = crate::imap_world::imap_side(s, &mailbox, &recipients)?;
+    let scenario = Arc::new(s.clone());
+    let messages = Outgoing::lazy(move || {
+        Box::new(
+            feed::specs(&scenario, seed)
+                .filter(|spec| spec.via == Via::Smtp)
+                .map(|spec| {
+                    let m = build::build(&spec);
+                    OutgoingMessage {
+                        id: m.id,
+                        at: m.at,
+                        from: m.from,
+                        to: m.to,
+                        raw: m.raw,
+                    }
+                }),
+        )
+    });
     let spec = WorldSpec {
         seed,
         horizon: s.duration,
@@ -136,21 +162,16 @@ pub fn world_of(s: &Scenario, seed: u64) -> Result<(WorldSpec, Vec<BuiltMessage>
         sender,
         server: s.world.server.clone(),
         datacenter,
-        messages: outgoing,
+        messages,
         faults: s.faults.clone(),
-        imap: crate::imap_world::imap_side(s, &messages, &specs)?,
+        imap,
     };
-    Ok((spec, messages))
+    Ok((spec, kept.into_iter().map(|(m, _)| m).collect()))
 }
 
 /// The scenario's own messages and those its traffic generates, ordered by time.
 pub fn all_messages(s: &Scenario, seed: u64) -> Vec<crate::format::MessageSpec> {
-    let mut all = s.messages.clone();
-    for (i, t) in s.traffic.iter().enumerate() {
-        all.extend(build::generate(t, rng::stream(seed, streams::traffic(i))));
-    }
-    all.sort_by_key(|m| m.at);
-    all
+    feed::specs(s, seed).collect()
 }
 
 /// Runs a scenario with `seed`, keeping its trace. `Err` when its world cannot be built; a
