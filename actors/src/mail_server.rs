@@ -1,9 +1,10 @@
-//! The receiving mail server: one core [`ReceiverSession`] per connection, and the mailbox
-//! store it delivers into (which the IMAP server will read).
+//! The receiving mail server: one core [`ReceiverSession`] per connection; each message it
+//! accepts goes to the IMAP server's INBOX when the world has one.
 //!
 //! Each stored message is written to the trace with the MD5s of the files it holds *as
 //! stored*, so invariants can check what really reached the recipient (N3) independently of
-//! what the proxy says it did.
+//! what the proxy says it did. The trace is the store: the server keeps no copy of its own,
+//! so a day of mail does not pile up in memory.
 
 use std::collections::BTreeMap;
 
@@ -15,17 +16,6 @@ use aptsim_peers::smtp::receiver::{ReceiverConfig, ReceiverOutput, ReceiverSessi
 use aptsim_simulator::clock::Clock;
 use aptsim_simulator::link::{ConnId, Link, Wire};
 use aptsim_simulator::trace::{Record, Recorder, message_id};
-
-/// One stored message.
-#[derive(Debug, Clone)]
-pub struct StoredMessage {
-    /// When it was stored.
-    pub at: Timestamp,
-    /// Its recipients.
-    pub rcpts: Vec<String>,
-    /// The message.
-    pub raw: Vec<u8>,
-}
 
 struct Slot {
     session: ReceiverSession,
@@ -45,7 +35,6 @@ pub struct MailServer {
     clock: Clock,
     trace: Recorder,
     sessions: BTreeMap<ConnId, Slot>,
-    mailbox: Vec<StoredMessage>,
     down: bool,
     /// The IMAP server that stores each delivery in its recipients' INBOX, when the world
     /// has one.
@@ -53,7 +42,7 @@ pub struct MailServer {
 }
 
 impl MailServer {
-    /// A server with an empty mailbox store.
+    /// A server, up, with no connections.
     pub fn new(config: ReceiverConfig, link: Link, clock: Clock, trace: Recorder) -> Self {
         MailServer {
             config,
@@ -61,7 +50,6 @@ impl MailServer {
             clock,
             trace,
             sessions: BTreeMap::new(),
-            mailbox: Vec::new(),
             down: false,
             imap: None,
         }
@@ -129,11 +117,6 @@ impl MailServer {
                             });
                         }
                     }
-                    self.mailbox.push(StoredMessage {
-                        at: now,
-                        rcpts: m.rcpts,
-                        raw: m.message,
-                    });
                 }
             }
         }
@@ -230,18 +213,5 @@ impl Handler<SetDown> for MailServer {
                     .send_stream(&ctx.address().recipient(), &s.peer, Wire::Closed { conn });
             }
         }
-    }
-}
-
-/// Asks for the mailbox store (for tests and reports).
-#[derive(Message)]
-#[rtype(result = "Vec<StoredMessage>")]
-pub struct GetMailbox;
-
-impl Handler<GetMailbox> for MailServer {
-    type Result = MessageResult<GetMailbox>;
-
-    fn handle(&mut self, _msg: GetMailbox, _ctx: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.mailbox.clone())
     }
 }
