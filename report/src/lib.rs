@@ -10,6 +10,10 @@
 //! - [`duration`]: virtual times written for people.
 
 pub mod duration;
+pub mod focus;
 pub mod group;
 pub mod line;
+pub mod run;
 pub mod story;
+pub mod summary;
+pub mod timeline;
