@@ -9,10 +9,13 @@
 //! - [`group`]: which lines belong to which message.
 //! - [`duration`]: virtual times written for people.
 
+pub mod data;
 pub mod duration;
 pub mod focus;
 pub mod group;
+pub mod index;
 pub mod line;
+pub mod page;
 pub mod run;
 pub mod story;
 pub mod summary;
