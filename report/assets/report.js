@@ -87,11 +87,13 @@ function runView(run, k, msg) {
       histogram("Exposure window", run.dist.exposure, "exposure"),
       histogram("Time to delivery", run.dist.delivery, "delivery"))));
   const lane = el("section", { id: "swimlane" });
-  main.append(messages(run, k, msg), lane);
-  const row = msg ? run.msgs.find((m) => m[M.id] === msg) : null;
+  main.append(messages(run, k, msg || (run.passed === false ? run.focus : null)), lane);
+  // A failed run opens at the message its failure is about.
+  const shown = msg || (run.passed === false ? run.focus : null);
+  const row = shown ? run.msgs.find((m) => m[M.id] === shown) : null;
   if (row) {
     swimlane(lane, run, row);
-    lane.scrollIntoView({ block: "nearest" });
+    if (msg) lane.scrollIntoView({ block: "nearest" });
   } else if (msg) {
     lane.append(el("p", { class: "fail", id: "no-such-message" }, `No message ${msg} in this run.`));
   }

@@ -68,9 +68,9 @@ fn index(runs: &[Run], files: &[String]) -> String {
             None => "<td>not checked</td>".to_owned(),
         };
         let delivered = s.states.get("delivered").copied().unwrap_or(0);
-        let _ = write!(
+        let _ = writeln!(
             rows,
-            "<tr data-failed=\"{}\"><td><a href=\"{}\">{}</a></td><td>{}</td>{result}<td>{}</td><td>{delivered}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr data-failed=\"{}\"><td><a href=\"{}\">{}</a></td><td>{}</td>{result}<td>{}</td><td>{delivered}</td><td>{}</td><td>{}</td></tr>",
             r.failed(),
             escape(&files[k]),
             escape(&r.name),
@@ -85,9 +85,9 @@ fn index(runs: &[Run], files: &[String]) -> String {
                 .iter()
                 .map(|p| format!("<li>{}</li>", escape(p)))
                 .collect();
-            let _ = write!(
+            let _ = writeln!(
                 rows,
-                "<tr class=\"problems\"><td colspan=\"7\"><ul>{}</ul>reproduce: <code>{}</code></td></tr>\n",
+                "<tr class=\"problems\"><td colspan=\"7\"><ul>{}</ul>reproduce: <code>{}</code></td></tr>",
                 problems.join(""),
                 escape(&o.reproduce)
             );

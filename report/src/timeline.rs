@@ -1,7 +1,7 @@
 //! The compact text timeline of one message, for the terminal: `aptsim run` prints it under
 //! a failure's reproduce line. One line per step that matters (queued, attempts, holds,
-//! submissions, verdicts, decisions, deliveries, timeouts, retries, refusals), with the faults
-//! of the run that overlap the message's life, each with its virtual time (`+10m02s`).
+//! submissions, verdicts, decisions, deliveries, timeouts, retries, refusals, a hold's end),
+//! with the faults of the run that overlap the message's life, each with its virtual time (`+10m02s`).
 
 use crate::duration::offset;
 use crate::group::Grouped;
@@ -23,6 +23,10 @@ pub fn text(story: &Story, run: &Grouped, indent: &str) -> String {
         (Some(f), Some(l)) => (f.0, l.0),
         _ => (story.queued_at, story.queued_at),
     };
+    // A hold's start is a step; its end (decided, or the sender gone) is its span's.
+    for h in story.spans.iter().filter(|s| s.kind == "hold") {
+        rows.push((h.end, actor(h.lane.key()).to_owned(), h.text.clone()));
+    }
     for f in &run.faults {
         if f.start <= last && f.end >= first {
             let end = if f.end > f.start {
@@ -92,6 +96,10 @@ mod tests {
         );
         assert!(
             out.contains("+4m00s  data center  verdict clean after 4m00s: a.pdf"),
+            "{out}"
+        );
+        assert!(
+            out.contains("     +10m00s  smtp proxy   held 10m00s (sender gone)\n"),
             "{out}"
         );
         let delivered = lines
