@@ -24,7 +24,7 @@ function show() {
     overview(runs);
   } else {
     if (runs.length > 1) nav.append(el("a", { href: "#" }, "← all runs in this report"));
-    runView(runs[k], k, r.msg);
+    runView(runs[k], k, r.msg, r.from, r.to);
   }
   document.body.dataset.ready = "1";
 }
@@ -56,7 +56,7 @@ function overview(runs) {
     el("tbody", {}, rows)));
 }
 
-function runView(run, k, msg) {
+function runView(run, k, msg, from, to) {
   main.append(el("h2", { id: "run", "data-run": k }, run.name, run.seed !== null ? ` (seed ${run.seed})` : "", result(run)));
   if (run.passed === false) {
     main.append(el("section", { class: "failure", id: "failure" },
@@ -87,12 +87,12 @@ function runView(run, k, msg) {
       histogram("Exposure window", run.dist.exposure, "exposure"),
       histogram("Time to delivery", run.dist.delivery, "delivery"))));
   const lane = el("section", { id: "swimlane" });
-  main.append(messages(run, k, msg || (run.passed === false ? run.focus : null)), lane);
-  // A failed run opens at the message its failure is about.
-  const shown = msg || (run.passed === false ? run.focus : null);
+  // A failed run opens at the message its failure is about; a run of one message at it.
+  const shown = msg || (run.passed === false ? run.focus : null) || (run.msgs.length === 1 ? run.msgs[0][M.id] : null);
   const row = shown ? run.msgs.find((m) => m[M.id] === shown) : null;
+  main.append(messages(run, k, shown), lane);
   if (row) {
-    swimlane(lane, run, row);
+    swimlane(lane, run, row, from, to);
     if (msg) lane.scrollIntoView({ block: "nearest" });
   } else if (msg) {
     lane.append(el("p", { class: "fail", id: "no-such-message" }, `No message ${msg} in this run.`));

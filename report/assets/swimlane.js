@@ -11,11 +11,13 @@ const LANE_H = 46, TOP = 26, LEFT = 110, RIGHT = 16;
 const M = { id: 0, state: 1, attempts: 2, uploads: 3, hold: 4, exposure: 5, delivery: 6,
   timeouts: 7, cache: 8, steps: 9, spans: 10 };
 
-// Draws `row` of `run` into `box` (emptied first).
-function swimlane(box, run, row) {
+// Draws `row` of `run` into `box` (emptied first), showing [from, to] when given.
+function swimlane(box, run, row, from, to) {
   box.replaceChildren();
   const steps = row[M.steps], spans = row[M.spans];
-  const used = new Set(["sender", "proxy", "dc", "server"]);
+  // The SMTP lanes for a message that went through SMTP; the data center always.
+  const smtp = steps.some((s) => ["sender", "proxy", "server"].includes(s[2]));
+  const used = new Set(smtp ? ["sender", "proxy", "dc", "server"] : ["dc"]);
   for (const s of steps) { used.add(s[2]); if (s[3]) used.add(s[3]); }
   for (const s of spans) used.add(s[2]);
   const lanes = LANES.filter(([k]) => used.has(k));
@@ -26,7 +28,7 @@ function swimlane(box, run, row) {
   if (!isFinite(t0)) { t0 = 0; t1 = 1000; }
   const pad = Math.max((t1 - t0) * 0.04, 500);
   const full = [Math.max(0, t0 - pad), t1 + pad];
-  const view = { a: full[0], b: full[1] };
+  const view = { a: from ?? full[0], b: to !== null && to !== undefined && to > (from ?? full[0]) ? to : full[1] };
   const faults = run.faults.filter((f) => f[1] >= full[0] && f[0] <= full[1]);
 
   const height = TOP + lanes.length * LANE_H + 8;
@@ -36,6 +38,7 @@ function swimlane(box, run, row) {
 
   function draw() {
     svg.replaceChildren();
+    Object.assign(svg.dataset, { from: String(Math.round(view.a)), to: String(Math.round(view.b)) });
     svg.setAttribute("viewBox", `0 0 ${width()} ${height}`);
     const defs = sv("defs", {});
     for (const [id, color] of [["ah", "#57606a"], ["ah-dc", "#8250df"], ["ah-warn", "#bf8700"], ["ah-fail", "#cf222e"], ["ah-ok", "#1a7f37"]]) {

@@ -60,11 +60,13 @@ function ticks(a, b, most) {
   return out;
 }
 
-// The page's location: `#run=2&msg=m5` (run 0 when there is only one).
+// The page's location: `#run=2&msg=m5` (run 0 when there is only one), and `&from=MS&to=MS`
+// for a swimlane opened on that stretch of virtual time.
 function route() {
   const p = new URLSearchParams(location.hash.slice(1));
   const run = p.has("run") ? Number(p.get("run")) : null;
-  return { run: Number.isInteger(run) ? run : null, msg: p.get("msg") };
+  const ms = (k) => (p.has(k) && Number.isFinite(Number(p.get(k))) ? Number(p.get(k)) : null);
+  return { run: Number.isInteger(run) ? run : null, msg: p.get("msg"), from: ms("from"), to: ms("to") };
 }
 
 function go(run, msg) {

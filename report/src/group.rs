@@ -98,8 +98,8 @@ impl Links {
 struct Builder {
     index: HashMap<String, usize>,
     stories: Vec<Story>,
-    /// Messages waiting on a file's answer from the data center.
-    waiting: HashMap<String, Vec<String>>,
+    /// Messages waiting on a file's answer from the data center, and the proxy that asked.
+    waiting: HashMap<String, Vec<(String, Lane)>>,
     /// File names by MD5, for the verdicts' text.
     names: HashMap<String, String>,
     /// Open holds: (conn, txn) → (start, message).
@@ -164,8 +164,8 @@ impl Builder {
             .get(md5)
             .cloned()
             .unwrap_or_else(|| md5.to_owned());
-        for msg in waiting {
-            let to = (kind != "lost").then_some(Lane::Proxy);
+        for (msg, proxy) in waiting {
+            let to = (kind != "lost").then_some(proxy);
             self.step(
                 &msg,
                 t,
@@ -257,23 +257,33 @@ impl Builder {
                 upload,
             } => {
                 self.names.insert(md5.clone(), name.clone());
-                if let Some(msg) = links.smtp(*conn, Some(*txn), t).map(str::to_owned) {
-                    self.waiting
-                        .entry(md5.clone())
-                        .or_default()
-                        .push(msg.clone());
+                // The IMAP proxy submits the files of the messages a held fetch names.
+                let (msgs, from): (Vec<String>, Lane) = if l.actor == "imap_proxy" {
+                    let held = links.imap_held(*conn, t);
+                    (
+                        held.into_iter().map(str::to_owned).collect(),
+                        Lane::ImapProxy,
+                    )
+                } else {
+                    let msg = links.smtp(*conn, Some(*txn), t).map(str::to_owned);
+                    (msg.into_iter().collect(), proxy)
+                };
+                for msg in msgs {
+                    let waiting = self.waiting.entry(md5.clone()).or_default();
+                    waiting.push((msg.clone(), from));
                     if *upload {
-                        self.step(
-                            &msg,
-                            t,
-                            "upload",
-                            (proxy, Some(dc)),
-                            format!("upload {name}"),
-                        );
+                        let text = format!("upload {name}");
+                        self.step(&msg, t, "upload", (from, Some(dc)), text);
                     } else {
-                        let text = format!("waits on another message's upload of {name} (X1)");
-                        self.step(&msg, t, "wait", (proxy, None), text);
+                        let text = format!("waits on another upload of {name} (X1)");
+                        self.step(&msg, t, "wait", (from, None), text);
                     }
+                }
+            }
+            Event::ImapHoldStart { conn, messages } => {
+                for msg in links.imap_held(*conn, t) {
+                    let text = format!("fetch held ({messages} messages to judge)");
+                    self.step(msg, t, "hold", (Lane::ImapProxy, None), text);
                 }
             }
             Event::Verdict {
@@ -558,92 +568,5 @@ fn clip(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::line::parse;
-
-    const S5: &str = include_str!("../tests/fixtures/s5-sender-timeout-retry.jsonl");
-
-    fn s5() -> Grouped {
-        group(&parse(S5).expect("the fixture parses"))
-    }
-
-    #[test]
-    fn the_sender_timeout_retry_is_one_story_with_two_attempts_and_the_cache_decision() {
-        let g = s5();
-        assert_eq!(g.stories.len(), 1);
-        let m1 = &g.stories[0];
-        assert_eq!(m1.id, "m1");
-        assert_eq!(m1.attempts(), 2);
-        assert_eq!(m1.uploads(), 3, "three files, each uploaded once");
-        assert_eq!(m1.count("verdict"), 3);
-        assert_eq!(m1.count("timeout"), 1);
-        assert_eq!(m1.count("retry"), 1);
-        assert_eq!(
-            m1.count("cache_decision"),
-            1,
-            "the retry is decided from the cache"
-        );
-        assert_eq!(
-            m1.count("reply4"),
-            1,
-            "the server's 421 on the idle upstream"
-        );
-        assert_eq!(m1.state(), "delivered");
-        assert_eq!(m1.delivery_ms(), Some(1_200_111));
-        // The first attempt's hold ends with the sender gone, 10 minutes in.
-        let hold = &m1.spans[0];
-        assert_eq!((hold.kind, hold.start, hold.end), ("hold", 96, 600_096));
-        assert!(hold.text.contains("sender gone"), "{}", hold.text);
-        // Every upload is in the first attempt: before the retry's connection opens.
-        let retry_at = m1
-            .steps
-            .iter()
-            .filter(|s| s.kind == "attempt")
-            .nth(1)
-            .map(|s| s.t);
-        assert!(
-            m1.steps
-                .iter()
-                .filter(|s| s.kind == "upload")
-                .all(|s| Some(s.t) < retry_at)
-        );
-        assert_eq!(g.uploads, 3);
-    }
-
-    #[test]
-    fn records_without_a_message_go_to_the_message_of_their_connection() {
-        let text = r#"{"t":0,"actor":"a","event":"attempt_started","msg":"m1","attempt":1,"conn":1}
-{"t":0,"actor":"a","event":"attempt_started","msg":"m2","attempt":1,"conn":2}
-{"t":1,"actor":"p","event":"submission","conn":2,"txn":1,"md5":"f","name":"x.pdf","upload":true}
-{"t":1,"actor":"p","event":"submission","conn":1,"txn":1,"md5":"f","name":"x.pdf","upload":false}
-{"t":1,"actor":"p","event":"hold_start","conn":1,"txn":1}
-{"t":5,"actor":"dc","event":"verdict","md5":"f","level":"high","score":90,"analysis_ms":4}
-{"t":6,"actor":"p","event":"decision","conn":1,"txn":1,"msg":"m1","action":"deny","decision":"reject","held_ms":5,"released":false,"fail_open":false,"files":[]}
-{"t":6,"actor":"p","event":"smtp_reply","conn":1,"side":"client","code":554,"text":"5.7.1 no"}
-{"t":9,"actor":"f","event":"fault","id":"cut","kind":"link_cut_client","detail":"for 1s"}
-{"t":12,"actor":"f","event":"fault","id":"flush","kind":"cache_flush","detail":"once"}"#;
-        let g = group(&parse(text).expect("parses"));
-        let [m1, m2] = &g.stories[..] else {
-            panic!("two stories: {:?}", g.stories);
-        };
-        assert_eq!(m1.count("wait"), 1);
-        assert_eq!(
-            m1.count("verdict"),
-            1,
-            "the verdict answers the message that waited too"
-        );
-        assert_eq!(m2.count("verdict"), 1);
-        assert_eq!(m1.count("reply5"), 1);
-        assert_eq!(m1.state(), "rejected");
-        assert_eq!(m1.hold_ms(), Some(5));
-        assert_eq!(m2.state(), "in flight");
-        assert_eq!(g.faults.len(), 2);
-        assert_eq!(
-            (g.faults[0].start, g.faults[0].end),
-            (9, 12),
-            "no /end: until the end"
-        );
-        assert_eq!((g.faults[1].start, g.faults[1].end), (12, 12), "once");
-    }
-}
+#[path = "group_tests.rs"]
+mod tests;

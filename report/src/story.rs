@@ -149,10 +149,24 @@ impl Story {
         self.count("upload")
     }
 
-    /// Time held, all holds together; none when never held.
+    /// Time held, all holds together (overlapping holds, two IMAP fetches of one message
+    /// held at once, count once); none when never held.
     pub fn hold_ms(&self) -> Option<u64> {
-        let holds: Vec<&Span> = self.spans.iter().filter(|s| s.kind == "hold").collect();
-        (!holds.is_empty()).then(|| holds.iter().map(|s| s.end - s.start).sum())
+        let mut holds: Vec<(u64, u64)> = self
+            .spans
+            .iter()
+            .filter(|s| s.kind == "hold")
+            .map(|s| (s.start, s.end))
+            .collect();
+        holds.sort_unstable();
+        let mut total = None;
+        let mut covered = 0;
+        for (start, end) in holds {
+            let from = start.max(covered);
+            *total.get_or_insert(0) += end.saturating_sub(from);
+            covered = covered.max(end);
+        }
+        total
     }
 
     /// The longest exposure window (a file released unjudged, judged harmful later).
@@ -190,7 +204,7 @@ mod tests {
     }
 
     #[test]
-    fn hold_time_sums_the_holds() {
+    fn hold_time_is_the_time_under_any_hold() {
         let span = |start, end, kind| Span {
             start,
             end,
@@ -206,6 +220,9 @@ mod tests {
             span(0, 99, "exposure"),
         ];
         assert_eq!(s.hold_ms(), Some(15));
+        s.spans.push(span(15, 25, "hold"));
+        s.spans.push(span(31, 32, "hold"));
+        assert_eq!(s.hold_ms(), Some(20), "overlaps count once");
         assert_eq!(s.exposure_ms(), Some(99));
     }
 }

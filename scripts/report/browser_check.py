@@ -15,7 +15,9 @@ for a picture) from file:// with background networking off. Checks:
   (r3) the S5 sender-timeout retry, opened at `#msg=m1`, draws m1's swimlane: two attempts,
        three uploads (one per file, all in the first attempt), three verdicts, one sender
        timeout, one retry, one hold and the retry decided from the cache; counted from the
-       drawn SVG elements and from the data attributes the page sets;
+       drawn SVG elements and from the data attributes the page sets; opened at
+       `#msg=m1&from=540000&to=660000` it draws that stretch only (zoomed: the timeout and the
+       retry at +10m, not the attempts at +0 and +20m);
   (r4) a link cut shows as a shaded fault span on the swimlane;
   (r5) the traffic scenario (a thousand messages) shows its table and charts, not a
        swimlane per message;
@@ -166,6 +168,7 @@ def run(a, work, c):
     pages = {
         "index": "file://" + os.path.join(report, "index.html"),
         "s5-swimlane": "file://" + page_file(report, SCENARIOS[0]) + "#msg=m1",
+        "s5-zoomed": "file://" + page_file(report, SCENARIOS[0]) + "#msg=m1&from=540000&to=660000",
         "link-cut-swimlane": "file://" + page_file(report, SCENARIOS[1]) + "#msg=m1",
         "exposure-swimlane": "file://" + page_file(report, SCENARIOS[2]) + "#msg=m1",
         "traffic": "file://" + page_file(report, SCENARIOS[3]),
@@ -200,6 +203,14 @@ def run(a, work, c):
              "sender timeout": count(s5, "mark ev ev-timeout"), "hold bar": count(s5, "span span-hold")}
     c.check("(r3) S5 swimlane drawn: 2 attempts, 3 uploads, 3 verdicts, 1 decision from the cache, 1 timeout, 1 hold",
             list(drawn.values()) == [2, 3, 3, 1, 1, 1], str(drawn))
+
+    zoomed = doms["s5-zoomed"]
+    view = re.search(r'<svg class="lanes"[^>]*>', zoomed)
+    view = view.group(0) if view else ""
+    drawn = (count(zoomed, "ev ev-attempt arrow"), count(zoomed, "mark ev ev-timeout"), count(zoomed, "mark ev ev-retry"))
+    c.check("(r3) S5 zoomed on +9m..+11m: the timeout and the retry, not the attempts at +0 and +20m",
+            drawn == (0, 1, 1) and 'data-from="540000"' in view and 'data-to="660000"' in view
+            and ">+10m00s<" in zoomed, "drawn %s, %s" % (drawn, view))
 
     cut = doms["link-cut-swimlane"]
     c.check("(r4) the link cut is a shaded fault span", count(cut, "fault") == 1 and 'data-faults="1"' in cut,
