@@ -77,8 +77,7 @@ enum Command {
     /// Generate whole worlds, run them, check N1-N9, determinism and X1 on vs off; shrink a
     /// failing one to a scenario file that `aptsim run` reproduces.
     Explore(explore_command::ExploreArgs),
-    /// Write an HTML report of traces (`aptsim run --trace`): summary, distributions, a
-    /// table of messages and a swimlane timeline per message, in one self-contained file.
+    // Its help is ReportArgs' own (about, long_about, examples).
     Report(report_command::ReportArgs),
 }
 

@@ -19,6 +19,8 @@ const MAX_TIMELINES: usize = 3;
 /// Arguments of `aptsim report`.
 #[derive(clap::Args, Debug)]
 #[command(
+    about = "Write an HTML report of traces (aptsim run --trace): summary, distributions, a \
+             table of messages and a swimlane timeline per message, in one self-contained file",
     long_about = "Write an HTML report of one or more traces (aptsim run --trace FILE): a single \
                   self-contained file (no network) with a summary per run, the distributions \
                   of hold time, exposure window and time to delivery, a filterable table of \

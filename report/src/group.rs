@@ -37,8 +37,19 @@ struct Links {
     txn: HashMap<(u64, u64), String>,
     /// Messages started on each sender connection, with when.
     conn: HashMap<u64, Vec<(u64, String)>>,
-    /// Messages held on each IMAP connection: (held from, decided at, message).
-    imap: HashMap<u64, Vec<(u64, u64, String)>>,
+    /// Messages held on each IMAP connection.
+    imap: HashMap<u64, Vec<ImapHeld>>,
+}
+
+/// A message an IMAP fetch held, from its decision.
+struct ImapHeld {
+    /// Held from.
+    from: u64,
+    /// Decided at.
+    to: u64,
+    msg: String,
+    /// MD5s of its files.
+    files: Vec<String>,
 }
 
 impl Links {
@@ -57,12 +68,17 @@ impl Links {
                         .push((l.t, msg.clone()));
                 }
                 Event::ImapDecision {
-                    conn, msg, held_ms, ..
-                } => links.imap.entry(*conn).or_default().push((
-                    l.t.saturating_sub(*held_ms),
-                    l.t,
-                    msg.clone(),
-                )),
+                    conn,
+                    msg,
+                    held_ms,
+                    files,
+                    ..
+                } => links.imap.entry(*conn).or_default().push(ImapHeld {
+                    from: l.t.saturating_sub(*held_ms),
+                    to: l.t,
+                    msg: msg.clone(),
+                    files: files.iter().map(|f| f.md5.clone()).collect(),
+                }),
                 _ => {}
             }
         }
@@ -82,12 +98,14 @@ impl Links {
             .map(|(_, m)| m.as_str())
     }
 
-    /// Messages held on an IMAP connection at `t`.
-    fn imap_held(&self, conn: u64, t: u64) -> Vec<&str> {
+    /// Messages held on an IMAP connection at `t`; only those with the file `md5` if given
+    /// (a fetch of a thousand messages uploads each file for the messages that hold it).
+    fn imap_held(&self, conn: u64, t: u64, md5: Option<&str>) -> Vec<&str> {
         self.imap.get(&conn).map_or_else(Vec::new, |held| {
             held.iter()
-                .filter(|(from, to, _)| *from <= t && t <= *to)
-                .map(|(_, _, m)| m.as_str())
+                .filter(|h| h.from <= t && t <= h.to)
+                .filter(|h| md5.is_none_or(|md5| h.files.iter().any(|f| f == md5)))
+                .map(|h| h.msg.as_str())
                 .collect()
         })
     }
@@ -259,7 +277,7 @@ impl Builder {
                 self.names.insert(md5.clone(), name.clone());
                 // The IMAP proxy submits the files of the messages a held fetch names.
                 let (msgs, from): (Vec<String>, Lane) = if l.actor == "imap_proxy" {
-                    let held = links.imap_held(*conn, t);
+                    let held = links.imap_held(*conn, t, Some(md5));
                     (
                         held.into_iter().map(str::to_owned).collect(),
                         Lane::ImapProxy,
@@ -281,7 +299,7 @@ impl Builder {
                 }
             }
             Event::ImapHoldStart { conn, messages } => {
-                for msg in links.imap_held(*conn, t) {
+                for msg in links.imap_held(*conn, t, None) {
                     let text = format!("fetch held ({messages} messages to judge)");
                     self.step(msg, t, "hold", (Lane::ImapProxy, None), text);
                 }
@@ -435,13 +453,13 @@ impl Builder {
                 self.step(msg, t, kind, (Lane::ImapProxy, None), text);
             }
             Event::ImapClientTimeout { client, conn } => {
-                for msg in links.imap_held(*conn, t) {
+                for msg in links.imap_held(*conn, t, None) {
                     let text = format!("{client} timed out waiting for the held fetch");
                     self.step(msg, t, "timeout", (Lane::Client, None), text);
                 }
             }
             Event::ImapClientGone { conn } => {
-                for msg in links.imap_held(*conn, t) {
+                for msg in links.imap_held(*conn, t, None) {
                     self.step(
                         msg,
                         t,
@@ -452,7 +470,7 @@ impl Builder {
                 }
             }
             Event::ImapKeepalive { conn } => {
-                for msg in links.imap_held(*conn, t) {
+                for msg in links.imap_held(*conn, t, None) {
                     self.step(
                         msg,
                         t,

@@ -85,7 +85,8 @@ fn records_without_a_message_go_to_the_message_of_their_connection() {
 {"t":10,"actor":"imap_proxy","event":"imap_hold_start","conn":7,"tag":"4","messages":1}
 {"t":11,"actor":"imap_proxy","event":"submission","conn":7,"txn":1,"md5":"f","name":"r.pdf","upload":true}
 {"t":50,"actor":"datacenter","event":"verdict","md5":"f","level":"clean","score":0,"analysis_ms":39}
-{"t":51,"actor":"imap_proxy","event":"imap_decision","conn":7,"uid":1,"msg":"m1","action":"allow","result":"unchanged","held_ms":41,"fail_open":false,"files":[]}"#;
+{"t":51,"actor":"imap_proxy","event":"imap_decision","conn":7,"uid":1,"msg":"m1","action":"allow","result":"unchanged","held_ms":41,"fail_open":false,"files":[{"name":"r.pdf","md5":"f","level":"clean","action":"allow","source":"analysis"}]}
+{"t":51,"actor":"imap_proxy","event":"imap_decision","conn":7,"uid":2,"msg":"m2","action":"allow","result":"unchanged","held_ms":41,"fail_open":false,"files":[]}"#;
     let gi = group(&parse(imap).expect("parses"));
     let m1 = &gi.stories[0];
     let upload = m1
@@ -105,6 +106,14 @@ fn records_without_a_message_go_to_the_message_of_their_connection() {
     assert_eq!(verdict.to, Some(Lane::ImapProxy));
     assert_eq!(m1.count("hold"), 1);
     assert_eq!(m1.hold_ms(), Some(41));
+    let m2 = &gi.stories[1];
+    assert_eq!(m2.id, "m2");
+    assert_eq!(
+        m2.count("upload"),
+        0,
+        "held by the same fetch, without that file"
+    );
+    assert_eq!(m2.count("hold"), 1);
     assert_eq!(
         (g.faults[0].start, g.faults[0].end),
         (9, 12),
