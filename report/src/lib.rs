@@ -8,6 +8,16 @@
 //! - [`story`]: a message's story: steps on lanes, spans, final state.
 //! - [`group`]: which lines belong to which message.
 //! - [`duration`]: virtual times written for people.
+//! - [`summary`]: a run's key metrics and its distributions.
+//! - [`focus`]: the message a failure is about.
+//! - [`timeline`]: a message's text timeline, for the terminal.
+//! - [`run`]: a run as the report shows it (name, seed, what was checked, its stories).
+//! - [`data`]: the JSON a page embeds.
+//! - [`page`]: the HTML page (template, style and script in `assets/`).
+//! - [`index`]: a folder of pages and its `index.html` (`aptsim run --report DIR`).
+//!
+//! The page's script (`assets/*.js`, plain JavaScript, no framework) draws the tables,
+//! charts and, on demand, a message's swimlane from the embedded JSON.
 
 pub mod data;
 pub mod duration;
