@@ -4,7 +4,7 @@
 //! under a failure's reproduce line. Everything is built from the trace's JSON Lines text.
 //!
 //! # Layout
-//! - [`line`]: parsing JSON Lines into the records the report draws.
+//! - [`line`](mod@line): parsing JSON Lines into the records the report draws.
 //! - [`story`]: a message's story: steps on lanes, spans, final state.
 //! - [`group`]: which lines belong to which message.
 //! - [`duration`]: virtual times written for people.
