@@ -2,7 +2,8 @@
 //! report of a few catalogue scenarios (the S5 sender-timeout retry among them), a failing
 //! run and a page of two traces, opens each page in headless Chromium, and checks there are
 //! no console messages and that the known scenario draws what it should (the S5 retry: two
-//! attempts, three uploads, the retry decided from the cache). Its screenshots go to
+//! attempts, three uploads, the retry decided from the cache), then drives real input through
+//! the DevTools protocol (wheel zoom, drag, a click on a row). Its screenshots go to
 //! `target/report-screenshots/` (under `$CARGO_TARGET_DIR` when set), which CI keeps.
 
 mod common;

@@ -23,7 +23,12 @@ for a picture) from file:// with background networking off. Checks:
        swimlane per message;
   (r6) a failing run's page puts the failure first, with its reproduce line, and opens at
        the swimlane of the message the failure names;
-  (r7) a page of two traces lists both runs.
+  (r7) a page of two traces lists both runs;
+  (r8) real input, through the DevTools protocol (cdp.py): the mouse wheel zooms the S5
+       swimlane in around the pointer, a drag pans it, "fit" shows it whole again; in the
+       traffic scenario, typing into the filter narrows the table, and a click on a row
+       draws that message's swimlane and puts it in the address; no console message or
+       uncaught exception meanwhile.
 
 Screenshots go to DIR (default: target/report-screenshots), which CI keeps as an artifact.
 Prints one line per check and `N passed, M failed`; exits non-zero on a failure.
@@ -36,6 +41,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+
+import cdp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUITE = os.path.join(ROOT, "scenarios", "suite")
@@ -236,6 +243,52 @@ def run(a, work, c):
 
     two = attrs(doms["two-traces"], "counts") or {}
     c.check("(r7) a page of two traces lists both", two.get("data-runs") == "2", str(two))
+
+    try:
+        interact(c, work, pages["s5-swimlane"], pages["traffic"])
+    except RuntimeError as e:
+        c.check("(r8) real input through the DevTools protocol", False, str(e))
+
+
+def interact(c, work, s5, traffic):
+    d = cdp.DevTools(chromium(), os.path.join(work, "profile-cdp"), WINDOW)
+    try:
+        d.open(s5)
+        view = "(() => { const s = document.querySelector('svg.lanes'); return [Number(s.dataset.from), Number(s.dataset.to)]; })()"
+        a0, b0 = d.eval(view)
+        left, top, width, height = d.eval(
+            "(() => { const r = document.querySelector('svg.lanes').getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()")
+        x, y = left + width * 0.6, top + height / 2
+        d.mouse("mouseWheel", x, y, deltaX=0, deltaY=-300)
+        d.wait("(%s)[1] - (%s)[0] < %f" % (view, view, b0 - a0))
+        a1, b1 = d.eval(view)
+        c.check("(r8) the wheel zooms in around the pointer", b1 - a1 < b0 - a0 and a1 > a0 and b1 < b0,
+                "%s -> %s" % ((a0, b0), (a1, b1)))
+        d.mouse("mousePressed", x, y, button="left", clickCount=1)
+        d.mouse("mouseMoved", x + 200, y, button="left", buttons=1)
+        d.mouse("mouseReleased", x + 200, y, button="left", clickCount=1)
+        a2, b2 = d.eval(view)
+        c.check("(r8) a drag to the right pans to earlier times", a2 < a1 and abs((b2 - a2) - (b1 - a1)) <= 2,
+                "%s -> %s" % ((a1, b1), (a2, b2)))
+        d.eval("[...document.querySelectorAll('button')].find((b) => b.textContent === 'fit').click()")
+        c.check("(r8) fit shows the whole message again", d.eval(view) == [a0, b0], str(d.eval(view)))
+
+        d.open(traffic)
+        d.eval("document.getElementById('filter').focus()")
+        d.call("Input.insertText", text="gen-42")
+        ids = d.eval("[...document.querySelectorAll('table.messages tbody tr')].map((r) => r.dataset.msg)")
+        c.check("(r8) the filter narrows the table", ids and len(ids) < 500 and all("gen-42" in i for i in ids), str(ids)[:200])
+        rx, ry = d.eval("(() => { const r = document.querySelector('tr[data-msg=\"gen-42\"]').getBoundingClientRect(); return [r.left + 10, r.top + r.height / 2]; })()")
+        d.mouse("mousePressed", rx, ry, button="left", clickCount=1)
+        d.mouse("mouseReleased", rx, ry, button="left", clickCount=1)
+        d.wait("document.querySelector('#swimlane') && document.querySelector('#swimlane').dataset.msg === 'gen-42'")
+        c.check("(r8) a click on a row draws its swimlane and puts it in the address",
+                d.eval("location.hash") == "#run=0&msg=gen-42" and d.eval("document.querySelectorAll('svg.lanes').length") == 1,
+                d.eval("location.hash"))
+        console = d.console()
+        c.check("(r8) no console message or uncaught exception", not console, str(console))
+    finally:
+        d.close()
 
 
 if __name__ == "__main__":
