@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`cache_args`]: `--cache`, the live proxy's shared verdict cache.
 //! - [`run_command`]: `aptsim run` and `aptsim list`.
+//! - [`report_command`]: `aptsim report`, `aptsim run --report`, a failure's text timeline.
 //! - [`explore_command`]: `aptsim explore`, generated worlds checked and shrunk.
 //! - [`inspect_command`]: `aptsim inspect`, the gateway's view of messages on disk.
 //! - [`proxy_command`]: `aptsim proxy smtp`, the live proxy's flags.
@@ -26,6 +27,7 @@ mod proxy_command;
 mod proxy_settings;
 mod quarantine_command;
 mod remote_datacenter;
+mod report_command;
 mod run_command;
 mod signals;
 mod verdicts;
@@ -75,6 +77,8 @@ enum Command {
     /// Generate whole worlds, run them, check N1-N9, determinism and X1 on vs off; shrink a
     /// failing one to a scenario file that `aptsim run` reproduces.
     Explore(explore_command::ExploreArgs),
+    // Its help is ReportArgs' own (about, long_about, examples).
+    Report(report_command::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
         Command::Datacenter(args) => datacenter_command::run(&args),
         Command::Quarantine(args) => quarantine_command::run(&args),
         Command::Explore(args) => explore_command::run(&args),
+        Command::Report(args) => report_command::run(&args),
     };
     match result {
         Ok(code) => code,

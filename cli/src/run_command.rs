@@ -22,7 +22,7 @@ const MAX_SEEDS: u64 = 100_000;
 /// Arguments of `aptsim run`.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  aptsim run scenarios/suite\n  aptsim run scenarios/suite/s3-s5-sender-timeout-retry.toml --seed 7 --trace t.jsonl\n  aptsim run scenarios/suite --seeds 100 --shard 2/4"
+    after_help = "Examples:\n  aptsim run scenarios/suite\n  aptsim run scenarios/suite/s3-s5-sender-timeout-retry.toml --seed 7 --trace t.jsonl\n  aptsim run scenarios/suite --seeds 100 --shard 2/4\n  aptsim run scenarios/suite --report target/report   (then open target/report/index.html)"
 )]
 pub struct RunArgs {
     /// Scenario files (.toml) or folders of them. Default: the built-in catalogue.
@@ -54,6 +54,11 @@ pub struct RunArgs {
     /// Run every scenario twice and fail unless the two traces are byte-identical (N8).
     #[arg(long)]
     pub check_determinism: bool,
+    /// Write an HTML report into this folder: a page per run (summary, failures with their
+    /// reproduce line, distributions, messages, a swimlane per message) and index.html.
+    /// Keeps every run's trace until the end.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
 }
 
 fn parse_shard(s: &str) -> Result<(u64, u64), String> {
@@ -82,7 +87,12 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
     let jobs = jobs(args, &scenarios)?;
     let options = suite::Options {
         check_determinism: args.check_determinism,
-        keep_traces: KeepTraces::None,
+        // A report draws every run from its trace; `--trace` streams to its file instead.
+        keep_traces: if args.report.is_some() {
+            KeepTraces::All
+        } else {
+            KeepTraces::None
+        },
         trace_file: args.trace.clone(),
         workers: args
             .jobs
@@ -102,7 +112,8 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
         );
     });
     let mut out = std::io::stdout().lock();
-    let failed = report(&outcomes, &mut out).map_err(|e| format!("stdout: {e}"))?;
+    let timelines = crate::report_command::failing_timelines(&outcomes, &jobs);
+    let failed = report(&outcomes, &timelines, &mut out).map_err(|e| format!("stdout: {e}"))?;
     if let Some(file) = &args.json {
         std::fs::write(file, json_results(&outcomes)?)
             .map_err(|e| format!("{}: {e}", file.display()))?;
@@ -110,6 +121,10 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
     if let Some(file) = &args.junit {
         std::fs::write(file, junit::write(&outcomes))
             .map_err(|e| format!("{}: {e}", file.display()))?;
+    }
+    if let Some(dir) = &args.report {
+        let index = crate::report_command::write_reports(dir, &outcomes)?;
+        let _ = writeln!(stderr.lock(), "aptsim: report in {}", index.display());
     }
     Ok(if failed {
         ExitCode::FAILURE
@@ -152,18 +167,30 @@ fn jobs<'a>(args: &RunArgs, scenarios: &'a [(PathBuf, Scenario)]) -> Result<Vec<
     Ok(jobs)
 }
 
-/// Prints the summary table, then each failure with what failed and its reproduce line,
-/// then the count. True when any run failed.
-fn report(outcomes: &[Outcome], out: &mut impl Write) -> std::io::Result<bool> {
+/// Prints the summary table, then each failure with what failed, its reproduce line and the
+/// text timeline of its message (`timelines`, by the outcome's place), then the count. True
+/// when any run failed.
+fn report(
+    outcomes: &[Outcome],
+    timelines: &[Option<String>],
+    out: &mut impl Write,
+) -> std::io::Result<bool> {
     print_summary(outcomes, out)?;
-    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.passed()).collect();
+    let failed: Vec<(usize, &Outcome)> = outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| !o.passed())
+        .collect();
     writeln!(out)?;
-    for o in &failed {
+    for (k, o) in &failed {
         writeln!(out, "FAILED {} (seed {})", o.report.name, o.report.seed)?;
         for p in o.problems() {
             writeln!(out, "  {p}")?;
         }
         writeln!(out, "  reproduce: {}", o.reproduce())?;
+        if let Some(Some(timeline)) = timelines.get(*k) {
+            write!(out, "{timeline}")?;
+        }
     }
     if !failed.is_empty() {
         writeln!(out)?;
@@ -264,7 +291,7 @@ mod tests {
         }];
         let outcomes = suite::run_all(&jobs, &suite::Options::default(), |_, _| {});
         let mut out = Vec::new();
-        let failed = report(&outcomes, &mut out).expect("written");
+        let failed = report(&outcomes, &[], &mut out).expect("written");
         let out = String::from_utf8(out).expect("utf-8");
         assert!(failed, "a panic fails the run (exit status 1):\n{out}");
         assert!(

@@ -30,6 +30,9 @@
 #   isync, fetchmail the batch IMAP clients mbsync and fetchmail (imap_interop.py), run
 #                    once per check with private configurations; fetchmail's daemon is
 #                    off by default (/etc/default/fetchmail) and stays off.
+#   chromium         the browser the HTML report is checked in (scripts/report/
+#                    browser_check.py, cli/tests/report_browser.rs): headless, from file://,
+#                    background networking off.
 # Idempotent: when everything is already there it prints one line and returns at once.
 # Debian/Ubuntu only (apt-get); run as root. Safe in CI: postfix is preseeded to
 # "No configuration", so no system mail server is configured or started on port 25, and
@@ -68,13 +71,17 @@ exim_version() {
     "$EXIM_DIR/usr/sbin/exim4" -C /dev/null -bV 2>/dev/null | sed -n 's/^Exim version \([^ ]*\).*/\1/p'
 }
 
-if have_tools && have_redis && have_imap && have_exim; then
-    echo "interop deps: swaks, postfix (smtp-sink, smtp-source, master), python3, redis-server, dovecot-imapd, isync, fetchmail and exim $(exim_version) already installed"
+have_chromium() {
+    command -v chromium >/dev/null 2>&1
+}
+
+if have_tools && have_redis && have_imap && have_exim && have_chromium; then
+    echo "interop deps: swaks, postfix (smtp-sink, smtp-source, master), python3, redis-server, dovecot-imapd, isync, fetchmail, chromium and exim $(exim_version) already installed"
     exit 0
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "interop deps: run as root (needs apt-get install swaks postfix python3 redis-server dovecot-imapd isync fetchmail, and apt-get download exim4-daemon-light)" >&2
+    echo "interop deps: run as root (needs apt-get install swaks postfix python3 redis-server dovecot-imapd isync fetchmail chromium, and apt-get download exim4-daemon-light)" >&2
     exit 1
 fi
 
@@ -167,6 +174,16 @@ if ! have_imap; then
     allow_service_starts
     if ! have_imap; then
         echo "interop deps: install finished but dovecot (with its imap server and users dovecot, dovenull), mbsync or fetchmail is missing" >&2
+        exit 1
+    fi
+fi
+
+if ! have_chromium; then
+    echo "interop deps: installing chromium (apt-get)"
+    apt_update
+    run "apt-get install chromium" apt-get install -y -qq --no-install-recommends chromium
+    if ! have_chromium; then
+        echo "interop deps: install finished but chromium is missing" >&2
         exit 1
     fi
 fi
