@@ -10,7 +10,8 @@
 //!   `imap_records` turns the IMAP sessions' events into trace records.
 //! - [`sending_mta`]: the sending MTA: queue, delivery attempts, preset retry schedule;
 //!   [`outgoing`] its messages, made one at a time in queue order.
-//! - [`mail_server`]: the receiving server and its mailbox store.
+//! - [`mail_server`]: the receiving server; [`originals`] the messages as sent, so that it
+//!   knows the files of one stored unchanged without taking it apart.
 //! - [`imap_server`]: the IMAP server (Dovecot's model) and the accounts' mail store.
 //! - [`mail_client`]: a mail client program (Thunderbird, K-9, Outlook, mbsync, fetchmail).
 //! - [`datacenter`]: the sandbox.
@@ -21,6 +22,7 @@ mod imap_records;
 pub mod imap_server;
 pub mod mail_client;
 pub mod mail_server;
+pub mod originals;
 pub mod outgoing;
 pub mod sending_mta;
 pub mod smtp_proxy;

@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 
 use actix::prelude::*;
 use aptsim_core::clock::Timestamp;
+use aptsim_core::digest::Md5;
 use aptsim_core::mime::{self, MimeLimits};
+
+use crate::originals::Originals;
 use aptsim_peers::smtp::receiver::{ReceiverConfig, ReceiverOutput, ReceiverSession};
 
 use aptsim_simulator::clock::Clock;
@@ -39,6 +42,8 @@ pub struct MailServer {
     /// The IMAP server that stores each delivery in its recipients' INBOX, when the world
     /// has one.
     imap: Option<Recipient<crate::imap_server::MailboxDelivery>>,
+    /// The sender's messages as sent: a message stored unchanged needs no parsing.
+    originals: Originals,
 }
 
 impl MailServer {
@@ -52,7 +57,14 @@ impl MailServer {
             sessions: BTreeMap::new(),
             down: false,
             imap: None,
+            originals: Originals::default(),
         }
+    }
+
+    /// Knows the sender's messages as sent ([`Originals`]).
+    pub fn with_originals(mut self, originals: Originals) -> Self {
+        self.originals = originals;
+        self
     }
 
     /// Each delivery also goes to this IMAP server, into its recipients' INBOX.
@@ -93,16 +105,20 @@ impl MailServer {
                     return;
                 }
                 ReceiverOutput::Delivered(m) => {
-                    let files = mime::extract(&m.message, &MimeLimits::default())
-                        .files
-                        .iter()
-                        .map(|f| f.md5.to_hex())
-                        .collect();
+                    let msg = message_id(&m.message);
+                    let files = match self.originals.files_of(&msg, &m.message) {
+                        Some(files) => files.iter().map(Md5::to_hex).collect(),
+                        None => mime::extract(&m.message, &MimeLimits::default())
+                            .files
+                            .iter()
+                            .map(|f| f.md5.to_hex())
+                            .collect(),
+                    };
                     self.trace.record(
                         now,
                         "mail_server",
                         Record::Delivered {
-                            msg: message_id(&m.message),
+                            msg,
                             rcpts: m.rcpts.clone(),
                             size: m.message.len(),
                             files,

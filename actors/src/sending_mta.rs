@@ -2,7 +2,10 @@
 //! and its preset's retry schedule and queue lifetime (postfix, exim, sendmail, exchange).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+use aptsim_core::digest::Md5;
 
 use actix::prelude::*;
 use aptsim_core::clock::Timestamp;
@@ -13,6 +16,7 @@ use aptsim_peers::smtp::sender::{
 
 use aptsim_simulator::clock::Clock;
 
+use crate::originals::{Original, Originals};
 use crate::outgoing::{Messages, Outgoing};
 use aptsim_simulator::link::{ConnId, Link, Wire};
 use aptsim_simulator::trace::{AttemptOutcome, Record, Recorder};
@@ -28,8 +32,10 @@ pub struct OutgoingMessage {
     pub from: String,
     /// Recipients.
     pub to: Vec<String>,
-    /// The message.
-    pub raw: Vec<u8>,
+    /// The message, shared by every attempt (never copied per attempt).
+    pub raw: Arc<[u8]>,
+    /// The MD5s of its files as built (for the mail server's [`Originals`]).
+    pub files: Arc<[Md5]>,
 }
 
 struct Queued {
@@ -55,6 +61,8 @@ pub struct SendingMta {
     link: Link,
     clock: Clock,
     trace: Recorder,
+    /// The queued messages as sent, for the mail server ([`Originals`]).
+    originals: Originals,
     /// The messages not yet due, made one at a time ([`Outgoing`]).
     feed: Messages,
     queue: BTreeMap<String, Queued>,
@@ -81,11 +89,24 @@ impl SendingMta {
             link,
             clock,
             trace,
+            originals: Originals::default(),
             feed: messages.start(),
             queue: BTreeMap::new(),
             attempts: BTreeMap::new(),
             next_conn: 1,
         }
+    }
+
+    /// Shares the queued messages as sent with the mail server of the world.
+    pub fn with_originals(mut self, originals: Originals) -> Self {
+        self.originals = originals;
+        self
+    }
+
+    /// The message leaves the queue (delivered, bounced or given up).
+    fn forget(&mut self, id: &str) {
+        self.queue.remove(id);
+        self.originals.remove(id);
     }
 
     /// Takes the next message from the feed and sets a timer for its time.
@@ -109,7 +130,7 @@ impl SendingMta {
             self.helo.clone(),
             q.message.from.clone(),
             q.message.to.clone(),
-            q.message.raw.clone(),
+            &q.message.raw[..],
             now,
         )
         .with_session_end(self.preset.session_end, q.attempts == 1);
@@ -254,10 +275,10 @@ impl SendingMta {
                 self.schedule_retry(a.msg, a.number, reason, ctx);
             }
             AttemptResult::Delivered { .. } => {
-                self.queue.remove(&a.msg);
+                self.forget(&a.msg);
             }
             AttemptResult::Bounced(_) => {
-                self.queue.remove(&a.msg);
+                self.forget(&a.msg);
                 self.trace
                     .record(now, "sending_mta", Record::Bounced { msg: a.msg, reason });
             }
@@ -281,7 +302,7 @@ impl SendingMta {
         let age = now.saturating_since(q.queued_at);
         let delay = self.preset.retry.next_delay(q.attempts, age);
         if age + delay > self.preset.queue_lifetime {
-            self.queue.remove(&msg);
+            self.forget(&msg);
             self.trace.record(
                 now,
                 "sending_mta",
@@ -344,6 +365,13 @@ impl Handler<Enqueue> for SendingMta {
         let id = message.id.clone();
         self.trace
             .record(now, "sending_mta", Record::Queued { msg: id.clone() });
+        self.originals.add(
+            &id,
+            Original {
+                raw: message.raw.clone(),
+                files: message.files.clone(),
+            },
+        );
         self.queue.insert(
             id.clone(),
             Queued {

@@ -28,6 +28,7 @@ use crate::datacenter::{DataCenter, SetOutage};
 use crate::imap_server::{ImapServer, MailboxDelivery, SetImapDown};
 use crate::mail_client::{MailClientActor, Restart};
 use crate::mail_server::{MailServer, SetDown};
+use crate::originals::Originals;
 use crate::outgoing::Outgoing;
 use crate::sending_mta::SendingMta;
 use crate::smtp_proxy::{FIRST_UPSTREAM, ImapPeers, ProxyPeers, SmtpProxy};
@@ -160,12 +161,14 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
         rng::stream(spec.seed, streams::DATACENTER),
     )
     .start();
+    let originals = Originals::default();
     let mut mail_server = MailServer::new(
         spec.server.clone(),
         server_link.clone(),
         clock,
         trace.clone(),
-    );
+    )
+    .with_originals(originals.clone());
     if let Some(imap) = &imap_server {
         mail_server = mail_server.delivering_to(imap.clone().recipient());
     }
@@ -231,6 +234,7 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
         trace.clone(),
         &spec.messages,
     )
+    .with_originals(originals)
     .start();
 
     for fault in spec.faults.clone() {

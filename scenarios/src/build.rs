@@ -208,10 +208,8 @@ pub fn build(spec: &MessageSpec) -> BuiltMessage {
         Archive(String, Vec<(String, Vec<u8>)>),
     }
     let mut slots: Vec<Slot> = Vec::new();
-    let mut files = Vec::new();
     for a in &spec.attachments {
         let bytes = file_bytes(a);
-        files.push(Md5::of(&bytes));
         let Some(archive) = &a.archive else {
             slots.push(Slot::File(a.name.clone(), bytes));
             continue;
@@ -228,6 +226,16 @@ pub fn build(spec: &MessageSpec) -> BuiltMessage {
             )),
         }
     }
+    // The files in the order they stand in the message (an archive's members where the
+    // archive is), as the extractor finds them: the mail server relies on it
+    // (`aptsim_actors::originals`).
+    let files: Vec<Md5> = slots
+        .iter()
+        .flat_map(|slot| match slot {
+            Slot::File(_, bytes) => vec![Md5::of(bytes)],
+            Slot::Archive(_, members) => members.iter().map(|(_, b)| Md5::of(b)).collect(),
+        })
+        .collect();
     let mut parts = vec![MimePart::new(
         "text/plain",
         format!("Message {} from the aptsim scenario.\r\n", spec.id),
@@ -333,5 +341,35 @@ mod tests {
         assert_eq!(x.files[1].archive.as_deref(), Some("z.zip"));
         assert_eq!(aptsim_simulator::trace::message_id(&built.raw), "m1");
         assert_eq!(build(&m).raw, built.raw, "deterministic");
+    }
+
+    #[test]
+    fn the_files_listed_are_those_the_extractor_finds_in_order() {
+        let mut empty = spec("empty.bin", None);
+        empty.size = 0;
+        let mut eicar = spec("eicar.com", None);
+        eicar.content = Some("eicar".into());
+        let m = MessageSpec {
+            id: "m2".into(),
+            at: Duration::ZERO,
+            from: "a@x".into(),
+            to: vec!["b@y".into()],
+            attachments: vec![
+                spec("1.txt", Some("z.zip")),
+                spec("a.pdf", None),
+                spec("2.txt", Some("z.zip")),
+                empty,
+                eicar,
+                spec("a.pdf", None),
+            ],
+            via: Default::default(),
+        };
+        let built = build(&m);
+        let found: Vec<Md5> = mime::extract(&built.raw, &MimeLimits::default())
+            .files
+            .iter()
+            .map(|f| f.md5)
+            .collect();
+        assert_eq!(found, built.files);
     }
 }

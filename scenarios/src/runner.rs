@@ -9,8 +9,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aptsim_actors::sending_mta::OutgoingMessage;
 use aptsim_actors::outgoing::Outgoing;
+use aptsim_actors::sending_mta::OutgoingMessage;
 use aptsim_actors::world::{self, WorldSpec};
 use aptsim_core::policy::Action;
 use aptsim_core::verdict::ThreatLevel;
@@ -148,7 +148,8 @@ pub fn world_of(s: &Scenario, seed: u64) -> Result<(WorldSpec, Vec<BuiltMessage>
                         at: m.at,
                         from: m.from,
                         to: m.to,
-                        raw: m.raw,
+                        raw: m.raw.into(),
+                        files: m.files.into(),
                     }
                 }),
         )

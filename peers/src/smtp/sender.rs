@@ -122,7 +122,7 @@ impl SenderSession {
         helo: impl Into<String>,
         mail_from: impl Into<String>,
         rcpts: Vec<String>,
-        message: Vec<u8>,
+        message: impl AsRef<[u8]>,
         now: Timestamp,
     ) -> Self {
         let deadline = now + timeouts.greeting;
@@ -131,7 +131,7 @@ impl SenderSession {
             helo: helo.into(),
             from: mail_from.into(),
             rcpts,
-            body: data::dot_stuff(&message),
+            body: data::dot_stuff(message.as_ref()),
             state: State::Connecting { deadline },
             replies: ReplyParser::default(),
             size_offered: false,
