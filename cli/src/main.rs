@@ -34,6 +34,11 @@ mod verdicts;
 
 use std::process::ExitCode;
 
+/// mimalloc rather than the system allocator: simulations make and free tens of millions of
+/// small values, and the live proxy a few per message (docs/performance.md, "A day of mail").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 use inspect_command::InspectArgs;

@@ -153,7 +153,7 @@ impl Oracle {
             },
         );
         Oracle {
-            thresholds: thresholds.clone(),
+            thresholds: *thresholds,
             map,
         }
     }

@@ -23,7 +23,7 @@ struct Source {
 
 enum Rest {
     Listed(std::vec::IntoIter<MessageSpec>),
-    Traffic(TrafficStream),
+    Traffic(Box<TrafficStream>),
 }
 
 impl Rest {
@@ -41,10 +41,10 @@ pub fn specs(s: &Scenario, seed: u64) -> Specs {
     own.sort_by_key(|m| m.at);
     let mut rests = vec![Rest::Listed(own.into_iter())];
     for (i, t) in s.traffic.iter().enumerate() {
-        rests.push(Rest::Traffic(build::generate(
+        rests.push(Rest::Traffic(Box::new(build::generate(
             t,
             rng::stream(seed, streams::traffic(i)),
-        )));
+        ))));
     }
     Specs {
         sources: rests

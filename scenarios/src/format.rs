@@ -220,7 +220,7 @@ pub struct TrafficSpec {
     pub size: usize,
     /// Distinct files to draw from; a small pool means many repeats (cache hits, X1).
     /// Default: as many as the traffic has files (every file new). 1 to
-    /// [`crate::limits::MAX_FILES`].
+    /// [`crate::limits::MAX_POOL`].
     pub pool: Option<usize>,
     /// Fraction of the pool judged high, 0 to 1 (`high + medium` at most 1). Default 0.
     #[serde(default)]

@@ -13,7 +13,7 @@ use aptsim_core::duration::format as show;
 use crate::format::{AttachmentSpec, Scenario, TrafficSpec};
 use crate::limits::{
     MAX_ATTACHMENT_SIZE, MAX_ATTACHMENTS_PER_MESSAGE, MAX_DURATION, MAX_FILES, MAX_LATENCY,
-    MAX_MESSAGES, MAX_TOTAL_BYTES, show_bytes,
+    MAX_MESSAGES, MAX_POOL, MAX_TOTAL_BYTES, show_bytes,
 };
 use crate::totals;
 
@@ -202,9 +202,9 @@ fn check_traffic(s: &Scenario, t: &TrafficSpec) -> Result<(), String> {
     }
     check_size(t.size)?;
     if let Some(pool) = t.pool
-        && (pool == 0 || pool > MAX_FILES)
+        && (pool == 0 || pool > MAX_POOL)
     {
-        return Err(format!("pool: {pool} is not within 1 to {MAX_FILES}"));
+        return Err(format!("pool: {pool} is not within 1 to {MAX_POOL}"));
     }
     for (key, p) in [("high", t.high), ("medium", t.medium)] {
         if !(0.0..=1.0).contains(&p) {

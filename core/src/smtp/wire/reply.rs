@@ -43,14 +43,20 @@ impl Reply {
 
     /// The reply on the wire, CRLF after every line.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        // Written by hand, not with `format!`: every reply of every session passes here.
+        let code = self.code.to_string();
+        let size: usize = self.lines.iter().map(|l| l.len() + code.len() + 3).sum();
+        let mut out = Vec::with_capacity(size.max(code.len() + 3));
         let last = self.lines.len().saturating_sub(1);
         for (i, line) in self.lines.iter().enumerate() {
-            let sep = if i == last { ' ' } else { '-' };
-            out.extend_from_slice(format!("{}{sep}{line}\r\n", self.code).as_bytes());
+            out.extend_from_slice(code.as_bytes());
+            out.push(if i == last { b' ' } else { b'-' });
+            out.extend_from_slice(line.as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
         if self.lines.is_empty() {
-            out.extend_from_slice(format!("{} \r\n", self.code).as_bytes());
+            out.extend_from_slice(code.as_bytes());
+            out.extend_from_slice(b" \r\n");
         }
         out
     }
