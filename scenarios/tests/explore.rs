@@ -45,6 +45,20 @@ proptest! {
     }
 
     #[test]
+    fn explore_a_cache_flush_never_changes_a_final_action(case in ci_worlds()) {
+        if let Err(failure) = explore::check(&case, &property::flush_same_actions) {
+            prop_assert!(false, "{}\n{}", failure, write::to_toml(&case, "failing", ""));
+        }
+    }
+
+    #[test]
+    fn explore_a_faster_data_center_never_bounces_a_delivered_message(case in ci_worlds()) {
+        if let Err(failure) = explore::check(&case, &property::faster_no_bounce) {
+            prop_assert!(false, "{}\n{}", failure, write::to_toml(&case, "failing", ""));
+        }
+    }
+
+    #[test]
     fn every_generated_world_is_a_valid_scenario(case in generate::case(false)) {
         let text = write::to_toml(&case, "w", "a \"quoted\"\nline");
         let s = match Scenario::from_toml(&text, "w.toml") {
@@ -190,4 +204,92 @@ fn a_time_budget_stops_exploring() {
         summary.progress.simulated,
         Case::DURATION * summary.progress.cases as u32
     );
+}
+
+/// Hold mode, two messages sharing a file, the second after the first's verdict.
+const SHARED_FILE: &str = r#"
+seed = 5
+duration = "1d"
+[world]
+policy = { release_immediately = false }
+[[message]]
+id = "m1"
+[[message.attachment]]
+name = "a.pdf"
+analysis = "30s"
+level = "high"
+[[message]]
+id = "m2"
+at = "40m"
+[[message.attachment]]
+name = "a.pdf"
+analysis = "30s"
+level = "high"
+[[message.attachment]]
+name = "b.pdf"
+analysis = "30s"
+"#;
+
+#[test]
+fn explore_the_flush_and_faster_properties_compare_judged_messages() {
+    use aptsim_scenarios::explore::metamorphic;
+    let s = Scenario::from_toml(SHARED_FILE, "shared.toml").expect("valid");
+    let report = property::run_checked(&s).expect("clean");
+    // Not vacuous: both messages judged in both runs, and compared.
+    assert_eq!(metamorphic::flush_keeps_actions(&s, &report), Ok(2));
+    assert_eq!(metamorphic::faster_never_bounces(&s, &report), Ok(2));
+    let flushed = metamorphic::with_flush(&s);
+    assert_eq!(flushed.faults.len(), 1);
+    assert!(flushed.faults[0].at < s.duration);
+    let fast = metamorphic::faster(&s);
+    assert_eq!(
+        fast.messages[0].attachments[0].analysis,
+        Some(std::time::Duration::from_secs(15))
+    );
+    assert_eq!(
+        fast.world.datacenter.workers,
+        4 * s.world.datacenter.workers
+    );
+}
+
+/// Found by exploring (seed 3): with `outage = "apply"` a message decided while the data
+/// center was unreachable is denied by the policy, not by a verdict; a flush decides whether
+/// its file was cached first. Not comparable: the property passes.
+const FLUSH_OUTAGE_APPLY: &str = r#"
+seed = 2
+duration = "1d"
+[world]
+policy = { release_immediately = false, outage = "apply" }
+[[fault]]
+at = "3s"
+kind = "datacenter_unreachable"
+for = "3248s"
+[[message]]
+id = "m1"
+at = "3250s"
+[[message.attachment]]
+name = "setup.exe"
+analysis = "2s"
+[[message]]
+id = "m2"
+[[message.attachment]]
+name = "setup.exe"
+analysis = "2s"
+"#;
+
+#[test]
+fn explore_a_deny_by_the_outage_policy_is_not_a_verdict_the_flush_property_compares() {
+    use aptsim_scenarios::explore::metamorphic::{self, Judged};
+    let s = Scenario::from_toml(FLUSH_OUTAGE_APPLY, "f.toml").expect("valid");
+    let report = property::run_checked(&s).expect("clean");
+    let flushed = property::run_checked(&metamorphic::with_flush(&s)).expect("clean");
+    assert!(matches!(
+        metamorphic::judged(&report.trace, "m1"),
+        Judged::Complete(Some(aptsim_core::policy::Action::Allow), None)
+    ));
+    assert_eq!(
+        metamorphic::judged(&flushed.trace, "m1"),
+        Judged::Incomplete
+    );
+    assert_eq!(metamorphic::flush_keeps_actions(&s, &report), Ok(1));
 }

@@ -1,7 +1,7 @@
 //! The properties every generated world must keep, needing no oracle: no invariant
-//! N1–N9 breaks, nothing panics, the same world twice gives the same trace (N8), and X1
-//! on or off ends every message the same way (metamorphic). A
-//! failure names what broke ([`Failure::kind`]) so that shrinking keeps to worlds failing
+//! N1–N9 breaks, nothing panics, the same world twice gives the same trace (N8), X1 on or
+//! off ends every message the same way, and the metamorphic properties of
+//! [`super::metamorphic`] (a cache flush, a faster data center). A failure names what broke ([`Failure::kind`]) so that shrinking keeps to worlds failing
 //! the same way.
 
 use std::collections::hash_map::DefaultHasher;
@@ -168,15 +168,42 @@ fn x1_against(s: &Scenario, report: &RunReport) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Every property: N1–N9, the same trace twice (N8), and X1 on vs off (three runs).
+/// The metamorphic property of a cache flush ([`super::metamorphic::flush_keeps_actions`]),
+/// with N1–N9 on both runs.
+pub fn flush_same_actions(s: &Scenario) -> Result<Checked, Failure> {
+    let report = run_checked(s)?;
+    let compared = super::metamorphic::flush_keeps_actions(s, &report)?;
+    Ok(Checked {
+        messages: s.messages.len(),
+        runs: 2,
+        checks: 2 * 9 + compared,
+    })
+}
+
+/// The metamorphic property of a faster data center
+/// ([`super::metamorphic::faster_never_bounces`]), with N1–N9 on both runs.
+pub fn faster_no_bounce(s: &Scenario) -> Result<Checked, Failure> {
+    let report = run_checked(s)?;
+    let compared = super::metamorphic::faster_never_bounces(s, &report)?;
+    Ok(Checked {
+        messages: s.messages.len(),
+        runs: 2,
+        checks: 2 * 9 + compared,
+    })
+}
+
+/// Every property: N1–N9, the same trace twice (N8), X1 on vs off, one more cache flush,
+/// and a faster data center (five runs).
 pub fn all(s: &Scenario) -> Result<Checked, Failure> {
     let first = run_checked(s)?;
     let second = run_checked(s)?;
     same_trace(&first, &second)?;
     x1_against(s, &first)?;
+    let flushed = super::metamorphic::flush_keeps_actions(s, &first)?;
+    let faster = super::metamorphic::faster_never_bounces(s, &first)?;
     Ok(Checked {
         messages: s.messages.len(),
-        runs: 3,
-        checks: 3 * 9 + s.messages.len(),
+        runs: 5,
+        checks: 5 * 9 + s.messages.len() + flushed + faster,
     })
 }
