@@ -12,6 +12,7 @@
 
 pub mod base;
 pub mod generate;
+pub mod generate_imap;
 pub mod metamorphic;
 pub mod property;
 pub mod write;
@@ -46,7 +47,7 @@ impl World for Case {
     }
 
     fn duration(&self) -> Duration {
-        Case::DURATION
+        self.simulated()
     }
 }
 
