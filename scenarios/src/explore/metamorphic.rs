@@ -134,6 +134,19 @@ fn comparable(s: &Scenario, a: &RunReport, b: &RunReport) -> Vec<(String, Ends, 
     out
 }
 
+/// True when both runs made an SMTP decision, or both an IMAP decision, on a message and
+/// their last actions differ. Whether a client fetched a message at all is timing: a flush
+/// that makes a fetch wait for an analysis can make the client give up (Outlook then stops
+/// syncing until restarted, I5), so a decision one run made and the other never did is not
+/// compared (found by exploring, seed 3, with the IMAP server down and a slow data center).
+fn differ(a: Judged, b: Judged) -> bool {
+    let (Judged::Complete(sa, ia), Judged::Complete(sb, ib)) = (a, b) else {
+        return false;
+    };
+    let both = |x: Option<Action>, y: Option<Action>| x.zip(y).is_some_and(|(x, y)| x != y);
+    both(sa, sb) || both(ia, ib)
+}
+
 /// The world `s` with one more `cache_flush`.
 pub fn with_flush(s: &Scenario) -> Scenario {
     let mut flushed = s.clone();
@@ -154,7 +167,7 @@ pub fn flush_keeps_actions(s: &Scenario, report: &RunReport) -> Result<usize, Fa
     let other = run_checked(&flushed)?;
     let pairs = comparable(s, report, &other);
     for (id, (sa, ja), (sb, jb)) in &pairs {
-        if sa != sb || ja != jb {
+        if sa != sb || differ(*ja, *jb) {
             return Err(Failure {
                 kind: "flush".to_owned(),
                 detail: format!(

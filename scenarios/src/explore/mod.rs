@@ -11,6 +11,7 @@
 //! of threads.
 
 pub mod base;
+pub mod gaps;
 pub mod generate;
 pub mod generate_imap;
 pub mod metamorphic;

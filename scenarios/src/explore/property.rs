@@ -60,24 +60,6 @@ fn same_trace(first: &RunReport, second: &RunReport) -> Result<(), Failure> {
     })
 }
 
-/// True for an N7 violation the checker cannot judge in `s`: an upload "with a live cached
-/// verdict" where the cache holds fewer entries than the world has files, so the verdict
-/// may have been evicted (oldest first, as designed). N7's check knows the cache's time to
-/// live but not its capacity, and the trace records no eviction (found by exploring, seed
-/// 1, with `capacity = 1`); until it does, such a violation is not a failure.
-fn evicted_maybe(s: &Scenario, v: &aptsim_simulator::invariants::Violation) -> bool {
-    if v.id != "N7" || !v.detail.contains("live cached verdict") {
-        return false;
-    }
-    let mut files = std::collections::BTreeSet::new();
-    for m in runner::all_messages(s, s.seed) {
-        for a in m.attachments {
-            files.insert((a.name, a.size, a.content));
-        }
-    }
-    s.world.policy.cache.capacity < files.len()
-}
-
 /// Runs `s` once and fails on a panic or a broken invariant.
 pub fn run_checked(s: &Scenario) -> Result<RunReport, Failure> {
     let report = runner::run(s, s.seed).map_err(|e| Failure {
@@ -90,7 +72,11 @@ pub fn run_checked(s: &Scenario) -> Result<RunReport, Failure> {
             detail: panic.clone(),
         });
     }
-    if let Some(v) = report.violations.iter().find(|v| !evicted_maybe(s, v)) {
+    if let Some(v) = report
+        .violations
+        .iter()
+        .find(|v| !super::gaps::known(s, &report.trace, v))
+    {
         return Err(Failure {
             kind: v.id.to_owned(),
             detail: v.detail.clone(),
@@ -130,11 +116,8 @@ pub fn x1_same_outcomes(s: &Scenario) -> Result<Checked, Failure> {
 }
 
 /// Runs `s` with X1 flipped and compares each message's final state with `report`'s —
-/// except for a message that some decision, in either run, made without a verdict (the
-/// outage policy on a file the data center could not judge, X3/S7): X1 decides which upload
-/// a message waits on, and so whether that upload met an outage. Found by exploring: with
-/// `outage = "apply"`, a message that waits on an upload made before the outage is judged,
-/// while its own upload during the outage is refused and applied.
+/// except for a message that some decision, in either run, made without every verdict
+/// ([`super::metamorphic::Judged::Incomplete`]; see below).
 fn x1_against(s: &Scenario, report: &RunReport) -> Result<(), Failure> {
     use aptsim_simulator::faults::{FaultAction, LinkName};
     // Where the data center can lose answers (an outage, a slow data center, a cut link),
@@ -156,17 +139,19 @@ fn x1_against(s: &Scenario, report: &RunReport) -> Result<(), Failure> {
     let mut flipped = s.clone();
     flipped.world.policy.dedupe_in_flight = !s.world.policy.dedupe_in_flight;
     let other = run_checked(&flipped)?;
-    let outage_decided = |trace: &[aptsim_simulator::trace::TraceLine], id: &str| {
-        trace.iter().any(|l| {
-            matches!(&l.record, aptsim_simulator::trace::Record::Decision { msg, files, .. }
-            if msg == id && files.iter().any(|f| matches!(
-                f.source,
-                aptsim_core::inspect::Source::Unreachable | aptsim_core::inspect::Source::Slow
-            )))
-        })
+    // A message some decision, in either run, made without every verdict — the outage
+    // policy's (X3/S7), or a release (S1) — is not compared: X1 decides which upload a
+    // message waits on, and how many analyses refresh the cache when, so whether a file was
+    // known then. Found by exploring: with `outage = "apply"`, a message that waits on an
+    // upload made before an outage is judged while its own upload is refused; and (seed 3,
+    // once caches could be small) with a 4 min time to live, X1 off analyses a file twice,
+    // the second verdict is still cached when a later release-mode message comes, which is
+    // denied, and with X1 on it is released.
+    let unjudged = |trace: &[aptsim_simulator::trace::TraceLine], id: &str| {
+        super::metamorphic::judged(trace, id) == super::metamorphic::Judged::Incomplete
     };
     for m in &s.messages {
-        if outage_decided(&report.trace, &m.id) || outage_decided(&other.trace, &m.id) {
+        if unjudged(&report.trace, &m.id) || unjudged(&other.trace, &m.id) {
             continue;
         }
         let (this, that) = (
