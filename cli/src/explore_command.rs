@@ -1,7 +1,8 @@
-//! `aptsim explore`: generated whole worlds run on virtual time and checked against the
-//! invariants N1–N9, determinism (N8) and X1 on vs off (same final states); the first
-//! failing world is shrunk and written as a scenario file. Worlds run one after another. The work is [`aptsim_scenarios::explore`]; this file is the flags, the
-//! progress lines, the summary and the exit status.
+//! `aptsim explore`: generated whole worlds, or variations of the user's own scenario
+//! (`--base FILE`), run on virtual time and checked against the invariants N1–N9,
+//! determinism (N8) and the metamorphic properties; the first failing world is shrunk and
+//! written as a scenario file. The work is [`aptsim_scenarios::explore`]; this file is the
+//! flags, the progress lines, the summary and the exit status.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -36,6 +37,15 @@ pub struct ExploreArgs {
     /// shrinks the same world whatever the number.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
+    /// Vary this scenario instead of generating worlds: its policy, presets, traffic,
+    /// clients and faults are kept; message and analysis times, verdicts, fault times, the
+    /// seed and extra faults are varied (its expectations are left out).
+    #[arg(long, value_name = "FILE")]
+    pub base: Option<PathBuf>,
+    /// With --base: keep the file's [totals] in every variation, as properties (e.g.
+    /// `duplicates = 0`); a variation breaking one fails as `expect`.
+    #[arg(long, requires = "base")]
+    pub keep_totals: bool,
 }
 
 fn days(d: Duration) -> f64 {
@@ -69,7 +79,15 @@ pub fn run(args: &ExploreArgs) -> Result<ExitCode, String> {
             || std::thread::available_parallelism().map_or(1, usize::from),
             usize::from,
         ),
+        base: args.base.as_ref().map(|p| p.display().to_string()),
         ..Explore::default()
+    };
+    let base = match &cfg.base {
+        Some(path) => Some(std::sync::Arc::new(explore::base::Base::load(
+            path,
+            args.keep_totals,
+        )?)),
+        None => None,
     };
     let stderr = std::io::stderr();
     let mut last = Instant::now();
@@ -79,13 +97,17 @@ pub fn run(args: &ExploreArgs) -> Result<ExitCode, String> {
             let _ = writeln!(stderr.lock(), "explore: {}", line(p));
         }
     };
-    let summary = explore::explore(&cfg, &mut progress).map_err(|e| e.to_string())?;
+    let summary = match base {
+        Some(base) => explore::explore_base(&cfg, base, &mut progress),
+        None => explore::explore(&cfg, &mut progress),
+    }
+    .map_err(|e| e.to_string())?;
     let p = &summary.progress;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
         "explored {} worlds ({} messages, {} runs, {:.0} virtual days, {} invariant checks) \
-         in {:.1}s; seed {}{}",
+         in {:.1}s; seed {}{}{}",
         p.cases,
         p.messages,
         p.runs,
@@ -93,7 +115,10 @@ pub fn run(args: &ExploreArgs) -> Result<ExitCode, String> {
         p.checks,
         p.wall.as_secs_f64(),
         args.seed,
-        if args.no_swarm { ", no swarm" } else { "" }
+        if args.no_swarm { ", no swarm" } else { "" },
+        cfg.base
+            .as_ref()
+            .map_or_else(String::new, |b| format!(", around {b}"))
     );
     match summary.found {
         None => {

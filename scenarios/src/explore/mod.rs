@@ -1,6 +1,7 @@
-//! Exploring: generated whole worlds ([`generate`]) run and checked against properties
-//! ([`property`]); a failing world is shrunk by proptest to a small one that fails the same
-//! way, and written as a scenario file ([`write`]) that `aptsim run` reproduces.
+//! Exploring: generated whole worlds ([`generate`]), or variations of a user's own scenario
+//! ([`base`]), run and checked against properties ([`property`], [`metamorphic`]); a
+//! failing world is shrunk by proptest to a small one that fails the same way, and written
+//! as a scenario file ([`write`]) that `aptsim run` reproduces.
 //!
 //! The cases are drawn and shrunk by proptest's value trees, driven here rather than by
 //! `TestRunner::run`, so that exploring can stop on a time budget, report progress, and
@@ -9,7 +10,11 @@
 //! in the order drawn, so the same seed finds and shrinks the same world whatever the number
 //! of threads.
 
+pub mod base;
+pub mod gaps;
 pub mod generate;
+pub mod generate_imap;
+pub mod metamorphic;
 pub mod property;
 pub mod write;
 
@@ -21,6 +26,31 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use generate::Case;
 use property::{Checked, Failure, Property};
+
+/// A world the explorer draws: written as a scenario file, and run from that text, so the
+/// file written for a failure is exactly the world that failed.
+pub trait World: Clone + std::fmt::Debug + Send + Sync {
+    /// The scenario file, named `name`, with `description` (one line).
+    fn to_toml(&self, name: &str, description: &str) -> String;
+    /// Messages it has, written and generated.
+    fn messages(&self) -> u64;
+    /// Virtual time one run of it simulates.
+    fn duration(&self) -> Duration;
+}
+
+impl World for Case {
+    fn to_toml(&self, name: &str, description: &str) -> String {
+        write::to_toml(self, name, description)
+    }
+
+    fn messages(&self) -> u64 {
+        self.messages.len() as u64
+    }
+
+    fn duration(&self) -> Duration {
+        self.simulated()
+    }
+}
 
 /// How to explore.
 #[derive(Debug, Clone)]
@@ -39,6 +69,9 @@ pub struct Explore {
     pub max_shrink_steps: u32,
     /// Threads checking cases at once (1: one after another).
     pub jobs: usize,
+    /// The base scenario's path as the user gave it (`--base`), for the written file's name
+    /// and the command line in its description; `None` for generated worlds.
+    pub base: Option<String>,
 }
 
 impl Default for Explore {
@@ -51,6 +84,7 @@ impl Default for Explore {
             out: None,
             max_shrink_steps: 2_000,
             jobs: 1,
+            base: None,
         }
     }
 }
@@ -112,9 +146,10 @@ pub enum ExploreError {
     },
 }
 
-/// Runs `case` through `property` (as the scenario its file would be).
-pub fn check(case: &Case, property: &Property<'_>) -> Result<Checked, Failure> {
-    let s = write::scenario(case, "explore").map_err(|e| Failure {
+/// Runs `world` through `property` (as the scenario its file would be).
+pub fn check<W: World>(world: &W, property: &Property<'_>) -> Result<Checked, Failure> {
+    let text = world.to_toml("explore", "generated");
+    let s = crate::format::Scenario::from_toml(&text, "explore.toml").map_err(|e| Failure {
         kind: "world".to_owned(),
         detail: format!("the generated world is not a valid scenario: {e}"),
     })?;
@@ -140,6 +175,20 @@ pub fn explore(
     explore_with(cfg, &property::all, on_progress)
 }
 
+/// Explores variations of the user's scenario `base` (`--base`) with every property.
+pub fn explore_base(
+    cfg: &Explore,
+    base: std::sync::Arc<base::Base>,
+    on_progress: &mut dyn FnMut(&Progress),
+) -> Result<Summary, ExploreError> {
+    explore_worlds(
+        cfg,
+        base::varied(base, cfg.swarm),
+        &property::all,
+        on_progress,
+    )
+}
+
 /// Explores with `property`: draws cases until `cfg`'s budget is spent or one fails, then
 /// shrinks that one and writes it.
 pub fn explore_with(
@@ -152,9 +201,9 @@ pub fn explore_with(
 
 /// Explores the worlds `strategy` draws (a narrower set than `cfg.swarm`'s, e.g. one
 /// leaving out known findings) with `property`.
-pub fn explore_worlds(
+pub fn explore_worlds<W: World>(
     cfg: &Explore,
-    strategy: impl Strategy<Value = Case>,
+    strategy: impl Strategy<Value = W>,
     property: &Property<'_>,
     on_progress: &mut dyn FnMut(&Progress),
 ) -> Result<Summary, ExploreError> {
@@ -179,16 +228,16 @@ pub fn explore_worlds(
                     .map_err(|e| ExploreError::Draw(e.to_string()))?,
             );
         }
-        let cases: Vec<Case> = trees.iter().map(ValueTree::current).collect();
+        let cases: Vec<W> = trees.iter().map(ValueTree::current).collect();
         let outcomes = check_all(&cases, property, jobs);
         for ((tree, case), outcome) in trees.iter_mut().zip(cases).zip(outcomes) {
             p.cases += 1;
-            p.messages += case.messages.len() as u64;
+            p.messages += case.messages();
             match outcome {
                 Ok(c) => {
                     p.runs += c.runs as u64;
                     p.checks += c.checks as u64;
-                    p.simulated += Case::DURATION * c.runs as u32;
+                    p.simulated += case.duration() * c.runs as u32;
                     p.wall = started.elapsed();
                     on_progress(&p);
                 }
@@ -211,8 +260,8 @@ pub fn explore_worlds(
 }
 
 /// Checks `cases` on `jobs` threads; the outcomes in the order of `cases`.
-fn check_all(
-    cases: &[Case],
+fn check_all<W: World>(
+    cases: &[W],
     property: &Property<'_>,
     jobs: usize,
 ) -> Vec<Result<Checked, Failure>> {
@@ -250,11 +299,11 @@ fn check_all(
 }
 
 /// Shrinks a failing case to the smallest that fails with the same kind, and writes it.
-fn shrink(
+fn shrink<W: World>(
     cfg: &Explore,
     number: u64,
-    tree: &mut dyn ValueTree<Value = Case>,
-    case: Case,
+    tree: &mut dyn ValueTree<Value = W>,
+    case: W,
     failure: Failure,
     property: &Property<'_>,
 ) -> Result<Found, ExploreError> {
@@ -281,14 +330,28 @@ fn shrink(
             }
         }
     }
-    let name = format!("explore-{}-{}", cfg.seed, best_failure.kind.to_lowercase());
+    let (name, base) = match &cfg.base {
+        Some(path) => (
+            format!(
+                "explore-{}-{}-{}",
+                base::stem(path),
+                cfg.seed,
+                best_failure.kind.to_lowercase()
+            ),
+            format!(" --base {path}"),
+        ),
+        None => (
+            format!("explore-{}-{}", cfg.seed, best_failure.kind.to_lowercase()),
+            String::new(),
+        ),
+    };
     let description = format!(
-        "found by `aptsim explore --seed {}{}` (case {number}), shrunk: {}",
+        "found by `aptsim explore{base} --seed {}{}` (case {number}), shrunk: {}",
         cfg.seed,
         if cfg.swarm { "" } else { " --no-swarm" },
         best_failure.to_string().replace(['\n', '\r'], " ")
     );
-    let toml = write::to_toml(&best, &name, &description);
+    let toml = best.to_toml(&name, &description);
     let file = match &cfg.out {
         Some(dir) => Some(write_file(dir, &name, &toml)?),
         None => None,

@@ -27,7 +27,7 @@ fn write_case(out: &mut String, case: &Case, name: &str, description: &str) -> s
     writeln!(out, "name = {}", quote(name))?;
     writeln!(out, "description = {}", quote(description))?;
     writeln!(out, "seed = {}", case.seed)?;
-    writeln!(out, "duration = \"{}\"", show(Case::DURATION))?;
+    writeln!(out, "duration = \"{}\"", show(case.simulated()))?;
     writeln!(out, "\n[world]\nmta = \"{}\"", case.mta)?;
     let mut policy = vec![
         format!("release_immediately = {}", !case.hold),
@@ -44,7 +44,22 @@ fn write_case(out: &mut String, case: &Case, name: &str, description: &str) -> s
     if let Some(d) = case.tempfail_deadline {
         policy.push(format!("tempfail_deadline = \"{}\"", show(d)));
     }
+    if let Some((ttl, capacity)) = case.cache {
+        policy.push(format!(
+            "cache = {{ ttl = \"{}\", capacity = {capacity} }}",
+            show(ttl)
+        ));
+    }
+    if let Some([low, medium, high]) = case.actions {
+        policy.push(format!(
+            "levels = {{ low = {{ action = \"{low}\" }}, medium = {{ action = \"{medium}\" }}, \
+             high = {{ action = \"{high}\" }} }}"
+        ));
+    }
     writeln!(out, "policy = {{ {} }}", policy.join(", "))?;
+    if let Some(imap) = &case.imap {
+        super::generate_imap::write_proxy(out, imap)?;
+    }
     for (i, f) in case.faults.iter().enumerate() {
         let (kind, link) = match f.kind {
             FaultKind::DatacenterUnreachable => ("datacenter_unreachable", None),
@@ -54,6 +69,10 @@ fn write_case(out: &mut String, case: &Case, name: &str, description: &str) -> s
             FaultKind::CutClient => ("link_cut", Some("client")),
             FaultKind::CutUpstream => ("link_cut", Some("upstream")),
             FaultKind::CutDatacenter => ("link_cut", Some("datacenter")),
+            FaultKind::ClientRestart => ("client_restart", None),
+            FaultKind::ImapServerDown => ("imap_server_down", None),
+            FaultKind::CutImapClient => ("link_cut", Some("imap_client")),
+            FaultKind::CutImapServer => ("link_cut", Some("imap_server")),
         };
         writeln!(out, "\n[[fault]]\nid = \"f{}\"", i + 1)?;
         writeln!(out, "at = \"{}\"\nkind = \"{kind}\"", show(f.at))?;
@@ -71,18 +90,34 @@ fn write_case(out: &mut String, case: &Case, name: &str, description: &str) -> s
             i + 1,
             show(m.at)
         )?;
-        for &k in &m.files {
-            let file = &case.files[k % case.files.len()];
+        if m.mailbox {
+            writeln!(out, "via = \"mailbox\"")?;
+        }
+        let mut in_archive = Vec::new();
+        for (j, &k) in m.files.iter().enumerate() {
+            let k = k % case.files.len();
+            let file = &case.files[k];
             write!(
                 out,
                 "[[message.attachment]]\nname = {}\nanalysis = \"{}\"\n",
                 quote(&file.name),
                 show(file.analysis)
             )?;
+            if file.size != 2_000 {
+                writeln!(out, "size = {}", file.size)?;
+            }
             if let Some(level) = file.level {
                 writeln!(out, "level = \"{level}\"")?;
             }
+            // A zip holds a name once: the same file again stays outside the archive.
+            if m.archived.get(j) == Some(&true) && !in_archive.contains(&k) {
+                in_archive.push(k);
+                writeln!(out, "archive = \"bundle.zip\"")?;
+            }
         }
+    }
+    if let Some(imap) = &case.imap {
+        super::generate_imap::write_clients(out, imap)?;
     }
     Ok(())
 }
