@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`cache_args`]: `--cache`, the live proxy's shared verdict cache.
 //! - [`run_command`]: `aptsim run` and `aptsim list`.
+//! - [`check_command`]: `aptsim check`, a trace file re-checked against its scenario.
 //! - [`report_command`]: `aptsim report`, `aptsim run --report`, a failure's text timeline.
 //! - [`explore_command`]: `aptsim explore`, generated worlds checked and shrunk.
 //! - [`inspect_command`]: `aptsim inspect`, the gateway's view of messages on disk.
@@ -16,6 +17,7 @@
 //! - [`verdicts`]: reading a verdict file (`--verdicts`, `--dc-verdicts`).
 
 mod cache_args;
+mod check_command;
 mod datacenter_command;
 mod explore_command;
 mod hop_args;
@@ -84,6 +86,8 @@ enum Command {
     Explore(explore_command::ExploreArgs),
     // Its help is ReportArgs' own (about, long_about, examples).
     Report(report_command::ReportArgs),
+    // Its help is CheckArgs' own (about, examples, exit status).
+    Check(check_command::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -97,6 +101,7 @@ fn main() -> ExitCode {
         Command::Quarantine(args) => quarantine_command::run(&args),
         Command::Explore(args) => explore_command::run(&args),
         Command::Report(args) => report_command::run(&args),
+        Command::Check(args) => check_command::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -11,6 +11,7 @@
 //!   [`feed`] all of them in queue order, made one at a time.
 //! - [`imap_world`]: the world's IMAP side (accounts, clients, mailbox messages).
 //! - [`runner`]: a scenario and a seed → the world → the run's trace, invariants, metrics.
+//! - [`checks`]: what a run concludes from its trace, online or re-checking a trace file.
 //! - [`panics`]: a panic inside a run, caught and turned into a failure.
 //! - [`expect`]: the per-message expectations, checked against the trace; [`imap_expect`]
 //!   those about what a mail client holds; [`expect_lines`] the lines they read, kept while
@@ -22,6 +23,7 @@
 //! - [`files`]: finding scenario files and folders; the built-in catalogue.
 
 pub mod build;
+pub mod checks;
 pub mod expect;
 pub mod expect_lines;
 pub mod explore;

@@ -1,6 +1,6 @@
 //! Runs one scenario: builds its world, simulates it, and checks its expectations and the
-//! invariants N1–N9 against the trace. A panic anywhere in the run fails it
-//! ([`crate::panics`]).
+//! invariants N1–N9 against the trace as it is written ([`crate::checks`], the same checks
+//! that re-check a trace file). A panic anywhere in the run fails it ([`crate::panics`]).
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -15,17 +15,17 @@ use aptsim_actors::world::{self, WorldSpec};
 use aptsim_core::policy::Action;
 use aptsim_core::verdict::ThreatLevel;
 use aptsim_peers::datacenter::DcConfig;
-use aptsim_simulator::invariants::{CheckContext, Checker, FinalStates, Violation};
-use aptsim_simulator::metrics::{self, Accumulator, Metrics};
+use aptsim_simulator::invariants::{CheckContext, FinalStates, Violation};
+use aptsim_simulator::metrics::{self, Metrics};
 use aptsim_simulator::observe::{JsonlSink, TraceDigest};
 use aptsim_simulator::trace::Recorder;
 use aptsim_simulator::trace::TraceLine;
 
 use crate::build::{self, BuiltMessage};
-use crate::expect_lines::ExpectLines;
+use crate::checks::Checks;
 use crate::format::Scenario;
 use crate::format::Via;
-use crate::{expect, feed, panics, totals};
+use crate::{feed, panics};
 
 /// Everything one run produced and concluded.
 #[derive(Debug, Clone)]
@@ -217,30 +217,17 @@ pub fn run_with(s: &Scenario, seed: u64, keep: &Keep) -> Result<RunReport, Strin
 
 fn run_unguarded(s: &Scenario, seed: u64, keep: &Keep) -> Result<RunReport, String> {
     let (spec, messages) = world_of(s, seed)?;
-    let ctx = CheckContext {
-        cache_ttl: spec.policy.cache.ttl,
-        dedupe_in_flight: spec.policy.dedupe_in_flight,
-        analysis_timeout: spec.policy.analysis_timeout,
-        proactive_tempfail: spec.policy.tempfail_deadline.is_some()
-            && !spec.policy.release_immediately,
-        non_allow_levels: ThreatLevel::ALL
-            .iter()
-            .filter(|l| spec.policy.level(**l).action != Action::Allow)
-            .copied()
-            .collect(),
-        faults: spec.faults.iter().map(|f| f.id.clone()).collect(),
-    };
     let recorder = if keep.trace {
         Recorder::default()
     } else {
         Recorder::streaming()
     };
-    let checker = Rc::new(RefCell::new(Checker::new(ctx)));
-    let accumulator = Rc::new(RefCell::new(Accumulator::default()));
-    let expected = Rc::new(RefCell::new(expect_lines(s, &messages)));
-    recorder.observe(checker.clone());
-    recorder.observe(accumulator.clone());
-    recorder.observe(expected.clone());
+    let checks = Rc::new(RefCell::new(Checks::new(
+        s,
+        check_context(&spec),
+        &messages,
+    )));
+    recorder.observe(checks.clone());
     let file = match &keep.file {
         Some(path) => {
             let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -263,20 +250,17 @@ fn run_unguarded(s: &Scenario, seed: u64, keep: &Keep) -> Result<RunReport, Stri
             .finish()
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    let (states, violations) = checker.replace(Checker::new(empty_context())).finish();
-    let mut accumulator = accumulator.take();
-    accumulator.set_trace_lines(recorder.len() as usize);
-    let metrics = accumulator.finish();
-    let mut failures = expect::check(expected.borrow().lines(), &messages, &s.expectations);
-    failures.extend(totals::check(&s.totals, &metrics, &states));
+    let c = checks
+        .borrow_mut()
+        .finish(s, &messages, Some(recorder.len()));
     Ok(RunReport {
         name: s.name.clone(),
         seed,
-        failures,
-        violations,
+        failures: c.failures,
+        violations: c.violations,
         panic: None,
-        states,
-        metrics,
+        states: c.states,
+        metrics: c.metrics,
         wall,
         trace: recorder.take_lines(),
         trace_lines: recorder.len(),
@@ -284,25 +268,20 @@ fn run_unguarded(s: &Scenario, seed: u64, keep: &Keep) -> Result<RunReport, Stri
     })
 }
 
-/// What the expectations read: the lines of the messages they name.
-fn expect_lines(s: &Scenario, messages: &[BuiltMessage]) -> ExpectLines {
-    let named: BTreeSet<&str> = s.expectations.iter().map(|e| e.message.as_str()).collect();
-    let md5s = messages
-        .iter()
-        .filter(|m| named.contains(m.id.as_str()))
-        .flat_map(|m| m.files.iter().map(|f| f.to_hex()));
-    ExpectLines::new(named.iter().map(|m| (*m).to_owned()), md5s)
-}
-
-/// A context for a checker that is only there to be replaced.
-fn empty_context() -> CheckContext {
+/// What the invariants need to know of a world besides its trace.
+pub fn check_context(spec: &WorldSpec) -> CheckContext {
     CheckContext {
-        cache_ttl: Duration::ZERO,
-        dedupe_in_flight: false,
-        analysis_timeout: Duration::ZERO,
-        proactive_tempfail: false,
-        non_allow_levels: BTreeSet::new(),
-        faults: Vec::new(),
+        cache_ttl: spec.policy.cache.ttl,
+        dedupe_in_flight: spec.policy.dedupe_in_flight,
+        analysis_timeout: spec.policy.analysis_timeout,
+        proactive_tempfail: spec.policy.tempfail_deadline.is_some()
+            && !spec.policy.release_immediately,
+        non_allow_levels: ThreatLevel::ALL
+            .iter()
+            .filter(|l| spec.policy.level(**l).action != Action::Allow)
+            .copied()
+            .collect(),
+        faults: spec.faults.iter().map(|f| f.id.clone()).collect(),
     }
 }
 

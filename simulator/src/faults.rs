@@ -47,7 +47,39 @@ impl serde::Serialize for FaultAction {
     }
 }
 
+/// A trace file names a fault as the trace writes it ([`FaultAction::name`]).
+impl<'de> serde::Deserialize<'de> for FaultAction {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        FaultAction::ALL
+            .into_iter()
+            .find(|a| a.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = FaultAction::ALL.iter().map(|a| a.name()).collect();
+                serde::de::Error::custom(format!(
+                    "unknown fault {name:?} (one of {})",
+                    known.join(", ")
+                ))
+            })
+    }
+}
+
 impl FaultAction {
+    /// Every fault, each link cut apart: what a trace can name.
+    pub const ALL: [FaultAction; 11] = [
+        FaultAction::DatacenterUnreachable,
+        FaultAction::DatacenterSlow,
+        FaultAction::ServerDown,
+        FaultAction::CacheFlush,
+        FaultAction::LinkCut(LinkName::Client),
+        FaultAction::LinkCut(LinkName::Upstream),
+        FaultAction::LinkCut(LinkName::Datacenter),
+        FaultAction::LinkCut(LinkName::ImapClient),
+        FaultAction::LinkCut(LinkName::ImapServer),
+        FaultAction::ImapServerDown,
+        FaultAction::ClientRestart,
+    ];
+
     /// True for a state that holds until it ends (`for`, or the end of the run); false for
     /// one that takes effect once (emptying the cache).
     pub fn lasts(self) -> bool {

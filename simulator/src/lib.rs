@@ -10,6 +10,7 @@
 //! - [`rng`]: one seed per run, one stream per actor.
 //! - [`trace`]: the typed trace records and the recorder.
 //! - [`observe`]: observers that read the trace as it is written (files, digests, checks).
+//! - [`trace_file`]: a trace file read back, one line at a time, into observers.
 //! - [`invariants`]: N1–N9, checked from the trace after every run.
 //! - [`metrics`]: latency percentiles, holds, uploads, cache hits, retries, exposures.
 
@@ -23,3 +24,4 @@ pub mod retransmit;
 pub mod rng;
 pub mod timer;
 pub mod trace;
+pub mod trace_file;

@@ -14,13 +14,13 @@ use aptsim_core::inspect::{Decision, Source};
 use aptsim_core::policy::Action;
 use aptsim_core::verdict::ThreatLevel;
 use aptsim_peers::smtp::sender::Phase;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::faults::FaultAction;
 use crate::observe::Observer;
 
 /// Which side of a proxy a protocol line was seen on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     /// Between the sending MTA and the proxy.
@@ -30,7 +30,7 @@ pub enum Side {
 }
 
 /// How a delivery attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptOutcome {
     /// The server accepted the message.
@@ -42,7 +42,7 @@ pub enum AttemptOutcome {
 }
 
 /// What the engine decided to do with a message, without the payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DecisionKind {
     /// Deliver it unchanged.
@@ -70,8 +70,8 @@ impl From<&Decision> for DecisionKind {
 }
 
 /// One observable event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Record {
     /// A message entered the sender's queue.
     Queued { msg: String },
@@ -100,6 +100,7 @@ pub enum Record {
     SenderTimeout {
         msg: String,
         attempt: u32,
+        #[serde(deserialize_with = "crate::trace_file::phase")]
         phase: Phase,
     },
     /// The next attempt is scheduled.
@@ -278,7 +279,8 @@ pub enum Record {
 }
 
 /// A file in a decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FileRecord {
     /// File name.
     pub name: String,
@@ -335,7 +337,8 @@ impl Serialize for FileLevel {
     }
 }
 
-/// One line of the trace.
+/// One line of the trace (read back by [`crate::trace_file`], whose `Deserialize` maps
+/// `actor` onto the names the actors write).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TraceLine {
     /// Virtual milliseconds since the start of the run.

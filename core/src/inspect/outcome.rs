@@ -7,7 +7,7 @@ use crate::policy::Action;
 use crate::verdict::ThreatLevel;
 
 /// Where a file's verdict came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     /// A live entry of the verdict cache (S6).

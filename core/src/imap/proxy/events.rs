@@ -13,7 +13,7 @@ use crate::policy::Action;
 pub type Output = crate::session_output::Output<ImapEvent>;
 
 /// What became of one message the session fetched to judge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageResult {
     /// Allowed: served as the server has it.
