@@ -122,6 +122,7 @@ fn expect_lines(s: &Scenario, messages: &[BuiltMessage]) -> ExpectLines {
 fn empty_context() -> CheckContext {
     CheckContext {
         cache_ttl: Duration::ZERO,
+        cache_capacity: 0,
         dedupe_in_flight: false,
         analysis_timeout: Duration::ZERO,
         proactive_tempfail: false,

@@ -272,6 +272,7 @@ fn run_unguarded(s: &Scenario, seed: u64, keep: &Keep) -> Result<RunReport, Stri
 pub fn check_context(spec: &WorldSpec) -> CheckContext {
     CheckContext {
         cache_ttl: spec.policy.cache.ttl,
+        cache_capacity: spec.policy.cache.capacity,
         dedupe_in_flight: spec.policy.dedupe_in_flight,
         analysis_timeout: spec.policy.analysis_timeout,
         proactive_tempfail: spec.policy.tempfail_deadline.is_some()

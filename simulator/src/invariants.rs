@@ -17,7 +17,7 @@ use aptsim_core::verdict::ThreatLevel;
 
 use crate::faults::{FaultAction, LinkName};
 use crate::observe::Observer;
-use crate::trace::{Record, TraceLine};
+use crate::trace::{DecisionKind, Record, TraceLine};
 
 pub use ambiguity::Ambiguity;
 
@@ -35,6 +35,8 @@ pub struct Violation {
 pub struct CheckContext {
     /// The cache's time to live (N7).
     pub cache_ttl: Duration,
+    /// How many verdicts the cache holds (N7): past that, the oldest stored goes first.
+    pub cache_capacity: usize,
     /// X1 on: one MD5 never under analysis twice at once (N7).
     pub dedupe_in_flight: bool,
     /// The policy's analysis timeout (X3): an upload unanswered this long is given up by
@@ -112,6 +114,8 @@ pub struct Checker {
     cuts: Vec<(u64, u64)>,
     /// Levels the data center gave, by MD5 (N3).
     levels: HashMap<String, ThreatLevel>,
+    /// Connections each quarantined message was decided on (N1).
+    quarantined_on: HashMap<String, Vec<u64>>,
     /// Held deliveries whose file had no verdict yet: MD5 → messages (N3).
     pending_n3: HashMap<String, Vec<String>>,
     /// Transactions a hold started for (N3, N4).
@@ -119,8 +123,10 @@ pub struct Checker {
     /// Per transaction: MD5s uploaded and not yet answered, with their upload time (N5).
     open_uploads: HashMap<(u64, u64), Vec<(String, u64)>>,
     answered: HashSet<String>,
-    /// N7: when each verdict was cached, and when each MD5's upload started.
-    cached_at: HashMap<String, u64>,
+    /// N7: when each verdict was cached (and how many were stored before it), and when each
+    /// MD5's upload started.
+    cached_at: HashMap<String, (u64, u64)>,
+    stores: u64,
     in_flight: HashMap<String, u64>,
     fired: HashSet<String>,
     imap: imap::Checker,
@@ -152,11 +158,13 @@ impl Checker {
             open_cuts: BTreeMap::new(),
             cuts: Vec::new(),
             levels: HashMap::new(),
+            quarantined_on: HashMap::new(),
             pending_n3: HashMap::new(),
             holds: HashSet::new(),
             open_uploads: HashMap::new(),
             answered: HashSet::new(),
             cached_at: HashMap::new(),
+            stores: 0,
             in_flight: HashMap::new(),
             fired: HashSet::new(),
             found: Found::default(),
@@ -283,8 +291,15 @@ impl Checker {
                 fail_open,
                 held_ms,
                 released,
+                decision,
                 ..
             } => {
+                if *decision == DecisionKind::Quarantine {
+                    self.quarantined_on
+                        .entry(msg.clone())
+                        .or_default()
+                        .push(*conn);
+                }
                 let under_hold = self.holds.contains(&(*conn, *txn));
                 // Held: a hold started for it, or it was decided in hold mode at once (from
                 // the cache, as an S5 retry is), which `held_ms` records.
@@ -351,7 +366,8 @@ impl Checker {
         let (ttl, timeout) = (self.cache_ttl_ms, self.analysis_timeout_ms);
         match &l.record {
             Record::CacheStored { md5 } => {
-                self.cached_at.insert(md5.clone(), l.t);
+                self.cached_at.insert(md5.clone(), (l.t, self.stores));
+                self.stores += 1;
                 self.in_flight.remove(md5.as_str());
             }
             Record::Unreachable { md5 } | Record::AnalysisLost { md5 } => {
@@ -364,10 +380,15 @@ impl Checker {
             Record::Submission {
                 md5, upload: true, ..
             } => {
+                // Live: within its time to live, and fewer verdicts stored after it than
+                // the cache holds, so it cannot have been pushed out (the oldest stored goes
+                // first; a store of one already there only makes it younger).
+                let capacity = self.ctx.cache_capacity as u64;
+                let stores = self.stores;
                 if self
                     .cached_at
                     .get(md5.as_str())
-                    .is_some_and(|&at| l.t < at + ttl)
+                    .is_some_and(|&(at, seq)| l.t < at + ttl && stores - seq - 1 < capacity)
                 {
                     self.found.n7.push(Violation {
                         id: "N7",
@@ -398,6 +419,7 @@ impl Checker {
             ctx,
             messages,
             ambiguity,
+            quarantined_on,
             maybe_started,
             open_cuts,
             mut cuts,
@@ -417,11 +439,22 @@ impl Checker {
         // N1: every message ends in one state. A delivery the sender did not hear of (an
         // ambiguous timeout, N2) leaves its queue to go on with the message: a later attempt
         // may then be refused (554), quarantined or give up. The recipient has the message
-        // all the same; it counts as delivered.
+        // all the same; it counts as delivered. Likewise a quarantine decided only for
+        // attempts the sender had given up on unanswered (Exim half-closes at its dot, so
+        // the proxy cannot see it leave during a hold; the analysis timeout then
+        // quarantines a copy nobody waits for): the sender's retry goes on to its own end,
+        // and that end is the message's.
+        let unseen = ambiguity.attempts_unanswered();
         let mut v = Vec::new();
         let mut states = FinalStates::default();
         for msg in &ids {
-            let s = messages[*msg];
+            let mut s = messages[*msg];
+            let quarantine_unseen = quarantined_on
+                .get(msg.as_str())
+                .is_some_and(|conns| conns.iter().all(|c| unseen.contains(&(msg.as_str(), *c))));
+            if s.quarantined && quarantine_unseen && (s.delivered > 0 || s.denied || s.expired) {
+                s.quarantined = false;
+            }
             states.submitted += 1;
             let delivered = s.delivered > 0;
             if delivered && ambiguous.contains_key(msg.as_str()) {

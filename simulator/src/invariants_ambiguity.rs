@@ -65,6 +65,12 @@ impl Ambiguity {
         out
     }
 
+    /// Every attempt the sender ended unanswered after its final dot, relayed or not:
+    /// (message, connection).
+    pub fn attempts_unanswered(&self) -> std::collections::HashSet<(&str, u64)> {
+        self.maybe.iter().map(|(m, c)| (m.as_str(), *c)).collect()
+    }
+
     /// Ambiguous timeouts in all.
     pub fn total(&self) -> usize {
         self.maybe.iter().filter(|(_, c)| self.relayed(*c)).count()

@@ -14,6 +14,7 @@ fn line(t: u64, record: Record) -> TraceLine {
 fn ctx() -> CheckContext {
     CheckContext {
         cache_ttl: Duration::from_secs(3_600),
+        cache_capacity: 100_000,
         dedupe_in_flight: true,
         analysis_timeout: Duration::from_secs(1_200),
         proactive_tempfail: false,
@@ -457,4 +458,74 @@ fn n1_a_delivery_the_sender_never_heard_of_may_be_followed_by_a_refusal() {
     let (states, violations) = check(&trace, &ctx());
     assert!(violations.is_empty(), "{violations:?}");
     assert_eq!((states.delivered, states.denied), (1, 0));
+}
+
+#[test]
+fn n1_a_quarantine_for_a_sender_that_left_unseen_is_not_a_second_end() {
+    let decision = |t, conn| {
+        line(
+            t,
+            Record::Decision {
+                conn,
+                txn: 1,
+                msg: "m1".into(),
+                action: aptsim_core::policy::Action::Quarantine,
+                decision: crate::trace::DecisionKind::Quarantine,
+                held_ms: Some(1),
+                released: false,
+                fail_open: true,
+                files: vec![],
+            },
+        )
+    };
+    let quarantined = |t| line(t, Record::Quarantined { msg: "m1".into() });
+    let mut trace = vec![
+        line(0, Record::Queued { msg: "m1".into() }),
+        attempt(0, "m1", 1, 9),
+        decision(20, 9),
+        quarantined(20),
+        attempt(30, "m1", 2, 10),
+        delivered(31, "m1", &[]),
+    ];
+    assert_eq!(ids(&trace, &ctx()), ["N1"], "quarantined and delivered");
+    // Exim gave up at its final-dot timeout, unseen: the quarantine kept a copy nobody
+    // waited for, and the retry's delivery is the message's end.
+    let unanswered = line(
+        10,
+        Record::MayBeDeliveredMultipleTimes {
+            msg: "m1".into(),
+            attempt: 1,
+            conn: 9,
+        },
+    );
+    trace.insert(3, unanswered);
+    let (states, violations) = check(&trace, &ctx());
+    assert!(violations.is_empty(), "{violations:?}");
+    assert_eq!((states.delivered, states.quarantined), (1, 0));
+    // A quarantine on an attempt the sender did hear of is an end, whatever came before.
+    trace.push(decision(40, 10));
+    trace.push(quarantined(40));
+    assert_eq!(ids(&trace, &ctx()), ["N1"]);
+}
+
+#[test]
+fn n7_a_verdict_pushed_out_of_a_full_cache_may_be_uploaded_again() {
+    let stored = |t, md5: &str| line(t, Record::CacheStored { md5: md5.into() });
+    let trace = vec![
+        submission(0, 1, "a"),
+        stored(4, "a"),
+        submission(5, 2, "b"),
+        stored(6, "b"),
+        submission(10, 3, "a"),
+    ];
+    let small = |capacity| CheckContext {
+        cache_capacity: capacity,
+        ..ctx()
+    };
+    assert!(ids(&trace, &small(1)).is_empty(), "b pushed a out");
+    assert_eq!(ids(&trace, &small(2)), ["N7"], "room for both: a was live");
+    assert!(
+        ids(&trace, &small(0)).is_empty(),
+        "a cache that keeps nothing"
+    );
 }

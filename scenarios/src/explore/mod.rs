@@ -11,7 +11,6 @@
 //! of threads.
 
 pub mod base;
-pub mod gaps;
 pub mod generate;
 pub mod generate_imap;
 pub mod metamorphic;
