@@ -28,6 +28,18 @@ fn simulation(c: &mut Criterion) {
         let (spec, _) = runner::world_of(&scenario(release), 1).expect("world");
         group.bench_function(name, |b| b.iter(|| world::run(spec.clone())));
     }
+    // A day's mix (scenarios/scale/day-10k.toml): one message in five with a file, hold
+    // mode, checked online as a run is (`runner::run_with`, nothing kept), as `aptsim run`
+    // runs the million-message day.
+    let day = aptsim_scenarios::files::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/scale/day-10k.toml"
+    )))
+    .expect("scenarios/scale/day-10k.toml");
+    group.throughput(Throughput::Elements(10_000));
+    group.bench_function("day_mix_10000_msgs_checked", |b| {
+        b.iter(|| runner::run_with(&day, 1, &runner::Keep::default()).expect("runs"))
+    });
     // Five days of Postfix retries against a server that is down: a week on the clock.
     let text = "[world]\nmta = \"postfix\"\n[[fault]]\nat = \"0s\"\nkind = \"server_down\"\n\
                 [[message]]\nid = \"m1\"\n[[message.attachment]]\nname = \"a.pdf\"\n";

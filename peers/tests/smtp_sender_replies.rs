@@ -251,7 +251,7 @@ fn bare_session() -> SenderSession {
         "mta.example",
         "a@example.com",
         vec!["b@example.net".into()],
-        b"Subject: x\r\n\r\nhi\r\n".to_vec(),
+        b"Subject: x\r\n\r\nhi\r\n",
         t(0),
     );
     s.handle_connected(t(0));

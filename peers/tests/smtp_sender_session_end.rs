@@ -21,7 +21,7 @@ fn to_the_dot(end: SessionEnd, first: bool, ehlo: &[u8]) -> (SenderSession, Stri
         "mta.example",
         "a@example.com",
         vec!["b@example.net".into()],
-        b"Subject: x\r\n\r\nhi\r\n".to_vec(),
+        b"Subject: x\r\n\r\nhi\r\n",
         t(0),
     )
     .with_session_end(end, first);

@@ -33,7 +33,7 @@ pub fn sender(
         "mta.example.com",
         FROM,
         rcpts.iter().map(|r| r.to_string()).collect(),
-        raw.to_vec(),
+        raw,
         now,
     )
 }
