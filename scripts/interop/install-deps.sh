@@ -30,11 +30,16 @@
 #   isync, fetchmail the batch IMAP clients mbsync and fetchmail (imap_interop.py), run
 #                    once per check with private configurations; fetchmail's daemon is
 #                    off by default (/etc/default/fetchmail) and stays off.
-# Idempotent: when everything is already there it prints one line and returns at once.
+# First it runs scripts/build-deps.sh (libssl-dev, pkg-config: what building the workspace
+# itself needs), so that one call readies a fresh machine for building and testing.
+# Idempotent: when everything is already there it prints one line (and build-deps.sh one)
+# and returns at once.
 # Debian/Ubuntu only (apt-get); run as root. Safe in CI: postfix is preseeded to
 # "No configuration", so no system mail server is configured or started on port 25, and
 # no Exim daemon is installed or started.
 set -euo pipefail
+
+bash "$(dirname "$0")/../build-deps.sh"
 
 EXIM_DIR="${APTSIM_EXIM_DIR:-/var/cache/aptsim-interop/exim}"
 EXIM_USER=Debian-exim
