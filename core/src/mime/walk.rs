@@ -230,10 +230,15 @@ impl<'r> Walker<'r> {
                 if broken {
                     self.out.malformed.insert(Malformed::BadTransferEncoding);
                 }
+                // Joined by hand: `format!` cost more than the rest of the part's bookkeeping.
                 let content_type = if subtype.is_empty() {
                     ctype
                 } else {
-                    format!("{ctype}/{subtype}")
+                    let mut t = ctype;
+                    t.reserve_exact(subtype.len() + 1);
+                    t.push('/');
+                    t.push_str(&subtype);
+                    t
                 };
                 self.add_attachment(name, content_type, body, here);
             }
