@@ -3,8 +3,8 @@
 //!
 //! Why OpenSSL: on the machines this runs on its hand-scheduled x86-64 assembly hashes
 //! 20–30 % faster than md-5's portable backend, and MD5 is most of what the attachment
-//! pipeline does (docs/performance.md, "MD5 backends"; md-5's own `asm` backend was only
-//! 3–8 % faster). The algorithm object is fetched once (`EVP_MD_fetch`, OpenSSL 3): fetching
+//! pipeline does (docs/performance.md, "MD5 backends"; md-5's own `asm` backend gained at
+//! most 8 %). The algorithm object is fetched once (`EVP_MD_fetch`, OpenSSL 3): fetching
 //! it implicitly on every digest cost about 0.2 µs each, a few per cent of a 10 KB message.
 //!
 //! Why a fallback: a libcrypto may refuse MD5 (a FIPS-only provider configuration), and the
