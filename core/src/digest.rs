@@ -1,12 +1,16 @@
 //! File identity: the MD5 of a file's decoded bytes, as the gateway and the data center key it.
 //!
 //! [`Md5`] is a plain 16-byte newtype so it can be copied, ordered (deterministic maps) and
-//! printed as the lowercase hex every tool in this field shows.
+//! printed as the lowercase hex every tool in this field shows. Digests are computed by
+//! [`Md5Hasher`] (`hasher`): OpenSSL's MD5 where the linked libcrypto has it, md-5's
+//! portable Rust otherwise, with the same result.
+
+mod hasher;
 
 use std::fmt;
 use std::str::FromStr;
 
-use md5::{Digest, Md5 as Md5Hasher};
+pub use hasher::Md5Hasher;
 
 /// The MD5 digest of one file's decoded bytes.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -15,7 +19,7 @@ pub struct Md5(pub [u8; 16]);
 impl Md5 {
     /// Digest of `bytes` in one call.
     pub fn of(bytes: &[u8]) -> Self {
-        Md5(Md5Hasher::digest(bytes).into())
+        hasher::digest(bytes)
     }
 
     /// Lowercase hex, 32 characters.

@@ -33,11 +33,16 @@
 #   chromium         the browser the HTML report is checked in (scripts/report/
 #                    browser_check.py, cli/tests/report_browser.rs): headless, from file://,
 #                    background networking off.
-# Idempotent: when everything is already there it prints one line and returns at once.
+# First it runs scripts/build-deps.sh (libssl-dev, pkg-config: what the `openssl-md5`
+# feature of aptsim-core needs to build, which the tests build too).
+# Idempotent: when everything is already there it prints one line (and build-deps.sh one)
+# and returns at once.
 # Debian/Ubuntu only (apt-get); run as root. Safe in CI: postfix is preseeded to
 # "No configuration", so no system mail server is configured or started on port 25, and
 # no Exim daemon is installed or started.
 set -euo pipefail
+
+bash "$(dirname "$0")/../build-deps.sh"
 
 EXIM_DIR="${APTSIM_EXIM_DIR:-/var/cache/aptsim-interop/exim}"
 EXIM_USER=Debian-exim

@@ -117,6 +117,20 @@ pub fn sniff(bytes: &[u8]) -> Option<ArchiveKind> {
     }
 }
 
+/// Bytes before which [`may_be_archive`] can answer: the end of a tar header's `ustar` magic.
+pub const SNIFF_PREFIX: usize = 262;
+
+/// False only when bytes that begin with `prefix` cannot be an archive, whatever follows:
+/// [`sniff`] of the whole can only say yes for bytes this says yes for. `prefix` must hold
+/// at least [`SNIFF_PREFIX`] bytes, or all of them. Lets the MIME walk hash an attachment
+/// and drop its bytes as it decodes them, keeping only those that may need expanding.
+pub fn may_be_archive(prefix: &[u8]) -> bool {
+    prefix.starts_with(b"PK\x03\x04")
+        || prefix.starts_with(b"PK\x05\x06")
+        || prefix.starts_with(b"\x1f\x8b")
+        || prefix.get(257..262) == Some(b"ustar")
+}
+
 /// First entries that mark a zip as a document format rather than an archive: Office Open
 /// XML (`[Content_Types].xml`), OpenDocument (`mimetype`, first by the standard), Java and
 /// Android packages. Such a file is analysed as the document it is (the sandbox opens Office

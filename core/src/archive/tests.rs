@@ -121,6 +121,31 @@ fn sniffs_by_content() {
     assert_eq!(run(&zip_of(&[])), Vec::<String>::new());
 }
 
+/// What the MIME walk relies on to drop an attachment's bytes: a prefix for which
+/// `may_be_archive` says no is never the start of something `sniff` calls an archive.
+fn prefix_rule_holds(bytes: &[u8]) -> bool {
+    sniff(bytes).is_none() || may_be_archive(&bytes[..bytes.len().min(SNIFF_PREFIX)])
+}
+
+#[test]
+fn a_prefix_tells_every_archive() {
+    for archive in
+        samples()
+            .into_iter()
+            .chain([gz(b"x", None), zip_of(&[]), tar_of(&[("a", b"x", b'0')])])
+    {
+        assert!(sniff(&archive).is_some());
+        assert!(may_be_archive(&archive[..SNIFF_PREFIX.min(archive.len())]));
+    }
+    assert!(!may_be_archive(b"%PDF-1.7\n"));
+    assert!(!may_be_archive(&[0u8; 1000]));
+    // An Office document is a zip that is no archive; its prefix still says "maybe", and
+    // the walk keeps its bytes for `sniff` to decide.
+    let docx = zip_of(&[("[Content_Types].xml", b"<Types/>", Stored)]);
+    assert_eq!(sniff(&docx), None);
+    assert!(may_be_archive(&docx));
+}
+
 #[test]
 fn zip_members_in_order_directories_skipped() {
     let z = zip_of(&[
@@ -389,7 +414,21 @@ proptest! {
     fn random_bytes_never_panic(magic in 0usize..4, tail in prop::collection::vec(any::<u8>(), 0..1500)) {
         let mut bytes = [&b"PK\x03\x04"[..], b"PK\x05\x06", b"\x1f\x8b", b""][magic].to_vec();
         bytes.extend(tail);
-        let _ = sniff(&bytes);
+        prop_assert!(prefix_rule_holds(&bytes));
         let _ = expand(&bytes, &ArchiveLimits::default());
+    }
+
+    #[test]
+    fn no_archive_hides_behind_a_plain_prefix(
+        which in 0usize..3,
+        flips in prop::collection::vec((0usize..600, any::<u8>()), 0..6),
+    ) {
+        let mut bytes = samples().swap_remove(which);
+        for (at, b) in flips {
+            if let Some(x) = bytes.get_mut(at) {
+                *x ^= b;
+            }
+        }
+        prop_assert!(prefix_rule_holds(&bytes));
     }
 }

@@ -218,17 +218,29 @@ impl<'r> Walker<'r> {
                 let Some(name) = fields.file_name() else {
                     return;
                 };
-                let (bytes, broken, md5) =
-                    decode::transfer_decode_md5(cte.as_deref(), &buf[e.body.clone()]);
+                // Only an archive's bytes are walked further; others are kept only for a
+                // caller that asked for contents.
+                let keep = if self.keep_contents {
+                    decode::Keep::All
+                } else {
+                    decode::Keep::IfArchive
+                };
+                let (body, broken) =
+                    decode::decode_attachment(cte.as_deref(), &buf[e.body.clone()], keep);
                 if broken {
                     self.out.malformed.insert(Malformed::BadTransferEncoding);
                 }
+                // Joined by hand: `format!` alone was 2 % of a 10 KB message's pipeline.
                 let content_type = if subtype.is_empty() {
                     ctype
                 } else {
-                    format!("{ctype}/{subtype}")
+                    let mut t = ctype;
+                    t.reserve_exact(subtype.len() + 1);
+                    t.push('/');
+                    t.push_str(&subtype);
+                    t
                 };
-                self.add_attachment(name, content_type, bytes, md5, here);
+                self.add_attachment(name, content_type, body, here);
             }
         }
     }
@@ -336,12 +348,33 @@ impl<'r> Walker<'r> {
         &mut self,
         name: String,
         content_type: String,
-        bytes: Cow<'_, [u8]>,
-        md5: Option<Md5>,
+        body: decode::Body<'_>,
         span: Range<usize>,
     ) {
-        let md5 = md5.unwrap_or_else(|| Md5::of(&bytes));
         let index = self.out.attachments.len();
+        let (bytes, md5) = match body {
+            decode::Body::Bytes(bytes, md5) => {
+                let md5 = md5.unwrap_or_else(|| Md5::of(&bytes));
+                (bytes, md5)
+            }
+            // Hashed while decoded, no archive, contents not asked for: the file is its
+            // name, size and MD5.
+            decode::Body::Hashed { size, md5 } => {
+                let attachment = Attachment {
+                    name,
+                    content_type,
+                    size,
+                    md5,
+                    span,
+                    archive: None,
+                    unwalked: false,
+                };
+                let file = File::whole(index, &attachment, None, None);
+                self.out.files.push(file);
+                self.out.attachments.push(attachment);
+                return;
+            }
+        };
         let expansion = if self.cancelled() {
             None
         } else {
