@@ -94,12 +94,12 @@ fn out_of_range_values_are_refused_with_their_key_and_bound() {
                 .into(),
         ),
         (
-            format!("{t}count = 10_000_000\n"),
-            "bad.toml: traffic[0].count: 10000000 is not within 1 to 100000".into(),
+            format!("{t}count = 20_000_000\nevery = \"1ms\"\n"),
+            "bad.toml: traffic[0].count: 20000000 is not within 1 to 10000000".into(),
         ),
         (
             format!("{t}count = 0\n"),
-            "traffic[0].count: 0 is not within 1 to 100000".into(),
+            "traffic[0].count: 0 is not within 1 to 10000000".into(),
         ),
         (
             format!("{t}count = 1\nattachments = 1000000\n"),
@@ -107,16 +107,19 @@ fn out_of_range_values_are_refused_with_their_key_and_bound() {
                 .into(),
         ),
         (
-            format!("{t}count = 60000\nevery = \"1ms\"\n{t}prefix = \"b\"\ncount = 60000\n"),
-            "bad.toml: message, traffic: 120000 messages in all is over the limit of 100000".into(),
+            format!(
+                "{t}count = 6000000\nevery = \"1ms\"\n{t}prefix = \"b\"\ncount = 6000000\nevery = \"1ms\"\n"
+            ),
+            "bad.toml: message, traffic: 12000000 messages in all is over the limit of 10000000"
+                .into(),
         ),
         (
-            format!("{t}count = 2000\nattachments = 1000\nsize = 1\n"),
-            "2000000 attachments in all is over the limit of 1000000".into(),
+            format!("{t}count = 20000\nattachments = 1000\nsize = 1\n"),
+            "20000000 attachments in all is over the limit of 10000000".into(),
         ),
         (
             format!("{t}count = 100\nsize = 67108864\n"),
-            "6710886400 attachment bytes in all is over the limit of 512 MiB".into(),
+            "6710886400 attachment bytes in all is over the limit of 4 GiB".into(),
         ),
         (
             format!("{t}count = 1\npool = 0\n"),
