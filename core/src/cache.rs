@@ -310,4 +310,58 @@ mod tests {
         assert_eq!(f.finish(&a), Some(t(1)));
         assert_eq!(f.claim(a, t(3)), Claim::Upload);
     }
+
+    /// Found by `cargo mutants` (docs/scenarios.md, "Mutation testing"): nothing checked that
+    /// expired verdicts are purged before the cache counts itself full, nor what it reports
+    /// of its size (the live proxy's `aptsim_cache_entries`).
+    #[test]
+    fn expired_entries_are_purged_when_a_verdict_is_stored_and_the_size_is_told() {
+        let mut c = MemoryCache::new(CacheConfig {
+            ttl: Duration::from_secs(10),
+            capacity: 3,
+        });
+        assert!(c.is_empty());
+        assert_eq!(VerdictCache::entries(&c), Some(0));
+        let (a, b, d) = (Md5::of(b"a"), Md5::of(b"b"), Md5::of(b"d"));
+        c.insert(a, v(ThreatLevel::Low), t(0));
+        c.insert(b, v(ThreatLevel::Low), t(5));
+        assert!(!c.is_empty());
+        assert_eq!(VerdictCache::entries(&c), Some(2));
+        // Room for three, but a expired at 10: storing d purges it.
+        c.insert(d, v(ThreatLevel::Low), t(12));
+        assert_eq!(c.len(), 2);
+        assert_eq!(VerdictCache::entries(&c), Some(2));
+    }
+
+    #[test]
+    fn a_store_that_cannot_count_says_so() {
+        struct Opaque;
+        impl VerdictCache for Opaque {
+            fn get(&self, _: &Md5, _: Timestamp) -> Option<Verdict> {
+                None
+            }
+            fn insert(&mut self, _: Md5, _: Verdict, _: Timestamp) {}
+            fn flush(&mut self) {}
+        }
+        assert_eq!(Opaque.entries(), None);
+    }
+
+    /// Found by `cargo mutants`: the in-flight table's own answers (X1) were checked only
+    /// through the gateway.
+    #[test]
+    fn the_in_flight_table_tells_what_is_under_analysis_since_when() {
+        let mut f = InFlight::default();
+        let (a, b) = (Md5::of(b"a"), Md5::of(b"b"));
+        assert!(f.is_empty() && InFlightTable::is_empty(&f));
+        assert_eq!(f.claim(a, t(7)), Claim::Upload);
+        assert_eq!(f.claim(a, t(9)), Claim::AlreadyInFlight(t(7)));
+        assert!(f.contains(&a) && !f.contains(&b));
+        assert_eq!(f.started(&a), Some(t(7)));
+        assert_eq!(InFlightTable::started(&f, &a), Some(t(7)));
+        assert_eq!(f.started(&b), None);
+        assert_eq!((f.len(), InFlightTable::len(&f)), (1, 1));
+        assert!(!f.is_empty() && !InFlightTable::is_empty(&f));
+        assert_eq!(f.finish(&a), Some(t(7)));
+        assert!(!f.contains(&a) && f.is_empty() && InFlightTable::is_empty(&f));
+    }
 }
