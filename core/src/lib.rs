@@ -47,3 +47,6 @@ pub mod unscannable;
 pub mod usage;
 pub mod verdict;
 pub mod work;
+
+#[cfg(test)]
+mod test_bytes;

@@ -126,18 +126,7 @@ pub(super) fn digest(bytes: &[u8]) -> Md5 {
 mod tests {
     use super::*;
 
-    /// Bytes that are neither all alike nor periodic with a block's period.
-    fn varied(len: usize, seed: u32) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(2_654_435_761) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                (x >> 11) as u8
-            })
-            .collect()
-    }
+    use crate::test_bytes::varied;
 
     fn reference(bytes: &[u8]) -> Md5 {
         Md5(md5::Md5::digest(bytes).into())

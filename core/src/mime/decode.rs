@@ -402,18 +402,7 @@ mod tests {
         }
     }
 
-    /// Varied bytes: no two chunks alike, none an archive unless made one.
-    fn varied(len: usize, seed: u32) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(2_654_435_761) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                (x >> 7) as u8
-            })
-            .collect()
-    }
+    use crate::test_bytes::varied;
 
     fn mime_base64(data: &[u8]) -> Vec<u8> {
         let encoded = base64_simd::STANDARD.encode_to_string(data);
