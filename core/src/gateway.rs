@@ -175,6 +175,20 @@ mod tests {
         );
     }
 
+    /// Found by `cargo mutants` (docs/scenarios.md, "Mutation testing"): nothing checked that
+    /// a failed upload ends its claim, so that the next message uploads the file at once
+    /// instead of waiting for an analysis that will never answer (X1, X3).
+    #[test]
+    fn a_failed_upload_is_no_longer_in_flight() {
+        let md5 = Md5::of(b"refused");
+        let mut g = Gateway::new(Arc::new(Policy::default()));
+        let at = Timestamp::from_millis(60_000);
+        assert_eq!(g.claim_upload(md5, at), UploadDecision::Upload);
+        assert_eq!(g.claim_upload(md5, at), UploadDecision::Wait);
+        g.record_failure(&md5);
+        assert_eq!(g.claim_upload(md5, at), UploadDecision::Upload);
+    }
+
     /// A table that says every file is under analysis elsewhere, as a shared one does for
     /// another gateway's claim.
     struct ClaimedElsewhere;
