@@ -27,7 +27,8 @@ pub struct Original {
 }
 
 /// The messages in the sender's queue, by id; shared by the sender and the mail server of
-/// one world (single-threaded, as the world is).
+/// one world (single-threaded, as the world is). A hash map, never iterated: only looked
+/// up, so its order cannot reach the trace (N8).
 #[derive(Debug, Clone, Default)]
 pub struct Originals(Rc<RefCell<HashMap<String, Original>>>);
 

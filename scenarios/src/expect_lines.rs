@@ -14,7 +14,8 @@ use std::collections::HashSet;
 use aptsim_simulator::observe::Observer;
 use aptsim_simulator::trace::{Record, TraceLine};
 
-/// Keeps the lines expectations read; nothing at all when there are none.
+/// Keeps the lines expectations read; nothing at all when there are none. Its sets are
+/// only asked whether they hold a name, never iterated, so their order cannot matter.
 #[derive(Debug, Default)]
 pub struct ExpectLines {
     messages: HashSet<String>,

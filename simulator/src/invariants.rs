@@ -8,7 +8,9 @@
 //! running world, or afterwards over a kept trace or a trace file ([`check`]). Either way
 //! it is the same code, so the two always agree. What it keeps follows what is in flight —
 //! open uploads, holds, unanswered verdicts — plus a few flags per message, because a
-//! message already final may still be delivered again, and N1 and N2 must see that.
+//! message already final may still be delivered again, and N1 and N2 must see that. Its hash
+//! maps are looked up, never iterated in an order that reaches a result: what is reported
+//! per message is sorted first, so a run's violations are the same every time (N8).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
