@@ -11,7 +11,7 @@
 //! simulation's time.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -27,10 +27,11 @@ pub struct Original {
 }
 
 /// The messages in the sender's queue, by id; shared by the sender and the mail server of
-/// one world (single-threaded, as the world is). A hash map, never iterated: only looked
-/// up, so its order cannot reach the trace (N8).
+/// one world (single-threaded, as the world is). Only looked up, never iterated; ordered
+/// all the same, as every map of the simulation is, so that no order can reach the trace
+/// (N8).
 #[derive(Debug, Clone, Default)]
-pub struct Originals(Rc<RefCell<HashMap<String, Original>>>);
+pub struct Originals(Rc<RefCell<BTreeMap<String, Original>>>);
 
 impl Originals {
     /// The sender queued message `id`.

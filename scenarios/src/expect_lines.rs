@@ -9,18 +9,19 @@
 //! submissions on their connections, and the IMAP records (mailboxes, fetches, IMAP
 //! decisions), which the IMAP expectations match by UID as well as by id.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 use aptsim_simulator::observe::Observer;
 use aptsim_simulator::trace::{Record, TraceLine};
 
 /// Keeps the lines expectations read; nothing at all when there are none. Its sets are
-/// only asked whether they hold a name, never iterated, so their order cannot matter.
+/// only asked whether they hold a name (ordered sets all the same, as in all simulation
+/// code, so that no order can reach a result).
 #[derive(Debug, Default)]
 pub struct ExpectLines {
-    messages: HashSet<String>,
-    md5s: HashSet<String>,
-    conns: HashSet<u64>,
+    messages: BTreeSet<String>,
+    md5s: BTreeSet<String>,
+    conns: BTreeSet<u64>,
     kept: Vec<TraceLine>,
 }
 
@@ -33,7 +34,7 @@ impl ExpectLines {
         ExpectLines {
             messages: messages.into_iter().collect(),
             md5s: md5s.into_iter().collect(),
-            conns: HashSet::new(),
+            conns: BTreeSet::new(),
             kept: Vec::new(),
         }
     }
