@@ -8,11 +8,11 @@
 //! running world, or afterwards over a kept trace or a trace file ([`check`]). Either way
 //! it is the same code, so the two always agree. What it keeps follows what is in flight —
 //! open uploads, holds, unanswered verdicts — plus a few flags per message, because a
-//! message already final may still be delivered again, and N1 and N2 must see that. Its hash
-//! maps are looked up, never iterated in an order that reaches a result: what is reported
-//! per message is sorted first, so a run's violations are the same every time (N8).
+//! message already final may still be delivered again, and N1 and N2 must see that. Its maps
+//! are ordered, so what is reported per message comes in the order of the ids, the same
+//! every time (N8).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aptsim_core::verdict::ThreatLevel;
@@ -105,32 +105,32 @@ pub struct Checker {
     ctx: CheckContext,
     analysis_timeout_ms: u64,
     cache_ttl_ms: u64,
-    messages: HashMap<String, Message>,
+    messages: BTreeMap<String, Message>,
     ambiguity: Ambiguity,
     /// When each sender connection started (N2 with X2 only).
-    started: HashMap<u64, u64>,
+    started: BTreeMap<u64, u64>,
     /// Ambiguous attempts with the start of their connection (N2 with X2 only).
     maybe_started: Vec<(u64, u64, u64)>,
     /// Client link cuts: open ones by fault id, and closed (start, end) spans.
     open_cuts: BTreeMap<String, u64>,
     cuts: Vec<(u64, u64)>,
     /// Levels the data center gave, by MD5 (N3).
-    levels: HashMap<String, ThreatLevel>,
+    levels: BTreeMap<String, ThreatLevel>,
     /// Connections each quarantined message was decided on (N1).
-    quarantined_on: HashMap<String, Vec<u64>>,
+    quarantined_on: BTreeMap<String, Vec<u64>>,
     /// Held deliveries whose file had no verdict yet: MD5 → messages (N3).
-    pending_n3: HashMap<String, Vec<String>>,
+    pending_n3: BTreeMap<String, Vec<String>>,
     /// Transactions a hold started for (N3, N4).
-    holds: HashSet<(u64, u64)>,
+    holds: BTreeSet<(u64, u64)>,
     /// Per transaction: MD5s uploaded and not yet answered, with their upload time (N5).
-    open_uploads: HashMap<(u64, u64), Vec<(String, u64)>>,
-    answered: HashSet<String>,
+    open_uploads: BTreeMap<(u64, u64), Vec<(String, u64)>>,
+    answered: BTreeSet<String>,
     /// N7: when each verdict was cached (and how many were stored before it), and when each
     /// MD5's upload started.
-    cached_at: HashMap<String, (u64, u64)>,
+    cached_at: BTreeMap<String, (u64, u64)>,
     stores: u64,
-    in_flight: HashMap<String, u64>,
-    fired: HashSet<String>,
+    in_flight: BTreeMap<String, u64>,
+    fired: BTreeSet<String>,
     imap: imap::Checker,
     found: Found,
 }
@@ -153,22 +153,22 @@ impl Checker {
             cache_ttl_ms: ctx.cache_ttl.as_millis() as u64,
             imap: imap::Checker::new(ctx.non_allow_levels.clone()),
             ctx,
-            messages: HashMap::new(),
+            messages: BTreeMap::new(),
             ambiguity: Ambiguity::default(),
-            started: HashMap::new(),
+            started: BTreeMap::new(),
             maybe_started: Vec::new(),
             open_cuts: BTreeMap::new(),
             cuts: Vec::new(),
-            levels: HashMap::new(),
-            quarantined_on: HashMap::new(),
-            pending_n3: HashMap::new(),
-            holds: HashSet::new(),
-            open_uploads: HashMap::new(),
-            answered: HashSet::new(),
-            cached_at: HashMap::new(),
+            levels: BTreeMap::new(),
+            quarantined_on: BTreeMap::new(),
+            pending_n3: BTreeMap::new(),
+            holds: BTreeSet::new(),
+            open_uploads: BTreeMap::new(),
+            answered: BTreeSet::new(),
+            cached_at: BTreeMap::new(),
             stores: 0,
-            in_flight: HashMap::new(),
-            fired: HashSet::new(),
+            in_flight: BTreeMap::new(),
+            fired: BTreeSet::new(),
             found: Found::default(),
         }
     }
@@ -431,12 +431,11 @@ impl Checker {
             ..
         } = self;
         let ambiguous = ambiguity.per_message();
-        let mut ids: Vec<&String> = messages
+        let ids: Vec<&String> = messages
             .iter()
             .filter(|(_, m)| m.counted)
             .map(|(id, _)| id)
             .collect();
-        ids.sort_unstable();
 
         // N1: every message ends in one state. A delivery the sender did not hear of (an
         // ambiguous timeout, N2) leaves its queue to go on with the message: a later attempt

@@ -8,7 +8,7 @@
 //! the proxy *saw* the sender leave is never excused: the proxy never relays then (S5), and
 //! [`Ambiguity::observe`] reports it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::trace::{Record, TraceLine};
 
@@ -16,9 +16,9 @@ use crate::trace::{Record, TraceLine};
 #[derive(Debug, Default)]
 pub struct Ambiguity {
     /// Transactions the proxy saw the sender leave.
-    gone: HashSet<(u64, u64)>,
+    gone: BTreeSet<(u64, u64)>,
     /// Connections whose body the proxy relayed while the sender was there.
-    relayed: HashSet<u64>,
+    relayed: BTreeSet<u64>,
     /// Attempts that may have delivered: message and connection.
     maybe: Vec<(String, u64)>,
 }
@@ -67,7 +67,7 @@ impl Ambiguity {
 
     /// Every attempt the sender ended unanswered after its final dot, relayed or not:
     /// (message, connection).
-    pub fn attempts_unanswered(&self) -> std::collections::HashSet<(&str, u64)> {
+    pub fn attempts_unanswered(&self) -> BTreeSet<(&str, u64)> {
         self.maybe.iter().map(|(m, c)| (m.as_str(), *c)).collect()
     }
 

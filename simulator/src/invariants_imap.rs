@@ -2,7 +2,7 @@
 //! what mail clients hold, N6 for the IMAP proxy's submissions. Read from the trace alone,
 //! one line at a time, as the others (`invariants.rs`).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use aptsim_core::imap::proxy::MessageResult;
 use aptsim_core::verdict::ThreatLevel;
@@ -15,16 +15,16 @@ pub(super) struct Checker {
     non_allow_levels: BTreeSet<ThreatLevel>,
     /// Mailbox copies stored: (account, message), in the order stored.
     stored: Vec<(String, String)>,
-    stored_msgs: HashSet<String>,
-    by_uid: HashMap<u32, Vec<String>>,
-    last_result: HashMap<String, MessageResult>,
-    held: HashSet<String>,
-    levels: HashMap<String, ThreatLevel>,
-    fail_open: HashSet<String>,
+    stored_msgs: BTreeSet<String>,
+    by_uid: BTreeMap<u32, Vec<String>>,
+    last_result: BTreeMap<String, MessageResult>,
+    held: BTreeSet<String>,
+    levels: BTreeMap<String, ThreatLevel>,
+    fail_open: BTreeSet<String>,
     /// Files a client holds whose level is not known yet: MD5 → (client, what).
-    pending_n3: HashMap<String, Vec<(String, String)>>,
+    pending_n3: BTreeMap<String, Vec<(String, String)>>,
     /// N6: the first submission of each held IMAP message.
-    first: HashMap<(u64, u64), u64>,
+    first: BTreeMap<(u64, u64), u64>,
     n1: Vec<Violation>,
     n3: Vec<Violation>,
     n6: Vec<Violation>,
@@ -35,14 +35,14 @@ impl Checker {
         Checker {
             non_allow_levels,
             stored: Vec::new(),
-            stored_msgs: HashSet::new(),
-            by_uid: HashMap::new(),
-            last_result: HashMap::new(),
-            held: HashSet::new(),
-            levels: HashMap::new(),
-            fail_open: HashSet::new(),
-            pending_n3: HashMap::new(),
-            first: HashMap::new(),
+            stored_msgs: BTreeSet::new(),
+            by_uid: BTreeMap::new(),
+            last_result: BTreeMap::new(),
+            held: BTreeSet::new(),
+            levels: BTreeMap::new(),
+            fail_open: BTreeSet::new(),
+            pending_n3: BTreeMap::new(),
+            first: BTreeMap::new(),
             n1: Vec::new(),
             n3: Vec::new(),
             n6: Vec::new(),

@@ -3,7 +3,7 @@
 //! cache hits, retries, exposures (X5) with their windows, duplicates and ambiguous
 //! timeouts.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use aptsim_core::inspect::Source;
 
@@ -95,10 +95,10 @@ pub fn compute(trace: &[TraceLine]) -> Metrics {
 pub struct Accumulator {
     m: Metrics,
     lines: usize,
-    queued: HashMap<String, u64>,
-    delivered: HashSet<String>,
+    queued: BTreeMap<String, u64>,
+    delivered: BTreeSet<String>,
     latencies: Vec<u64>,
-    hold_start: HashMap<(u64, u64), u64>,
+    hold_start: BTreeMap<(u64, u64), u64>,
     holds: Vec<u64>,
     exposures: Vec<u64>,
     ambiguity: Ambiguity,
