@@ -1,5 +1,18 @@
 //! The sending MTA: a queue of messages, one core [`SenderSession`] per delivery attempt,
 //! and its preset's retry schedule and queue lifetime (postfix, exim, sendmail, exchange).
+//!
+//! # Stopped and started again (`sender_restart`)
+//! A stop kills every delivery in progress: each attempt ends deferred
+//! ([`DeferReason::Stopped`]) and its connection closes, as the kernel closes a dead
+//! process's sockets. While the MTA is down nothing is sent: messages submitted meanwhile
+//! wait (Postfix's sendmail(1) drops them into the maildrop directory, which pickup(8) reads
+//! at start) and retries that fall due wait too. At start every waiting message is tried
+//! at once, the interrupted ones first: Postfix's queue manager moves the messages left in
+//! the active queue to the incoming queue with the current time and scans the incoming and
+//! deferred queues at once (postfix/src/qmgr/qmgr.c, `qmgr_post_init`); Exim's daemon
+//! "pretends the alarm has just gone off" so that its first queue runner starts straight
+//! away (src/src/daemon.c), and an interrupted delivery left no retry record to wait for.
+//! Retries not yet due keep their times. Sendmail and Exchange are modelled the same way.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -68,6 +81,10 @@ pub struct SendingMta {
     queue: BTreeMap<String, Queued>,
     attempts: BTreeMap<ConnId, Attempt>,
     next_conn: ConnId,
+    /// The MTA is stopped (see the module doc).
+    stopped: bool,
+    /// Messages to try when the MTA starts again, in that order.
+    at_start: Vec<String>,
 }
 
 impl SendingMta {
@@ -94,6 +111,8 @@ impl SendingMta {
             queue: BTreeMap::new(),
             attempts: BTreeMap::new(),
             next_conn: 1,
+            stopped: false,
+            at_start: Vec::new(),
         }
     }
 
@@ -282,7 +301,18 @@ impl SendingMta {
                 self.trace
                     .record(now, "sending_mta", Record::Bounced { msg: a.msg, reason });
             }
+            // Back to the queue, tried again as soon as the MTA starts.
+            AttemptResult::Deferred(DeferReason::Stopped { .. }) => self.at_start.push(a.msg),
             AttemptResult::Deferred(_) => self.schedule_retry(a.msg, a.number, reason, ctx),
+        }
+    }
+
+    /// Tries `id` now, or when the MTA starts again if it is stopped.
+    fn attempt_or_wait(&mut self, id: String, ctx: &mut Context<Self>) {
+        if self.stopped {
+            self.at_start.push(id);
+        } else {
+            self.start_attempt(&id, ctx);
         }
     }
 
@@ -337,6 +367,12 @@ impl SendingMta {
     }
 }
 
+/// Stops the MTA (`true`: every delivery in progress is killed) or starts it again
+/// (`false`: every waiting message is tried). See the module doc.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetStopped(pub bool);
+
 /// A message enters the queue (scheduled at its time, see [`crate::timer`]).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -380,7 +416,7 @@ impl Handler<Enqueue> for SendingMta {
                 attempts: 0,
             },
         );
-        self.start_attempt(&id, ctx);
+        self.attempt_or_wait(id, ctx);
     }
 }
 
@@ -388,7 +424,30 @@ impl Handler<Retry> for SendingMta {
     type Result = ();
 
     fn handle(&mut self, Retry(id): Retry, ctx: &mut Context<Self>) {
-        self.start_attempt(&id, ctx);
+        self.attempt_or_wait(id, ctx);
+    }
+}
+
+impl Handler<SetStopped> for SendingMta {
+    type Result = ();
+
+    fn handle(&mut self, SetStopped(stop): SetStopped, ctx: &mut Context<Self>) {
+        let now = self.clock.now();
+        if stop {
+            self.stopped = true;
+            let conns: Vec<ConnId> = self.attempts.keys().copied().collect();
+            for conn in conns {
+                if let Some(a) = self.attempts.get_mut(&conn) {
+                    a.session.handle_stopped(now);
+                }
+                self.flush(conn, ctx);
+            }
+        } else if self.stopped {
+            self.stopped = false;
+            for id in std::mem::take(&mut self.at_start) {
+                self.start_attempt(&id, ctx);
+            }
+        }
     }
 }
 
@@ -414,6 +473,7 @@ fn defer_text(why: &DeferReason) -> String {
         DeferReason::Timeout { phase } => format!("timeout waiting for {phase:?}"),
         DeferReason::ConnectionLost { phase } => format!("connection lost during {phase:?}"),
         DeferReason::ConnectFailed => "connection refused".to_owned(),
+        DeferReason::Stopped { phase } => format!("MTA stopped while waiting for {phase:?}"),
     }
 }
 

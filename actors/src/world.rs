@@ -30,7 +30,7 @@ use crate::mail_client::{MailClientActor, Restart};
 use crate::mail_server::{MailServer, SetDown};
 use crate::originals::Originals;
 use crate::outgoing::Outgoing;
-use crate::sending_mta::SendingMta;
+use crate::sending_mta::{SendingMta, SetStopped};
 use crate::smtp_proxy::{FIRST_UPSTREAM, ImapPeers, ProxyPeers, SmtpProxy};
 use actix::prelude::*;
 use aptsim_core::gateway::Gateway;
@@ -225,7 +225,7 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
             });
         }
     }
-    let _mta = SendingMta::new(
+    let mta = SendingMta::new(
         spec.sender.clone(),
         "192.0.2.10",
         proxy.recipient(),
@@ -244,7 +244,7 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
             node.clone(),
             trace.clone(),
         );
-        let (imap, clients) = (imap_server.clone(), clients.clone());
+        let (imap, clients, mta) = (imap_server.clone(), clients.clone(), mta.clone());
         let link = match fault.action {
             FaultAction::LinkCut(LinkName::Client) => Some(client_link_for_faults.clone()),
             FaultAction::LinkCut(LinkName::Upstream) => Some(server_link_for_faults.clone()),
@@ -287,6 +287,7 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
                         }
                     }
                 }
+                FaultAction::SenderRestart => mta.do_send(SetStopped(on)),
             };
             apply(true);
             let detail = match fault.duration {

@@ -357,6 +357,7 @@ fn explore_generators_reach_every_feature() {
                 FaultAction::ImapServerDown => "imap_server_down",
                 FaultAction::LinkCut(LinkName::ImapClient) => "cut imap_client",
                 FaultAction::LinkCut(LinkName::ImapServer) => "cut imap_server",
+                FaultAction::SenderRestart => "sender_restart",
                 _ => "smtp side",
             });
             if f.action.name().contains("imap") || f.action == FaultAction::ClientRestart {
@@ -378,7 +379,7 @@ fn explore_generators_reach_every_feature() {
     ] {
         assert!(seen.contains(want), "never drawn: {want} (drew {seen:?})");
     }
-    assert_eq!(kinds.len(), 5, "{kinds:?}");
+    assert_eq!(kinds.len(), 6, "{kinds:?}");
 }
 
 /// Found by exploring (seed 1, 60 s): Exim half-closed at its dot and gave up unseen during

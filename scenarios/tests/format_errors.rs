@@ -303,6 +303,15 @@ id = "flush"
 at = "2s"
 kind = "cache_flush"
 
+[[fault]]
+at = "3s"
+kind = "sender_restart"
+
+[[fault]]
+at = "4s"
+kind = "sender_restart"
+for = "2m"
+
 [[message]]
 id = "m"
 "#,
@@ -328,13 +337,20 @@ id = "m"
     );
     assert_eq!(s.world.server.command_timeout, Duration::from_secs(10));
     assert_eq!(s.world.server.max_recipients, 2);
-    assert_eq!(s.faults.len(), 2);
+    assert_eq!(s.faults.len(), 4);
     assert_eq!(s.faults[0].id, "fault-1", "an unnamed fault is numbered");
     assert_eq!(s.faults[0].action, FaultAction::LinkCut(LinkName::Upstream));
     assert_eq!(s.faults[0].duration, Some(Duration::from_secs(30)));
     assert_eq!(s.faults[1].id, "flush");
     assert_eq!(s.faults[1].action, FaultAction::CacheFlush);
     assert_eq!(s.faults[1].duration, None);
+    assert_eq!(s.faults[2].action, FaultAction::SenderRestart);
+    assert_eq!(
+        s.faults[2].duration,
+        Some(Duration::ZERO),
+        "a restart without `for` is down for no time"
+    );
+    assert_eq!(s.faults[3].duration, Some(Duration::from_secs(120)));
 }
 
 #[test]

@@ -167,6 +167,11 @@ const PINS: &[(&str, &str, &str)] = &[
         "005542d37ef1cd3415d37d0ca2cf5f03",
     ),
     (
+        "sender-restart-during-hold",
+        "add7910545987567e2306deba3e54c70",
+        "add7910545987567e2306deba3e54c70",
+    ),
+    (
         "traffic-hold-drawn-verdicts",
         "7443ce72a609be8f1d7cf6b3a44fb68c",
         "f7e7e93be587e7f3e1ad8f5cebc49363",

@@ -20,6 +20,9 @@ pub enum FaultAction {
     ImapServerDown,
     /// The user restarts every mail client (I5: a stalled Outlook syncs again).
     ClientRestart,
+    /// The sending MTA is stopped, and started again when the fault ends (`for` is how long
+    /// it stays down; without `for` it starts again at once, as `systemctl restart` does).
+    SenderRestart,
 }
 
 /// The links a fault can cut.
@@ -66,7 +69,7 @@ impl<'de> serde::Deserialize<'de> for FaultAction {
 
 impl FaultAction {
     /// Every fault, each link cut apart: what a trace can name.
-    pub const ALL: [FaultAction; 11] = [
+    pub const ALL: [FaultAction; 12] = [
         FaultAction::DatacenterUnreachable,
         FaultAction::DatacenterSlow,
         FaultAction::ServerDown,
@@ -78,6 +81,7 @@ impl FaultAction {
         FaultAction::LinkCut(LinkName::ImapServer),
         FaultAction::ImapServerDown,
         FaultAction::ClientRestart,
+        FaultAction::SenderRestart,
     ];
 
     /// True for a state that holds until it ends (`for`, or the end of the run); false for
@@ -100,6 +104,7 @@ impl FaultAction {
             FaultAction::LinkCut(LinkName::ImapServer) => "link_cut_imap_server",
             FaultAction::ImapServerDown => "imap_server_down",
             FaultAction::ClientRestart => "client_restart",
+            FaultAction::SenderRestart => "sender_restart",
         }
     }
 }
@@ -173,11 +178,12 @@ impl TryFrom<FaultTable> for Fault {
                     "cache_flush" => FaultAction::CacheFlush,
                     "imap_server_down" => FaultAction::ImapServerDown,
                     "client_restart" => FaultAction::ClientRestart,
+                    "sender_restart" => FaultAction::SenderRestart,
                     other => {
                         return Err(named(format!(
                             "unknown fault kind {other:?} (datacenter_unreachable, \
                              datacenter_slow, server_down, cache_flush, link_cut, \
-                             imap_server_down, client_restart)"
+                             imap_server_down, client_restart, sender_restart)"
                         )));
                     }
                 };
@@ -195,11 +201,16 @@ impl TryFrom<FaultTable> for Fault {
                 t.kind
             )));
         }
+        // A restart without `for` is down for no time at all: stopped and started at once.
+        let duration = match (action, t.duration) {
+            (FaultAction::SenderRestart, None) => Some(Duration::ZERO),
+            (_, d) => d,
+        };
         Ok(Fault {
             id,
             at: t.at,
             action,
-            duration: t.duration,
+            duration,
         })
     }
 }

@@ -111,7 +111,8 @@ pub struct Checker {
     started: BTreeMap<u64, u64>,
     /// Ambiguous attempts with the start of their connection (N2 with X2 only).
     maybe_started: Vec<(u64, u64, u64)>,
-    /// Client link cuts: open ones by fault id, and closed (start, end) spans.
+    /// Client link cuts: open ones by fault id, and closed (start, end) spans; a stop of
+    /// the sending MTA is a span of no length.
     open_cuts: BTreeMap<String, u64>,
     cuts: Vec<(u64, u64)>,
     /// Levels the data center gave, by MD5 (N3).
@@ -259,6 +260,13 @@ impl Checker {
                 let from = self.started.get(conn).copied().unwrap_or(0);
                 self.maybe_started.push((*conn, from, l.t));
             }
+            // A stop kills the sender's deliveries at that instant: no deadline helps an
+            // attempt killed after its dot, so it is excused as a cut of no length is.
+            Record::Fault {
+                id,
+                kind: FaultAction::SenderRestart,
+                ..
+            } if !id.ends_with("/end") => self.cuts.push((l.t, l.t)),
             Record::Fault {
                 id,
                 kind: FaultAction::LinkCut(LinkName::Client),
@@ -499,7 +507,8 @@ impl Checker {
         }
         // X2 answers before the sender's timeout, but a cut path can hide any answer: an
         // ambiguous attempt whose connection lived while the sender's link was cut is the
-        // network's doing, not a missed deadline.
+        // network's doing, not a missed deadline; one killed by a stop of the sending MTA
+        // is the MTA's.
         if ctx.proactive_tempfail {
             cuts.extend(open_cuts.into_values().map(|a| (a, u64::MAX)));
             let unexcused = maybe_started

@@ -241,7 +241,7 @@ fn n9_fault_that_never_fired() {
 }
 
 #[test]
-fn n2_with_x2_excuses_only_attempts_that_lived_through_a_client_cut() {
+fn n2_with_x2_excuses_only_attempts_that_lived_through_a_client_cut_or_a_stop() {
     let x2 = CheckContext {
         proactive_tempfail: true,
         ..ctx()
@@ -285,6 +285,25 @@ fn n2_with_x2_excuses_only_attempts_that_lived_through_a_client_cut() {
     assert!(ids(&trace, &x2).is_empty(), "{:?}", check(&trace, &x2).1);
     // A cut long before the attempt excuses nothing.
     let mut trace = vec![cut(10, "c"), cut(20, "c/end")];
+    trace.extend(ambiguous_attempt(50, 700));
+    assert_eq!(ids(&trace, &x2), ["N2"]);
+    // A stop of the sending MTA killed the attempt after its dot: the MTA's doing...
+    let stop = |t, id: &str| {
+        line(
+            t,
+            Record::Fault {
+                id: id.into(),
+                kind: FaultAction::SenderRestart,
+                detail: String::new(),
+            },
+        )
+    };
+    let mut trace = ambiguous_attempt(50, 700);
+    trace.insert(2, stop(700, "r"));
+    trace.push(stop(760, "r/end"));
+    assert!(ids(&trace, &x2).is_empty(), "{:?}", check(&trace, &x2).1);
+    // ...but a stop before the attempt, or its start again, excuses nothing.
+    let mut trace = vec![stop(10, "r"), stop(700, "r/end")];
     trace.extend(ambiguous_attempt(50, 700));
     assert_eq!(ids(&trace, &x2), ["N2"]);
 }

@@ -40,6 +40,12 @@ pub enum DeferReason {
     },
     /// The connection could not be opened.
     ConnectFailed,
+    /// The MTA itself was stopped during the attempt (its delivery process killed): the
+    /// message goes back to the queue and is tried again when the MTA starts.
+    Stopped {
+        /// What the client was waiting for.
+        phase: Phase,
+    },
 }
 
 impl DeferReason {
@@ -51,6 +57,8 @@ impl DeferReason {
             DeferReason::Timeout {
                 phase: Phase::DataDone
             } | DeferReason::ConnectionLost {
+                phase: Phase::DataDone
+            } | DeferReason::Stopped {
                 phase: Phase::DataDone
             }
         )

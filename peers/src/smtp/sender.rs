@@ -229,6 +229,23 @@ impl SenderSession {
         let _ = now;
     }
 
+    /// The MTA is stopped (`postfix stop`, `systemctl restart exim4`): its delivery process
+    /// dies and the kernel closes the connection. The attempt is deferred unless its outcome
+    /// was already known (a delivered message waiting for the reply to QUIT stays delivered);
+    /// a stop after the final dot is as ambiguous as a lost connection there.
+    pub fn handle_stopped(&mut self, now: Timestamp) {
+        let phase = match self.state {
+            State::Connecting { .. } => Phase::Greeting,
+            State::Waiting { what, .. } => what.phase(),
+            State::Done => return,
+        };
+        if self.outcome.is_none() {
+            self.defer(DeferReason::Stopped { phase });
+        }
+        self.finish();
+        let _ = now;
+    }
+
     /// When [`SenderSession::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         match self.state {

@@ -80,6 +80,7 @@ impl Base {
                 FaultAction::ServerDown,
                 FaultAction::LinkCut(LinkName::Client),
                 FaultAction::LinkCut(LinkName::Upstream),
+                FaultAction::SenderRestart,
             ]);
         }
         if !scenario.clients.is_empty() {
@@ -283,7 +284,7 @@ impl Varied {
                     text(shifted(spec.at, change.shift, last_moment(s))),
                 );
                 if let (Some(d), true) = (change.lasts, spec.action.lasts()) {
-                    f.insert("for".into(), text(d));
+                    f.insert("for".into(), text(restart_within_minutes(spec.action, d)));
                 }
                 kept.push(toml::Value::Table(f));
             }
@@ -321,6 +322,15 @@ impl Varied {
                 t.insert("count".into(), toml::Value::Integer(count as i64));
             }
         }
+    }
+}
+
+/// A drawn duration as it stands for every fault but an MTA restart, which is down for
+/// less than ten minutes (zero is `systemctl restart`).
+fn restart_within_minutes(action: FaultAction, d: Duration) -> Duration {
+    match action {
+        FaultAction::SenderRestart => Duration::from_secs(d.as_secs() % 600),
+        _ => d,
     }
 }
 
@@ -436,10 +446,13 @@ pub fn varied(base: Arc<Base>, swarm: bool) -> impl Strategy<Value = Varied> {
                 } else {
                     extra
                         .into_iter()
-                        .map(|(kind, at, lasts)| ExtraFault {
-                            action: enabled[kind.index(enabled.len())],
-                            at,
-                            lasts,
+                        .map(|(kind, at, lasts)| {
+                            let action = enabled[kind.index(enabled.len())];
+                            ExtraFault {
+                                action,
+                                at,
+                                lasts: restart_within_minutes(action, lasts),
+                            }
                         })
                         .collect()
                 };

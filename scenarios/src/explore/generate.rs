@@ -52,11 +52,13 @@ pub enum FaultKind {
     CutImapClient,
     /// `link_cut`, `link = "imap_server"` (IMAP worlds only).
     CutImapServer,
+    /// `sender_restart`: the sending MTA stopped, down for up to ten minutes.
+    SenderRestart,
 }
 
 impl FaultKind {
     /// Every kind, in a fixed order (the swarm's mask indexes it).
-    pub const ALL: [FaultKind; 11] = [
+    pub const ALL: [FaultKind; 12] = [
         FaultKind::DatacenterUnreachable,
         FaultKind::DatacenterSlow,
         FaultKind::ServerDown,
@@ -68,6 +70,7 @@ impl FaultKind {
         FaultKind::ImapServerDown,
         FaultKind::CutImapClient,
         FaultKind::CutImapServer,
+        FaultKind::SenderRestart,
     ];
 
     /// True for a fault that lasts (has a `for`).
@@ -413,10 +416,14 @@ fn within(
     } else {
         faults
             .into_iter()
-            .map(|(kind, at, lasts)| FaultCase {
-                kind: kinds[kind.index(kinds.len())],
-                at,
-                lasts,
+            .map(|(kind, at, lasts)| {
+                let kind = kinds[kind.index(kinds.len())];
+                // An MTA restart is down for minutes at most (none: `systemctl restart`).
+                let lasts = match kind {
+                    FaultKind::SenderRestart => Duration::from_secs(lasts.as_secs() % 600),
+                    _ => lasts,
+                };
+                FaultCase { kind, at, lasts }
             })
             .collect()
     };

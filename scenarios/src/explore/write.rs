@@ -73,6 +73,7 @@ fn write_case(out: &mut String, case: &Case, name: &str, description: &str) -> s
             FaultKind::ImapServerDown => ("imap_server_down", None),
             FaultKind::CutImapClient => ("link_cut", Some("imap_client")),
             FaultKind::CutImapServer => ("link_cut", Some("imap_server")),
+            FaultKind::SenderRestart => ("sender_restart", None),
         };
         writeln!(out, "\n[[fault]]\nid = \"f{}\"", i + 1)?;
         writeln!(out, "at = \"{}\"\nkind = \"{kind}\"", show(f.at))?;
