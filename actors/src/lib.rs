@@ -15,6 +15,7 @@
 //! - [`imap_server`]: the IMAP server (Dovecot's model) and the accounts' mail store.
 //! - [`mail_client`]: a mail client program (Thunderbird, K-9, Outlook, mbsync, fetchmail).
 //! - [`datacenter`]: the sandbox.
+//! - `me`: an actor's own address for the links, made once.
 //! - [`world`]: builds the actors of one gateway and its peers, runs them, returns the trace.
 
 pub mod datacenter;
@@ -22,6 +23,7 @@ mod imap_records;
 pub mod imap_server;
 pub mod mail_client;
 pub mod mail_server;
+mod me;
 pub mod originals;
 pub mod outgoing;
 pub mod sending_mta;

@@ -44,6 +44,8 @@ pub struct MailServer {
     imap: Option<Recipient<crate::imap_server::MailboxDelivery>>,
     /// The sender's messages as sent: a message stored unchanged needs no parsing.
     originals: Originals,
+    /// Its own address, for the links.
+    me: crate::me::Me,
 }
 
 impl MailServer {
@@ -58,6 +60,7 @@ impl MailServer {
             down: false,
             imap: None,
             originals: Originals::default(),
+            me: crate::me::Me::default(),
         }
     }
 
@@ -84,7 +87,7 @@ impl MailServer {
                 ReceiverOutput::Send(bytes) => {
                     if let Some(s) = self.sessions.get(&conn) {
                         self.link.send_stream(
-                            &ctx.address().recipient(),
+                            &self.me.get(ctx),
                             &s.peer,
                             Wire::Bytes { conn, bytes },
                         );
@@ -92,11 +95,8 @@ impl MailServer {
                 }
                 ReceiverOutput::Close => {
                     if let Some(s) = self.sessions.remove(&conn) {
-                        self.link.send_stream(
-                            &ctx.address().recipient(),
-                            &s.peer,
-                            Wire::Closed { conn },
-                        );
+                        self.link
+                            .send_stream(&self.me.get(ctx), &s.peer, Wire::Closed { conn });
                     }
                     if timed_out {
                         self.trace
@@ -186,7 +186,7 @@ impl Handler<Wire> for MailServer {
         match msg {
             Wire::Connect { conn, reply_to, .. } => {
                 self.link
-                    .answer_connect(&ctx.address().recipient(), &reply_to, conn, !self.down);
+                    .answer_connect(&self.me.get(ctx), &reply_to, conn, !self.down);
                 if self.down {
                     return;
                 }
@@ -226,7 +226,7 @@ impl Handler<SetDown> for MailServer {
             // A crash: every open connection drops.
             for (conn, s) in std::mem::take(&mut self.sessions) {
                 self.link
-                    .send_stream(&ctx.address().recipient(), &s.peer, Wire::Closed { conn });
+                    .send_stream(&self.me.get(ctx), &s.peer, Wire::Closed { conn });
             }
         }
     }

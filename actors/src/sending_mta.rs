@@ -81,6 +81,8 @@ pub struct SendingMta {
     queue: BTreeMap<String, Queued>,
     attempts: BTreeMap<ConnId, Attempt>,
     next_conn: ConnId,
+    /// Its own address, for the links.
+    me: crate::me::Me,
     /// The MTA is stopped (see the module doc).
     stopped: bool,
     /// Messages to try when the MTA starts again, in that order.
@@ -111,6 +113,7 @@ impl SendingMta {
             queue: BTreeMap::new(),
             attempts: BTreeMap::new(),
             next_conn: 1,
+            me: crate::me::Me::default(),
             stopped: false,
             at_start: Vec::new(),
         }
@@ -173,7 +176,7 @@ impl SendingMta {
             },
         );
         self.link.send_stream(
-            &ctx.address().recipient(),
+            &self.me.get(ctx),
             &self.proxy,
             Wire::Connect {
                 conn,
@@ -193,7 +196,7 @@ impl SendingMta {
         {
             match out {
                 SenderOutput::Send(bytes) => self.link.send_stream(
-                    &ctx.address().recipient(),
+                    &self.me.get(ctx),
                     &self.proxy,
                     Wire::Bytes { conn, bytes },
                 ),
@@ -205,7 +208,7 @@ impl SendingMta {
                     {
                         a.closed = true;
                         self.link.send_stream(
-                            &ctx.address().recipient(),
+                            &self.me.get(ctx),
                             &self.proxy,
                             Wire::Closed { conn },
                         );
@@ -253,11 +256,8 @@ impl SendingMta {
             return;
         };
         if !a.closed {
-            self.link.send_stream(
-                &ctx.address().recipient(),
-                &self.proxy,
-                Wire::Closed { conn },
-            );
+            self.link
+                .send_stream(&self.me.get(ctx), &self.proxy, Wire::Closed { conn });
         }
         let (outcome, reason) = match &result {
             AttemptResult::Delivered { reply, .. } => {

@@ -72,6 +72,8 @@ pub struct SmtpProxy {
     slots: BTreeMap<ConnId, Slot>,
     /// Upstream connections of IMAP sessions (to the IMAP server, not the mail server).
     imap_upstreams: BTreeSet<ConnId>,
+    /// Its own address, for the links.
+    me: crate::me::Me,
 }
 
 impl SmtpProxy {
@@ -85,6 +87,7 @@ impl SmtpProxy {
             trace,
             slots: BTreeMap::new(),
             imap_upstreams: BTreeSet::new(),
+            me: crate::me::Me::default(),
         }
     }
 
@@ -101,34 +104,28 @@ impl SmtpProxy {
     }
 
     fn carry_out(&mut self, out: NodeOutput, now: Timestamp, ctx: &mut Context<Self>) {
+        let me = self.me.get(ctx);
         match out {
             NodeOutput::ToClient { conn, bytes } => {
                 if let Some(slot) = self.slots.get(&conn)
                     && let Some(c) = slot.client.as_ref()
                 {
-                    self.client_link(slot.imap).send_stream(
-                        &ctx.address().recipient(),
-                        c,
-                        Wire::Bytes { conn, bytes },
-                    );
+                    self.client_link(slot.imap)
+                        .send_stream(&me, c, Wire::Bytes { conn, bytes });
                 }
             }
             NodeOutput::ToUpstream { up, bytes } => {
                 let (to, link) = self.upstream(up);
-                link.send_stream(
-                    &ctx.address().recipient(),
-                    &to,
-                    Wire::Bytes { conn: up, bytes },
-                );
+                link.send_stream(&me, &to, Wire::Bytes { conn: up, bytes });
             }
             NodeOutput::Connect { conn, up } => {
                 if self.slots.get(&conn).is_some_and(|s| s.imap) {
                     self.imap_upstreams.insert(up);
                 }
-                let reply_to = ctx.address().recipient();
+                let reply_to = Recipient::clone(&me);
                 let (to, link) = self.upstream(up);
                 link.send_stream(
-                    &reply_to.clone(),
+                    &me,
                     &to,
                     Wire::Connect {
                         conn: up,
@@ -139,18 +136,15 @@ impl SmtpProxy {
             }
             NodeOutput::CloseUpstream { up } => {
                 let (to, link) = self.upstream(up);
-                link.send_stream(&ctx.address().recipient(), &to, Wire::Closed { conn: up });
+                link.send_stream(&me, &to, Wire::Closed { conn: up });
             }
             NodeOutput::CloseClient { conn } => {
                 if let Some(slot) = self.slots.get_mut(&conn)
                     && let Some(c) = slot.client.take()
                 {
                     let imap = slot.imap;
-                    self.client_link(imap).send_stream(
-                        &ctx.address().recipient(),
-                        &c,
-                        Wire::Closed { conn },
-                    );
+                    self.client_link(imap)
+                        .send_stream(&me, &c, Wire::Closed { conn });
                 }
             }
             NodeOutput::Submitted {
@@ -341,11 +335,9 @@ impl Handler<Wire> for SmtpProxy {
                 reply_to,
             } => {
                 let imap = (FIRST_IMAP_CLIENT..FIRST_UPSTREAM).contains(&conn);
-                self.client_link(imap).send_stream(
-                    &ctx.address().recipient(),
-                    &reply_to,
-                    Wire::Accepted { conn },
-                );
+                let me = self.me.get(ctx);
+                self.client_link(imap)
+                    .send_stream(&me, &reply_to, Wire::Accepted { conn });
                 self.slots.insert(
                     conn,
                     Slot {

@@ -179,7 +179,7 @@ const PINS: &[(&str, &str, &str)] = &[
     (
         "traffic-release-mix",
         "8173f50f5acdceb049009f06a4173758",
-        "b7bebdadec6812e9e4d678013ad8b197",
+        "baef5252b850de64aa0e344d6d0ee1c7",
     ),
     (
         "x1-in-flight-dedupe",

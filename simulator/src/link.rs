@@ -18,6 +18,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, VecDeque};
 use std::rc::Rc;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -85,11 +86,35 @@ impl Wire {
     }
 }
 
-/// A connection event on its way: from whom, to whom.
+/// A connection event on its way: from whom, to whom (the link's own copies of the two
+/// ends, [`Link::endpoint`]).
 struct Segment {
-    from: Recipient<Wire>,
-    to: Recipient<Wire>,
+    from: Rc<Recipient<Wire>>,
+    to: Rc<Recipient<Wire>>,
     msg: Wire,
+}
+
+/// A segment sent and not yet arrived: when it arrives, and when it was sent (the
+/// retransmission clock starts then).
+struct InFlight {
+    arrival: Instant,
+    sent: Instant,
+    segment: Segment,
+}
+
+/// The segments on their way, in the order they arrive, delivered by one task per link
+/// that lives as long as the world: a task and a timer per segment cost more than the rest
+/// of the link together.
+#[derive(Default)]
+struct Delivery {
+    queue: VecDeque<InFlight>,
+    /// The delivering task has been spawned.
+    started: bool,
+    /// The delivering task, waiting for a segment (the queue is empty).
+    idle: Option<Waker>,
+    /// The actors this link has carried segments between, each cloned once (a
+    /// `Recipient` clone allocates twice).
+    endpoints: Vec<Rc<Recipient<Wire>>>,
 }
 
 /// One direction of a connection whose segments wait for the path to come back, oldest
@@ -97,7 +122,7 @@ struct Segment {
 struct Stalled {
     id: u64,
     conn: ConnId,
-    to: Recipient<Wire>,
+    to: Rc<Recipient<Wire>>,
     segments: VecDeque<Segment>,
 }
 
@@ -137,6 +162,16 @@ pub struct Link {
     /// a link never reorders (timers with equal deadlines have no guaranteed order).
     last_arrival: Rc<Cell<Option<Instant>>>,
     streams: Rc<RefCell<Streams>>,
+    delivery: Rc<RefCell<Delivery>>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("in_flight", &self.queue.len())
+            .field("started", &self.started)
+            .finish()
+    }
 }
 
 impl Link {
@@ -147,6 +182,7 @@ impl Link {
             cut: Rc::new(Cell::new(false)),
             last_arrival: Rc::new(Cell::new(None)),
             streams: Rc::new(RefCell::new(Streams::default())),
+            delivery: Rc::new(RefCell::new(Delivery::default())),
         }
     }
 
@@ -204,17 +240,64 @@ impl Link {
     /// repair, in order behind what was stalled before it (see the module doc).
     pub fn send_stream(&self, from: &Recipient<Wire>, to: &Recipient<Wire>, msg: Wire) {
         let segment = Segment {
-            from: from.clone(),
-            to: to.clone(),
+            from: self.endpoint(from),
+            to: self.endpoint(to),
             msg,
         };
         let sent = Instant::now();
         let arrival = self.next_arrival();
-        let link = self.clone();
-        actix::spawn(async move {
-            tokio::time::sleep_until(arrival).await;
-            link.arrive(segment, sent);
+        let mut delivery = self.delivery.borrow_mut();
+        delivery.queue.push_back(InFlight {
+            arrival,
+            sent,
+            segment,
         });
+        if let Some(idle) = delivery.idle.take() {
+            idle.wake();
+        } else if !delivery.started {
+            delivery.started = true;
+            drop(delivery);
+            let link = self.clone();
+            actix::spawn(async move { link.deliver().await });
+        }
+    }
+
+    /// The link's copy of `actor`, shared by every segment to or from it.
+    fn endpoint(&self, actor: &Recipient<Wire>) -> Rc<Recipient<Wire>> {
+        let mut delivery = self.delivery.borrow_mut();
+        if let Some(known) = delivery.endpoints.iter().find(|e| ***e == *actor) {
+            return Rc::clone(known);
+        }
+        let new = Rc::new(actor.clone());
+        delivery.endpoints.push(Rc::clone(&new));
+        new
+    }
+
+    /// Delivers the segments on their way, each at its arrival time, and waits for more when
+    /// none is left. Arrival times only grow ([`Link::next_arrival`]), so the queue is in
+    /// arrival order. One timer, reset for each segment.
+    async fn deliver(self) {
+        let timer = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(timer);
+        loop {
+            let next = std::future::poll_fn(|cx| {
+                let mut delivery = self.delivery.borrow_mut();
+                match delivery.queue.front() {
+                    Some(first) => Poll::Ready(first.arrival),
+                    None => {
+                        delivery.idle = Some(cx.waker().clone());
+                        Poll::Pending
+                    }
+                }
+            })
+            .await;
+            timer.as_mut().reset(next);
+            timer.as_mut().await;
+            let first = self.delivery.borrow_mut().queue.pop_front();
+            if let Some(InFlight { sent, segment, .. }) = first {
+                self.arrive(segment, sent);
+            }
+        }
     }
 
     /// The arrival time of a message sent now: after the latency, and after the previous one.
