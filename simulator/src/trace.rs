@@ -472,12 +472,12 @@ impl Recorder {
 /// The `X-Aptsim-Id` of a raw message, or `"?"`.
 pub fn message_id(raw: &[u8]) -> String {
     const HEADER: &[u8] = b"x-aptsim-id:";
-    // Only the header block: up to the first empty line.
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(raw.len().min(64 * 1024));
-    for line in raw[..end].split(|&b| b == b'\n') {
+    // Only the header block (up to the first empty line), and at most its first 64 KiB.
+    let head = &raw[..raw.len().min(64 * 1024)];
+    for line in head.split(|&b| b == b'\n') {
+        if line.is_empty() || line == b"\r" {
+            break;
+        }
         if line.len() >= HEADER.len() && line[..HEADER.len()].eq_ignore_ascii_case(HEADER) {
             return String::from_utf8_lossy(&line[HEADER.len()..])
                 .trim()
@@ -509,6 +509,9 @@ mod tests {
             "m7"
         );
         assert_eq!(message_id(b"Subject: x\r\n\r\n"), "?");
+        // Not in the body, after a blank line written with a bare LF either.
+        assert_eq!(message_id(b"Subject: x\n\nX-Aptsim-Id: body"), "?");
+        assert_eq!(message_id(b"X-Aptsim-Id: m8\n\nbody"), "m8");
     }
 
     #[test]

@@ -455,7 +455,7 @@ impl ProxySession {
 
     fn on_command(&mut self, line: Vec<u8>, gw: &mut Gateway, now: Timestamp) {
         self.emit(Event::ClientCommand(
-            String::from_utf8_lossy(&line).into_owned(),
+            crate::smtp::wire::text(&line).into_owned(),
         ));
         if command::has_control_bytes(&line) {
             // Never relayed, whatever the verb: a NUL or an ESC in an argument would reach

@@ -146,7 +146,7 @@ impl ProxySession {
             Op::Quit => b"QUIT".to_vec(),
         };
         self.emit(Event::UpstreamCommand(
-            String::from_utf8_lossy(&line).into_owned(),
+            crate::smtp::wire::text(&line).into_owned(),
         ));
         let mut wire = line;
         wire.extend_from_slice(b"\r\n");

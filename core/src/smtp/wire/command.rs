@@ -54,7 +54,7 @@ const NOT_IMPLEMENTED: [&str; 8] = [
 
 /// Parses one command line (without its line end).
 pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
-    let text = String::from_utf8_lossy(line);
+    let text = super::text(line);
     let text = text.trim_end_matches([' ', '\t']);
     let (verb, rest) = match text.find(' ') {
         Some(i) => (&text[..i], text[i + 1..].trim_start()),

@@ -147,7 +147,7 @@ impl ReplyParser {
                 return Ok(None);
             };
             let line: Vec<u8> = self.buf.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line);
+            let line = super::text(&line);
             let line = line.trim_end_matches(['\r', '\n']);
             let bytes = line.as_bytes();
             // RFC 5321 §4.2: three digits, the first 2 to 5 (so "040" is no code 40).
