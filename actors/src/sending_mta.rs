@@ -83,8 +83,9 @@ pub struct SendingMta {
     next_conn: ConnId,
     /// Its own address, for the links.
     me: crate::me::Me,
-    /// The MTA is stopped (see the module doc).
-    stopped: bool,
+    /// Stops not yet followed by their start: the MTA is down while any is (two restart
+    /// faults may overlap).
+    stops: u32,
     /// Messages to try when the MTA starts again, in that order.
     at_start: Vec<String>,
 }
@@ -114,7 +115,7 @@ impl SendingMta {
             attempts: BTreeMap::new(),
             next_conn: 1,
             me: crate::me::Me::default(),
-            stopped: false,
+            stops: 0,
             at_start: Vec::new(),
         }
     }
@@ -309,7 +310,7 @@ impl SendingMta {
 
     /// Tries `id` now, or when the MTA starts again if it is stopped.
     fn attempt_or_wait(&mut self, id: String, ctx: &mut Context<Self>) {
-        if self.stopped {
+        if self.stops > 0 {
             self.at_start.push(id);
         } else {
             self.start_attempt(&id, ctx);
@@ -434,7 +435,7 @@ impl Handler<SetStopped> for SendingMta {
     fn handle(&mut self, SetStopped(stop): SetStopped, ctx: &mut Context<Self>) {
         let now = self.clock.now();
         if stop {
-            self.stopped = true;
+            self.stops += 1;
             let conns: Vec<ConnId> = self.attempts.keys().copied().collect();
             for conn in conns {
                 if let Some(a) = self.attempts.get_mut(&conn) {
@@ -442,8 +443,11 @@ impl Handler<SetStopped> for SendingMta {
                 }
                 self.flush(conn, ctx);
             }
-        } else if self.stopped {
-            self.stopped = false;
+        } else if self.stops > 0 {
+            self.stops -= 1;
+            if self.stops > 0 {
+                return;
+            }
             for id in std::mem::take(&mut self.at_start) {
                 self.start_attempt(&id, ctx);
             }

@@ -82,6 +82,28 @@ at = "2m"
     assert_eq!(attempts(&s, "m1"), [300_000]);
 }
 
+#[test]
+fn overlapping_restarts_keep_the_mta_down_until_the_last_one_ends() {
+    let s = Scenario::from_toml(
+        r#"
+[[fault]]
+at = "1m"
+kind = "sender_restart"
+for = "4m"
+[[fault]]
+at = "2m"
+kind = "sender_restart"
+for = "6m"
+[[message]]
+id = "m1"
+at = "3m"
+"#,
+        "overlap.toml",
+    )
+    .expect("valid");
+    assert_eq!(attempts(&s, "m1"), [480_000], "down from 1 min to 8 min");
+}
+
 /// Found by exploring (seed 1): Exim half-closed at its dot (its first attempt), then was
 /// stopped during the hold. Its FIN went out with the half-close, so the proxy cannot see the
 /// sender go, relays the message when the verdicts come, and the retry at start is delivered
