@@ -22,6 +22,15 @@ fn session() -> SenderSession {
     )
 }
 
+/// The server's replies up to the 354 after DATA: the body and its dot go out on the last.
+const TO_THE_DOT: [&[u8]; 5] = [
+    b"220 mx\r\n",
+    b"250 mx\r\n",
+    b"250 ok\r\n",
+    b"250 ok\r\n",
+    b"354 go\r\n",
+];
+
 /// Feeds `replies` one by one and drains the output.
 fn feed(s: &mut SenderSession, replies: &[&[u8]]) {
     for r in replies {
@@ -51,16 +60,7 @@ fn stop(s: &mut SenderSession, now: Timestamp) -> (usize, bool) {
 fn stopped_while_waiting_for_the_dots_reply_is_ambiguous() {
     let mut s = session();
     s.handle_connected(t(0));
-    feed(
-        &mut s,
-        &[
-            b"220 mx\r\n",
-            b"250 mx\r\n",
-            b"250 ok\r\n",
-            b"250 ok\r\n",
-            b"354 go\r\n",
-        ],
-    );
+    feed(&mut s, &TO_THE_DOT);
     let (closes, ambiguous) = stop(&mut s, t(5));
     assert_eq!(
         closes, 1,
@@ -110,17 +110,8 @@ fn a_delivered_message_stays_delivered_when_stopped_before_the_221() {
     let mut s = session();
     s.handle_connected(t(0));
     // Lockstep (the default): the client sends QUIT after the dot's 250 and waits for 221.
-    feed(
-        &mut s,
-        &[
-            b"220 mx\r\n",
-            b"250 mx\r\n",
-            b"250 ok\r\n",
-            b"250 ok\r\n",
-            b"354 go\r\n",
-            b"250 2.0.0 queued\r\n",
-        ],
-    );
+    feed(&mut s, &TO_THE_DOT);
+    feed(&mut s, &[b"250 2.0.0 queued\r\n"]);
     assert_eq!(s.result(), None, "still waiting for the 221");
     let (closes, ambiguous) = stop(&mut s, t(3));
     assert_eq!(closes, 1);

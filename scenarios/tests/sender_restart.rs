@@ -38,7 +38,12 @@ for = "1m"
 id = "m1"
 "#
     );
-    Scenario::from_toml(&text, "restart.toml").expect("valid")
+    world(&text)
+}
+
+/// The scenario written in `text`.
+fn world(text: &str) -> Scenario {
+    Scenario::from_toml(text, "restart.toml").expect("valid")
 }
 
 #[test]
@@ -66,7 +71,7 @@ fn a_retry_due_while_the_mta_is_down_waits_for_the_start_and_one_due_later_keeps
 
 #[test]
 fn a_message_submitted_while_the_mta_is_down_goes_out_at_the_start() {
-    let s = Scenario::from_toml(
+    let s = world(
         r#"
 [[fault]]
 at = "1m"
@@ -76,15 +81,13 @@ for = "4m"
 id = "m1"
 at = "2m"
 "#,
-        "maildrop.toml",
-    )
-    .expect("valid");
+    );
     assert_eq!(attempts(&s, "m1"), [300_000]);
 }
 
 #[test]
 fn overlapping_restarts_keep_the_mta_down_until_the_last_one_ends() {
-    let s = Scenario::from_toml(
+    let s = world(
         r#"
 [[fault]]
 at = "1m"
@@ -98,9 +101,7 @@ for = "6m"
 id = "m1"
 at = "3m"
 "#,
-        "overlap.toml",
-    )
-    .expect("valid");
+    );
     assert_eq!(attempts(&s, "m1"), [480_000], "down from 1 min to 8 min");
 }
 
