@@ -12,11 +12,9 @@ use aptsim_peers::smtp::sender::{
 use common::t;
 
 fn session() -> SenderSession {
-    SenderSession::new(
+    common::peers::sender(
         SenderTimeouts::rfc5321(),
-        "mta.example",
-        "a@example.com",
-        vec!["b@example.net".into()],
+        &["b@example.net"],
         b"Subject: x\r\n\r\nhi\r\n",
         t(0),
     )
