@@ -3,10 +3,10 @@
 //! Everything goes through the trace's JSON Lines text ([`runner::trace_jsonl`]), the same
 //! as a trace file, whatever keeps the runs' traces.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use aptsim_report::index::write_dir;
+use aptsim_report::index::ReportDir;
 use aptsim_report::page::page;
 use aptsim_report::run::{Outcome as Checked, Run};
 use aptsim_scenarios::runner;
@@ -85,13 +85,47 @@ fn report_run(o: &Outcome, trace: &[u8]) -> Result<Run, String> {
     .map_err(|e| format!("{} seed {}: {e}", o.report.name, o.report.seed))
 }
 
-/// `aptsim run --report DIR`: a page per run and `index.html`. Returns the index's path.
-pub fn write_reports(dir: &std::path::Path, outcomes: &[Outcome]) -> Result<PathBuf, String> {
-    let runs = outcomes
-        .iter()
-        .map(|o| report_run(o, &runner::trace_jsonl(&o.report.trace)))
-        .collect::<Result<Vec<_>, _>>()?;
-    write_dir(dir, &runs)
+/// `aptsim run --report DIR`, written as the runs are reported: each run's page goes out
+/// with its outcome, and its trace is let go then, so a sweep holds only the traces of the
+/// runs not yet reported.
+#[derive(Debug)]
+pub struct StreamedReport {
+    dir: ReportDir,
+    /// The text timeline of each reported run that failed (the first [`MAX_TIMELINES`]).
+    timelines: Vec<Option<String>>,
+    left: usize,
+}
+
+impl StreamedReport {
+    /// Makes `dir` if missing.
+    pub fn create(dir: &Path) -> Result<StreamedReport, String> {
+        Ok(StreamedReport {
+            dir: ReportDir::create(dir)?,
+            timelines: Vec::new(),
+            left: MAX_TIMELINES,
+        })
+    }
+
+    /// Writes `o`'s page from its kept trace, notes its failing message's timeline, and
+    /// drops the trace.
+    pub fn add(&mut self, o: &mut Outcome) -> Result<(), String> {
+        let trace = runner::trace_jsonl(&std::mem::take(&mut o.report.trace));
+        let run = report_run(o, &trace)?;
+        let timeline = if o.passed() || o.error.is_some() || self.left == 0 {
+            None
+        } else {
+            self.left -= 1;
+            run.failing_timeline()
+        };
+        self.timelines.push(timeline);
+        self.dir.add(&run)
+    }
+
+    /// Writes `index.html`. Returns its path and the timelines by run, as
+    /// [`failing_timelines`] does.
+    pub fn finish(self) -> Result<(PathBuf, Vec<Option<String>>), String> {
+        Ok((self.dir.finish()?, self.timelines))
+    }
 }
 
 /// The text timeline of each failed run's failing message (the first [`MAX_TIMELINES`]

@@ -56,7 +56,7 @@ pub struct RunArgs {
     pub check_determinism: bool,
     /// Write an HTML report into this folder: a page per run (summary, failures with their
     /// reproduce line, distributions, messages, a swimlane per message) and index.html.
-    /// Keeps every run's trace until the end.
+    /// Each page is written as its run is reported, and the run's trace let go then.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
 }
@@ -99,6 +99,11 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
             .map_or(suite::Options::default().workers, |n| n as usize),
     };
     let total = jobs.len();
+    let mut pages = match &args.report {
+        Some(dir) => Some(crate::report_command::StreamedReport::create(dir)?),
+        None => None,
+    };
+    let mut page_error = None;
     let outcomes = suite::run_all(&jobs, &options, |k, o| {
         let _ = writeln!(
             stderr.lock(),
@@ -110,9 +115,27 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
             o.trace_lines,
             o.report.wall.as_secs_f64() * 1e3
         );
+        if let Some(pages) = pages.as_mut()
+            && page_error.is_none()
+            && let Err(e) = pages.add(o)
+        {
+            page_error = Some(e);
+        }
     });
+    if let Some(e) = page_error {
+        return Err(e);
+    }
+    let (index, timelines) = match pages {
+        Some(pages) => {
+            let (index, timelines) = pages.finish()?;
+            (Some(index), timelines)
+        }
+        None => (
+            None,
+            crate::report_command::failing_timelines(&outcomes, &jobs),
+        ),
+    };
     let mut out = std::io::stdout().lock();
-    let timelines = crate::report_command::failing_timelines(&outcomes, &jobs);
     let failed = report(&outcomes, &timelines, &mut out).map_err(|e| format!("stdout: {e}"))?;
     if let Some(file) = &args.json {
         std::fs::write(file, json_results(&outcomes)?)
@@ -122,8 +145,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
         std::fs::write(file, junit::write(&outcomes))
             .map_err(|e| format!("{}: {e}", file.display()))?;
     }
-    if let Some(dir) = &args.report {
-        let index = crate::report_command::write_reports(dir, &outcomes)?;
+    if let Some(index) = index {
         let _ = writeln!(stderr.lock(), "aptsim: report in {}", index.display());
     }
     Ok(if failed {

@@ -109,6 +109,41 @@ fn a_failing_run_prints_its_message_timeline_under_the_reproduce_line() {
 }
 
 #[test]
+fn a_report_written_as_runs_finish_still_lists_failures_and_prints_their_timelines() {
+    let dir = scratch("streamed");
+    let fixture = root().join("cli/tests/fixtures/wrong-expectation.toml");
+    let (ok, stdout, stderr) = aptsim(&[
+        "run",
+        text(&fixture),
+        "--seeds",
+        "2",
+        "--report",
+        text(&dir),
+    ]);
+    assert!(!ok);
+    // Each run's trace was let go once its page was written: the timelines under the
+    // reproduce lines are made with the pages.
+    assert_eq!(
+        stdout.matches("  timeline of m1 (delivered):").count(),
+        2,
+        "{stdout}"
+    );
+    let index = std::fs::read_to_string(dir.join("index.html")).expect("index.html");
+    assert!(
+        index.contains("data-runs=\"2\" data-failed=\"2\""),
+        "{index}"
+    );
+    assert!(index.contains("reproduce: <code>aptsim run "), "{index}");
+    let pages = std::fs::read_dir(&dir)
+        .expect("the report folder")
+        .flatten()
+        .filter(|e| e.file_name() != "index.html")
+        .count();
+    assert_eq!(pages, 2, "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_report_of_a_trace_file_and_a_broken_trace() {
     let dir = scratch("trace");
     let trace = dir.join("s5.jsonl");

@@ -5,19 +5,53 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::page::{escape, page};
-use crate::run::Run;
+use crate::run::{Outcome, Run};
 use crate::summary::Summary;
 
 const STYLE: &str = include_str!("../assets/report.css");
 
-/// Writes one page per run and `index.html` into `dir` (made if missing). Returns the index's
-/// path.
-pub fn write_dir(dir: &Path, runs: &[Run]) -> Result<PathBuf, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut files = Vec::with_capacity(runs.len());
-    for (k, run) in runs.iter().enumerate() {
-        let file = file_name(k, run);
-        let path = dir.join(&file);
+/// A report folder being written one run at a time: each run's page is written when the
+/// run is added, and only its line of the index is kept, so that a long sweep never holds
+/// more than one run's trace for the report.
+#[derive(Debug)]
+pub struct ReportDir {
+    dir: PathBuf,
+    rows: Vec<Row>,
+}
+
+/// What the index shows of a run whose page is written.
+#[derive(Debug)]
+struct Row {
+    file: String,
+    name: String,
+    seed: Option<u64>,
+    outcome: Option<Outcome>,
+    messages: usize,
+    delivered: usize,
+    uploads: usize,
+    retries: usize,
+}
+
+impl Row {
+    fn failed(&self) -> bool {
+        self.outcome.as_ref().is_some_and(|o| !o.passed)
+    }
+}
+
+impl ReportDir {
+    /// Makes `dir` if missing.
+    pub fn create(dir: &Path) -> Result<ReportDir, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(ReportDir {
+            dir: dir.to_path_buf(),
+            rows: Vec::new(),
+        })
+    }
+
+    /// Writes `run`'s page and keeps its line of the index.
+    pub fn add(&mut self, run: &Run) -> Result<(), String> {
+        let file = file_name(self.rows.len(), run);
+        let path = self.dir.join(&file);
         let title = match run.seed {
             Some(seed) => format!("{} seed {seed}", run.name),
             None => run.name.clone(),
@@ -27,11 +61,36 @@ pub fn write_dir(dir: &Path, runs: &[Run]) -> Result<PathBuf, String> {
             page(&title, std::slice::from_ref(run), Some("index.html")),
         )
         .map_err(|e| format!("{}: {e}", path.display()))?;
-        files.push(file);
+        let s = Summary::of(&run.grouped);
+        self.rows.push(Row {
+            file,
+            name: run.name.clone(),
+            seed: run.seed,
+            outcome: run.outcome.clone(),
+            messages: s.messages,
+            delivered: s.states.get("delivered").copied().unwrap_or(0),
+            uploads: s.uploads,
+            retries: s.retries,
+        });
+        Ok(())
     }
-    let path = dir.join("index.html");
-    std::fs::write(&path, index(runs, &files)).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(path)
+
+    /// Writes `index.html`; returns its path.
+    pub fn finish(self) -> Result<PathBuf, String> {
+        let path = self.dir.join("index.html");
+        std::fs::write(&path, index(&self.rows)).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(path)
+    }
+}
+
+/// Writes one page per run and `index.html` into `dir` (made if missing). Returns the index's
+/// path.
+pub fn write_dir(dir: &Path, runs: &[Run]) -> Result<PathBuf, String> {
+    let mut out = ReportDir::create(dir)?;
+    for run in runs {
+        out.add(run)?;
+    }
+    out.finish()
 }
 
 /// `007-s2-hold-clean-seed1.html`: the run's place, its name made safe for a file name.
@@ -55,29 +114,28 @@ fn file_name(k: usize, run: &Run) -> String {
 }
 
 /// The index page: a static table, no script.
-fn index(runs: &[Run], files: &[String]) -> String {
-    let failed = runs.iter().filter(|r| r.failed()).count();
-    let mut order: Vec<usize> = (0..runs.len()).collect();
-    order.sort_by_key(|&k| !runs[k].failed());
-    let mut rows = String::new();
-    for k in order {
-        let (r, s) = (&runs[k], Summary::of(&runs[k].grouped));
+fn index(rows: &[Row]) -> String {
+    let failed = rows.iter().filter(|r| r.failed()).count();
+    let mut order: Vec<&Row> = rows.iter().collect();
+    order.sort_by_key(|r| !r.failed());
+    let mut out = String::new();
+    for r in order {
         let result = match &r.outcome {
             Some(o) if o.passed => "<td class=\"ok\">ok</td>".to_owned(),
             Some(_) => "<td class=\"fail\">FAILED</td>".to_owned(),
             None => "<td>not checked</td>".to_owned(),
         };
-        let delivered = s.states.get("delivered").copied().unwrap_or(0);
         let _ = writeln!(
-            rows,
-            "<tr data-failed=\"{}\"><td><a href=\"{}\">{}</a></td><td>{}</td>{result}<td>{}</td><td>{delivered}</td><td>{}</td><td>{}</td></tr>",
+            out,
+            "<tr data-failed=\"{}\"><td><a href=\"{}\">{}</a></td><td>{}</td>{result}<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             r.failed(),
-            escape(&files[k]),
+            escape(&r.file),
             escape(&r.name),
             r.seed.map_or(String::new(), |s| s.to_string()),
-            s.messages,
-            s.uploads,
-            s.retries,
+            r.messages,
+            r.delivered,
+            r.uploads,
+            r.retries,
         );
         if let Some(o) = r.outcome.as_ref().filter(|o| !o.passed) {
             let problems: Vec<String> = o
@@ -86,7 +144,7 @@ fn index(runs: &[Run], files: &[String]) -> String {
                 .map(|p| format!("<li>{}</li>", escape(p)))
                 .collect();
             let _ = writeln!(
-                rows,
+                out,
                 "<tr class=\"problems\"><td colspan=\"7\"><ul>{}</ul>reproduce: <code>{}</code></td></tr>",
                 problems.join(""),
                 escape(&o.reproduce)
@@ -94,17 +152,16 @@ fn index(runs: &[Run], files: &[String]) -> String {
         }
     }
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>aptsim report</title>\n<style>{STYLE}</style></head>\n<body><header><h1>aptsim report</h1><p id=\"counts\" data-runs=\"{}\" data-failed=\"{failed}\">{} runs, {} passed, {failed} failed</p></header>\n<main><table class=\"runs\"><thead><tr><th>scenario</th><th>seed</th><th>result</th><th>messages</th><th>delivered</th><th>uploads</th><th>retries</th></tr></thead><tbody>\n{rows}</tbody></table></main></body></html>\n",
-        runs.len(),
-        runs.len(),
-        runs.len() - failed,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>aptsim report</title>\n<style>{STYLE}</style></head>\n<body><header><h1>aptsim report</h1><p id=\"counts\" data-runs=\"{}\" data-failed=\"{failed}\">{} runs, {} passed, {failed} failed</p></header>\n<main><table class=\"runs\"><thead><tr><th>scenario</th><th>seed</th><th>result</th><th>messages</th><th>delivered</th><th>uploads</th><th>retries</th></tr></thead><tbody>\n{out}</tbody></table></main></body></html>\n",
+        rows.len(),
+        rows.len(),
+        rows.len() - failed,
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::Outcome;
 
     #[test]
     fn the_index_lists_failed_runs_first_with_their_reproduce_line() {

@@ -109,12 +109,13 @@ impl Outcome {
 }
 
 /// Runs every job, `options.workers` at a time, and calls `done(index, outcome)` for each in
-/// the order of `jobs` as soon as it and every job before it are done (for progress lines).
-/// Returns the outcomes in the order of `jobs`.
+/// the order of `jobs` as soon as it and every job before it are done (for progress lines,
+/// and for whatever is made of a kept trace before the trace is let go). Returns the
+/// outcomes in the order of `jobs`.
 pub fn run_all(
     jobs: &[Job<'_>],
     options: &Options,
-    mut done: impl FnMut(usize, &Outcome),
+    mut done: impl FnMut(usize, &mut Outcome),
 ) -> Vec<Outcome> {
     let keep = |i: usize| match options.keep_traces {
         KeepTraces::None => false,
@@ -157,15 +158,15 @@ pub fn run_all(
         if spawned == 0 {
             // No thread could be started: run everything here, one after the other.
             for (i, job) in jobs.iter().enumerate() {
-                let outcome = run_one(job, options, keep(i), i + 1 == jobs.len());
-                done(i, &outcome);
+                let mut outcome = run_one(job, options, keep(i), i + 1 == jobs.len());
+                done(i, &mut outcome);
                 outcomes[i] = Some(outcome);
             }
             return;
         }
         for (i, outcome) in rx {
             outcomes[i] = Some(outcome);
-            while let Some(Some(o)) = outcomes.get(reported) {
+            while let Some(Some(o)) = outcomes.get_mut(reported) {
                 done(reported, o);
                 reported += 1;
             }
