@@ -158,8 +158,10 @@ fn answer_with_reset(segment: Segment) {
 pub struct Link {
     latency: Duration,
     cut: Rc<Cell<bool>>,
-    /// When the last message sent on this link arrives: the next arrives strictly later, so
-    /// a link never reorders (timers with equal deadlines have no guaranteed order).
+    /// When the last message sent with [`Link::send`] arrives: the next arrives strictly
+    /// later, so those messages, each its own task and timer, are never reordered (timers
+    /// with equal deadlines have no guaranteed order). Connection events need no such thing:
+    /// they queue in order ([`Link::send_stream`]).
     last_arrival: Rc<Cell<Option<Instant>>>,
     streams: Rc<RefCell<Streams>>,
     delivery: Rc<RefCell<Delivery>>,
@@ -245,7 +247,10 @@ impl Link {
             msg,
         };
         let sent = Instant::now();
-        let arrival = self.next_arrival();
+        // Every segment of the link has the same latency and the clock only moves forward,
+        // so arrivals never go back; what is sent in one instant arrives in one instant, in
+        // the order sent (the queue keeps it).
+        let arrival = sent + self.latency;
         let mut delivery = self.delivery.borrow_mut();
         delivery.queue.push_back(InFlight {
             arrival,
@@ -293,14 +298,26 @@ impl Link {
             .await;
             timer.as_mut().reset(next);
             timer.as_mut().await;
-            let first = self.delivery.borrow_mut().queue.pop_front();
-            if let Some(InFlight { sent, segment, .. }) = first {
+            // Everything due by now, in order: the timer's wheel ticks in milliseconds.
+            let now = Instant::now();
+            loop {
+                let first = {
+                    let mut delivery = self.delivery.borrow_mut();
+                    match delivery.queue.front() {
+                        Some(f) if f.arrival <= now => delivery.queue.pop_front(),
+                        _ => None,
+                    }
+                };
+                let Some(InFlight { sent, segment, .. }) = first else {
+                    break;
+                };
                 self.arrive(segment, sent);
             }
         }
     }
 
-    /// The arrival time of a message sent now: after the latency, and after the previous one.
+    /// The arrival time of a message sent now with [`Link::send`]: after the latency, and
+    /// after the previous one.
     fn next_arrival(&self) -> Instant {
         let mut arrival = Instant::now() + self.latency;
         if let Some(last) = self.last_arrival.get()
