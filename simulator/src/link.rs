@@ -258,6 +258,7 @@ impl Link {
             segment,
         });
         if let Some(idle) = delivery.idle.take() {
+            drop(delivery);
             idle.wake();
         } else if !delivery.started {
             delivery.started = true;
@@ -279,8 +280,8 @@ impl Link {
     }
 
     /// Delivers the segments on their way, each at its arrival time, and waits for more when
-    /// none is left. Arrival times only grow ([`Link::next_arrival`]), so the queue is in
-    /// arrival order. One timer, reset for each segment.
+    /// none is left. Arrival times never go back (one latency, a clock that only moves
+    /// forward), so the queue is in arrival order. One timer, reset for each arrival time.
     async fn deliver(self) {
         let timer = tokio::time::sleep_until(Instant::now());
         tokio::pin!(timer);
