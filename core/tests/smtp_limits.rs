@@ -179,6 +179,35 @@ fn release_mode_keeps_only_the_files_still_to_submit() {
 }
 
 #[test]
+fn hold_mode_holds_exactly_the_message_and_the_files_still_to_submit() {
+    let mut h = Harness::ready(hold_policy());
+    h.gw.submit_bytes = true;
+    let (a, b) = (content("a", 5_000), content("b", 7_000));
+    let raw = message(&[("a.bin", a.clone()), ("b.bin", b.clone())]);
+    h.envelope();
+    h.send_message(&raw);
+    assert_eq!(h.take_client(), "", "held (S2)");
+    // One file at a time (S3): the first went with its bytes; the message and the second
+    // file's bytes are held.
+    assert_eq!(h.submitted_bytes, [Some(a.len())]);
+    assert_eq!(h.gw.usage.held_bytes(), raw.len() + b.len());
+    h.verdict(aptsim_core::digest::Md5::of(&a), ThreatLevel::Clean);
+    assert_eq!(h.submitted_bytes, [Some(a.len()), Some(b.len())]);
+    assert_eq!(h.gw.usage.held_bytes(), raw.len(), "the message alone");
+    h.verdict(aptsim_core::digest::Md5::of(&b), ThreatLevel::Clean);
+    // Delivered: the body, as it will be written, waits for the upstream's 354.
+    let _ = h.take_upstream();
+    let waiting = h.gw.usage.held_bytes();
+    h.upstream(b"354 go\r\n");
+    let body = h.take_upstream();
+    assert!(body.ends_with("\r\n.\r\n"), "{body:?}");
+    assert_eq!(waiting, body.len(), "the body waiting to be written");
+    h.upstream(b"250 2.0.0 Ok\r\n");
+    assert_eq!(h.take_client(), "250 2.0.0 Ok\r\n");
+    assert_eq!(h.gw.usage.held_bytes(), 0);
+}
+
+#[test]
 fn a_command_trickled_a_byte_at_a_time_hits_the_command_deadline() {
     let mut h = Harness::ready(Policy::default());
     let line = b"MAIL FROM:<slow@example.com>\r\n";

@@ -103,6 +103,37 @@ fn a_late_fin_during_a_hold_is_the_sender_leaving() {
     assert_eq!(h.transactions(), [TxnResult::Abandoned]);
 }
 
+/// A sender that leaves during a hold: the transaction's record lists each file with the
+/// verdict it had by then (and the default, clean, for one still in analysis).
+#[test]
+fn an_abandoned_hold_records_each_file_with_its_verdict_so_far() {
+    let mut h = Harness::ready(hold_policy());
+    h.envelope();
+    let (a, b) = (content("a", 300), content("b", 400));
+    h.send_message(&message(&[("a.pdf", a.clone()), ("b.pdf", b.clone())]));
+    h.verdict(Md5::of(&a), ThreatLevel::Low);
+    assert_eq!(h.take_client(), "", "still held for b.pdf");
+    h.advance(600);
+    h.eof();
+    let files: Vec<(String, ThreatLevel)> = h
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Transaction(t) if t.result == TxnResult::Abandoned => {
+                Some(t.files.iter().map(|f| (f.name.clone(), f.level)).collect())
+            }
+            _ => None,
+        })
+        .expect("the abandoned transaction's record");
+    assert_eq!(
+        files,
+        [
+            ("a.pdf".to_owned(), ThreatLevel::Low),
+            ("b.pdf".to_owned(), ThreatLevel::Clean)
+        ]
+    );
+}
+
 /// A FIN between commands: what was sent before it is answered, then the session ends
 /// without a 221 nobody asked for.
 #[test]
