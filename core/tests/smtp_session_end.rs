@@ -134,6 +134,26 @@ fn an_abandoned_hold_records_each_file_with_its_verdict_so_far() {
     );
 }
 
+/// A verdict concerns a session that holds a message with the file, and no other: the
+/// session says which, for whoever routes verdicts to sessions.
+#[test]
+fn a_verdict_concerns_the_session_that_holds_the_file() {
+    use aptsim_core::verdict::{Thresholds, Verdict};
+    let mut h = Harness::ready(hold_policy());
+    let md5 = h.hold_one("a");
+    let clean = Verdict::from_level(ThreatLevel::Clean, &Thresholds::default());
+    let other = Md5::of(b"another file");
+    assert!(
+        !h.s.handle_verdict(&other, &clean, &mut h.gw, h.now),
+        "not its file"
+    );
+    h.gw.record_verdict(md5, &clean, h.now);
+    assert!(
+        h.s.handle_verdict(&md5, &clean, &mut h.gw, h.now),
+        "its held file"
+    );
+}
+
 /// A FIN between commands: what was sent before it is answered, then the session ends
 /// without a 221 nobody asked for.
 #[test]

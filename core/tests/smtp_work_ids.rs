@@ -1,6 +1,8 @@
 //! Jobs the proxy session hands out to worker threads (a message's extraction, then its
 //! body prepared for relaying) come back by their id: a result reaches the job that asked
 //! for it, and a result for a job no longer out — late, or reported twice — is ignored.
+//! While a job is out, the session's state is what it says (a message decided from the
+//! cache is not counted as held while its body is prepared).
 
 mod common;
 
@@ -59,4 +61,30 @@ fn a_late_result_of_a_job_no_longer_out_is_not_taken_for_the_next_one() {
     assert_eq!(h.take_client(), "250 2.0.0 Ok\r\n");
     assert_eq!(h.transactions(), [TxnResult::Delivered]);
     assert_eq!(h.submits.len(), 1, "the file went to analysis once");
+}
+
+#[test]
+fn a_message_whose_files_are_known_is_not_counted_as_held_while_its_body_is_prepared() {
+    use aptsim_core::smtp::proxy::Event;
+    use aptsim_core::verdict::ThreatLevel;
+    let mut h = Harness::ready(common::hold_policy());
+    h.inline_work = false;
+    let file = content("a", 3_000);
+    // Judged before (S6): the cache decides at once.
+    h.verdict(Md5::of(&file), ThreatLevel::Clean);
+    h.envelope();
+    h.send_message(&message(&[("a.pdf", file.clone())]));
+    let (id, extract) = run_the_job(&mut h, "extract");
+    h.s.handle_work_done(id, extract.run(&AtomicBool::new(false)), &mut h.gw, h.now);
+    h.drain();
+    // Decided: the body is being prepared on its thread, nothing waits for a verdict.
+    let _ = run_the_job(&mut h, "body");
+    assert!(h.submits.is_empty(), "nothing to analyse");
+    assert!(
+        !h.events
+            .iter()
+            .any(|e| matches!(e, Event::HoldStarted { .. })),
+        "{:?}",
+        h.events
+    );
 }
