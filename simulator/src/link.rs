@@ -117,6 +117,15 @@ struct Delivery {
     endpoints: Vec<Rc<Recipient<Wire>>>,
 }
 
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("in_flight", &self.queue.len())
+            .field("started", &self.started)
+            .finish()
+    }
+}
+
 /// One direction of a connection whose segments wait for the path to come back, oldest
 /// first. Each direction has its own retransmission clock, as each side's TCP does.
 struct Stalled {
@@ -165,15 +174,6 @@ pub struct Link {
     last_arrival: Rc<Cell<Option<Instant>>>,
     streams: Rc<RefCell<Streams>>,
     delivery: Rc<RefCell<Delivery>>,
-}
-
-impl std::fmt::Debug for Delivery {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Delivery")
-            .field("in_flight", &self.queue.len())
-            .field("started", &self.started)
-            .finish()
-    }
 }
 
 impl Link {

@@ -325,11 +325,11 @@ impl Varied {
     }
 }
 
-/// A drawn duration as it stands for every fault but an MTA restart, which is down for
-/// less than ten minutes (zero is `systemctl restart`).
+/// A drawn duration as it stands for every fault but an MTA restart
+/// ([`super::generate::restart_downtime`]).
 fn restart_within_minutes(action: FaultAction, d: Duration) -> Duration {
     match action {
-        FaultAction::SenderRestart => Duration::from_secs(d.as_secs() % 600),
+        FaultAction::SenderRestart => super::generate::restart_downtime(d),
         _ => d,
     }
 }

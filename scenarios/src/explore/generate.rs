@@ -370,6 +370,12 @@ fn raw_extras() -> impl Strategy<Value = RawExtras> {
     )
 }
 
+/// How long a generated MTA restart keeps the MTA down, from a drawn fault duration: less
+/// than ten minutes (zero is `systemctl restart`), where other faults last up to hours.
+pub fn restart_downtime(drawn: Duration) -> Duration {
+    Duration::from_secs(drawn.as_secs() % 600)
+}
+
 /// A case within `swarm`, from the values drawn. The swarm trims what it does not enable
 /// here rather than steering the draws (no `prop_flat_map`), so that shrinking works on one
 /// flat tree: shrinking the swarm then removes features instead of drawing a new world.
@@ -418,9 +424,8 @@ fn within(
             .into_iter()
             .map(|(kind, at, lasts)| {
                 let kind = kinds[kind.index(kinds.len())];
-                // An MTA restart is down for minutes at most (none: `systemctl restart`).
                 let lasts = match kind {
-                    FaultKind::SenderRestart => Duration::from_secs(lasts.as_secs() % 600),
+                    FaultKind::SenderRestart => restart_downtime(lasts),
                     _ => lasts,
                 };
                 FaultCase { kind, at, lasts }
