@@ -341,6 +341,12 @@ impl Inspection {
         Some(outcome)
     }
 
+    /// The MD5s of the message's files: the verdicts and outages this inspection acts on
+    /// (any other is ignored by [`Inspection::handle_verdict`]).
+    pub fn md5s(&self) -> impl Iterator<Item = &Md5> {
+        self.status.iter().map(|(md5, _)| md5)
+    }
+
     /// True when the message is decided and no file is still waiting or under analysis, so
     /// the machine can be dropped.
     pub fn is_finished(&self) -> bool {

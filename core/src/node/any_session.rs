@@ -49,6 +49,10 @@ impl AnySession {
         either!(self, s => s.is_finished())
     }
 
+    pub(super) fn watched_files(&self, out: &mut Vec<Md5>) {
+        either!(self, s => s.watched_files(out))
+    }
+
     pub(super) fn poll_timeout(&self) -> Option<Timestamp> {
         either!(self, s => s.poll_timeout())
     }

@@ -4,8 +4,9 @@
 //! sockets — only moves bytes, opens and closes connections, runs jobs and arms a timer.
 //! Everything else is here, written once: the sessions by connection id and the upstream
 //! connections they open, the [`Gateway`] (verdict cache, in-flight table and X1, blocked
-//! sites, usage counts), the X1 decision for each file a session submits, the fan-out of a
-//! data-center answer to every session, and the sessions' deadlines as one table. The model
+//! sites, usage counts), the X1 decision for each file a session submits, the hand-out of a
+//! data-center answer to the sessions that have the file, and the sessions' deadlines as one
+//! table. The model
 //! is quinn-proto's `Endpoint`, which owns the routing between its connections so that its
 //! runtime crate only moves datagrams.
 //!
@@ -16,7 +17,8 @@
 //! run (its result goes to [`Node::handle_work_done`]), an event to trace or log. Then
 //! arm a timer for [`Node::poll_timeout`] and call [`Node::handle_timeout`] when it fires.
 //! A data center's answers go to [`Node::handle_verdict`] and [`Node::handle_unreachable`]:
-//! the node records a verdict in the cache first, then hands it to every session.
+//! the node records a verdict in the cache first, then hands it to every session that has
+//! the file (`watchers.rs`).
 //!
 //! A transport that keeps one timer per session instead (the simulator's actor does, so that
 //! sessions due at the same instant keep the order they always had) arms each at the time
@@ -37,9 +39,13 @@ use crate::verdict::Verdict;
 use crate::work::{Done, Job, WorkFailed, WorkId};
 
 mod any_session;
+mod entry;
+mod watchers;
 
 use crate::session_output::Output;
 use any_session::{AnyEvent, AnySession};
+use entry::Entry;
+use watchers::Watchers;
 
 /// A client connection, numbered by the transport.
 pub type ConnId = u64;
@@ -155,14 +161,15 @@ pub struct Node {
     gw: Gateway,
     config: Arc<ProxyConfig>,
     imap_config: Arc<ImapConfig>,
-    sessions: BTreeMap<ConnId, AnySession>,
-    /// Each session's current upstream connection.
-    upstream_of: BTreeMap<ConnId, UpstreamId>,
+    sessions: BTreeMap<ConnId, Entry>,
     /// Upstream connection → its session.
     session_of: BTreeMap<UpstreamId, ConnId>,
-    /// (deadline, session), one entry per session with a deadline; `armed` is its inverse.
+    /// (deadline, session), one entry per session with a deadline.
     timers: BTreeSet<(Timestamp, ConnId)>,
-    armed: BTreeMap<ConnId, Timestamp>,
+    /// The sessions each verdict is for.
+    watchers: Watchers,
+    /// Room to collect a session's files in, kept between turns.
+    files: Vec<Md5>,
     next_upstream: UpstreamId,
     /// Jobs on messages up to this many bytes are run on the spot; larger ones are handed
     /// out. `usize::MAX`: all (the simulator); 0: none.
@@ -182,10 +189,10 @@ impl Node {
             config,
             imap_config: Arc::new(ImapConfig::default()),
             sessions: BTreeMap::new(),
-            upstream_of: BTreeMap::new(),
             session_of: BTreeMap::new(),
             timers: BTreeSet::new(),
-            armed: BTreeMap::new(),
+            watchers: Watchers::default(),
+            files: Vec::new(),
             next_upstream: 1,
             inline_up_to: usize::MAX,
             inline_archive_cap: None,
@@ -295,7 +302,7 @@ impl Node {
     pub fn accept(&mut self, conn: ConnId, site: impl Into<String>, now: Timestamp) {
         let session = ProxySession::new(self.config.clone(), site, &self.gw, now);
         self.sessions
-            .insert(conn, AnySession::Smtp(Box::new(session)));
+            .insert(conn, Entry::new(AnySession::Smtp(Box::new(session))));
         self.flush(conn, now);
     }
 
@@ -303,7 +310,7 @@ impl Node {
     pub fn accept_imap(&mut self, conn: ConnId, site: impl Into<String>, now: Timestamp) {
         let session = ImapSession::new(self.imap_config.clone(), site, &self.gw, now);
         self.sessions
-            .insert(conn, AnySession::Imap(Box::new(session)));
+            .insert(conn, Entry::new(AnySession::Imap(Box::new(session))));
         self.flush(conn, now);
     }
 
@@ -362,20 +369,25 @@ impl Node {
         self.with_session(conn, now, |s, gw| s.handle_work_done(id, result, gw, now));
     }
 
-    /// The data center's verdict on `md5`: into the cache, then to every session.
+    /// The data center's verdict on `md5`: into the cache, then to every session that has
+    /// the file.
     pub fn handle_verdict(&mut self, md5: Md5, verdict: &Verdict, now: Timestamp) {
         self.gw.record_verdict(md5, verdict, now);
         self.out.push_back(NodeOutput::VerdictRecorded { md5 });
-        self.broadcast(now, |s, gw| {
-            s.handle_verdict(&md5, verdict, gw, now);
-        });
+        for conn in self.watchers.of(&md5) {
+            self.with_session(conn, now, |s, gw| {
+                s.handle_verdict(&md5, verdict, gw, now);
+            });
+        }
     }
 
     /// The data center refused the upload of `md5` (S7): nothing is in flight for it now,
-    /// and every session's outage policy decides.
+    /// and the outage policy of every session that has the file decides.
     pub fn handle_unreachable(&mut self, md5: Md5, now: Timestamp) {
         self.gw.record_failure(&md5);
-        self.broadcast(now, |s, gw| s.handle_unreachable(&md5, gw, now));
+        for conn in self.watchers.of(&md5) {
+            self.with_session(conn, now, |s, gw| s.handle_unreachable(&md5, gw, now));
+        }
     }
 
     /// When [`Node::handle_timeout`] is next due: the earliest deadline of any session.
@@ -426,47 +438,37 @@ impl Node {
         earliest: Timestamp,
         f: impl FnOnce(&mut AnySession, &mut Gateway),
     ) {
-        let Some(session) = self.sessions.get_mut(&conn) else {
+        let Some(entry) = self.sessions.get_mut(&conn) else {
             return;
         };
-        f(session, &mut self.gw);
+        f(&mut entry.session, &mut self.gw);
         self.flush_not_before(conn, now, earliest);
-    }
-
-    /// Every session, in connection order, each one's outputs carried out before the next
-    /// is called.
-    fn broadcast(&mut self, now: Timestamp, f: impl Fn(&mut AnySession, &mut Gateway)) {
-        let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
-        for conn in conns {
-            self.with_session(conn, now, &f);
-        }
     }
 
     fn flush(&mut self, conn: ConnId, now: Timestamp) {
         self.flush_not_before(conn, now, now);
     }
 
-    /// Turns a session's outputs into the node's, re-arms its deadline, and forgets it once
-    /// it is finished.
+    /// Turns a session's outputs into the node's, re-arms its deadline, brings its files up
+    /// to date in the verdict index, and forgets it once it is finished. The session is
+    /// looked up once: its outputs are carried out with the node's other fields borrowed
+    /// beside it.
     fn flush_not_before(&mut self, conn: ConnId, now: Timestamp, earliest: Timestamp) {
-        loop {
-            let Some(session) = self.sessions.get_mut(&conn) else {
-                return;
-            };
-            let Some(output) = session.poll_output() else {
-                break;
-            };
+        let Some(entry) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        while let Some(output) = entry.session.poll_output() {
             match output {
                 Output::ToClient(bytes) => self.out.push_back(NodeOutput::ToClient { conn, bytes }),
                 Output::ToUpstream(bytes) => {
-                    if let Some(&up) = self.upstream_of.get(&conn) {
+                    if let Some(up) = entry.upstream {
                         self.out.push_back(NodeOutput::ToUpstream { up, bytes });
                     }
                 }
                 Output::ConnectUpstream => {
                     let up = self.next_upstream;
                     self.next_upstream += 1;
-                    if let Some(old) = self.upstream_of.insert(conn, up) {
+                    if let Some(old) = entry.upstream.replace(up) {
                         // A session has one upstream at a time; the old one is given up.
                         self.session_of.remove(&old);
                     }
@@ -474,13 +476,15 @@ impl Node {
                     self.out.push_back(NodeOutput::Connect { conn, up });
                 }
                 Output::CloseUpstream => {
-                    if let Some(up) = self.upstream_of.remove(&conn) {
+                    if let Some(up) = entry.upstream.take() {
                         self.session_of.remove(&up);
                         self.out.push_back(NodeOutput::CloseUpstream { up });
                     }
                 }
                 Output::CloseClient => self.out.push_back(NodeOutput::CloseClient { conn }),
-                Output::Submit { txn, files } => self.submit(conn, txn, files, now),
+                Output::Submit { txn, files } => {
+                    submit(&mut self.gw, &mut self.out, conn, txn, files, now)
+                }
                 Output::Work { id, job } if job.input_len() <= self.inline_up_to => {
                     // The job's own thread is this one: run it, and feed the result back
                     // before anything else happens, as if it took no time.
@@ -495,9 +499,9 @@ impl Node {
                             result
                         }
                     };
-                    if let Some(session) = self.sessions.get_mut(&conn) {
-                        session.handle_work_done(id, result, &mut self.gw, now);
-                    }
+                    entry
+                        .session
+                        .handle_work_done(id, result, &mut self.gw, now);
                 }
                 Output::Work { id, job } => self.out.push_back(NodeOutput::Work { conn, id, job }),
                 Output::Event(AnyEvent::Smtp(event)) => {
@@ -508,56 +512,40 @@ impl Node {
                 }
             }
         }
-        self.rearm(conn, earliest);
-        if self
-            .sessions
-            .get(&conn)
-            .is_some_and(AnySession::is_finished)
-        {
-            self.sessions.remove(&conn);
+        // Its deadline.
+        let next = entry.session.poll_timeout();
+        let due = next.map(|t| t.max(earliest));
+        if due != entry.armed {
+            if let Some(t) = entry.armed.take() {
+                self.timers.remove(&(t, conn));
+            }
+            if let Some(t) = due {
+                self.timers.insert((t, conn));
+                entry.armed = Some(t);
+            }
+        }
+        self.out.push_back(NodeOutput::Deadline { conn, at: next });
+        // Its files.
+        self.files.clear();
+        entry.session.watched_files(&mut self.files);
+        self.files.sort_unstable();
+        self.files.dedup();
+        self.watchers
+            .update(conn, &mut entry.watching, &self.files);
+        if entry.session.is_finished() {
             self.disarm(conn);
-            if let Some(up) = self.upstream_of.remove(&conn) {
-                self.session_of.remove(&up);
+            if let Some(entry) = self.sessions.remove(&conn) {
+                if let Some(up) = entry.upstream {
+                    self.session_of.remove(&up);
+                }
+                self.watchers.forget(conn, &entry.watching);
             }
             self.out.push_back(NodeOutput::Finished { conn });
         }
     }
 
-    /// X1: each file is uploaded, or waits for the analysis of the same file under way.
-    fn submit(&mut self, conn: ConnId, txn: u64, files: Vec<SubmittedFile>, now: Timestamp) {
-        for SubmittedFile { md5, name, bytes } in files {
-            let upload = self.gw.claim_upload(md5, now) == UploadDecision::Upload;
-            self.out.push_back(NodeOutput::Submitted {
-                conn,
-                txn,
-                md5,
-                name: name.clone(),
-                upload,
-            });
-            if upload {
-                self.out.push_back(NodeOutput::Upload { md5, name, bytes });
-            }
-        }
-    }
-
-    fn rearm(&mut self, conn: ConnId, earliest: Timestamp) {
-        let Some(session) = self.sessions.get(&conn) else {
-            return;
-        };
-        let next = session.poll_timeout();
-        let due = next.map(|t| t.max(earliest));
-        if due != self.armed.get(&conn).copied() {
-            self.disarm(conn);
-            if let Some(t) = due {
-                self.timers.insert((t, conn));
-                self.armed.insert(conn, t);
-            }
-        }
-        self.out.push_back(NodeOutput::Deadline { conn, at: next });
-    }
-
     fn disarm(&mut self, conn: ConnId) {
-        if let Some(t) = self.armed.remove(&conn) {
+        if let Some(t) = self.sessions.get_mut(&conn).and_then(|e| e.armed.take()) {
             self.timers.remove(&(t, conn));
         }
     }
@@ -565,9 +553,35 @@ impl Node {
     /// Forgets an upstream connection that is gone; returns its session.
     fn forget_upstream(&mut self, up: UpstreamId) -> Option<ConnId> {
         let conn = self.session_of.remove(&up)?;
-        if self.upstream_of.get(&conn) == Some(&up) {
-            self.upstream_of.remove(&conn);
+        if let Some(entry) = self.sessions.get_mut(&conn)
+            && entry.upstream == Some(up)
+        {
+            entry.upstream = None;
         }
         Some(conn)
+    }
+}
+
+/// X1: each file is uploaded, or waits for the analysis of the same file under way.
+fn submit(
+    gw: &mut Gateway,
+    out: &mut VecDeque<NodeOutput>,
+    conn: ConnId,
+    txn: u64,
+    files: Vec<SubmittedFile>,
+    now: Timestamp,
+) {
+    for SubmittedFile { md5, name, bytes } in files {
+        let upload = gw.claim_upload(md5, now) == UploadDecision::Upload;
+        out.push_back(NodeOutput::Submitted {
+            conn,
+            txn,
+            md5,
+            name: name.clone(),
+            upload,
+        });
+        if upload {
+            out.push_back(NodeOutput::Upload { md5, name, bytes });
+        }
     }
 }

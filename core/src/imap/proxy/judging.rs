@@ -47,6 +47,17 @@ enum Stage {
     },
 }
 
+impl ImapSession {
+    /// Adds the MD5 of every file of every message being judged to `out`: the verdicts this
+    /// session acts on (the node hands a verdict only to the sessions that have its file).
+    pub fn watched_files(&self, out: &mut Vec<crate::digest::Md5>) {
+        let held = self.hold.iter().flat_map(|h| h.judging.iter());
+        for judging in held.chain(self.background.iter()) {
+            out.extend(judging.md5s());
+        }
+    }
+}
+
 impl Judging {
     /// A message fetched to judge; its files are being found by job `work`.
     pub(super) fn new(
@@ -70,6 +81,15 @@ impl Judging {
 
     pub(super) fn waits_for(&self, id: WorkId) -> bool {
         matches!(self.stage, Stage::Extracting(w) | Stage::Copying { work: w, .. } if w == id)
+    }
+
+    /// The MD5s of its files, once they are found and while the engine judges them.
+    fn md5s(&self) -> impl Iterator<Item = &crate::digest::Md5> {
+        let inspection = match &self.stage {
+            Stage::Judging(i) => Some(i),
+            _ => None,
+        };
+        inspection.into_iter().flat_map(|i| i.md5s())
     }
 
     pub(super) fn inspection(&mut self) -> Option<&mut Inspection> {

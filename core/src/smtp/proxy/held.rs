@@ -390,6 +390,18 @@ impl ProxySession {
         held.chain(background).filter_map(Stage::inspection)
     }
 
+    /// Adds the MD5 of every file of every inspection to `out`: the verdicts this session
+    /// acts on (the node hands a verdict only to the sessions that have its file).
+    pub fn watched_files(&self, out: &mut Vec<Md5>) {
+        let held = self.held.iter().map(|h| &h.stage);
+        let background = self.background.iter().map(|b| &b.stage);
+        for stage in held.chain(background) {
+            if let Stage::Judging(inspection) = stage {
+                out.extend(inspection.md5s());
+            }
+        }
+    }
+
     /// Bytes this session holds now (for the gateway's `max_held_bytes`): data being
     /// received, the held message, the body being written or waiting to go, and files kept
     /// until they are submitted.
