@@ -78,26 +78,20 @@ impl MailServer {
 
     fn flush(&mut self, conn: ConnId, ctx: &mut Context<Self>, timed_out: bool) {
         let now = self.clock.now();
-        while let Some(out) = self
-            .sessions
-            .get_mut(&conn)
-            .and_then(|s| s.session.poll_output())
-        {
+        let me = self.me.get(ctx);
+        // Looked up once: its outputs go out with the other fields borrowed beside it.
+        let Some(s) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        while let Some(out) = s.session.poll_output() {
             match out {
                 ReceiverOutput::Send(bytes) => {
-                    if let Some(s) = self.sessions.get(&conn) {
-                        self.link.send_stream(
-                            &self.me.get(ctx),
-                            &s.peer,
-                            Wire::Bytes { conn, bytes },
-                        );
-                    }
+                    self.link
+                        .send_stream(&me, &s.peer, Wire::Bytes { conn, bytes })
                 }
                 ReceiverOutput::Close => {
-                    if let Some(s) = self.sessions.remove(&conn) {
-                        self.link
-                            .send_stream(&self.me.get(ctx), &s.peer, Wire::Closed { conn });
-                    }
+                    self.link.send_stream(&me, &s.peer, Wire::Closed { conn });
+                    self.sessions.remove(&conn);
                     if timed_out {
                         self.trace
                             .record(now, "mail_server", Record::ServerTimeout { conn });
@@ -136,14 +130,7 @@ impl MailServer {
                 }
             }
         }
-        self.arm(conn, ctx);
-    }
-
-    fn arm(&mut self, conn: ConnId, ctx: &mut Context<Self>) {
-        let Some(slot) = self.sessions.get_mut(&conn) else {
-            return;
-        };
-        if let Some(due) = slot.armed.rearm(slot.session.poll_timeout()) {
+        if let Some(due) = s.armed.rearm(s.session.poll_timeout()) {
             let to = ctx.address().recipient();
             aptsim_simulator::timer::after(self.clock.until(due), to, ServerTimer { conn, due });
         }

@@ -188,66 +188,59 @@ impl SendingMta {
         self.flush(conn, ctx);
     }
 
+    /// Carries out what the attempt on `conn` asks, then ends it or re-arms its timer. The
+    /// attempt is looked up once; its outputs go out with the other fields borrowed beside
+    /// it.
     fn flush(&mut self, conn: ConnId, ctx: &mut Context<Self>) {
         let now = self.clock.now();
-        while let Some(out) = self
-            .attempts
-            .get_mut(&conn)
-            .and_then(|a| a.session.poll_output())
-        {
+        let me = self.me.get(ctx);
+        let Some(a) = self.attempts.get_mut(&conn) else {
+            return;
+        };
+        while let Some(out) = a.session.poll_output() {
             match out {
-                SenderOutput::Send(bytes) => self.link.send_stream(
-                    &self.me.get(ctx),
-                    &self.proxy,
-                    Wire::Bytes { conn, bytes },
-                ),
+                SenderOutput::Send(bytes) => {
+                    self.link
+                        .send_stream(&me, &self.proxy, Wire::Bytes { conn, bytes })
+                }
                 // A FIN, once: on Close, or on Exim's shutdown(SHUT_WR) after its pipelined
                 // QUIT, after which the attempt still reads its replies.
                 SenderOutput::HalfClose | SenderOutput::Close => {
-                    if let Some(a) = self.attempts.get_mut(&conn)
-                        && !a.closed
-                    {
+                    if !a.closed {
                         a.closed = true;
-                        self.link.send_stream(
-                            &self.me.get(ctx),
-                            &self.proxy,
-                            Wire::Closed { conn },
-                        );
+                        self.link
+                            .send_stream(&me, &self.proxy, Wire::Closed { conn });
                     }
                 }
-                SenderOutput::Event(SenderEvent::Timeout { phase }) => {
-                    if let Some(a) = self.attempts.get(&conn) {
-                        self.trace.record(
-                            now,
-                            "sending_mta",
-                            Record::SenderTimeout {
-                                msg: a.msg.clone(),
-                                attempt: a.number,
-                                phase,
-                            },
-                        );
-                    }
-                }
+                SenderOutput::Event(SenderEvent::Timeout { phase }) => self.trace.record(
+                    now,
+                    "sending_mta",
+                    Record::SenderTimeout {
+                        msg: a.msg.clone(),
+                        attempt: a.number,
+                        phase,
+                    },
+                ),
                 SenderOutput::Event(SenderEvent::MayBeDeliveredMultipleTimes { .. }) => {
-                    if let Some(a) = self.attempts.get(&conn) {
-                        let record = Record::MayBeDeliveredMultipleTimes {
-                            msg: a.msg.clone(),
-                            attempt: a.number,
-                            conn,
-                        };
-                        self.trace.record(now, "sending_mta", record);
-                    }
+                    let record = Record::MayBeDeliveredMultipleTimes {
+                        msg: a.msg.clone(),
+                        attempt: a.number,
+                        conn,
+                    };
+                    self.trace.record(now, "sending_mta", record);
                 }
                 SenderOutput::Event(_) => {}
             }
         }
-        let finished = self
-            .attempts
-            .get(&conn)
-            .and_then(|a| a.session.result().cloned());
-        match finished {
+        match a.session.result().cloned() {
             Some(result) => self.finish(conn, result, ctx),
-            None => self.arm(conn, ctx),
+            None => {
+                if let Some(due) = a.armed.rearm(a.session.poll_timeout()) {
+                    let to = ctx.address().recipient();
+                    let timer = AttemptTimer { conn, due };
+                    aptsim_simulator::timer::after(self.clock.until(due), to, timer);
+                }
+            }
         }
     }
 
@@ -355,16 +348,6 @@ impl SendingMta {
             },
         );
         aptsim_simulator::timer::after(delay, ctx.address().recipient(), Retry(msg));
-    }
-
-    fn arm(&mut self, conn: ConnId, ctx: &mut Context<Self>) {
-        let Some(a) = self.attempts.get_mut(&conn) else {
-            return;
-        };
-        if let Some(due) = a.armed.rearm(a.session.poll_timeout()) {
-            let to = ctx.address().recipient();
-            aptsim_simulator::timer::after(self.clock.until(due), to, AttemptTimer { conn, due });
-        }
     }
 }
 

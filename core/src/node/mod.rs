@@ -530,8 +530,7 @@ impl Node {
         entry.session.watched_files(&mut self.files);
         self.files.sort_unstable();
         self.files.dedup();
-        self.watchers
-            .update(conn, &mut entry.watching, &self.files);
+        self.watchers.update(conn, &mut entry.watching, &self.files);
         if entry.session.is_finished() {
             self.disarm(conn);
             if let Some(entry) = self.sessions.remove(&conn) {
