@@ -1,6 +1,7 @@
 //! The gateway node: two sessions on one node, routed by connection and upstream id; a file
 //! both submit is uploaded once (X1) and its verdict reaches both; jobs run inline or come
-//! out for the transport; deadlines form one table; finished sessions are forgotten.
+//! out for the transport; deadlines form one table; finished sessions are forgotten; a
+//! verdict is handed only to the sessions that have the file.
 
 mod common;
 
@@ -28,6 +29,8 @@ struct Seen {
     work: usize,
     finished: Vec<ConnId>,
     recorded: Vec<Md5>,
+    /// The sessions that had a turn (each turn ends with its deadline).
+    turns: Vec<ConnId>,
 }
 
 fn drain(node: &mut Node) -> Seen {
@@ -51,8 +54,8 @@ fn drain(node: &mut Node) -> Seen {
             NodeOutput::CloseUpstream { .. }
             | NodeOutput::CloseClient { .. }
             | NodeOutput::Event { .. }
-            | NodeOutput::ImapEvent { .. }
-            | NodeOutput::Deadline { .. } => {}
+            | NodeOutput::ImapEvent { .. } => {}
+            NodeOutput::Deadline { conn, .. } => seen.turns.push(conn),
         }
     }
     seen
@@ -225,4 +228,39 @@ fn small_jobs_run_on_the_spot_and_a_big_archive_is_handed_out() {
     let (jobs, _) = jobs_of(&message(&[("a.zip", half), ("b.zip", other)]));
     assert_eq!(jobs.len(), 1, "the second archive's stop counts too");
     assert!(!done.hit_archive_cap(), "the uncapped run goes further");
+}
+
+#[test]
+fn a_verdict_or_an_outage_is_handed_only_to_the_sessions_that_have_the_file() {
+    let gw = Gateway::new(Arc::new(hold_policy()));
+    let mut node = Node::new(gw, Arc::new(ProxyConfig::default())).with_first_upstream(100);
+    let t0 = Timestamp::ZERO;
+    // Session 1 holds file A, session 2 file B, session 3 nothing yet.
+    for (conn, up) in [(1, 100), (2, 101), (3, 102)] {
+        open(&mut node, conn, up, t0);
+    }
+    let (a, b) = (content("file a", 500), content("file b", 500));
+    let (md5_a, md5_b) = (Md5::of(&a), Md5::of(&b));
+    send(&mut node, 1, &message(&[("a.pdf", a)]), t0);
+    send(&mut node, 2, &message(&[("b.pdf", b)]), t0);
+    drain(&mut node);
+
+    let later = Timestamp::from_millis(60_000);
+    let clean = Verdict::from_level(ThreatLevel::Clean, &Thresholds::default());
+    node.handle_verdict(md5_a, &clean, later);
+    let seen = drain(&mut node);
+    assert_eq!(seen.turns, [1], "only the session holding A is told");
+    assert!(seen.to_upstream.iter().all(|(up, _)| *up == 100));
+
+    // An outage of a file nobody has reaches nobody; one of B reaches session 2 only.
+    node.handle_unreachable(Md5::of(b"nobody's"), later);
+    assert!(drain(&mut node).turns.is_empty());
+    node.handle_unreachable(md5_b, later);
+    assert_eq!(drain(&mut node).turns, [2]);
+
+    // Session 1 relayed its message: A is no longer its file, a late verdict passes it by.
+    node.handle_verdict(md5_a, &clean, later);
+    let seen = drain(&mut node);
+    assert_eq!(seen.recorded, [md5_a], "the cache still takes it");
+    assert!(seen.turns.is_empty());
 }
