@@ -4,7 +4,8 @@
 //!
 //! Sessions take `&mut Gateway` in their handlers; the driver (an actor, or the live proxy)
 //! owns it and routes data-center results: [`Gateway::record_verdict`] caches a verdict and
-//! ends its in-flight entry, then the driver hands the verdict to every session.
+//! ends its in-flight entry, then the driver hands the verdict to every session that has the
+//! file.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -6,7 +6,8 @@
 //! [`Gateway`]; after each, drain [`ImapSession::poll_output`] until `None` and carry the
 //! outputs out; arm a timer for [`ImapSession::poll_timeout`] and call
 //! [`ImapSession::handle_timeout`] when it fires. Verdicts go to the gateway's cache first,
-//! then to every session's [`ImapSession::handle_verdict`]. The gateway node
+//! then to the [`ImapSession::handle_verdict`] of every session that has the file
+//! ([`ImapSession::watched_files`]). The gateway node
 //! ([`crate::node`]) does all of this for both proxies.
 //!
 //! # What it does

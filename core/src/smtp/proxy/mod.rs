@@ -7,7 +7,8 @@
 //! either side, connecting or closing the upstream, uploads to the data center, events for the
 //! trace), then arm a timer for [`ProxySession::poll_timeout`] and call
 //! [`ProxySession::handle_timeout`] when it fires. Verdicts go to [`Gateway::record_verdict`]
-//! first, then to every session's [`ProxySession::handle_verdict`].
+//! first, then to the [`ProxySession::handle_verdict`] of every session that has the file
+//! ([`ProxySession::watched_files`]).
 //!
 //! # What it does
 //! It relays the dialogue (greeting, EHLO/HELO with the extensions filtered to what it
