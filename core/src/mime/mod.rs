@@ -15,9 +15,11 @@
 //! Malformed input is data, not an error: the walk finds what it can and says what was wrong
 //! in [`Extraction::malformed`].
 
+mod base64;
 pub(crate) mod decode;
 mod fields;
 mod header_cost;
+mod parts;
 mod split;
 mod walk;
 
@@ -250,6 +252,17 @@ pub fn extract(raw: &[u8], limits: &MimeLimits) -> Extraction {
 /// looks at content, such as the live proxy's EICAR check).
 pub fn extract_with_contents(raw: &[u8], limits: &MimeLimits) -> Extraction {
     Walker::new(raw, limits, true, &NEVER)
+        .run()
+        .unwrap_or_default()
+}
+
+/// As [`extract`] or [`extract_with_contents`], reading the message in two passes: every
+/// multipart's delimiters are found first, then its parts walked. The reference that the
+/// one-pass walk is checked against (property tests, fuzzing); not for production use.
+#[doc(hidden)]
+pub fn extract_two_pass(raw: &[u8], limits: &MimeLimits, keep_contents: bool) -> Extraction {
+    Walker::new(raw, limits, keep_contents, &NEVER)
+        .unfused()
         .run()
         .unwrap_or_default()
 }

@@ -186,32 +186,11 @@ pub(crate) fn split(buf: &[u8], body: Range<usize>, boundary: &[u8]) -> Split {
         Some(at)
     }));
     for at in candidates {
-        let after = at + delimiter_len;
-        let close = hay.get(after..after + 2) == Some(b"--");
-        let rest_start = if close { after + 2 } else { after };
-        // Transport padding, then the line end (or the end of the body).
-        let mut k = rest_start;
-        while matches!(hay.get(k), Some(b' ' | b'\t')) {
-            k += 1;
-        }
-        let line_end = match (hay.get(k), hay.get(k + 1)) {
-            (None, _) => k,
-            (Some(b'\n'), _) => k + 1,
-            (Some(b'\r'), Some(b'\n')) => k + 2,
-            // The close delimiter may be followed by anything on its line.
-            _ if close => k,
-            _ => continue,
+        let Some((close, line_end)) = delimiter_line(hay, at, delimiter_len) else {
+            continue;
         };
         if let Some(start) = open.take() {
-            // The line end before the delimiter belongs to the delimiter.
-            let mut end = at;
-            if end > start && hay[end - 1] == b'\n' {
-                end -= 1;
-                if end > start && hay[end - 1] == b'\r' {
-                    end -= 1;
-                }
-            }
-            parts.push(body.start + start..body.start + end.max(start));
+            parts.push(body.start + start..body.start + part_end(hay, start, at));
         }
         if close {
             return Split {
@@ -228,6 +207,41 @@ pub(crate) fn split(buf: &[u8], body: Range<usize>, boundary: &[u8]) -> Split {
         parts,
         terminated: false,
     }
+}
+
+/// Whether `--boundary` at `hay[at..]` (`delimiter_len` bytes) is a delimiter: followed by
+/// `--` (the close delimiter), or by transport padding and the line end or the end of the
+/// body. `Some((close, where its line ends))` when it is.
+pub(crate) fn delimiter_line(hay: &[u8], at: usize, delimiter_len: usize) -> Option<(bool, usize)> {
+    let after = at + delimiter_len;
+    let close = hay.get(after..after + 2) == Some(b"--");
+    let rest_start = if close { after + 2 } else { after };
+    // Transport padding, then the line end (or the end of the body).
+    let mut k = rest_start;
+    while matches!(hay.get(k), Some(b' ' | b'\t')) {
+        k += 1;
+    }
+    match (hay.get(k), hay.get(k + 1)) {
+        (None, _) => Some((close, k)),
+        (Some(b'\n'), _) => Some((close, k + 1)),
+        (Some(b'\r'), Some(b'\n')) => Some((close, k + 2)),
+        // The close delimiter may be followed by anything on its line.
+        _ if close => Some((close, k)),
+        _ => None,
+    }
+}
+
+/// The end of a part that starts at `start` and is ended by a delimiter at `at`: the line
+/// end before the delimiter belongs to the delimiter.
+pub(crate) fn part_end(hay: &[u8], start: usize, at: usize) -> usize {
+    let mut end = at;
+    if end > start && hay[end - 1] == b'\n' {
+        end -= 1;
+        if end > start && hay[end - 1] == b'\r' {
+            end -= 1;
+        }
+    }
+    end.max(start)
 }
 
 #[cfg(test)]
