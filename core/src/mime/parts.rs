@@ -2,12 +2,12 @@
 //!
 //! [`super::split::split`] finds every delimiter of a body first, then the walk decodes each
 //! part: two passes over the text, and from 1 MB up the second one reads it again from memory
-//! (docs/performance.md, "What is left"). [`Parts`] finds the same parts, with the same rules
+//! (docs/performance.md, "History: each attachment's text read once"). [`Parts`] finds the same parts, with the same rules
 //! (RFC 2046 §5.1.1 as `split` reads it), one at a time: a part's header block is read up to
 //! its empty line while checking every line for a delimiter ([`Parts::head`]), and the end of
 //! its body is found only when the walk asks ([`Parts::end_from`]) — after a base64
 //! decoder has read the body's lines itself, from the last of them
-//! (`decode::base64_fast_open`), so that an attachment's text is read once.
+//! (`base64::base64_fast_open`), so that an attachment's text is read once.
 //!
 //! Whatever the order of the questions, the answers are `split`'s: the part tests below and
 //! the walk's differential property test compare them.

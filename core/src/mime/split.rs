@@ -4,8 +4,9 @@
 //! Header blocks are parsed by mail-parser (`parse_headers`: RFC 2047/2231 names, folding,
 //! 8-bit junk — its proven code), but bodies are never walked byte by byte: delimiters are
 //! found with `memchr::memmem` (SIMD), so a 10 MB base64 attachment costs one fast search
-//! rather than a byte loop. This is what keeps the attachment pipeline near raw MD5 speed
-//! (docs/performance.md).
+//! rather than a byte loop. The walk finds parts with `parts`, which reads them one at a
+//! time by these same rules ([`delimiter_line`], [`part_end`]); [`split`] splits a whole
+//! body at once, for the two-pass reference and the tests that hold `parts` to it.
 
 use std::ops::Range;
 
