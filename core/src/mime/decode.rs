@@ -8,138 +8,8 @@
 
 use std::borrow::Cow;
 
-use crate::archive;
-use crate::digest::{Md5, Md5Hasher};
-
-/// Which decoded bytes [`base64_fast`] hands back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keep {
-    /// All of them (a caller that keeps file contents or walks the bytes further).
-    All,
-    /// Only those that may be an archive ([`archive::may_be_archive`] of the first chunk):
-    /// any other attachment needs no more than its size and MD5, so its bytes are hashed in
-    /// cache-sized chunks and dropped, never written out whole.
-    IfArchive,
-}
-
-/// What a base64 body decoded to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decoded {
-    /// The decoded bytes, unless [`Keep::IfArchive`] dropped them.
-    pub bytes: Option<Vec<u8>>,
-    /// How many bytes were decoded.
-    pub size: u64,
-    /// Their MD5.
-    pub md5: Md5,
-}
-
-/// Encoded characters decoded per round: 32 KiB of text become 24 KiB of bytes, which stay
-/// in the first two cache levels between decoding and hashing.
-const CHUNK: usize = 32 * 1024;
-
-/// The line width of MIME base64 (RFC 2045 §6.8), which nearly every encoder writes.
-const MIME_WIDTH: usize = 76;
-
-/// Moves whole CRLF-ended lines of exactly `W` characters from `rest` to `buf` until the
-/// next line is another width or `buf` holds a round's worth; returns what is left. The
-/// width is a constant so that each line's copy is a few vector moves instead of a call to
-/// `memcpy`, which cost as much as the decoding of the line.
-fn take_lines<'t, const W: usize>(mut rest: &'t [u8], buf: &mut Vec<u8>) -> &'t [u8] {
-    while buf.len() < CHUNK
-        && let Some((line, tail)) = rest.split_first_chunk::<W>()
-        && tail.starts_with(b"\r\n")
-    {
-        buf.extend_from_slice(line);
-        rest = &tail[2..];
-    }
-    rest
-}
-
-/// Decodes MIME base64 fast. Line ends are dropped (found with `memchr`) into a small
-/// buffer that stays in cache, and each full buffer is decoded by the SIMD decoder, then
-/// hashed while it is still in cache, so the text is read once and never copied whole.
-/// `None` when the text is not clean base64 (junk characters, spaces inside lines, padding
-/// before the end), or when the MD5 engine failed; the caller then falls back to
-/// [`base64_lenient`]. Which bytes come back is `keep`'s choice.
-pub fn base64_fast(input: &[u8], keep: Keep) -> Option<Decoded> {
-    let mut hasher = Md5Hasher::new();
-    let whole = input.len() / 4 * 3 + 3;
-    // The first round's bytes are needed either way (to tell an archive); the rest of the
-    // room only once they are to be kept.
-    let mut out: Vec<u8> = Vec::with_capacity(whole.min(CHUNK / 4 * 3 + 3));
-    let mut keeping = None;
-    let mut size = 0u64;
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK.min(input.len()) + 80);
-    let mut rest = input;
-    // Width of the last CRLF-terminated line, 0 when unknown.
-    let mut width = 0;
-    loop {
-        while buf.len() < CHUNK && !rest.is_empty() {
-            if width == MIME_WIDTH {
-                rest = take_lines::<MIME_WIDTH>(rest, &mut buf);
-            }
-            // Encoders write lines of one width (76 in MIME): while the next line has the
-            // width of the last one, take it without searching for its end.
-            if width > 0
-                && let Some(end) = rest.get(width..width + 2)
-                && end == b"\r\n"
-            {
-                buf.extend_from_slice(&rest[..width]);
-                rest = &rest[width + 2..];
-                continue;
-            }
-            let (line, next) = match memchr::memchr(b'\n', rest) {
-                Some(i) => (&rest[..i], &rest[i + 1..]),
-                None => (rest, &rest[rest.len()..]),
-            };
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            width = if next.len() < rest.len() && rest.get(line.len()) == Some(&b'\r') {
-                line.len()
-            } else {
-                0
-            };
-            buf.extend_from_slice(line);
-            rest = next;
-        }
-        let last = rest.is_empty();
-        if last {
-            // Trailing blank lines and spaces before the delimiter are harmless.
-            while buf.last().is_some_and(|b| b.is_ascii_whitespace()) {
-                buf.pop();
-            }
-        }
-        // Only whole quanta before the end; the remainder waits for the next round.
-        let n = if last { buf.len() } else { buf.len() / 4 * 4 };
-        let at = if keeping == Some(false) {
-            // Not kept: the room of the last round is reused, still in cache.
-            out.clear();
-            0
-        } else {
-            out.len()
-        };
-        base64_simd::STANDARD
-            .decode_append(&buf[..n], &mut out)
-            .ok()?;
-        let fresh = &out[at..];
-        hasher.update(fresh);
-        size += fresh.len() as u64;
-        if keeping.is_none() {
-            let kept = keep == Keep::All || last || archive::may_be_archive(&out);
-            if kept {
-                out.reserve_exact(whole.saturating_sub(out.len()));
-            }
-            keeping = Some(kept);
-        }
-        buf.drain(..n);
-        if last {
-            return Some(Decoded {
-                bytes: (keeping == Some(true)).then_some(out),
-                size,
-                md5: hasher.finish()?,
-            });
-        }
-    }
-}
+pub use super::base64::{Decoded, Keep, base64_fast};
+use crate::digest::Md5;
 
 /// Decodes base64, skipping characters outside the alphabet (line ends, spaces, junk).
 ///
@@ -329,11 +199,34 @@ pub(super) fn decode_attachment<'b>(
     body: &'b [u8],
     keep: Keep,
 ) -> (Body<'b>, bool) {
-    if !cte.is_some_and(|c| c.trim().eq_ignore_ascii_case("base64")) {
+    if !is_base64(cte) {
         let (bytes, broken) = transfer_decode(cte, body);
         return (Body::Bytes(bytes, None), broken);
     }
-    match base64_fast(body, keep) {
+    base64_body(base64_fast(body, keep), body)
+}
+
+/// Whether an attachment in this transfer encoding is decoded by [`base64_open`].
+pub(super) fn is_base64(cte: Option<&str>) -> bool {
+    cte.is_some_and(|c| c.trim().eq_ignore_ascii_case("base64"))
+}
+
+/// As [`decode_attachment`] for a base64 body that starts `text` and ends where
+/// `find_end` says (see [`super::base64::base64_fast_open`]): the decoding, whether it was
+/// broken, and where the body ends in `text`.
+pub(super) fn base64_open<'b>(
+    text: &'b [u8],
+    keep: Keep,
+    find_end: impl FnMut(usize) -> usize,
+) -> (Body<'b>, bool, usize) {
+    let (decoded, end) = super::base64::base64_fast_open(text, keep, find_end);
+    let (body, broken) = base64_body(decoded, &text[..end]);
+    (body, broken, end)
+}
+
+/// A base64 body as [`base64_fast`] decoded it, or leniently when it could not.
+fn base64_body(decoded: Option<Decoded>, body: &[u8]) -> (Body<'_>, bool) {
+    match decoded {
         Some(Decoded {
             bytes: Some(bytes),
             md5,
@@ -354,6 +247,8 @@ pub(super) fn decode_attachment<'b>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mime::base64::mime_base64;
+    use crate::test_bytes::varied;
 
     #[test]
     fn base64_skips_junk_and_stops_at_padding() {
@@ -362,97 +257,6 @@ mod tests {
         assert_eq!(base64_lenient(b"QQ==QUJD"), b"A");
         assert_eq!(base64_lenient(b"QUJDR"), b"ABC");
         assert_eq!(base64_lenient(b""), b"");
-    }
-
-    #[test]
-    fn fast_base64_agrees_with_lenient_on_clean_input_and_refuses_junk() {
-        for text in [
-            &b"SGVs\r\nbG8=\r\n"[..],
-            b"SGVsbG8=",
-            b"",
-            b"QUJD\nREVG\n\n",
-        ] {
-            assert_eq!(
-                base64_fast(text, Keep::All).and_then(|d| d.bytes),
-                Some(base64_lenient(text)),
-                "{text:?}"
-            );
-        }
-        // Across many chunks, with line lengths that are not whole quanta.
-        let data: Vec<u8> = (0..200_000u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-            .collect();
-        let encoded = base64_simd::STANDARD.encode_to_string(&data);
-        for width in [76, 61, 4, 1_000] {
-            let mut text = Vec::new();
-            for line in encoded.as_bytes().chunks(width) {
-                text.extend_from_slice(line);
-                text.extend_from_slice(if width == 61 { b"\n" } else { b"\r\n" });
-            }
-            let d = base64_fast(&text, Keep::All).expect("clean base64");
-            assert_eq!(d.bytes.as_ref(), Some(&data), "width {width}");
-            assert_eq!((d.size, d.md5), (data.len() as u64, Md5::of(&data)));
-            // Not an archive: with `IfArchive` the same size and digest, and no bytes.
-            let hashed = base64_fast(&text, Keep::IfArchive).expect("clean base64");
-            assert_eq!(hashed, Decoded { bytes: None, ..d }, "width {width}");
-        }
-        for keep in [Keep::All, Keep::IfArchive] {
-            assert_eq!(base64_fast(b"SG Vs*bG8", keep), None);
-            assert_eq!(base64_fast(b"QUJDR", keep), None);
-        }
-    }
-
-    use crate::test_bytes::varied;
-
-    fn mime_base64(data: &[u8]) -> Vec<u8> {
-        let encoded = base64_simd::STANDARD.encode_to_string(data);
-        let mut text = Vec::new();
-        for line in encoded.as_bytes().chunks(76) {
-            text.extend_from_slice(line);
-            text.extend_from_slice(b"\r\n");
-        }
-        text
-    }
-
-    #[test]
-    fn dropped_bytes_are_hashed_and_counted_like_kept_ones() {
-        // Sizes around the first round's end (24 KiB decoded) and well past it.
-        for len in [0, 1, 57, 24_575, 24_576, 24_577, 24_579, 49_152, 100_003] {
-            let data = varied(len, len as u32);
-            let text = mime_base64(&data);
-            let kept = base64_fast(&text, Keep::All).expect("clean base64");
-            assert_eq!(kept.bytes.as_deref(), Some(&data[..]), "length {len}");
-            assert_eq!(kept.md5, Md5::of(&data), "length {len}");
-            let hashed = base64_fast(&text, Keep::IfArchive).expect("clean base64");
-            assert_eq!(
-                (hashed.size, hashed.md5),
-                (kept.size, kept.md5),
-                "length {len}"
-            );
-            // Bytes that fit in one round come back anyway (they are there); larger ones
-            // that are no archive do not.
-            // (The first round ends on a line end just past 32 KiB of text.)
-            if len <= 24_576 {
-                assert!(hashed.bytes.is_some(), "length {len}");
-            } else if len >= 30_000 {
-                assert!(hashed.bytes.is_none(), "length {len}");
-            }
-        }
-    }
-
-    #[test]
-    fn bytes_that_may_be_an_archive_are_kept() {
-        let mut gzip = varied(100_000, 3);
-        gzip[..2].copy_from_slice(b"\x1f\x8b");
-        let mut zip = varied(100_000, 4);
-        zip[..4].copy_from_slice(b"PK\x03\x04");
-        let mut tar = varied(100_000, 5);
-        tar[257..262].copy_from_slice(b"ustar");
-        for data in [gzip, zip, tar] {
-            let d = base64_fast(&mime_base64(&data), Keep::IfArchive).expect("clean base64");
-            assert_eq!(d.bytes.as_deref(), Some(&data[..]));
-            assert_eq!(d.md5, Md5::of(&data));
-        }
     }
 
     #[test]

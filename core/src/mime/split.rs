@@ -4,8 +4,9 @@
 //! Header blocks are parsed by mail-parser (`parse_headers`: RFC 2047/2231 names, folding,
 //! 8-bit junk — its proven code), but bodies are never walked byte by byte: delimiters are
 //! found with `memchr::memmem` (SIMD), so a 10 MB base64 attachment costs one fast search
-//! rather than a byte loop. This is what keeps the attachment pipeline near raw MD5 speed
-//! (docs/performance.md).
+//! rather than a byte loop. The walk finds parts with `parts`, which reads them one at a
+//! time by these same rules ([`delimiter_line`], [`part_end`]); [`split`] splits a whole
+//! body at once, for the two-pass reference and the tests that hold `parts` to it.
 
 use std::ops::Range;
 
@@ -186,32 +187,11 @@ pub(crate) fn split(buf: &[u8], body: Range<usize>, boundary: &[u8]) -> Split {
         Some(at)
     }));
     for at in candidates {
-        let after = at + delimiter_len;
-        let close = hay.get(after..after + 2) == Some(b"--");
-        let rest_start = if close { after + 2 } else { after };
-        // Transport padding, then the line end (or the end of the body).
-        let mut k = rest_start;
-        while matches!(hay.get(k), Some(b' ' | b'\t')) {
-            k += 1;
-        }
-        let line_end = match (hay.get(k), hay.get(k + 1)) {
-            (None, _) => k,
-            (Some(b'\n'), _) => k + 1,
-            (Some(b'\r'), Some(b'\n')) => k + 2,
-            // The close delimiter may be followed by anything on its line.
-            _ if close => k,
-            _ => continue,
+        let Some((close, line_end)) = delimiter_line(hay, at, delimiter_len) else {
+            continue;
         };
         if let Some(start) = open.take() {
-            // The line end before the delimiter belongs to the delimiter.
-            let mut end = at;
-            if end > start && hay[end - 1] == b'\n' {
-                end -= 1;
-                if end > start && hay[end - 1] == b'\r' {
-                    end -= 1;
-                }
-            }
-            parts.push(body.start + start..body.start + end.max(start));
+            parts.push(body.start + start..body.start + part_end(hay, start, at));
         }
         if close {
             return Split {
@@ -228,6 +208,41 @@ pub(crate) fn split(buf: &[u8], body: Range<usize>, boundary: &[u8]) -> Split {
         parts,
         terminated: false,
     }
+}
+
+/// Whether `--boundary` at `hay[at..]` (`delimiter_len` bytes) is a delimiter: followed by
+/// `--` (the close delimiter), or by transport padding and the line end or the end of the
+/// body. `Some((close, where its line ends))` when it is.
+pub(crate) fn delimiter_line(hay: &[u8], at: usize, delimiter_len: usize) -> Option<(bool, usize)> {
+    let after = at + delimiter_len;
+    let close = hay.get(after..after + 2) == Some(b"--");
+    let rest_start = if close { after + 2 } else { after };
+    // Transport padding, then the line end (or the end of the body).
+    let mut k = rest_start;
+    while matches!(hay.get(k), Some(b' ' | b'\t')) {
+        k += 1;
+    }
+    match (hay.get(k), hay.get(k + 1)) {
+        (None, _) => Some((close, k)),
+        (Some(b'\n'), _) => Some((close, k + 1)),
+        (Some(b'\r'), Some(b'\n')) => Some((close, k + 2)),
+        // The close delimiter may be followed by anything on its line.
+        _ if close => Some((close, k)),
+        _ => None,
+    }
+}
+
+/// The end of a part that starts at `start` and is ended by a delimiter at `at`: the line
+/// end before the delimiter belongs to the delimiter.
+pub(crate) fn part_end(hay: &[u8], start: usize, at: usize) -> usize {
+    let mut end = at;
+    if end > start && hay[end - 1] == b'\n' {
+        end -= 1;
+        if end > start && hay[end - 1] == b'\r' {
+            end -= 1;
+        }
+    }
+    end.max(start)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use mail_parser::MessageParser;
 
 use super::fields::Fields;
+use super::parts::{Head, Parts};
 use super::{
     Attachment, Extraction, File, Malformed, MimeLimits, UNWALKED_NAME, decode, header_parser,
     split, work_budget,
@@ -26,6 +27,10 @@ pub(super) struct Walker<'r> {
     keep_contents: bool,
     /// Set by another thread to stop the walk (the live proxy's time budget).
     cancel: &'r AtomicBool,
+    /// Whether multiparts are split as their parts are walked ([`Parts`]), so that an
+    /// attachment's text is read once; `false` splits each multipart first
+    /// ([`split::split`]), the reference the tests compare against.
+    fuse: bool,
     parser: &'static MessageParser,
     out: Extraction,
     /// Archive budgets left for the rest of the message.
@@ -59,6 +64,13 @@ impl Place {
     }
 }
 
+/// Ends an open part ([`Walker::walk`]): `at.range` becomes the part's.
+fn settle(at: &mut Place, open: &mut Option<&mut Parts<'_>>) {
+    if let Some(parts) = open.take() {
+        at.range.end = parts.end();
+    }
+}
+
 impl<'r> Walker<'r> {
     pub(super) fn new(
         raw: &'r [u8],
@@ -71,6 +83,7 @@ impl<'r> Walker<'r> {
             limits,
             keep_contents,
             cancel,
+            fuse: true,
             parser: header_parser(),
             out: Extraction::default(),
             archive_budget: limits.archive.clone(),
@@ -80,6 +93,13 @@ impl<'r> Walker<'r> {
             stopped: false,
             unwalked_spans: BTreeSet::new(),
         }
+    }
+
+    /// The same walk with every multipart split before its parts are walked: the reference
+    /// for tests.
+    pub(super) fn unfused(mut self) -> Self {
+        self.fuse = false;
+        self
     }
 
     /// The extraction, or `None` when it was cancelled.
@@ -95,7 +115,7 @@ impl<'r> Walker<'r> {
             range: 0..raw.len(),
             splice: None,
         };
-        self.walk(raw, top, 0, false);
+        self.walk(raw, top, None, 0, false);
         (!self.cancelled()).then_some(self.out)
     }
 
@@ -107,7 +127,19 @@ impl<'r> Walker<'r> {
     /// message is walked as a message, a leaf that is an attachment becomes files. Depth is
     /// bounded by [`MimeLimits::max_depth`], so the recursion is too. Whatever a limit keeps
     /// the walk out of becomes an unwalked piece ([`Walker::unwalked`]).
-    fn walk(&mut self, buf: &[u8], at: Place, depth: u32, in_digest: bool) {
+    ///
+    /// With `open`, the entity is the part of a multipart that `open` gave last, whose end is
+    /// not found yet: `at.range` runs to the end of the multipart, and the part's end is
+    /// asked for ([`settle`]) before anything needs it — except by a base64 attachment,
+    /// whose decoder finds it as it reads the body ([`decode::base64_open`]).
+    fn walk(
+        &mut self,
+        buf: &[u8],
+        mut at: Place,
+        mut open: Option<&mut Parts<'_>>,
+        depth: u32,
+        in_digest: bool,
+    ) {
         if self.stopped {
             return;
         }
@@ -116,15 +148,18 @@ impl<'r> Walker<'r> {
             self.stopped = true;
             return;
         }
-        let here = at.span(at.range.clone());
         if self.visited >= self.limits.max_parts {
+            settle(&mut at, &mut open);
             self.out.malformed.insert(Malformed::PartLimit);
             self.stopped = true;
+            let here = at.span(at.range.clone());
             self.unwalked(here, LimitExceeded::Parts(self.limits.max_parts), "");
             return;
         }
         self.visited += 1;
-        let e = match split::entity(
+        // On an open part, this reads only its header block, which `open` found to end
+        // before the part does.
+        let mut e = match split::entity(
             self.parser,
             buf,
             at.range.clone(),
@@ -133,19 +168,22 @@ impl<'r> Walker<'r> {
         ) {
             Ok(e) => e,
             Err(limit) => {
+                settle(&mut at, &mut open);
                 self.out.malformed.insert(Malformed::HeaderLimit);
-                self.unwalked(here, limit, "");
+                self.unwalked(at.span(at.range.clone()), limit, "");
                 return;
             }
         };
         let Some(headers) = e.headers.as_ref().and_then(|m| m.parts.first()) else {
+            settle(&mut at, &mut open);
             if depth == 0 {
                 self.out.malformed.insert(Malformed::NoHeaders);
             }
             // No headers: text/plain, or a message in a digest; never an attachment.
             if in_digest {
+                let here = at.span(at.range.clone());
                 let inner = Place {
-                    range: e.body,
+                    range: e.body.start..at.range.end,
                     ..at
                 };
                 self.container(buf, inner, depth, here);
@@ -174,33 +212,24 @@ impl<'r> Walker<'r> {
             .and_then(|ct| ct.attribute("boundary"))
             .map(|b| b.as_bytes().to_vec());
         let cte = fields.transfer_encoding.map(str::to_owned);
+        let leaf = ctype != "message" && !(ctype == "multipart" && boundary.is_some());
+        if !(leaf && decode::is_base64(cte.as_deref())) {
+            settle(&mut at, &mut open);
+        }
+        e.body.end = e.body.end.min(at.range.end);
         match (ctype.as_str(), subtype.as_str(), boundary) {
             ("multipart", _, Some(boundary)) => {
+                let here = at.span(at.range.clone());
                 if depth >= self.limits.max_depth {
                     self.too_deep(here);
                     return;
                 }
-                let split = split::split(buf, e.body.clone(), &boundary);
-                if !split.terminated {
-                    self.out.malformed.insert(Malformed::UnterminatedMultipart);
-                }
                 let digest = subtype == "digest";
-                for (k, part) in split.parts.iter().enumerate() {
-                    let place = Place {
-                        range: part.clone(),
-                        splice: at.splice.clone(),
-                    };
-                    self.walk(buf, place, depth + 1, digest);
-                    if self.stopped {
-                        // The part limit stopped the walk inside this part: the parts after
-                        // it are one piece, replaced together by one part if need be.
-                        if let (Some(next), Some(last)) =
-                            (split.parts.get(k + 1), split.parts.last())
-                        {
-                            let rest = at.span(next.start..last.end);
-                            self.unwalked(rest, LimitExceeded::Parts(self.limits.max_parts), "");
-                        }
-                        break;
+                match Parts::new(buf, e.body.clone(), &boundary).filter(|_| self.fuse) {
+                    Some(mut parts) => self.parts(buf, &mut parts, &at, depth, digest),
+                    None => {
+                        let split = split::split(buf, e.body.clone(), &boundary);
+                        self.parts_split(buf, &split, &at, depth, digest);
                     }
                 }
             }
@@ -208,6 +237,7 @@ impl<'r> Walker<'r> {
             // message/global hold a message; message/external-body only the header block of
             // content stored elsewhere, which is no file.
             ("message", _, _) => {
+                let here = at.span(at.range.clone());
                 let inner = Place {
                     range: e.body.clone(),
                     splice: at.splice.clone(),
@@ -225,8 +255,20 @@ impl<'r> Walker<'r> {
                 } else {
                     decode::Keep::IfArchive
                 };
-                let (body, broken) =
-                    decode::decode_attachment(cte.as_deref(), &buf[e.body.clone()], keep);
+                let (body, broken) = match open.take() {
+                    // A base64 attachment whose end is still to be found: found as it is
+                    // decoded, so that its text is read once.
+                    Some(parts) => {
+                        let start = e.body.start;
+                        let (body, broken, end) =
+                            decode::base64_open(&buf[start..at.range.end], keep, |from| {
+                                parts.end_from(start + from) - start
+                            });
+                        at.range.end = start + end;
+                        (body, broken)
+                    }
+                    None => decode::decode_attachment(cte.as_deref(), &buf[e.body.clone()], keep),
+                };
                 if broken {
                     self.out.malformed.insert(Malformed::BadTransferEncoding);
                 }
@@ -240,7 +282,74 @@ impl<'r> Walker<'r> {
                     t.push_str(&subtype);
                     t
                 };
-                self.add_attachment(name, content_type, body, here);
+                self.add_attachment(name, content_type, body, at.span(at.range.clone()));
+            }
+        }
+    }
+
+    /// The parts of a multipart at `at`, found one at a time as they are walked.
+    fn parts(&mut self, buf: &[u8], parts: &mut Parts<'_>, at: &Place, depth: u32, digest: bool) {
+        while let Some((start, head)) = parts.next_part() {
+            let (end, open) = match head {
+                Head::Ended(end) => (end, None),
+                Head::Open(_) => (at.range.end, Some(&mut *parts)),
+            };
+            let place = Place {
+                range: start..end,
+                splice: at.splice.clone(),
+            };
+            self.walk(buf, place, open, depth + 1, digest);
+            if self.stopped {
+                // The part limit stopped the walk inside this part: the parts after it are
+                // one piece, replaced together by one part if need be.
+                let mut rest: Option<Range<usize>> = None;
+                while let Some((start, _)) = parts.next_part() {
+                    let end = parts.end();
+                    rest = Some(rest.map_or(start, |r| r.start)..end);
+                }
+                if let Some(rest) = rest {
+                    self.unwalked(
+                        at.span(rest),
+                        LimitExceeded::Parts(self.limits.max_parts),
+                        "",
+                    );
+                }
+                break;
+            }
+        }
+        if !parts.terminated() {
+            self.out.malformed.insert(Malformed::UnterminatedMultipart);
+        }
+    }
+
+    /// The parts of a multipart at `at`, all found before any is walked: the reference the
+    /// walk with [`Parts`] is tested against, and what walks a boundary that `Parts` does
+    /// not take.
+    fn parts_split(
+        &mut self,
+        buf: &[u8],
+        split: &split::Split,
+        at: &Place,
+        depth: u32,
+        digest: bool,
+    ) {
+        if !split.terminated {
+            self.out.malformed.insert(Malformed::UnterminatedMultipart);
+        }
+        for (k, part) in split.parts.iter().enumerate() {
+            let place = Place {
+                range: part.clone(),
+                splice: at.splice.clone(),
+            };
+            self.walk(buf, place, None, depth + 1, digest);
+            if self.stopped {
+                // The part limit stopped the walk inside this part: the parts after it are
+                // one piece, replaced together by one part if need be.
+                if let (Some(next), Some(last)) = (split.parts.get(k + 1), split.parts.last()) {
+                    let rest = at.span(next.start..last.end);
+                    self.unwalked(rest, LimitExceeded::Parts(self.limits.max_parts), "");
+                }
+                break;
             }
         }
     }
@@ -285,7 +394,7 @@ impl<'r> Walker<'r> {
             self.out.malformed.insert(Malformed::BadTransferEncoding);
         }
         match decoded {
-            Cow::Borrowed(_) => self.walk(buf, inner, depth + 1, false),
+            Cow::Borrowed(_) => self.walk(buf, inner, None, depth + 1, false),
             // An encoded attached message is walked in its decoded copy; its parts can only
             // be replaced as this whole part.
             Cow::Owned(copy) => {
@@ -294,7 +403,7 @@ impl<'r> Walker<'r> {
                     range: 0..copy.len(),
                     splice: Some(here),
                 };
-                self.walk(&copy, place, depth + 1, false);
+                self.walk(&copy, place, None, depth + 1, false);
                 self.decoded_live -= copy.len();
             }
         }
@@ -306,7 +415,7 @@ impl<'r> Walker<'r> {
             self.too_deep(here);
             return;
         }
-        self.walk(buf, inner, depth + 1, false);
+        self.walk(buf, inner, None, depth + 1, false);
     }
 
     fn too_deep(&mut self, here: Range<usize>) {

@@ -19,6 +19,18 @@ pub fn mime_extract(data: &[u8]) {
             stripped, x,
             "extract and extract_with_contents disagree beyond the contents"
         );
+        // The one-pass walk (delimiters found as parts are read) against the two-pass
+        // reference (every delimiter found first).
+        assert_eq!(
+            x,
+            mime::extract_two_pass(data, &limits, false),
+            "extract and the two-pass reference disagree"
+        );
+        assert_eq!(
+            with,
+            mime::extract_two_pass(data, &limits, true),
+            "extract_with_contents and the two-pass reference disagree"
+        );
         fail_closed(data, &limits);
     }
 }
