@@ -76,7 +76,8 @@ pub struct MimeLimits {
 /// more is unwalked where it passes the budget, and so costs a small multiple of a plain
 /// message of its size. Not a setting: it is what keeps extraction linear, whatever the
 /// other limits say.
-fn work_budget(len: usize) -> u64 {
+#[doc(hidden)]
+pub fn work_budget(len: usize) -> u64 {
     (64u64 << 10).saturating_add((len as u64).saturating_mul(3))
 }
 
@@ -264,6 +265,18 @@ pub fn extract_with_contents(raw: &[u8], limits: &MimeLimits) -> Extraction {
 pub fn extract_two_pass(raw: &[u8], limits: &MimeLimits, keep_contents: bool) -> Extraction {
     Walker::new(raw, limits, keep_contents, &NEVER)
         .unfused()
+        .run()
+        .unwrap_or_default()
+}
+
+/// As [`extract`], with the work budget given instead of the one of `raw`'s size. For the
+/// fail-closed check of a rewrite, which re-reads the rewritten message with the budget the
+/// original was read with (a shorter message has a smaller budget, and would run out of it
+/// on a part the original parsed); not for production use.
+#[doc(hidden)]
+pub fn extract_with_work_budget(raw: &[u8], limits: &MimeLimits, budget: u64) -> Extraction {
+    Walker::new(raw, limits, false, &NEVER)
+        .with_work_budget(budget)
         .run()
         .unwrap_or_default()
 }

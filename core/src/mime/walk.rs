@@ -95,6 +95,12 @@ impl<'r> Walker<'r> {
         }
     }
 
+    /// The same walk with `budget` of work instead of the one of the message's size.
+    pub(super) fn with_work_budget(mut self, budget: u64) -> Self {
+        self.work = budget;
+        self
+    }
+
     /// The same walk with every multipart split before its parts are walked: the reference
     /// for tests.
     pub(super) fn unfused(mut self) -> Self {

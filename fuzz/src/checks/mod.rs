@@ -29,7 +29,6 @@ use aptsim_core::smtp::proxy::{Event, Output, ProxyConfig, ProxySession};
 use aptsim_core::smtp::wire::command::{self, Command, Line, LineReader};
 use aptsim_core::smtp::wire::data::{self, DataError, DataReceiver};
 use aptsim_core::smtp::wire::reply::{MAX_REPLY_BYTES, Reply, ReplyError, ReplyParser};
-use aptsim_core::unscannable::{LimitExceeded, Unscannable};
 use aptsim_core::verdict::{ThreatLevel, Thresholds, Verdict};
 use aptsim_core::work::WorkFailed;
 
