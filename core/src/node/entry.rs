@@ -17,6 +17,8 @@ pub(super) struct Entry {
     pub(super) armed: Option<Timestamp>,
     /// The files it is listed under in the verdict index (sorted).
     pub(super) watching: Vec<Md5>,
+    /// Its files as it gave them at its last turn (in its order), to tell a change cheaply.
+    pub(super) files_seen: Vec<Md5>,
 }
 
 impl Entry {
@@ -26,6 +28,7 @@ impl Entry {
             upstream: None,
             armed: None,
             watching: Vec::new(),
+            files_seen: Vec::new(),
         }
     }
 }

@@ -525,12 +525,16 @@ impl Node {
             }
         }
         self.out.push_back(NodeOutput::Deadline { conn, at: next });
-        // Its files.
+        // Its files: sorted and compared with the index only when they changed since its
+        // last turn, so that a message of many files pays no sort on every turn it is held.
         self.files.clear();
         entry.session.watched_files(&mut self.files);
-        self.files.sort_unstable();
-        self.files.dedup();
-        self.watchers.update(conn, &mut entry.watching, &self.files);
+        if self.files != entry.files_seen {
+            entry.files_seen.clone_from(&self.files);
+            self.files.sort_unstable();
+            self.files.dedup();
+            self.watchers.update(conn, &mut entry.watching, &self.files);
+        }
         if entry.session.is_finished() {
             self.disarm(conn);
             if let Some(entry) = self.sessions.remove(&conn) {
