@@ -137,6 +137,13 @@ impl DataReceiver {
     /// Takes bytes; returns how many it consumed and whether the end of data was among them.
     /// Bytes after the end (pipelined commands) are not consumed.
     pub fn ingest(&mut self, bytes: &[u8]) -> (usize, bool) {
+        // Room for this segment at once, rather than doubling line by line: a message
+        // usually comes in a few segments of many lines. Never beyond what the size limit
+        // lets the body hold, so a client cannot make it reserve more than it may send.
+        if !self.discarding {
+            let room = self.max_size.saturating_sub(self.body.len());
+            self.body.reserve(bytes.len().min(room));
+        }
         let mut i = 0;
         while i < bytes.len() {
             // Inside a line, everything up to the next CR or LF is plain content: take it in
