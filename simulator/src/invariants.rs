@@ -18,6 +18,7 @@ use std::time::Duration;
 use aptsim_core::verdict::ThreatLevel;
 
 use crate::faults::{FaultAction, LinkName};
+use crate::msg_key::MsgKey;
 use crate::observe::Observer;
 use crate::trace::{DecisionKind, Record, TraceLine};
 
@@ -105,7 +106,7 @@ pub struct Checker {
     ctx: CheckContext,
     analysis_timeout_ms: u64,
     cache_ttl_ms: u64,
-    messages: BTreeMap<String, Message>,
+    messages: BTreeMap<MsgKey, Message>,
     ambiguity: Ambiguity,
     /// When each sender connection started (N2 with X2 only).
     started: BTreeMap<u64, u64>,
@@ -182,9 +183,9 @@ impl Checker {
     }
 
     fn entry(&mut self, msg: &str) -> &mut Message {
-        // One search of the map, which holds every message of the run: a short key copy
-        // costs less than a second descent through a million string keys.
-        self.messages.entry(msg.to_owned()).or_default()
+        // One search of the map, which holds every message of the run: making a key (no
+        // allocation for a short id) costs less than a second descent through a million.
+        self.messages.entry(MsgKey::new(msg)).or_default()
     }
 
     fn bad_level(&self, md5: &str) -> Option<ThreatLevel> {
@@ -438,7 +439,7 @@ impl Checker {
             ..
         } = self;
         let ambiguous = ambiguity.per_message();
-        let ids: Vec<&String> = messages
+        let ids: Vec<&MsgKey> = messages
             .iter()
             .filter(|(_, m)| m.counted)
             .map(|(id, _)| id)
@@ -456,16 +457,18 @@ impl Checker {
         let mut v = Vec::new();
         let mut states = FinalStates::default();
         for msg in &ids {
+            let text = msg.to_text();
+            let id: &str = &text;
             let mut s = messages[*msg];
             let quarantine_unseen = quarantined_on
-                .get(msg.as_str())
-                .is_some_and(|conns| conns.iter().all(|c| unseen.contains(&(msg.as_str(), *c))));
+                .get(id)
+                .is_some_and(|conns| conns.iter().all(|c| unseen.contains(&(id, *c))));
             if s.quarantined && quarantine_unseen && (s.delivered > 0 || s.denied || s.expired) {
                 s.quarantined = false;
             }
             states.submitted += 1;
             let delivered = s.delivered > 0;
-            if delivered && ambiguous.contains_key(msg.as_str()) {
+            if delivered && ambiguous.contains_key(id) {
                 states.delivered += 1;
                 continue;
             }
@@ -494,7 +497,7 @@ impl Checker {
         v.extend(found.n2);
         for msg in &ids {
             let n = messages[*msg].delivered as usize;
-            let allowed = ambiguous.get(msg.as_str()).copied().unwrap_or(0);
+            let allowed = ambiguous.get(&*msg.to_text()).copied().unwrap_or(0);
             if n > 1 + allowed {
                 v.push(Violation {
                     id: "N2",

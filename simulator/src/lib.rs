@@ -13,12 +13,14 @@
 //! - [`trace_file`]: a trace file read back, one line at a time, into observers.
 //! - [`invariants`]: N1–N9, checked from the trace after every run.
 //! - [`metrics`]: latency percentiles, holds, uploads, cache hits, retries, exposures.
+//! - [`msg_key`]: message ids as compact map keys, for what the checks keep per message.
 
 pub mod clock;
 pub mod faults;
 pub mod invariants;
 pub mod link;
 pub mod metrics;
+pub mod msg_key;
 pub mod observe;
 pub mod retransmit;
 pub mod rng;

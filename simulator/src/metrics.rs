@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aptsim_core::inspect::Source;
 
 use crate::invariants::Ambiguity;
+use crate::msg_key::MsgKey;
 use crate::observe::Observer;
 use crate::trace::{Record, TraceLine};
 
@@ -95,8 +96,8 @@ pub fn compute(trace: &[TraceLine]) -> Metrics {
 pub struct Accumulator {
     m: Metrics,
     lines: usize,
-    queued: BTreeMap<String, u64>,
-    delivered: BTreeSet<String>,
+    queued: BTreeMap<MsgKey, u64>,
+    delivered: BTreeSet<MsgKey>,
     latencies: Vec<u64>,
     hold_start: BTreeMap<(u64, u64), u64>,
     holds: Vec<u64>,
@@ -130,17 +131,17 @@ impl Observer for Accumulator {
         self.ambiguity.observe(l);
         let m = &mut self.m;
         match &l.record {
-            Record::Queued { msg } if !self.delivered.contains(msg.as_str()) => {
-                self.queued.entry(msg.clone()).or_insert(l.t);
+            Record::Queued { msg } if !self.delivered.contains(msg.as_bytes()) => {
+                self.queued.entry(MsgKey::new(msg)).or_insert(l.t);
             }
             Record::Delivered { msg, .. } => {
-                if self.delivered.contains(msg.as_str()) {
+                if self.delivered.contains(msg.as_bytes()) {
                     m.duplicates += 1;
                 } else {
-                    if let Some(at) = self.queued.remove(msg.as_str()) {
+                    if let Some(at) = self.queued.remove(msg.as_bytes()) {
                         self.latencies.push(l.t - at);
                     }
-                    self.delivered.insert(msg.clone());
+                    self.delivered.insert(MsgKey::new(msg));
                 }
             }
             Record::HoldStart { conn, txn } => {
