@@ -116,7 +116,7 @@ impl SmtpProxy {
             }
             NodeOutput::ToUpstream { up, bytes } => {
                 let (to, link) = self.upstream(up);
-                link.send_stream(&me, &to, Wire::Bytes { conn: up, bytes });
+                link.send_stream(&me, to, Wire::Bytes { conn: up, bytes });
             }
             NodeOutput::Connect { conn, up } => {
                 if self.slots.get(&conn).is_some_and(|s| s.imap) {
@@ -126,7 +126,7 @@ impl SmtpProxy {
                 let (to, link) = self.upstream(up);
                 link.send_stream(
                     &me,
-                    &to,
+                    to,
                     Wire::Connect {
                         conn: up,
                         site: "gateway".to_owned(),
@@ -136,7 +136,7 @@ impl SmtpProxy {
             }
             NodeOutput::CloseUpstream { up } => {
                 let (to, link) = self.upstream(up);
-                link.send_stream(&me, &to, Wire::Closed { conn: up });
+                link.send_stream(&me, to, Wire::Closed { conn: up });
             }
             NodeOutput::CloseClient { conn } => {
                 if let Some(slot) = self.slots.get_mut(&conn)
@@ -301,10 +301,12 @@ impl SmtpProxy {
 
     /// Where an upstream connection goes: the IMAP server for an IMAP session's, the mail
     /// server otherwise.
-    fn upstream(&self, up: ConnId) -> (Recipient<Wire>, &Link) {
+    fn upstream(&self, up: ConnId) -> (&Recipient<Wire>, &Link) {
+        // Borrowed, not cloned: cloning a `Recipient` allocates, and this runs for every
+        // segment the proxy sends upstream.
         match &self.peers.imap {
-            Some(i) if self.imap_upstreams.contains(&up) => (i.server.clone(), &i.server_link),
-            _ => (self.peers.upstream.clone(), &self.peers.upstream_link),
+            Some(i) if self.imap_upstreams.contains(&up) => (&i.server, &i.server_link),
+            _ => (&self.peers.upstream, &self.peers.upstream_link),
         }
     }
 
