@@ -31,7 +31,7 @@ impl Md5 {
 impl fmt::Display for Md5 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // One write of the 32 digits: trace records print an MD5 for every submission and
-        // verdict, and sixteen `{:02x}` writes cost ten times as much.
+        // verdict, and sixteen formatted `{:02x}` writes cost more than the digits do.
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut hex = [0u8; 32];
         for (pair, b) in hex.chunks_exact_mut(2).zip(self.0) {

@@ -21,7 +21,7 @@ pub fn rfc5322(unix_ms: u64) -> String {
     let weekday = DAYS[(days % 7) as usize];
     let month = MONTHS[(month - 1) as usize];
     // Pushed piece by piece: the proxy stamps every message it passes with this date, and
-    // `format!` with six padded fields costs ten times as much.
+    // `format!` with six padded fields cost about ten times as much (callgrind).
     let mut out = String::with_capacity(31);
     out.push_str(weekday);
     out.push_str(", ");
