@@ -3,8 +3,9 @@
 //! Throughput is in simulated messages per second of wall time (ARCHITECTURE.md target:
 //! 20,000 per second on one core).
 //!
-//! Each world runs as `aptsim run` runs it: with the binary's allocator (mimalloc), the
-//! invariants N1-N9 checked online as the trace is written, and nothing kept.
+//! The benches of many messages run each world as `aptsim run` runs it: with the binary's
+//! allocator (mimalloc), the invariants N1-N9 checked online as the trace is written, and
+//! nothing kept. Five days of retries, one message, times the world alone (`world::run`).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
