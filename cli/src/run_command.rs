@@ -7,12 +7,14 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use serde_json::json;
 
 use aptsim_scenarios::files::{load, scenario_files};
 use aptsim_scenarios::format::Scenario;
 use aptsim_scenarios::junit;
+use aptsim_scenarios::progress::{Progress, ProgressSink};
 use aptsim_scenarios::suite::{self, Job, KeepTraces, Outcome};
 
 /// Most runs one `aptsim run` makes (scenarios × seeds): each keeps its metrics until the
@@ -97,6 +99,10 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
         workers: args
             .jobs
             .map_or(suite::Options::default().workers, |n| n as usize),
+        // A run longer than ten seconds (a million-message day) says where it stands.
+        progress: Some(ProgressSink(Arc::new(|p: &Progress| {
+            let _ = writeln!(std::io::stderr().lock(), "  ... {p}");
+        }))),
     };
     let total = jobs.len();
     let mut pages = match &args.report {

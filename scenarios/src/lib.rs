@@ -36,6 +36,7 @@ pub mod imap_world;
 pub mod junit;
 pub mod limits;
 pub mod panics;
+pub mod progress;
 pub mod runner;
 pub mod suite;
 pub mod totals;

@@ -25,6 +25,7 @@ use crate::build::{self, BuiltMessage};
 use crate::checks::Checks;
 use crate::format::Scenario;
 use crate::format::Via;
+use crate::progress::{self, ProgressObserver, ProgressSink};
 use crate::{feed, panics};
 
 /// Everything one run produced and concluded.
@@ -67,6 +68,8 @@ pub struct Keep {
     pub file: Option<PathBuf>,
     /// Fingerprint the trace ([`RunReport::digest`]).
     pub digest: bool,
+    /// Tell where the run stands, every [`crate::progress::INTERVAL`] of wall time.
+    pub progress: Option<ProgressSink>,
 }
 
 impl RunReport {
@@ -242,6 +245,15 @@ fn run_unguarded(s: &Scenario, seed: u64, keep: &Keep) -> Result<RunReport, Stri
         recorder.observe(d.clone());
         d
     });
+    if let Some(sink) = &keep.progress {
+        recorder.observe(Rc::new(RefCell::new(ProgressObserver::new(
+            sink.clone(),
+            progress::INTERVAL,
+            &s.name,
+            seed,
+            s.duration,
+        ))));
+    }
     let started = Instant::now();
     world::run_recorded(spec, &recorder);
     let wall = started.elapsed();

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use crate::format::Scenario;
+use crate::progress::ProgressSink;
 use crate::runner::{self, RunReport};
 
 /// One run to make.
@@ -48,6 +49,8 @@ pub struct Options {
     pub trace_file: Option<PathBuf>,
     /// Worker threads. Default: one per core ([`std::thread::available_parallelism`]).
     pub workers: usize,
+    /// Where each run tells its progress while it goes (a long run's only sign of life).
+    pub progress: Option<ProgressSink>,
 }
 
 impl Default for Options {
@@ -57,6 +60,7 @@ impl Default for Options {
             keep_traces: KeepTraces::None,
             trace_file: None,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            progress: None,
         }
     }
 }
@@ -183,6 +187,7 @@ fn run_one(job: &Job<'_>, options: &Options, keep_trace: bool, last: bool) -> Ou
         trace: keep_trace,
         file: options.trace_file.clone().filter(|_| last),
         digest: options.check_determinism,
+        progress: options.progress.clone(),
     };
     let (report, error) = match runner::run_with(s, job.seed, &keep) {
         Ok(report) => (report, None),

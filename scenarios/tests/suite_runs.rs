@@ -75,6 +75,7 @@ fn parallel_runs_match_sequential_runs_in_job_order() {
         trace_file: None,
         // More workers than this machine may have cores: worlds must not share anything.
         workers: 4,
+        progress: None,
     };
     let mut reported = Vec::new();
     let outcomes = suite::run_all(&jobs, &options, |i, _| reported.push(i));
@@ -119,4 +120,23 @@ fn only_the_last_trace_is_kept_when_asked() {
         .collect();
     assert_eq!(kept, [false, false, true]);
     assert!(outcomes.iter().all(|o| o.trace_lines > 0));
+}
+
+/// Telling a run's progress only reads its trace: a run with a progress sink writes the same
+/// trace as one without (N8).
+#[test]
+fn progress_leaves_the_trace_as_it_is() {
+    let s = load(&root().join("suite/s2-hold-clean.toml")).expect("valid");
+    let digest = |progress| {
+        let keep = runner::Keep {
+            digest: true,
+            progress,
+            ..runner::Keep::default()
+        };
+        let report = runner::run_with(&s, s.seed, &keep).expect("runs");
+        assert!(report.passed(), "{:?}", report.violations);
+        report.digest
+    };
+    let sink = aptsim_scenarios::progress::ProgressSink(std::sync::Arc::new(|_: &_| {}));
+    assert_eq!(digest(Some(sink)), digest(None));
 }
