@@ -65,6 +65,10 @@ struct Cli {
 enum Command {
     /// Run scenario files or folders (default: the catalogue in scenarios/suite) on virtual
     /// time, check their expectations and the invariants N1-N9, and print a summary.
+    ///
+    /// A line per run as it ends goes to standard error; a run that lasts longer than ten
+    /// seconds of wall time (a million-message day) also tells there, every ten seconds, how
+    /// far it has got: virtual time reached, messages queued and delivered.
     Run(RunArgs),
     /// List the catalogue with the behaviour ids each scenario covers.
     List {
