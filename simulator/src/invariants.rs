@@ -439,10 +439,11 @@ impl Checker {
             ..
         } = self;
         let ambiguous = ambiguity.per_message();
-        let ids: Vec<&MsgKey> = messages
+        // Each counted message with its id as text, read from the map once.
+        let counted: Vec<(std::borrow::Cow<'_, str>, Message)> = messages
             .iter()
             .filter(|(_, m)| m.counted)
-            .map(|(id, _)| id)
+            .map(|(key, m)| (key.to_text(), *m))
             .collect();
 
         // N1: every message ends in one state. A delivery the sender did not hear of (an
@@ -456,10 +457,9 @@ impl Checker {
         let unseen = ambiguity.attempts_unanswered();
         let mut v = Vec::new();
         let mut states = FinalStates::default();
-        for msg in &ids {
-            let text = msg.to_text();
-            let id: &str = &text;
-            let mut s = messages[*msg];
+        for (msg, m) in &counted {
+            let id: &str = msg;
+            let mut s = *m;
             let quarantine_unseen = quarantined_on
                 .get(id)
                 .is_some_and(|conns| conns.iter().all(|c| unseen.contains(&(id, *c))));
@@ -495,9 +495,9 @@ impl Checker {
 
         // N2: no message delivered more often than its ambiguous timeouts allow.
         v.extend(found.n2);
-        for msg in &ids {
-            let n = messages[*msg].delivered as usize;
-            let allowed = ambiguous.get(&*msg.to_text()).copied().unwrap_or(0);
+        for (msg, m) in &counted {
+            let n = m.delivered as usize;
+            let allowed = ambiguous.get(&**msg).copied().unwrap_or(0);
             if n > 1 + allowed {
                 v.push(Violation {
                     id: "N2",
