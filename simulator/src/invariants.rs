@@ -12,7 +12,7 @@
 //! are ordered, so what is reported per message comes in the order of the ids, the same
 //! every time (N8).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use aptsim_core::verdict::ThreatLevel;
@@ -106,7 +106,7 @@ pub struct Checker {
     ctx: CheckContext,
     analysis_timeout_ms: u64,
     cache_ttl_ms: u64,
-    messages: BTreeMap<MsgKey, Message>,
+    messages: HashMap<MsgKey, Message>,
     ambiguity: Ambiguity,
     /// When each sender connection started (N2 with X2 only).
     started: BTreeMap<u64, u64>,
@@ -155,7 +155,7 @@ impl Checker {
             cache_ttl_ms: ctx.cache_ttl.as_millis() as u64,
             imap: imap::Checker::new(ctx.non_allow_levels.clone()),
             ctx,
-            messages: BTreeMap::new(),
+            messages: HashMap::new(),
             ambiguity: Ambiguity::default(),
             started: BTreeMap::new(),
             maybe_started: Vec::new(),
@@ -439,12 +439,6 @@ impl Checker {
             ..
         } = self;
         let ambiguous = ambiguity.per_message();
-        // Each counted message with its id as text, read from the map once.
-        let counted: Vec<(std::borrow::Cow<'_, str>, Message)> = messages
-            .iter()
-            .filter(|(_, m)| m.counted)
-            .map(|(key, m)| (key.to_text(), *m))
-            .collect();
 
         // N1: every message ends in one state. A delivery the sender did not hear of (an
         // ambiguous timeout, N2) leaves its queue to go on with the message: a later attempt
@@ -454,21 +448,40 @@ impl Checker {
         // the proxy cannot see it leave during a hold; the analysis timeout then
         // quarantines a copy nobody waits for): the sender's retry goes on to its own end,
         // and that end is the message's.
+        // N2: no message delivered more often than its ambiguous timeouts allow.
+        // One pass over the map, in its own order: only the few messages found wrong are
+        // put in id order, so that a report reads the same whatever the map's order.
         let unseen = ambiguity.attempts_unanswered();
-        let mut v = Vec::new();
         let mut states = FinalStates::default();
-        for (msg, m) in &counted {
-            let id: &str = msg;
+        let mut n1: Vec<(&MsgKey, Violation)> = Vec::new();
+        let mut n2: Vec<(&MsgKey, Violation)> = Vec::new();
+        for (key, m) in messages.iter().filter(|(_, m)| m.counted) {
+            let msg = key.to_text();
+            let id: &str = &msg;
+            let allowed = ambiguous.get(id).copied().unwrap_or(0);
+            let n = m.delivered as usize;
+            if n > 1 + allowed {
+                n2.push((
+                    key,
+                    Violation {
+                        id: "N2",
+                        detail: format!(
+                            "message {msg} delivered {n} times with {allowed} ambiguous timeouts"
+                        ),
+                    },
+                ));
+            }
             let mut s = *m;
-            let quarantine_unseen = quarantined_on
-                .get(id)
-                .is_some_and(|conns| conns.iter().all(|c| unseen.contains(&(id, *c))));
-            if s.quarantined && quarantine_unseen && (s.delivered > 0 || s.denied || s.expired) {
+            let quarantine_unseen = s.quarantined
+                && quarantined_on
+                    .get(id)
+                    .is_some_and(|conns| conns.iter().all(|c| unseen.contains(&(id, *c))));
+            if quarantine_unseen && (s.delivered > 0 || s.denied || s.expired) {
                 s.quarantined = false;
             }
             states.submitted += 1;
             let delivered = s.delivered > 0;
-            if delivered && ambiguous.contains_key(id) {
+            if delivered && allowed > 0 {
                 states.delivered += 1;
                 continue;
             }
@@ -481,32 +494,25 @@ impl Checker {
                     states.denied += usize::from(s.denied);
                     states.expired += usize::from(s.expired);
                 }
-                _ => v.push(Violation {
-                    id: "N1",
-                    detail: format!(
-                        "message {msg} ended in more than one state (delivered {delivered}, quarantined {}, denied {}, expired {})",
-                        s.quarantined, s.denied, s.expired
-                    ),
-                }),
+                _ => n1.push((
+                    key,
+                    Violation {
+                        id: "N1",
+                        detail: format!(
+                            "message {msg} ended in more than one state (delivered {delivered}, quarantined {}, denied {}, expired {})",
+                            s.quarantined, s.denied, s.expired
+                        ),
+                    },
+                )),
             }
         }
+        n1.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        n2.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut v: Vec<Violation> = n1.into_iter().map(|(_, v)| v).collect();
         let (imap_found, imap_n3, n6) = imap.finish(&mut states);
         v.extend(imap_found);
-
-        // N2: no message delivered more often than its ambiguous timeouts allow.
         v.extend(found.n2);
-        for (msg, m) in &counted {
-            let n = m.delivered as usize;
-            let allowed = ambiguous.get(&**msg).copied().unwrap_or(0);
-            if n > 1 + allowed {
-                v.push(Violation {
-                    id: "N2",
-                    detail: format!(
-                        "message {msg} delivered {n} times with {allowed} ambiguous timeouts"
-                    ),
-                });
-            }
-        }
+        v.extend(n2.into_iter().map(|(_, v)| v));
         // X2 answers before the sender's timeout, but a cut path can hide any answer: an
         // ambiguous attempt whose connection lived while the sender's link was cut is the
         // network's doing, not a missed deadline; one killed by a stop of the sending MTA

@@ -3,7 +3,7 @@
 //! cache hits, retries, exposures (X5) with their windows, duplicates and ambiguous
 //! timeouts.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use aptsim_core::inspect::Source;
 
@@ -96,8 +96,8 @@ pub fn compute(trace: &[TraceLine]) -> Metrics {
 pub struct Accumulator {
     m: Metrics,
     lines: usize,
-    queued: BTreeMap<MsgKey, u64>,
-    delivered: BTreeSet<MsgKey>,
+    queued: HashMap<MsgKey, u64>,
+    delivered: HashSet<MsgKey>,
     latencies: Vec<u64>,
     hold_start: BTreeMap<(u64, u64), u64>,
     holds: Vec<u64>,
