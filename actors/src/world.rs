@@ -43,7 +43,7 @@ use aptsim_peers::imap::ImapServerConfig;
 use aptsim_peers::mail_client::{ClientConfig, MailClient};
 use aptsim_peers::smtp::presets::SenderPreset;
 use aptsim_peers::smtp::receiver::ReceiverConfig;
-use aptsim_simulator::clock::Clock;
+use aptsim_simulator::clock::{self, Clock};
 use aptsim_simulator::link::Link;
 use aptsim_simulator::trace::{Record, Recorder, TraceLine};
 
@@ -115,15 +115,15 @@ pub fn run(spec: WorldSpec) -> RunResult {
 /// it to observers, or both).
 pub fn run_recorded(spec: WorldSpec, trace: &Recorder) {
     let recorder = trace.clone();
+    let mut cached_now = None;
     let system = System::with_tokio_rt(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            // Building a current-thread runtime only fails if the OS refuses a timer.
-            .expect("tokio current-thread runtime")
+        // Building a current-thread runtime only fails if the OS refuses a timer.
+        let (runtime, cached) = clock::paused_runtime().expect("tokio current-thread runtime");
+        cached_now = Some(cached);
+        runtime
     });
     system.block_on(async move { populate_and_wait(spec, recorder).await });
+    drop(cached_now);
 }
 
 async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {

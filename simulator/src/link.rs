@@ -24,6 +24,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::time::Instant;
 
+use crate::clock;
 use crate::retransmit::Backoff;
 
 /// Connection id, unique in a world.
@@ -246,7 +247,7 @@ impl Link {
             to: self.endpoint(to),
             msg,
         };
-        let sent = Instant::now();
+        let sent = clock::now();
         // Every segment of the link has the same latency and the clock only moves forward,
         // so arrivals never go back; what is sent in one instant arrives in one instant, in
         // the order sent (the queue keeps it).
@@ -283,7 +284,7 @@ impl Link {
     /// none is left. Arrival times never go back (one latency, a clock that only moves
     /// forward), so the queue is in arrival order. One timer, reset for each arrival time.
     async fn deliver(self) {
-        let timer = tokio::time::sleep_until(Instant::now());
+        let timer = tokio::time::sleep_until(clock::now());
         tokio::pin!(timer);
         loop {
             let next = std::future::poll_fn(|cx| {
@@ -300,7 +301,7 @@ impl Link {
             timer.as_mut().reset(next);
             timer.as_mut().await;
             // Everything due by now, in order: the timer's wheel ticks in milliseconds.
-            let now = Instant::now();
+            let now = clock::now();
             loop {
                 let first = {
                     let mut delivery = self.delivery.borrow_mut();
@@ -320,7 +321,7 @@ impl Link {
     /// The arrival time of a message sent now with [`Link::send`]: after the latency, and
     /// after the previous one.
     fn next_arrival(&self) -> Instant {
-        let mut arrival = Instant::now() + self.latency;
+        let mut arrival = clock::now() + self.latency;
         if let Some(last) = self.last_arrival.get()
             && arrival <= last
         {

@@ -16,8 +16,14 @@ where
     M: Message + Send + 'static,
     M::Result: Send,
 {
+    // The deadline from the thread's cached instant: the same value `sleep` would read
+    // from the clock, since the clock does not move before the task first runs.
+    let deadline = crate::clock::now().checked_add(delay);
     actix::spawn(async move {
-        tokio::time::sleep(delay).await;
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => tokio::time::sleep(delay).await,
+        }
         to.do_send(msg);
     });
 }
