@@ -238,7 +238,12 @@ pub fn build(spec: &MessageSpec) -> BuiltMessage {
         .collect();
     let mut parts = vec![MimePart::new(
         "text/plain",
-        format!("Message {} from the aptsim scenario.\r\n", spec.id),
+        [
+            "Message ",
+            spec.id.as_str(),
+            " from the aptsim scenario.\r\n",
+        ]
+        .concat(),
     )];
     for slot in slots {
         parts.push(match slot {
@@ -254,8 +259,8 @@ pub fn build(spec: &MessageSpec) -> BuiltMessage {
     let raw = MessageBuilder::new()
         .from(spec.from.as_str())
         .to(spec.to.iter().map(|t| t.as_str()).collect::<Vec<_>>())
-        .subject(format!("aptsim {}", spec.id))
-        .message_id(format!("{}@aptsim.invalid", spec.id))
+        .subject(["aptsim ", spec.id.as_str()].concat())
+        .message_id([spec.id.as_str(), "@aptsim.invalid"].concat())
         .date(date)
         .header(
             "X-Aptsim-Id",
@@ -265,7 +270,7 @@ pub fn build(spec: &MessageSpec) -> BuiltMessage {
             // A fixed boundary: mail-builder's own comes from the clock, and the same
             // scenario must build the same bytes (N8).
             ContentType::new("multipart/mixed")
-                .attribute("boundary", format!("aptsim-{}", spec.id)),
+                .attribute("boundary", ["aptsim-", spec.id.as_str()].concat()),
             parts,
         ))
         .write_to_vec()

@@ -135,7 +135,7 @@ impl ReceiverSession {
             queued: 0,
             out: VecDeque::new(),
         };
-        let greeting = format!("{} ESMTP aptsim", s.config.hostname);
+        let greeting = [s.config.hostname.as_str(), " ESMTP aptsim"].concat();
         s.reply(Reply::new(220, greeting));
         s
     }

@@ -302,7 +302,7 @@ impl SenderSession {
                 self.mail(now);
             }
             Await::Ehlo if reply.is_permanent() => {
-                let line = format!("HELO {}", self.helo);
+                let line = ["HELO ", self.helo.as_str()].concat();
                 self.command(line, Await::Helo, now);
             }
             Await::Helo | Await::Mail if reply.is_positive() => {
@@ -363,17 +363,18 @@ impl SenderSession {
     }
 
     fn ehlo(&mut self, now: Timestamp) {
-        let line = format!("EHLO {}", self.helo);
+        let line = ["EHLO ", self.helo.as_str()].concat();
         self.command(line, Await::Ehlo, now);
     }
 
     fn mail(&mut self, now: Timestamp) {
-        let mut line = format!("MAIL FROM:<{}>", self.from);
+        let mut line = ["MAIL FROM:<", self.from.as_str(), ">"].concat();
         if self.size_offered {
             // RFC 1870: the message's size; the dot-stuffed body less its final ".\r\n" is
             // the message in CRLF form, give or take the stuffed dots.
             let size = self.body.len().saturating_sub(3);
-            line.push_str(&format!(" SIZE={size}"));
+            line.push_str(" SIZE=");
+            line.push_str(&size.to_string());
         }
         self.command(line, Await::Mail, now);
     }
@@ -381,7 +382,7 @@ impl SenderSession {
     /// Sends RCPT for recipient `i`, or DATA once all have been answered.
     fn rcpt(&mut self, i: usize, now: Timestamp) {
         if let Some(to) = self.rcpts.get(i) {
-            let line = format!("RCPT TO:<{to}>");
+            let line = ["RCPT TO:<", to.as_str(), ">"].concat();
             self.command(line, Await::Rcpt(i), now);
             return;
         }

@@ -553,7 +553,7 @@ impl ProxySession {
             Command::Quit => {
                 self.reply(Reply::new(
                     221,
-                    format!("2.0.0 {} Bye", self.config.hostname),
+                    ["2.0.0 ", self.config.hostname.as_str(), " Bye"].concat(),
                 ));
                 self.close_client();
                 self.quit_upstream();

@@ -46,20 +46,15 @@ pub(super) struct Stamp<'a> {
 }
 
 impl Stamp<'_> {
-    /// The header, CRLF-ended, ASCII only.
+    /// The header, CRLF-ended, ASCII only. Pushed piece by piece into one string: every
+    /// message the proxy passes gets one, and `format!` with its pieces cost about 1 % of a
+    /// simulated day (callgrind).
     pub(super) fn header(&self) -> String {
-        let literal = self.client.addr.map(address_literal);
         let helo = self
             .client
             .helo
             .as_deref()
             .filter(|h| is_domain(h) || is_address_literal(h));
-        let from = match (helo, &literal) {
-            (Some(h), Some(l)) => format!("{h} ({l})"),
-            (Some(h), None) => h.to_owned(),
-            (None, Some(l)) => format!("{l} ({l})"),
-            (None, None) => "unknown".to_owned(),
-        };
         let by = if is_domain(self.by) {
             self.by
         } else {
@@ -70,11 +65,34 @@ impl Stamp<'_> {
             (false, true) => "ESMTP",
             (false, false) => "SMTP",
         };
-        format!(
-            "Received: from {from}\r\n\tby {by} (aptsim) with {with} id {};\r\n\t{}\r\n",
-            self.id,
-            date::rfc5322(self.unix_ms)
-        )
+        let mut h = String::with_capacity(128);
+        h.push_str("Received: from ");
+        match (helo, self.client.addr) {
+            (Some(helo), Some(ip)) => {
+                h.push_str(helo);
+                h.push_str(" (");
+                push_address_literal(&mut h, ip);
+                h.push(')');
+            }
+            (Some(helo), None) => h.push_str(helo),
+            (None, Some(ip)) => {
+                push_address_literal(&mut h, ip);
+                h.push_str(" (");
+                push_address_literal(&mut h, ip);
+                h.push(')');
+            }
+            (None, None) => h.push_str("unknown"),
+        }
+        h.push_str("\r\n\tby ");
+        h.push_str(by);
+        h.push_str(" (aptsim) with ");
+        h.push_str(with);
+        h.push_str(" id ");
+        h.push_str(&self.id.to_string());
+        h.push_str(";\r\n\t");
+        date::push_rfc5322(&mut h, self.unix_ms);
+        h.push_str("\r\n");
+        h
     }
 }
 
@@ -97,12 +115,14 @@ impl ProxySession {
     }
 }
 
-/// `[192.0.2.7]`, `[IPv6:2001:db8::7]` (RFC 5321 §4.1.3).
-fn address_literal(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => format!("[{v4}]"),
-        IpAddr::V6(v6) => format!("[IPv6:{v6}]"),
-    }
+/// Appends `[192.0.2.7]` or `[IPv6:2001:db8::7]` (RFC 5321 §4.1.3).
+fn push_address_literal(out: &mut String, ip: IpAddr) {
+    use std::fmt::Write as _;
+    // Writing to a `String` cannot fail.
+    let _ = match ip {
+        IpAddr::V4(v4) => write!(out, "[{v4}]"),
+        IpAddr::V6(v6) => write!(out, "[IPv6:{v6}]"),
+    };
 }
 
 /// An RFC 5321 `Domain`: dot-separated labels of letters, digits and hyphens, each starting
@@ -110,8 +130,7 @@ fn address_literal(ip: IpAddr) -> String {
 fn is_domain(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 255
-        && s.split('.').all(|label| {
-            let bytes = label.as_bytes();
+        && s.as_bytes().split(|b| *b == b'.').all(|bytes| {
             !bytes.is_empty()
                 && bytes.len() <= 63
                 && bytes

@@ -97,10 +97,11 @@ impl ProxySession {
         self.xforward_reset();
         let mut replay = vec![Op::Greeting { relay: first }];
         if !first {
-            let helo = self
-                .helo
-                .clone()
-                .unwrap_or_else(|| format!("EHLO {}", self.config.hostname).into_bytes());
+            let helo = self.helo.clone().unwrap_or_else(|| {
+                ["EHLO ", self.config.hostname.as_str()]
+                    .concat()
+                    .into_bytes()
+            });
             replay.push(Op::Replay {
                 line: helo,
                 what: Replayed::Hello,

@@ -13,6 +13,13 @@ const MONTHS: [&str; 12] = [
 /// `unix_ms` (milliseconds since 1970-01-01T00:00:00Z) as an RFC 5322 date-time in UTC,
 /// to the second.
 pub fn rfc5322(unix_ms: u64) -> String {
+    let mut out = String::with_capacity(31);
+    push_rfc5322(&mut out, unix_ms);
+    out
+}
+
+/// As [`rfc5322`], appended to `out`.
+pub fn push_rfc5322(out: &mut String, unix_ms: u64) {
     let secs = unix_ms / 1_000;
     let days = secs / 86_400;
     let of_day = secs % 86_400;
@@ -22,22 +29,20 @@ pub fn rfc5322(unix_ms: u64) -> String {
     let month = MONTHS[(month - 1) as usize];
     // Pushed piece by piece: the proxy stamps every message it passes with this date, and
     // `format!` with six padded fields cost about ten times as much (callgrind).
-    let mut out = String::with_capacity(31);
     out.push_str(weekday);
     out.push_str(", ");
-    push_two_digits(&mut out, day);
+    push_two_digits(out, day);
     out.push(' ');
     out.push_str(month);
     out.push(' ');
     out.push_str(&year.to_string());
     out.push(' ');
-    push_two_digits(&mut out, of_day / 3_600);
+    push_two_digits(out, of_day / 3_600);
     out.push(':');
-    push_two_digits(&mut out, of_day / 60 % 60);
+    push_two_digits(out, of_day / 60 % 60);
     out.push(':');
-    push_two_digits(&mut out, of_day % 60);
+    push_two_digits(out, of_day % 60);
     out.push_str(" +0000");
-    out
 }
 
 /// `n` (below 100) as two decimal digits, as `{:02}` writes it.
