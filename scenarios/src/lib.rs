@@ -35,6 +35,7 @@ pub mod imap_format;
 pub mod imap_world;
 pub mod junit;
 pub mod limits;
+pub mod message_ids;
 pub mod panics;
 pub mod progress;
 pub mod runner;

@@ -15,6 +15,7 @@ use crate::limits::{
     MAX_ATTACHMENT_SIZE, MAX_ATTACHMENTS_PER_MESSAGE, MAX_DURATION, MAX_FILES, MAX_LATENCY,
     MAX_MESSAGES, MAX_POOL, MAX_TOTAL_BYTES, show_bytes,
 };
+use crate::message_ids::MessageIds;
 use crate::totals;
 
 /// The final states an expectation may name.
@@ -26,7 +27,8 @@ pub fn check(s: &Scenario) -> Result<(), String> {
     // Bounds before anything walks the generated messages: a count of ten million must be
     // refused, not enumerated.
     check_sizes(s)?;
-    let ids = check_ids_and_times(s)?;
+    let ids = MessageIds::of(s)?;
+    check_times(s)?;
     check_clients(s)?;
     check_expectations(s, &ids)
 }
@@ -230,29 +232,15 @@ fn check_traffic(s: &Scenario, t: &TrafficSpec) -> Result<(), String> {
     Ok(())
 }
 
-/// Unique message and fault ids, times within the run; the message ids.
-fn check_ids_and_times(s: &Scenario) -> Result<BTreeSet<String>, String> {
-    let mut ids = BTreeSet::new();
+/// Unique fault ids; messages and faults within the run (message ids: [`MessageIds`]).
+fn check_times(s: &Scenario) -> Result<(), String> {
     for (i, m) in s.messages.iter().enumerate() {
-        if !ids.insert(m.id.clone()) {
-            return Err(format!("message[{i}].id: {:?} is used twice", m.id));
-        }
         if m.at > s.duration {
             return Err(format!(
                 "message[{i}].at: {} is after the scenario's duration {}: it would never be sent",
                 show(m.at),
                 show(s.duration)
             ));
-        }
-    }
-    for (i, t) in s.traffic.iter().enumerate() {
-        for k in 0..t.count {
-            let id = format!("{}-{k}", t.prefix);
-            if !ids.insert(id.clone()) {
-                return Err(format!(
-                    "traffic[{i}].prefix: generated id {id:?} is used twice"
-                ));
-            }
         }
     }
     let mut faults = BTreeSet::new();
@@ -268,10 +256,10 @@ fn check_ids_and_times(s: &Scenario) -> Result<BTreeSet<String>, String> {
             ));
         }
     }
-    Ok(ids)
+    Ok(())
 }
 
-fn check_expectations(s: &Scenario, ids: &BTreeSet<String>) -> Result<(), String> {
+fn check_expectations(s: &Scenario, ids: &MessageIds<'_>) -> Result<(), String> {
     for (i, e) in s.expectations.iter().enumerate() {
         if !ids.contains(&e.message) {
             return Err(format!(
