@@ -5,7 +5,7 @@
 //! gateways can share them through a network store (the live proxy's `--cache redis://`);
 //! [`MemoryCache`] and [`InFlight`] are the defaults.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::clock::Timestamp;
@@ -58,11 +58,13 @@ struct Entry {
 
 /// A verdict cache in memory with time to live and oldest-first eviction.
 ///
-/// Ordered maps, not hash maps: iteration and eviction order are the same in every run (N8).
+/// Eviction follows `order`, an ordered map, so it is the same in every run (N8). The
+/// entries themselves are only ever looked up, never walked: a hash map, one probe rather
+/// than a descent by MD5 comparisons through up to [`CacheConfig::capacity`] of them.
 #[derive(Debug, Clone)]
 pub struct MemoryCache {
     config: CacheConfig,
-    entries: BTreeMap<Md5, Entry>,
+    entries: HashMap<Md5, Entry>,
     /// Store order: sequence number → MD5, oldest first.
     order: BTreeMap<u64, Md5>,
     next_seq: u64,
@@ -73,7 +75,7 @@ impl MemoryCache {
     pub fn new(config: CacheConfig) -> Self {
         MemoryCache {
             config,
-            entries: BTreeMap::new(),
+            entries: HashMap::new(),
             order: BTreeMap::new(),
             next_seq: 0,
         }

@@ -12,7 +12,7 @@
 //! are ordered, so what is reported per message comes in the order of the ids, the same
 //! every time (N8).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use aptsim_core::verdict::ThreatLevel;
@@ -117,21 +117,21 @@ pub struct Checker {
     open_cuts: BTreeMap<String, u64>,
     cuts: Vec<(u64, u64)>,
     /// Levels the data center gave, by MD5 (N3).
-    levels: BTreeMap<String, ThreatLevel>,
+    levels: HashMap<String, ThreatLevel>,
     /// Connections each quarantined message was decided on (N1).
     quarantined_on: BTreeMap<String, Vec<u64>>,
     /// Held deliveries whose file had no verdict yet: MD5 → messages (N3).
     pending_n3: BTreeMap<String, Vec<String>>,
     /// Transactions a hold started for (N3, N4).
-    holds: BTreeSet<(u64, u64)>,
+    holds: HashSet<(u64, u64)>,
     /// Per transaction: MD5s uploaded and not yet answered, with their upload time (N5).
     open_uploads: BTreeMap<(u64, u64), Vec<(String, u64)>>,
-    answered: BTreeSet<String>,
+    answered: HashSet<String>,
     /// N7: when each verdict was cached (and how many were stored before it), and when each
     /// MD5's upload started.
-    cached_at: BTreeMap<String, (u64, u64)>,
+    cached_at: HashMap<String, (u64, u64)>,
     stores: u64,
-    in_flight: BTreeMap<String, u64>,
+    in_flight: HashMap<String, u64>,
     fired: BTreeSet<String>,
     imap: imap::Checker,
     found: Found,
@@ -161,15 +161,15 @@ impl Checker {
             maybe_started: Vec::new(),
             open_cuts: BTreeMap::new(),
             cuts: Vec::new(),
-            levels: BTreeMap::new(),
+            levels: HashMap::new(),
             quarantined_on: BTreeMap::new(),
             pending_n3: BTreeMap::new(),
-            holds: BTreeSet::new(),
+            holds: HashSet::new(),
             open_uploads: BTreeMap::new(),
-            answered: BTreeSet::new(),
-            cached_at: BTreeMap::new(),
+            answered: HashSet::new(),
+            cached_at: HashMap::new(),
             stores: 0,
-            in_flight: BTreeMap::new(),
+            in_flight: HashMap::new(),
             fired: BTreeSet::new(),
             found: Found::default(),
         }
