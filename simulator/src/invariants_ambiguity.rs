@@ -8,7 +8,7 @@
 //! the proxy *saw* the sender leave is never excused: the proxy never relays then (S5), and
 //! [`Ambiguity::observe`] reports it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::trace::{Record, TraceLine};
 
@@ -16,9 +16,12 @@ use crate::trace::{Record, TraceLine};
 #[derive(Debug, Default)]
 pub struct Ambiguity {
     /// Transactions the proxy saw the sender leave.
-    gone: BTreeSet<(u64, u64)>,
-    /// Connections whose body the proxy relayed while the sender was there.
-    relayed: BTreeSet<u64>,
+    gone: HashSet<(u64, u64)>,
+    /// Connections whose body the proxy relayed while the sender was there: nearly every
+    /// connection of a run, a million on `day-1m`. A hash set is one table; a tree's nodes,
+    /// a few hundred thousand small blocks kept to the end, shared the allocator's pages
+    /// with the blocks each message uses and frees, and spread them over the heap.
+    relayed: HashSet<u64>,
     /// Attempts that may have delivered: message and connection.
     maybe: Vec<(String, u64)>,
 }
