@@ -11,6 +11,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use aptsim_simulator::message_map::split_generated;
+
 use crate::format::Scenario;
 
 /// Every message id of a scenario: explicit ones, and generated ones known by prefix.
@@ -34,7 +36,9 @@ impl<'a> MessageIds<'a> {
         // The numbers of the explicit ids that have a generated id's form, by prefix.
         let mut explicit_numbers: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
         for id in &explicit {
-            if let Some((prefix, k)) = split_generated(id) {
+            if let Some((prefix, k)) = split_generated(id)
+                && let Ok(k) = usize::try_from(k)
+            {
                 explicit_numbers.entry(prefix).or_default().insert(k);
             }
         }
@@ -73,22 +77,11 @@ impl<'a> MessageIds<'a> {
     pub fn contains(&self, id: &str) -> bool {
         self.explicit.contains(id)
             || split_generated(id).is_some_and(|(prefix, k)| {
-                self.generated.get(prefix).is_some_and(|count| k < *count)
+                self.generated
+                    .get(prefix)
+                    .is_some_and(|count| k < *count as u64)
             })
     }
-}
-
-/// `id` as `{prefix}-{k}` with `k` a number as a stream writes it (no sign, no leading
-/// zero), if it has that form.
-fn split_generated(id: &str) -> Option<(&str, usize)> {
-    let (prefix, k) = id.rsplit_once('-')?;
-    let canonical =
-        !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) && (k == "0" || !k.starts_with('0'));
-    if !canonical {
-        return None;
-    }
-    // Longer than any count: not an id a stream generates.
-    Some((prefix, k.parse().ok()?))
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use std::time::Duration;
 use aptsim_core::verdict::ThreatLevel;
 
 use crate::faults::{FaultAction, LinkName};
+use crate::message_map::MessageMap;
 use crate::msg_key::MsgKey;
 use crate::observe::Observer;
 use crate::trace::{DecisionKind, Record, TraceLine};
@@ -106,7 +107,7 @@ pub struct Checker {
     ctx: CheckContext,
     analysis_timeout_ms: u64,
     cache_ttl_ms: u64,
-    messages: HashMap<MsgKey, Message>,
+    messages: MessageMap<Message>,
     ambiguity: Ambiguity,
     /// When each sender connection started (N2 with X2 only).
     started: BTreeMap<u64, u64>,
@@ -155,7 +156,7 @@ impl Checker {
             cache_ttl_ms: ctx.cache_ttl.as_millis() as u64,
             imap: imap::Checker::new(ctx.non_allow_levels.clone()),
             ctx,
-            messages: HashMap::new(),
+            messages: MessageMap::default(),
             ambiguity: Ambiguity::default(),
             started: BTreeMap::new(),
             maybe_started: Vec::new(),
@@ -183,9 +184,7 @@ impl Checker {
     }
 
     fn entry(&mut self, msg: &str) -> &mut Message {
-        // One search of the map, which holds every message of the run: making a key (no
-        // allocation for a short id) costs less than a second descent through a million.
-        self.messages.entry(MsgKey::new(msg)).or_default()
+        self.messages.entry(msg)
     }
 
     fn bad_level(&self, md5: &str) -> Option<ThreatLevel> {
@@ -453,16 +452,21 @@ impl Checker {
         // put in id order, so that a report reads the same whatever the map's order.
         let unseen = ambiguity.attempts_unanswered();
         let mut states = FinalStates::default();
-        let mut n1: Vec<(&MsgKey, Violation)> = Vec::new();
-        let mut n2: Vec<(&MsgKey, Violation)> = Vec::new();
+        let mut n1: Vec<(MsgKey, Violation)> = Vec::new();
+        let mut n2: Vec<(MsgKey, Violation)> = Vec::new();
         for (key, m) in messages.iter().filter(|(_, m)| m.counted) {
-            let msg = key.to_text();
-            let id: &str = &msg;
-            let allowed = ambiguous.get(id).copied().unwrap_or(0);
+            // The id as text only where it is needed: a generated id is made from its
+            // prefix and number, and a million of them would be a million strings.
+            let allowed = if ambiguous.is_empty() {
+                0
+            } else {
+                ambiguous.get(&*key.to_text()).copied().unwrap_or(0)
+            };
             let n = m.delivered as usize;
             if n > 1 + allowed {
+                let msg = key.to_text();
                 n2.push((
-                    key,
+                    MsgKey::new(&msg),
                     Violation {
                         id: "N2",
                         detail: format!(
@@ -472,10 +476,13 @@ impl Checker {
                 ));
             }
             let mut s = *m;
-            let quarantine_unseen = s.quarantined
-                && quarantined_on
+            let quarantine_unseen = s.quarantined && {
+                let msg = key.to_text();
+                let id: &str = &msg;
+                quarantined_on
                     .get(id)
-                    .is_some_and(|conns| conns.iter().all(|c| unseen.contains(&(id, *c))));
+                    .is_some_and(|conns| conns.iter().all(|c| unseen.contains(&(id, *c))))
+            };
             if quarantine_unseen && (s.delivered > 0 || s.denied || s.expired) {
                 s.quarantined = false;
             }
@@ -494,20 +501,23 @@ impl Checker {
                     states.denied += usize::from(s.denied);
                     states.expired += usize::from(s.expired);
                 }
-                _ => n1.push((
-                    key,
-                    Violation {
-                        id: "N1",
-                        detail: format!(
-                            "message {msg} ended in more than one state (delivered {delivered}, quarantined {}, denied {}, expired {})",
-                            s.quarantined, s.denied, s.expired
-                        ),
-                    },
-                )),
+                _ => {
+                    let msg = key.to_text();
+                    n1.push((
+                        MsgKey::new(&msg),
+                        Violation {
+                            id: "N1",
+                            detail: format!(
+                                "message {msg} ended in more than one state (delivered {delivered}, quarantined {}, denied {}, expired {})",
+                                s.quarantined, s.denied, s.expired
+                            ),
+                        },
+                    ));
+                }
             }
         }
-        n1.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        n2.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        n1.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        n2.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut v: Vec<Violation> = n1.into_iter().map(|(_, v)| v).collect();
         let (imap_found, imap_n3, n6) = imap.finish(&mut states);
         v.extend(imap_found);

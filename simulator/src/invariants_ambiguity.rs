@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
+use crate::conn_set::ConnSet;
 use crate::trace::{Record, TraceLine};
 
 /// What ambiguous timeouts need of the trace.
@@ -18,10 +19,8 @@ pub struct Ambiguity {
     /// Transactions the proxy saw the sender leave.
     gone: HashSet<(u64, u64)>,
     /// Connections whose body the proxy relayed while the sender was there: nearly every
-    /// connection of a run, a million on `day-1m`. A hash set is one table; a tree's nodes,
-    /// a few hundred thousand small blocks kept to the end, shared the allocator's pages
-    /// with the blocks each message uses and frees, and spread them over the heap.
-    relayed: HashSet<u64>,
+    /// connection of a run ([`ConnSet`]).
+    relayed: ConnSet,
     /// Attempts that may have delivered: message and connection.
     maybe: Vec<(String, u64)>,
 }
@@ -54,7 +53,7 @@ impl Ambiguity {
 
     /// True when the proxy relayed a body on `conn` while its sender was there.
     pub fn relayed(&self, conn: u64) -> bool {
-        self.relayed.contains(&conn)
+        self.relayed.contains(conn)
     }
 
     /// Ambiguous timeouts per message.

@@ -16,9 +16,11 @@
 //! - [`msg_key`]: message ids as compact map keys, for what the checks keep per message.
 
 pub mod clock;
+pub mod conn_set;
 pub mod faults;
 pub mod invariants;
 pub mod link;
+pub mod message_map;
 pub mod metrics;
 pub mod msg_key;
 pub mod observe;

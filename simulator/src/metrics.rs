@@ -3,11 +3,12 @@
 //! cache hits, retries, exposures (X5) with their windows, duplicates and ambiguous
 //! timeouts.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use aptsim_core::inspect::Source;
 
 use crate::invariants::Ambiguity;
+use crate::message_map::MessageMap;
 use crate::msg_key::MsgKey;
 use crate::observe::Observer;
 use crate::trace::{Record, TraceLine};
@@ -97,7 +98,7 @@ pub struct Accumulator {
     m: Metrics,
     lines: usize,
     queued: HashMap<MsgKey, u64>,
-    delivered: HashSet<MsgKey>,
+    delivered: MessageMap<()>,
     latencies: Vec<u64>,
     hold_start: BTreeMap<(u64, u64), u64>,
     holds: Vec<u64>,
@@ -131,17 +132,17 @@ impl Observer for Accumulator {
         self.ambiguity.observe(l);
         let m = &mut self.m;
         match &l.record {
-            Record::Queued { msg } if !self.delivered.contains(msg.as_bytes()) => {
+            Record::Queued { msg } if !self.delivered.contains(msg) => {
                 self.queued.entry(MsgKey::new(msg)).or_insert(l.t);
             }
             Record::Delivered { msg, .. } => {
-                if self.delivered.contains(msg.as_bytes()) {
+                if self.delivered.contains(msg) {
                     m.duplicates += 1;
                 } else {
                     if let Some(at) = self.queued.remove(msg.as_bytes()) {
                         self.latencies.push(l.t - at);
                     }
-                    self.delivered.insert(MsgKey::new(msg));
+                    self.delivered.entry(msg);
                 }
             }
             Record::HoldStart { conn, txn } => {

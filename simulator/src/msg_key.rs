@@ -1,14 +1,12 @@
-//! A message id as a map key that keeps short ids inside the map's own nodes.
+//! A message id as a map key that keeps short ids inside the map's own table.
 //!
-//! The online checks and the metrics keep an entry per message for the whole run (N1 and N2
-//! must still see a late duplicate): a million of them on a day of mail. With `String` keys
-//! each entry is also a small block of its own on the heap, and every comparison on the way
-//! down the tree follows a pointer to it. An id of up to [`INLINE`] bytes — every id the
-//! scenarios generate — is kept in the key itself, a longer one on the heap: on `day-1m`
-//! the peak memory falls from 277 to 248 MB, and string comparisons from 3.6 to 3.0 % of
-//! the time (docs/performance.md, "A day of mail"). Keys order as their text does, byte by
-//! byte, exactly as `String` keys would, so a map's order, and every report read from it,
-//! is unchanged; maps of them are searched with the id's bytes (`map.get(id.as_bytes())`).
+//! With `String` keys each entry of a map by message id is also a small block of its own
+//! on the heap, and every comparison follows a pointer to it. An id of up to [`INLINE`]
+//! bytes — every id the scenarios generate — is kept in the key itself, a longer one on the
+//! heap. The metrics key the messages in flight by it, and [`crate::message_map`] the ids
+//! no traffic stream generated. Keys compare as their text does, byte by byte, so a list
+//! of them sorts as the ids would (the checks report the messages they find wrong in id
+//! order); maps of them are searched with the id's bytes (`map.get(id.as_bytes())`).
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
