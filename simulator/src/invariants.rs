@@ -465,14 +465,10 @@ impl Checker {
             let n = m.delivered as usize;
             if n > 1 + allowed {
                 let msg = key.to_text();
-                n2.push((
-                    MsgKey::new(&msg),
-                    Violation {
-                        id: "N2",
-                        detail: format!(
-                            "message {msg} delivered {n} times with {allowed} ambiguous timeouts"
-                        ),
-                    },
+                n2.push(about(
+                    &msg,
+                    "N2",
+                    format!("message {msg} delivered {n} times with {allowed} ambiguous timeouts"),
                 ));
             }
             let mut s = *m;
@@ -503,15 +499,13 @@ impl Checker {
                 }
                 _ => {
                     let msg = key.to_text();
-                    n1.push((
-                        MsgKey::new(&msg),
-                        Violation {
-                            id: "N1",
-                            detail: format!(
-                                "message {msg} ended in more than one state (delivered {delivered}, quarantined {}, denied {}, expired {})",
-                                s.quarantined, s.denied, s.expired
-                            ),
-                        },
+                    n1.push(about(
+                        &msg,
+                        "N1",
+                        format!(
+                            "message {msg} ended in more than one state (delivered {delivered}, quarantined {}, denied {}, expired {})",
+                            s.quarantined, s.denied, s.expired
+                        ),
                     ));
                 }
             }
@@ -559,6 +553,11 @@ impl Checker {
         }
         (states, v)
     }
+}
+
+/// A violation about message `msg`, with its key to put it in id order.
+fn about(msg: &str, id: &'static str, detail: String) -> (MsgKey, Violation) {
+    (MsgKey::new(msg), Violation { id, detail })
 }
 
 impl Observer for Checker {
