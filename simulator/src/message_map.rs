@@ -43,10 +43,10 @@ struct Page<V> {
 #[derive(Debug)]
 pub struct MessageMap<V> {
     /// Prefix → its number, and back.
-    prefixes: HashMap<Box<str>, u32>,
+    prefixes: HashMap<Box<str>, usize>,
     names: Vec<Box<str>>,
     /// (prefix number, k / PAGE) → page.
-    pages: HashMap<(u32, u64), Box<Page<V>>>,
+    pages: HashMap<(usize, u64), Box<Page<V>>>,
     other: HashMap<MsgKey, V>,
     len: usize,
 }
@@ -95,7 +95,7 @@ impl<V: Default> MessageMap<V> {
         let p = match self.prefixes.get(prefix) {
             Some(p) => *p,
             None => {
-                let p = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+                let p = self.names.len();
                 self.prefixes.insert(prefix.into(), p);
                 self.names.push(prefix.into());
                 p
@@ -145,7 +145,7 @@ impl<V> MessageMap<V> {
     /// Every id with its value, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (MessageId<'_>, &V)> {
         let generated = self.pages.iter().flat_map(move |(&(p, n), page)| {
-            let prefix: &str = &self.names[p as usize];
+            let prefix: &str = &self.names[p];
             (0..PAGE)
                 .filter(move |i| page.present & (1u64 << i) != 0)
                 .map(move |i| {
