@@ -59,7 +59,8 @@ pub fn file_bytes(spec: &AttachmentSpec) -> Vec<u8> {
 fn file_md5(spec: &AttachmentSpec, bytes: &[u8]) -> Md5 {
     const MEMO: usize = 1 << 16;
     thread_local! {
-        /// Name → (size, the test file, MD5).
+        /// Name → (size, the test file, MD5). Only looked up, never walked: its hash
+        /// order cannot reach a message or a trace (N8).
         static SEEN: std::cell::RefCell<HashMap<String, (usize, bool, Md5)>> =
             std::cell::RefCell::new(HashMap::new());
     }

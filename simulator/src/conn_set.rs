@@ -12,7 +12,8 @@ use std::collections::HashMap;
 /// Connection numbers (see the module doc).
 #[derive(Debug, Default)]
 pub struct ConnSet {
-    /// conn / 64 → the bits of conn % 64.
+    /// conn / 64 → the bits of conn % 64. Only looked up, never walked, so its hash order
+    /// cannot reach a trace or a report (N8).
     words: HashMap<u64, u64>,
 }
 
