@@ -161,10 +161,10 @@ impl ImapServer {
         let Some(slot) = self.sessions.get_mut(&conn) else {
             return;
         };
-        if let Some(due) = slot.armed.rearm(slot.session.poll_timeout()) {
+        slot.armed.arm(slot.session.poll_timeout(), |due| {
             let to = ctx.address().recipient();
-            aptsim_simulator::timer::after(self.clock.until(due), to, SessionTimer { conn, due });
-        }
+            aptsim_simulator::timer::after(self.clock.until(due), to, SessionTimer { conn, due })
+        });
     }
 }
 

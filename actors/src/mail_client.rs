@@ -115,10 +115,11 @@ impl MailClientActor {
                 ClientOutput::Event(e) => self.record(e, now),
             }
         }
-        if let Some(due) = self.armed.rearm(self.client.poll_timeout()) {
+        let clock = self.clock;
+        self.armed.arm(self.client.poll_timeout(), |due| {
             let to = ctx.address().recipient();
-            aptsim_simulator::timer::after(self.clock.until(due), to, ClientTimer { due });
-        }
+            aptsim_simulator::timer::after(clock.until(due), to, ClientTimer { due })
+        });
     }
 
     fn record(&mut self, e: ClientEvent, now: Timestamp) {

@@ -130,10 +130,10 @@ impl MailServer {
                 }
             }
         }
-        if let Some(due) = s.armed.rearm(s.session.poll_timeout()) {
+        s.armed.arm(s.session.poll_timeout(), |due| {
             let to = ctx.address().recipient();
-            aptsim_simulator::timer::after(self.clock.until(due), to, ServerTimer { conn, due });
-        }
+            aptsim_simulator::timer::after(self.clock.until(due), to, ServerTimer { conn, due })
+        });
     }
 }
 

@@ -235,11 +235,11 @@ impl SendingMta {
         match a.session.result().cloned() {
             Some(result) => self.finish(conn, result, ctx),
             None => {
-                if let Some(due) = a.armed.rearm(a.session.poll_timeout()) {
+                a.armed.arm(a.session.poll_timeout(), |due| {
                     let to = ctx.address().recipient();
                     let timer = AttemptTimer { conn, due };
-                    aptsim_simulator::timer::after(self.clock.until(due), to, timer);
-                }
+                    aptsim_simulator::timer::after(self.clock.until(due), to, timer)
+                });
             }
         }
     }

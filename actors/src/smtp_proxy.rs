@@ -315,10 +315,10 @@ impl SmtpProxy {
         let Some(slot) = self.slots.get_mut(&conn) else {
             return;
         };
-        if let Some(due) = slot.armed.rearm(at) {
+        slot.armed.arm(at, |due| {
             let to = ctx.address().recipient();
-            aptsim_simulator::timer::after(self.clock.until(due), to, SessionTimer { conn, due });
-        }
+            aptsim_simulator::timer::after(self.clock.until(due), to, SessionTimer { conn, due })
+        });
     }
 }
 

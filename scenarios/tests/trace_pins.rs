@@ -174,7 +174,7 @@ const PINS: &[(&str, &str, &str)] = &[
     (
         "traffic-hold-drawn-verdicts",
         "82aac06fc7e2cfe4c17c718a7829f05f",
-        "5deba02757cd91bc58d610df46115912",
+        "7f8a150d2b5db7f47ff36a337ca5ea9d",
     ),
     (
         "traffic-release-mix",
