@@ -113,8 +113,7 @@ pub fn send(
     s.expect("greeting", None, 2)?;
     let ehlo = s.command("EHLO", &format!("EHLO {helo}"))?;
     let extensions: Vec<String> = if ehlo.is_positive() {
-        ehlo.lines
-            .iter()
+        ehlo.lines()
             .skip(1)
             .map(|l| l.to_ascii_uppercase())
             .collect()
@@ -160,7 +159,8 @@ pub fn send(
 
 /// `250 2.0.0 Ok` (a multi-line reply's lines joined by ` / `).
 fn one_line(reply: &Reply) -> String {
-    format!("{} {}", reply.code, reply.lines.join(" / "))
+    let lines: Vec<&str> = reply.lines().collect();
+    format!("{} {}", reply.code, lines.join(" / "))
 }
 
 struct Session {

@@ -48,7 +48,9 @@ fn message_arrives_byte_for_byte() {
         let p = Peers::deliver(&raw, &[BOB], ReceiverConfig::default());
         let result = p.result();
         assert!(
-            delivered_reply(&result).lines[0].starts_with("2.0.0 Ok: queued as"),
+            delivered_reply(&result)
+                .first_line()
+                .starts_with("2.0.0 Ok: queued as"),
             "{result:?}"
         );
         assert_eq!(p.delivered.len(), 1);
@@ -93,7 +95,12 @@ fn rejected_recipient_is_reported() {
             assert_eq!(rejected_rcpts.len(), 1);
             assert_eq!(rejected_rcpts[0].0, "nobody@example.net");
             assert_eq!(rejected_rcpts[0].1.code, 550);
-            assert!(rejected_rcpts[0].1.lines[0].starts_with("5.1.1 <nobody@example.net>"));
+            assert!(
+                rejected_rcpts[0]
+                    .1
+                    .first_line()
+                    .starts_with("5.1.1 <nobody@example.net>")
+            );
             assert!(deferred_rcpts.is_empty());
         }
         other => panic!("{other:?}"),
@@ -548,7 +555,9 @@ fn attachment_passes_the_proxy_in_release_mode() {
     c.run(t(3_600));
     let result = c.sender.result().cloned().expect("finished");
     assert!(
-        delivered_reply(&result).lines[0].starts_with("2.0.0 Ok: queued as"),
+        delivered_reply(&result)
+            .first_line()
+            .starts_with("2.0.0 Ok: queued as"),
         "the receiver's reply reaches the sender: {result:?}"
     );
     assert_eq!(c.delivered.len(), 1);

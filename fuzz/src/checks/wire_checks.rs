@@ -133,8 +133,9 @@ fn read_replies(chunks: &[&[u8]]) -> Vec<Result<Reply, ReplyError>> {
 }
 
 /// `ReplyParser` push and next_reply until `None`: where the input is cut does not change
-/// the replies; each reply has at least one line, no line holds LF; a reply with a valid
-/// code (100–999) written back by `to_bytes` parses the same.
+/// the replies; each reply is written back as one CRLF-ended line per text line (no line
+/// holds an LF: the type keeps its lines apart with them); a reply with a valid code
+/// (100–999) written back by `to_bytes` parses the same.
 pub fn smtp_reply(data: &[u8]) {
     let Some((&first, rest)) = data.split_first() else {
         return;
@@ -146,11 +147,18 @@ pub fn smtp_reply(data: &[u8]) {
         assert_eq!(whole, split, "cutting at {cut} changed the replies");
     }
     for r in whole.iter().flatten() {
-        assert!(!r.lines.is_empty(), "reply without lines");
         assert!(r.code <= 999, "code {}", r.code);
-        for l in &r.lines {
-            assert!(!l.contains('\n'), "reply line holds LF: {l:?}");
-        }
+        let wire = r.to_bytes();
+        let line_ends = wire.iter().filter(|&&b| b == b'\n').count();
+        assert_eq!(
+            line_ends,
+            r.lines().count(),
+            "written as other lines: {wire:?}"
+        );
+        assert!(
+            wire.ends_with(b"\r\n"),
+            "written without its last CRLF: {wire:?}"
+        );
         if r.code >= 100 {
             let again = read_replies(&[&r.to_bytes()]);
             assert_eq!(again, vec![Ok(r.clone())], "reply does not round-trip");

@@ -251,24 +251,22 @@ impl ReceiverSession {
                 return self.error(Reply::new(501, "5.5.4 Syntax error in parameters"));
             }
         };
-        let host = self.config.hostname.clone();
         match command {
             Command::Ehlo(_) => {
                 self.reset();
-                self.reply(Reply {
-                    code: 250,
-                    lines: vec![
-                        host,
-                        "PIPELINING".to_owned(),
-                        format!("SIZE {}", self.config.max_message_bytes),
-                        "8BITMIME".to_owned(),
-                        "ENHANCEDSTATUSCODES".to_owned(),
-                    ],
-                });
+                let size = format!("SIZE {}", self.config.max_message_bytes);
+                let lines = [
+                    self.config.hostname.as_str(),
+                    "PIPELINING",
+                    &size,
+                    "8BITMIME",
+                    "ENHANCEDSTATUSCODES",
+                ];
+                self.reply(Reply::with_lines(250, lines));
             }
             Command::Helo(_) => {
                 self.reset();
-                self.reply(Reply::new(250, host));
+                self.reply(Reply::new(250, &self.config.hostname));
             }
             Command::Mail { .. } if self.from.is_some() => {
                 self.error(Reply::new(503, "5.5.1 Error: nested MAIL command"));

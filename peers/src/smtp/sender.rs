@@ -291,7 +291,7 @@ impl SenderSession {
             }
             Await::Ehlo if reply.is_positive() => {
                 let offers = |kw: &str| {
-                    reply.lines.iter().skip(1).any(|l| {
+                    reply.lines().skip(1).any(|l| {
                         l.split_whitespace()
                             .next()
                             .is_some_and(|k| k.eq_ignore_ascii_case(kw))

@@ -8,10 +8,9 @@ use crate::smtp::wire::reply::Reply;
 /// ENHANCEDSTATUSCODES (the proxy's own replies use them). CHUNKING, STARTTLS, AUTH, DSN and
 /// the rest are dropped: the proxy cannot follow them.
 pub fn filter_ehlo(reply: &Reply, max_size: usize) -> Reply {
-    let mut lines = vec![reply.lines.first().cloned().unwrap_or_default()];
     let mut size = max_size;
     let has = |kw: &str| {
-        reply.lines.iter().skip(1).any(|l| {
+        reply.lines().skip(1).any(|l| {
             l.split_whitespace()
                 .next()
                 .is_some_and(|k| k.eq_ignore_ascii_case(kw))
@@ -19,7 +18,7 @@ pub fn filter_ehlo(reply: &Reply, max_size: usize) -> Reply {
     };
     let eight = has("8BITMIME");
     let utf8 = has("SMTPUTF8");
-    for l in reply.lines.iter().skip(1) {
+    for l in reply.lines().skip(1) {
         let mut words = l.split_whitespace();
         if words.next().is_some_and(|k| k.eq_ignore_ascii_case("SIZE"))
             && let Some(n) = words.next().and_then(|n| n.parse::<usize>().ok())
@@ -28,17 +27,14 @@ pub fn filter_ehlo(reply: &Reply, max_size: usize) -> Reply {
             size = size.min(n);
         }
     }
-    lines.push("PIPELINING".to_owned());
-    lines.push(format!("SIZE {size}"));
+    let size = format!("SIZE {size}");
+    let mut lines = vec![reply.first_line(), "PIPELINING", &size];
     if eight {
-        lines.push("8BITMIME".to_owned());
+        lines.push("8BITMIME");
     }
     if utf8 {
-        lines.push("SMTPUTF8".to_owned());
+        lines.push("SMTPUTF8");
     }
-    lines.push("ENHANCEDSTATUSCODES".to_owned());
-    Reply {
-        code: reply.code,
-        lines,
-    }
+    lines.push("ENHANCEDSTATUSCODES");
+    Reply::with_lines(reply.code, lines)
 }

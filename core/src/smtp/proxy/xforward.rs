@@ -73,7 +73,7 @@ impl Offer {
         if !reply.is_positive() {
             return None;
         }
-        let line = reply.lines.iter().skip(1).find(|l| {
+        let line = reply.lines().skip(1).find(|l| {
             l.split_whitespace()
                 .next()
                 .is_some_and(|k| k.eq_ignore_ascii_case("XFORWARD"))
@@ -242,10 +242,7 @@ mod tests {
     use super::*;
 
     fn offer(line: &str) -> Option<Offer> {
-        let reply = Reply {
-            code: 250,
-            lines: vec!["mx.example".into(), "PIPELINING".into(), line.into()],
-        };
+        let reply = Reply::with_lines(250, ["mx.example", "PIPELINING", line]);
         Offer::in_ehlo_reply(&reply)
     }
 

@@ -2,23 +2,61 @@
 //! lines; written as RFC 5321 §4.2 multi-line replies and parsed incrementally from a peer.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// One SMTP reply.
+///
+/// Its text is shared: a reply read from a peer is passed on, recorded and answered with,
+/// and each of those is a copy of a pointer, not of its lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     /// The reply code, 200–599.
     pub code: u16,
-    /// Text lines (without the code, without line ends); at least one, maybe empty.
-    pub lines: Vec<String>,
+    /// The text lines (without the code, without line ends), joined by `\n`: no line holds
+    /// one. At least one line, maybe empty.
+    text: Arc<str>,
 }
 
 impl Reply {
-    /// A one-line reply; `text` may start with an enhanced status code (`"2.0.0 Ok"`).
-    pub fn new(code: u16, text: impl Into<String>) -> Self {
+    /// A one-line reply; `text` may start with an enhanced status code (`"2.0.0 Ok"`). A
+    /// line feed in `text` (a file name may hold one) becomes a space: it cannot end the
+    /// line.
+    pub fn new(code: u16, text: impl AsRef<str>) -> Self {
+        let text = text.as_ref();
         Reply {
             code,
-            lines: vec![text.into()],
+            text: if text.contains('\n') {
+                Arc::from(text.replace('\n', " "))
+            } else {
+                Arc::from(text)
+            },
         }
+    }
+
+    /// A reply of these lines (an EHLO reply: the greeting, then one extension a line); a
+    /// line feed in a line becomes a space. No lines make one empty line.
+    pub fn with_lines<S: AsRef<str>>(code: u16, lines: impl IntoIterator<Item = S>) -> Self {
+        let mut text = String::new();
+        for (i, line) in lines.into_iter().enumerate() {
+            if i > 0 {
+                text.push('\n');
+            }
+            push_line(&mut text, line.as_ref());
+        }
+        Reply {
+            code,
+            text: Arc::from(text),
+        }
+    }
+
+    /// The text lines, in order; at least one.
+    pub fn lines(&self) -> std::str::Split<'_, char> {
+        self.text.split('\n')
+    }
+
+    /// The first line (the server's name, in an EHLO reply).
+    pub fn first_line(&self) -> &str {
+        self.lines().next().unwrap_or_default()
     }
 
     /// 2xx.
@@ -43,58 +81,96 @@ impl Reply {
 
     /// The reply on the wire, CRLF after every line.
     pub fn to_bytes(&self) -> Vec<u8> {
-        // Written by hand, not with `format!`: every reply of every session passes here.
-        let code = self.code.to_string();
-        let size: usize = self.lines.iter().map(|l| l.len() + code.len() + 3).sum();
-        let mut out = Vec::with_capacity(size.max(code.len() + 3));
-        let last = self.lines.len().saturating_sub(1);
-        for (i, line) in self.lines.iter().enumerate() {
-            out.extend_from_slice(code.as_bytes());
-            out.push(if i == last { b' ' } else { b'-' });
-            out.extend_from_slice(line.as_bytes());
-            out.extend_from_slice(b"\r\n");
+        // Written by hand, not with `format!` or `to_string`: every reply of every session
+        // passes here.
+        let (digits, len) = code_digits(self.code);
+        let code = &digits[..len];
+        let lines = self.text.bytes().filter(|&b| b == b'\n').count() + 1;
+        let mut out = Vec::with_capacity(self.text.len() + lines * (code.len() + 3));
+        let mut rest = self.text.as_bytes();
+        loop {
+            out.extend_from_slice(code);
+            match memchr::memchr(b'\n', rest) {
+                Some(i) => {
+                    out.push(b'-');
+                    out.extend_from_slice(&rest[..i]);
+                    out.extend_from_slice(b"\r\n");
+                    rest = &rest[i + 1..];
+                }
+                None => {
+                    out.push(b' ');
+                    out.extend_from_slice(rest);
+                    out.extend_from_slice(b"\r\n");
+                    return out;
+                }
+            }
         }
-        if self.lines.is_empty() {
-            out.extend_from_slice(code.as_bytes());
-            out.extend_from_slice(b" \r\n");
-        }
-        out
     }
 
     /// The reply as it may go to a client: no control characters in its lines (a CR or LF
     /// in a file name would end the reply early and start a forged one; each becomes a
     /// space), and ASCII only unless the transaction negotiated SMTPUTF8 (RFC 6531 §3.7.4:
     /// without it a reply is ASCII), other characters written as `%XX` per UTF-8 byte.
-    pub fn for_client(mut self, utf8: bool) -> Reply {
-        for line in &mut self.lines {
-            let clean = line
-                .chars()
-                .all(|c| !c.is_control() && (utf8 || c.is_ascii()));
-            if clean {
-                continue;
-            }
-            let mut out = String::with_capacity(line.len() + 8);
-            for c in line.chars() {
-                if c.is_control() {
-                    out.push(' ');
-                } else if utf8 || c.is_ascii() {
-                    out.push(c);
-                } else {
-                    let mut buf = [0u8; 4];
-                    for b in c.encode_utf8(&mut buf).bytes() {
-                        out.push_str(&format!("%{b:02X}"));
-                    }
+    pub fn for_client(self, utf8: bool) -> Reply {
+        let allowed = |c: char| c == '\n' || (!c.is_control() && (utf8 || c.is_ascii()));
+        if self.text.chars().all(allowed) {
+            return self;
+        }
+        let mut out = String::with_capacity(self.text.len() + 8);
+        for c in self.text.chars() {
+            if c == '\n' {
+                out.push(c);
+            } else if c.is_control() {
+                out.push(' ');
+            } else if utf8 || c.is_ascii() {
+                out.push(c);
+            } else {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push('%');
+                    out.push(char::from(HEX[usize::from(b >> 4)]));
+                    out.push(char::from(HEX[usize::from(b & 0xf)]));
                 }
             }
-            *line = out;
         }
-        self
+        Reply {
+            code: self.code,
+            text: Arc::from(out),
+        }
     }
 
     /// The text of all lines joined by spaces (for logs and traces).
     pub fn text(&self) -> String {
-        self.lines.join(" ")
+        self.text.replace('\n', " ")
     }
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// A line onto a reply's text, a line feed in it as a space.
+fn push_line(text: &mut String, line: &str) {
+    if line.contains('\n') {
+        text.push_str(&line.replace('\n', " "));
+    } else {
+        text.push_str(line);
+    }
+}
+
+/// The decimal digits of a code, as `to_string` would write them.
+fn code_digits(code: u16) -> ([u8; 5], usize) {
+    let mut digits = [0u8; 5];
+    let mut n = code;
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits[..len].reverse();
+    (digits, len)
 }
 
 impl fmt::Display for Reply {
@@ -123,7 +199,8 @@ pub enum ReplyError {
 #[derive(Debug, Default, Clone)]
 pub struct ReplyParser {
     buf: Vec<u8>,
-    pending: Option<Reply>,
+    /// The code and lines so far of a multi-line reply.
+    pending: Option<(u16, String)>,
 }
 
 /// Longest reply kept, all lines together: far above any real server's EHLO list.
@@ -146,8 +223,8 @@ impl ReplyParser {
             let Some(end) = self.buf.iter().position(|&b| b == b'\n') else {
                 return Ok(None);
             };
-            let line: Vec<u8> = self.buf.drain(..=end).collect();
-            let line = super::text(&line);
+            // The line is read where it lies; the buffer lets go of it once it is taken.
+            let line = super::text(&self.buf[..=end]);
             let line = line.trim_end_matches(['\r', '\n']);
             let bytes = line.as_bytes();
             // RFC 5321 §4.2: three digits, the first 2 to 5 (so "040" is no code 40).
@@ -155,28 +232,55 @@ impl ReplyParser {
                 Some(&[a @ b'2'..=b'5', b, c]) if b.is_ascii_digit() && c.is_ascii_digit() => {
                     u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0')
                 }
-                _ => return Err(ReplyError::Malformed(line.to_owned())),
+                _ => return Err(self.malformed(line.to_owned(), end)),
             };
             let (more, text) = match bytes.get(3) {
                 None => (false, ""),
                 Some(b' ') => (false, &line[4..]),
                 Some(b'-') => (true, &line[4..]),
-                Some(_) => return Err(ReplyError::Malformed(line.to_owned())),
+                Some(_) => return Err(self.malformed(line.to_owned(), end)),
             };
-            let reply = self.pending.get_or_insert_with(|| Reply {
-                code,
-                lines: Vec::new(),
-            });
-            if reply.code != code {
-                let first = reply.code;
-                self.pending = None;
-                return Err(ReplyError::MixedCodes(first, code));
+            match &mut self.pending {
+                Some((first, _)) if *first != code => {
+                    let first = *first;
+                    self.pending = None;
+                    self.buf.drain(..=end);
+                    return Err(ReplyError::MixedCodes(first, code));
+                }
+                Some((_, lines)) => {
+                    lines.push('\n');
+                    lines.push_str(text);
+                }
+                None if !more => {
+                    let reply = Reply {
+                        code,
+                        text: Arc::from(text),
+                    };
+                    self.buf.drain(..=end);
+                    return Ok(Some(reply));
+                }
+                None => {
+                    // Room for the whole reply if it is all here (an EHLO list arrives in
+                    // one segment): one allocation.
+                    let mut lines = String::with_capacity(self.buf.len());
+                    lines.push_str(text);
+                    self.pending = Some((code, lines));
+                }
             }
-            reply.lines.push(text.to_owned());
+            self.buf.drain(..=end);
             if !more {
-                return Ok(self.pending.take());
+                return Ok(self.pending.take().map(|(code, lines)| Reply {
+                    code,
+                    text: Arc::from(lines),
+                }));
             }
         }
+    }
+
+    /// A malformed line: dropped with the buffer before it.
+    fn malformed(&mut self, line: String, end: usize) -> ReplyError {
+        self.buf.drain(..=end);
+        ReplyError::Malformed(line)
     }
 }
 
@@ -201,10 +305,7 @@ mod tests {
     #[test]
     fn writes_single_and_multi_line() {
         assert_eq!(Reply::new(250, "2.0.0 Ok").to_bytes(), b"250 2.0.0 Ok\r\n");
-        let r = Reply {
-            code: 250,
-            lines: vec!["mx.example".into(), "PIPELINING".into(), "SIZE 1000".into()],
-        };
+        let r = Reply::with_lines(250, ["mx.example", "PIPELINING", "SIZE 1000"]);
         assert_eq!(
             r.to_bytes(),
             b"250-mx.example\r\n250-PIPELINING\r\n250 SIZE 1000\r\n"
@@ -224,7 +325,7 @@ mod tests {
                 }
             }
             assert_eq!(got.len(), 2, "cut at {cut}");
-            assert_eq!(got[0].lines, ["mx.example", "PIPELINING", "SIZE 1000"]);
+            assert!(got[0].lines().eq(["mx.example", "PIPELINING", "SIZE 1000"]));
             assert_eq!(got[1], Reply::new(354, "go ahead"));
         }
     }
@@ -247,12 +348,6 @@ mod tests {
         assert_eq!(p.next_reply(), Err(ReplyError::MixedCodes(250, 251)));
         let mut p = ReplyParser::default();
         p.push(b"220\r\n");
-        assert_eq!(
-            p.next_reply(),
-            Ok(Some(Reply {
-                code: 220,
-                lines: vec![String::new()]
-            }))
-        );
+        assert_eq!(p.next_reply(), Ok(Some(Reply::new(220, ""))));
     }
 }
