@@ -60,9 +60,19 @@ pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
         Some(i) => (&text[..i], text[i + 1..].trim_start()),
         None => (text, ""),
     };
-    let verb_upper = verb.to_ascii_uppercase();
+    // Upper-cased on the stack: every command of every session passes here. A verb longer
+    // than any known one is none of them.
+    let mut upper = [0u8; 8];
+    let verb_upper = match upper.get_mut(..verb.len()) {
+        Some(room) => {
+            room.copy_from_slice(verb.as_bytes());
+            room.make_ascii_uppercase();
+            std::str::from_utf8(room).unwrap_or_default()
+        }
+        None => "",
+    };
     let syntax = || CommandError::Syntax(text.to_owned());
-    match verb_upper.as_str() {
+    match verb_upper {
         "HELO" | "EHLO" if rest.is_empty() => Err(syntax()),
         "HELO" => Ok(Command::Helo(rest.to_owned())),
         "EHLO" => Ok(Command::Ehlo(rest.to_owned())),
@@ -275,6 +285,23 @@ mod tests {
         assert!(matches!(parse(b"DATA now"), Err(CommandError::Syntax(_))));
         assert!(matches!(parse(b"FROB"), Err(CommandError::Unknown(_))));
         assert!(matches!(parse(b""), Err(CommandError::Unknown(_))));
+        // Verbs are matched without regard to case, and only whole.
+        assert_eq!(parse(b"eHlO x"), Ok(Command::Ehlo("x".into())));
+        assert_eq!(
+            parse(b"starttls"),
+            Ok(Command::NotImplemented("STARTTLS".into()))
+        );
+        for long in [
+            &b"STARTTLSX"[..],
+            b"DATADATADATA",
+            "\u{c9}HLO x".as_bytes(),
+            b"QUI",
+        ] {
+            assert!(
+                matches!(parse(long), Err(CommandError::Unknown(_))),
+                "{long:?}"
+            );
+        }
     }
 
     #[test]
