@@ -31,12 +31,20 @@ pub enum Output<E> {
     Work {
         /// The job's id within this session.
         id: WorkId,
-        /// What to do.
-        job: Job,
+        /// What to do (boxed: a job is the largest output, and every other one would be
+        /// moved at its size).
+        job: Box<Job>,
     },
     /// Something to trace or log.
     Event(E),
 }
+
+// Kept small for the same reason as the node's outputs (`node/mod.rs`).
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(
+    std::mem::size_of::<Output<crate::smtp::proxy::Event>>() <= 48
+        && std::mem::size_of::<Output<crate::imap::proxy::ImapEvent>>() <= 48
+);
 
 impl<E> Output<E> {
     /// The same request, its event turned into another type.

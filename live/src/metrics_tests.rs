@@ -40,7 +40,7 @@ fn counts_what_the_node_and_the_data_center_report() {
     );
     let ev = |event| NodeOutput::Event { conn: 1, event };
     let txn = |result, action, held: Option<u64>, files| {
-        ev(Event::Transaction(TxnLog {
+        ev(Event::Transaction(Box::new(TxnLog {
             txn: 1,
             from: "a@x".into(),
             rcpts: vec!["b@y".into()],
@@ -49,7 +49,7 @@ fn counts_what_the_node_and_the_data_center_report() {
             result,
             held: held.map(Duration::from_millis),
             reply: None,
-        }))
+        })))
     };
     let outputs = [
         ev(Event::HoldStarted { txn: 1 }),
@@ -180,7 +180,7 @@ fn imap_messages_count_by_result_and_action_with_their_files() {
     );
     let message = |result, action, source| NodeOutput::ImapEvent {
         conn: 1,
-        event: ImapEvent::Message(MessageLog {
+        event: ImapEvent::Message(Box::new(MessageLog {
             uid: 1,
             size: 10,
             files: vec![FileOutcome {
@@ -199,7 +199,7 @@ fn imap_messages_count_by_result_and_action_with_their_files() {
             fail_open: false,
             served_size: None,
             message: Arc::from(&b"x"[..]),
-        }),
+        })),
     };
     m.observe(
         &message(MessageResult::Notice, Action::Deny, Source::Analysis),

@@ -133,7 +133,7 @@ mod tests {
             },
             NodeOutput::Event {
                 conn: 4,
-                event: Event::Transaction(txn(TxnResult::Quarantined)),
+                event: Event::Transaction(Box::new(txn(TxnResult::Quarantined))),
             },
         ]
     }

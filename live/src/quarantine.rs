@@ -498,7 +498,7 @@ pub(crate) mod tests {
             .observe(
                 3,
                 Some(ip),
-                &Event::Transaction(txn(TxnResult::Quarantined)),
+                &Event::Transaction(Box::new(txn(TxnResult::Quarantined))),
             )
             .expect("stored on the transaction record")
             .expect("no error");
@@ -521,7 +521,7 @@ pub(crate) mod tests {
             .observe(
                 3,
                 Some(ip),
-                &Event::Transaction(txn(TxnResult::Quarantined)),
+                &Event::Transaction(Box::new(txn(TxnResult::Quarantined))),
             )
             .expect("stored")
             .expect("no error");
@@ -533,7 +533,7 @@ pub(crate) mod tests {
     fn nothing_is_stored_without_the_message_or_for_another_result() {
         let dir = temp_dir("none");
         let mut q = Quarantine::open(&dir).expect("open");
-        let t = Event::Transaction(txn(TxnResult::Quarantined));
+        let t = Event::Transaction(Box::new(txn(TxnResult::Quarantined)));
         assert!(q.observe(1, None, &t).is_none(), "no message was reported");
         let quarantined = Event::Quarantined {
             txn: 1,

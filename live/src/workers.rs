@@ -24,7 +24,7 @@ pub struct Task {
     /// The job's id within the session.
     pub id: WorkId,
     /// What to do.
-    pub job: Job,
+    pub job: Box<Job>,
     /// Set to stop it early.
     pub cancel: Arc<AtomicBool>,
 }
@@ -115,12 +115,12 @@ mod tests {
         pool.submit(Task {
             conn: 1,
             id: 7,
-            job: Job::SmtpBody {
+            job: Box::new(Job::SmtpBody {
                 message: message.clone(),
                 rewrite: None,
                 limits: MimeLimits::default(),
                 header: Vec::new(),
-            },
+            }),
             cancel: Arc::new(AtomicBool::new(false)),
         });
         let f = rx.recv().await.expect("a result");
@@ -133,11 +133,11 @@ mod tests {
         pool.submit(Task {
             conn: 2,
             id: 1,
-            job: Job::Extract {
+            job: Box::new(Job::Extract {
                 message,
                 limits: MimeLimits::default(),
                 keep_contents: false,
-            },
+            }),
             cancel: Arc::new(AtomicBool::new(true)),
         });
         let f = rx.recv().await.expect("a result");

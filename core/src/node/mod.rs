@@ -119,8 +119,8 @@ pub enum NodeOutput {
         conn: ConnId,
         /// The job's id within the session.
         id: WorkId,
-        /// What to do.
-        job: Job,
+        /// What to do (boxed, as in the session's output).
+        job: Box<Job>,
     },
     /// A verdict went into the gateway's cache, before any session hears of it.
     VerdictRecorded {
@@ -154,6 +154,11 @@ pub enum NodeOutput {
         conn: ConnId,
     },
 }
+
+// Every output is moved several times on its way to the transport, at the size of the
+// largest variant: what is big (a job, a transaction's log) is boxed to keep them all small.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<NodeOutput>() <= 72);
 
 /// The gateway node. See the module doc for the calling order.
 #[derive(Debug)]

@@ -101,7 +101,7 @@ impl Harness {
                     let result = job.run(&AtomicBool::new(false));
                     self.s.handle_work_done(id, result, &mut self.gw, self.now);
                 }
-                Output::Work { id, job } => self.work.push((id, job)),
+                Output::Work { id, job } => self.work.push((id, *job)),
                 Output::Submit { files, .. } => {
                     let md5s: Vec<Md5> = files.iter().map(|f| f.md5).collect();
                     self.submitted_bytes

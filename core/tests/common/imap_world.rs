@@ -152,7 +152,7 @@ impl ImapWorld {
         self.events
             .iter()
             .filter_map(|e| match e {
-                ImapEvent::Message(m) => Some(m.clone()),
+                ImapEvent::Message(m) => Some((**m).clone()),
                 _ => None,
             })
             .collect()

@@ -109,5 +109,5 @@ pub enum ImapEvent {
         judging: usize,
     },
     /// One message's record.
-    Message(MessageLog),
+    Message(Box<MessageLog>),
 }

@@ -272,7 +272,7 @@ impl ImapSession {
         let since = hold.since;
         self.emit(event);
         for t in withheld {
-            self.emit(ImapEvent::Message(MessageLog {
+            self.emit(ImapEvent::Message(Box::new(MessageLog {
                 uid: t.uid,
                 size: t.size,
                 files: Vec::new(),
@@ -282,7 +282,7 @@ impl ImapSession {
                 fail_open: false,
                 served_size: None,
                 message: Arc::from(Vec::new()),
-            }));
+            })));
         }
         if let Some(h) = self.hold.as_mut() {
             h.step = Step::Waiting;
@@ -319,11 +319,11 @@ impl ImapSession {
         self.next_txn += 1;
         self.out.push_back(Output::Work {
             id: work,
-            job: Job::Extract {
+            job: Box::new(Job::Extract {
                 message: message.clone(),
                 limits: gw.policy.limits.clone(),
                 keep_contents: gw.submit_bytes,
-            },
+            }),
         });
         let judging = Judging::new(self.next_txn, uid, fetch.seq(), since, message, work);
         if let Some(h) = self.hold.as_mut() {

@@ -214,11 +214,11 @@ impl ImapSession {
                     self.next_work += 1;
                     self.out.push_back(Output::Work {
                         id: self.next_work,
-                        job: Job::ImapCopy {
+                        job: Box::new(Job::ImapCopy {
                             message: j.message.clone(),
                             rewrite: plan.clone(),
                             limits: gw.policy.limits.clone(),
-                        },
+                        }),
                     });
                     Stage::Copying {
                         work: self.next_work,
@@ -262,7 +262,7 @@ impl ImapSession {
             };
             let log = message_log(&j, outcome.as_deref(), result, served_to_client, now);
             let result = result.clone();
-            self.emit(ImapEvent::Message(log));
+            self.emit(ImapEvent::Message(Box::new(log)));
             if served_to_client {
                 if let Ok(served) = &result {
                     self.judged.insert(j.uid, Some(j.seq), served.clone());

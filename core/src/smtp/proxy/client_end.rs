@@ -58,7 +58,7 @@ impl ProxySession {
             && let Some(mut log) = self.pending_log.take()
         {
             log.result = TxnResult::Abandoned;
-            self.emit(Event::Transaction(log));
+            self.emit(Event::Transaction(Box::new(log)));
         }
         // A body being written for it will not be sent.
         self.body_work = None;

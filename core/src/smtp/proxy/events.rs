@@ -124,5 +124,5 @@ pub enum Event {
     /// goes on without it (`smtp/proxy/xforward.rs`).
     XforwardRefused(Reply),
     /// A transaction ended.
-    Transaction(TxnLog),
+    Transaction(Box<TxnLog>),
 }

@@ -147,11 +147,11 @@ impl ProxySession {
         self.client = ClientState::Held;
         self.out.push_back(Output::Work {
             id: work,
-            job: Job::Extract {
+            job: Box::new(Job::Extract {
                 message,
                 limits: gw.policy.limits.clone(),
                 keep_contents: gw.submit_bytes,
-            },
+            }),
         });
     }
 
@@ -300,12 +300,12 @@ impl ProxySession {
         let header = self.received_header(gw);
         self.out.push_back(Output::Work {
             id,
-            job: Job::SmtpBody {
+            job: Box::new(Job::SmtpBody {
                 message,
                 rewrite,
                 limits: gw.policy.limits.clone(),
                 header,
-            },
+            }),
         });
     }
 
@@ -450,7 +450,7 @@ impl ProxySession {
         if matches!(result, TxnResult::Delivered) {
             self.pending_log = Some(log);
         } else {
-            self.emit(Event::Transaction(log));
+            self.emit(Event::Transaction(Box::new(log)));
         }
     }
 

@@ -149,7 +149,7 @@ impl ProxySession {
         if let Some(mut log) = self.pending_log.take() {
             log.result = TxnResult::Tempfailed;
             log.reply = Some(reply.clone());
-            self.emit(Event::Transaction(log));
+            self.emit(Event::Transaction(Box::new(log)));
         }
         self.reply(reply);
         self.finish_txn(true);

@@ -256,7 +256,7 @@ impl ProxySession {
                 };
             }
             log.reply = Some(reply.clone());
-            self.emit(Event::Transaction(log));
+            self.emit(Event::Transaction(Box::new(log)));
         }
         if positive {
             let txn = self.txn.id;
@@ -276,7 +276,7 @@ impl ProxySession {
         if let Some(mut log) = self.pending_log.take() {
             log.result = TxnResult::Tempfailed;
             log.reply = Some(reply.clone());
-            self.emit(Event::Transaction(log));
+            self.emit(Event::Transaction(Box::new(log)));
         }
         if matches!(self.client, ClientState::Delivering) {
             self.reply(reply);
