@@ -9,18 +9,18 @@ use crate::smtp::wire::reply::Reply;
 /// the rest are dropped: the proxy cannot follow them.
 pub fn filter_ehlo(reply: &Reply, max_size: usize) -> Reply {
     let mut size = max_size;
-    let has = |kw: &str| {
-        reply.lines().skip(1).any(|l| {
-            l.split_whitespace()
-                .next()
-                .is_some_and(|k| k.eq_ignore_ascii_case(kw))
-        })
-    };
-    let eight = has("8BITMIME");
-    let utf8 = has("SMTPUTF8");
+    let (mut eight, mut utf8) = (false, false);
+    // One pass over the extensions: every EHLO of every session passes here.
     for l in reply.lines().skip(1) {
         let mut words = l.split_whitespace();
-        if words.next().is_some_and(|k| k.eq_ignore_ascii_case("SIZE"))
+        let Some(keyword) = words.next() else {
+            continue;
+        };
+        if keyword.eq_ignore_ascii_case("8BITMIME") {
+            eight = true;
+        } else if keyword.eq_ignore_ascii_case("SMTPUTF8") {
+            utf8 = true;
+        } else if keyword.eq_ignore_ascii_case("SIZE")
             && let Some(n) = words.next().and_then(|n| n.parse::<usize>().ok())
             && n > 0
         {
@@ -37,4 +37,48 @@ pub fn filter_ehlo(reply: &Reply, max_size: usize) -> Reply {
     }
     lines.push("ENHANCEDSTATUSCODES");
     Reply::with_lines(reply.code, lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_what_the_proxy_follows_and_the_lower_size() {
+        let upstream = Reply::with_lines(
+            250,
+            [
+                "mx.example",
+                "STARTTLS",
+                "size 5000",
+                "8bitmime",
+                "CHUNKING",
+                "SMTPUTF8",
+            ],
+        );
+        let got = filter_ehlo(&upstream, 10_000);
+        assert!(got.lines().eq([
+            "mx.example",
+            "PIPELINING",
+            "SIZE 5000",
+            "8BITMIME",
+            "SMTPUTF8",
+            "ENHANCEDSTATUSCODES"
+        ]));
+        // A SIZE of 0 (no limit) or no number leaves the proxy's own; nothing else offered.
+        let upstream = Reply::with_lines(250, ["mx.example", "SIZE 0", "SIZE", "SIZE x"]);
+        let got = filter_ehlo(&upstream, 10_000);
+        assert!(got.lines().eq([
+            "mx.example",
+            "PIPELINING",
+            "SIZE 10000",
+            "ENHANCEDSTATUSCODES"
+        ]));
+        // The greeting line is never read as an extension.
+        let got = filter_ehlo(&Reply::new(250, "8BITMIME"), 10);
+        assert!(
+            got.lines()
+                .eq(["8BITMIME", "PIPELINING", "SIZE 10", "ENHANCEDSTATUSCODES"])
+        );
+    }
 }

@@ -50,8 +50,8 @@ impl Reply {
     }
 
     /// The text lines, in order; at least one.
-    pub fn lines(&self) -> std::str::Split<'_, char> {
-        self.text.split('\n')
+    pub fn lines(&self) -> Lines<'_> {
+        Lines(Some(&self.text))
     }
 
     /// The first line (the server's name, in an EHLO reply).
@@ -141,7 +141,33 @@ impl Reply {
 
     /// The text of all lines joined by spaces (for logs and traces).
     pub fn text(&self) -> String {
+        if memchr::memchr(b'\n', self.text.as_bytes()).is_none() {
+            return self.text.to_string();
+        }
         self.text.replace('\n', " ")
+    }
+}
+
+/// The lines of a [`Reply`] ([`Reply::lines`]).
+#[derive(Debug, Clone)]
+pub struct Lines<'a>(Option<&'a str>);
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        // memchr straight away: `str::split` sets up a char searcher for every call.
+        let rest = self.0?;
+        match memchr::memchr(b'\n', rest.as_bytes()) {
+            Some(i) => {
+                self.0 = Some(&rest[i + 1..]);
+                Some(&rest[..i])
+            }
+            None => {
+                self.0 = None;
+                Some(rest)
+            }
+        }
     }
 }
 
@@ -310,6 +336,19 @@ mod tests {
             r.to_bytes(),
             b"250-mx.example\r\n250-PIPELINING\r\n250 SIZE 1000\r\n"
         );
+    }
+
+    #[test]
+    fn lines_come_back_as_made_empty_ones_too() {
+        let r = Reply::with_lines(250, ["a", "", "b", ""]);
+        assert!(r.lines().eq(["a", "", "b", ""]));
+        assert_eq!(r.to_bytes(), b"250-a\r\n250-\r\n250-b\r\n250 \r\n");
+        assert!(Reply::new(221, "").lines().eq([""]));
+        assert!(Reply::with_lines(221, Vec::<&str>::new()).lines().eq([""]));
+        // A line feed inside a line cannot split it.
+        let r = Reply::with_lines(550, ["x\ny", "z"]);
+        assert!(r.lines().eq(["x y", "z"]));
+        assert_eq!(r.text(), "x y z");
     }
 
     #[test]
