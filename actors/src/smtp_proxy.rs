@@ -19,7 +19,9 @@ use aptsim_core::smtp::proxy::Event;
 use crate::datacenter::{DataCenter, DcAnswer, Upload};
 use aptsim_simulator::clock::Clock;
 use aptsim_simulator::link::{ConnId, Link, Wire};
-use aptsim_simulator::trace::{DecisionKind, FileRecord, Record, Recorder, Side, message_id};
+use aptsim_simulator::trace::{
+    DecisionKind, FileRecord, Record, Recorder, Side, find_message_id, message_id,
+};
 
 /// Upstream connection ids start here, apart from the senders' connection ids.
 pub const FIRST_UPSTREAM: ConnId = 1 << 40;
@@ -359,11 +361,10 @@ impl Handler<Wire> for SmtpProxy {
                 self.with_node(ctx, |n, now| n.handle_upstream_bytes(conn, &bytes, now));
             }
             Wire::Bytes { conn, bytes } => {
-                if let Some(slot) = self.slots.get_mut(&conn).filter(|s| !s.imap) {
-                    let id = message_id(&bytes);
-                    if id != "?" {
-                        slot.msg = id;
-                    }
+                if let Some(slot) = self.slots.get_mut(&conn).filter(|s| !s.imap)
+                    && let Some(id) = find_message_id(&bytes).filter(|id| id != "?")
+                {
+                    slot.msg = id;
                 }
                 self.with_node(ctx, |n, now| n.handle_client_bytes(conn, &bytes, now));
             }

@@ -471,20 +471,29 @@ impl Recorder {
 
 /// The `X-Aptsim-Id` of a raw message, or `"?"`.
 pub fn message_id(raw: &[u8]) -> String {
+    find_message_id(raw).unwrap_or_else(|| "?".to_owned())
+}
+
+/// The `X-Aptsim-Id` of a raw message, if its header block has one.
+pub fn find_message_id(raw: &[u8]) -> Option<String> {
     const HEADER: &[u8] = b"x-aptsim-id:";
     // Only the header block (up to the first empty line), and at most its first 64 KiB.
-    let head = &raw[..raw.len().min(64 * 1024)];
-    for line in head.split(|&b| b == b'\n') {
+    let mut head = &raw[..raw.len().min(64 * 1024)];
+    loop {
+        // Line by line with memchr: every segment a client sends passes here.
+        let (line, rest) = match memchr::memchr(b'\n', head) {
+            Some(i) => (&head[..i], Some(&head[i + 1..])),
+            None => (head, None),
+        };
         if line.is_empty() || line == b"\r" {
-            break;
+            return None;
         }
         if line.len() >= HEADER.len() && line[..HEADER.len()].eq_ignore_ascii_case(HEADER) {
-            return String::from_utf8_lossy(&line[HEADER.len()..])
-                .trim()
-                .to_owned();
+            let id = String::from_utf8_lossy(&line[HEADER.len()..]);
+            return Some(id.trim().to_owned());
         }
+        head = rest?;
     }
-    "?".to_owned()
 }
 
 #[cfg(test)]
@@ -512,6 +521,10 @@ mod tests {
         // Not in the body, after a blank line written with a bare LF either.
         assert_eq!(message_id(b"Subject: x\n\nX-Aptsim-Id: body"), "?");
         assert_eq!(message_id(b"X-Aptsim-Id: m8\n\nbody"), "m8");
+        // A last line without its end counts; a command line, or nothing, has none.
+        assert_eq!(message_id(b"Subject: x\r\nx-aptsim-id:m9"), "m9");
+        assert_eq!(find_message_id(b"MAIL FROM:<a@example.com>\r\n"), None);
+        assert_eq!(find_message_id(b""), None);
     }
 
     #[test]
