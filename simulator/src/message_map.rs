@@ -13,11 +13,51 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::msg_key::MsgKey;
 
 /// Consecutive numbers of one prefix kept together.
 pub const PAGE: u64 = 64;
+
+/// Up to this many prefixes, a prefix's number is found by looking along their names: a
+/// world has a traffic stream or three, and comparing a short name or two costs less than
+/// hashing it.
+const FEW_PREFIXES: usize = 8;
+
+/// Hashes a page's key, two numbers this map made itself (a prefix's and a page's), with
+/// one multiply per number (FxHash's mixing) instead of SipHash: there is no one to choose
+/// keys that collide, and every check of every message looks a page up.
+#[derive(Debug, Default, Clone, Copy)]
+struct PageKeyHasher(u64);
+
+impl PageKeyHasher {
+    fn mix(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for PageKeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.mix(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.mix(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.mix(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type PageTable<V> = HashMap<(usize, u64), Box<Page<V>>, BuildHasherDefault<PageKeyHasher>>;
 
 /// `id` as `{prefix}-{k}` with `k` a number as a traffic stream writes it (digits, no
 /// leading zero, at most `u64`), if it has that form. The number has no dash, so the
@@ -46,7 +86,7 @@ pub struct MessageMap<V> {
     prefixes: HashMap<Box<str>, usize>,
     names: Vec<Box<str>>,
     /// (prefix number, k / PAGE) → page.
-    pages: HashMap<(usize, u64), Box<Page<V>>>,
+    pages: PageTable<V>,
     other: HashMap<MsgKey, V>,
     len: usize,
 }
@@ -56,7 +96,7 @@ impl<V> Default for MessageMap<V> {
         MessageMap {
             prefixes: HashMap::new(),
             names: Vec::new(),
-            pages: HashMap::new(),
+            pages: PageTable::default(),
             other: HashMap::new(),
             len: 0,
         }
@@ -92,8 +132,8 @@ impl<V: Default> MessageMap<V> {
                 V::default()
             });
         };
-        let p = match self.prefixes.get(prefix) {
-            Some(p) => *p,
+        let p = match self.prefix_number(prefix) {
+            Some(p) => p,
             None => {
                 let p = self.names.len();
                 self.prefixes.insert(prefix.into(), p);
@@ -122,9 +162,18 @@ impl<V> MessageMap<V> {
         let Some((prefix, k)) = split_generated(id) else {
             return self.other.get(id.as_bytes());
         };
-        let p = self.prefixes.get(prefix)?;
-        let page = self.pages.get(&(*p, k / PAGE))?;
+        let p = self.prefix_number(prefix)?;
+        let page = self.pages.get(&(p, k / PAGE))?;
         (page.present & (1u64 << (k % PAGE)) != 0).then(|| &page.values[(k % PAGE) as usize])
+    }
+
+    /// The number of `prefix`, if it has one (see [`FEW_PREFIXES`]).
+    fn prefix_number(&self, prefix: &str) -> Option<usize> {
+        if self.names.len() <= FEW_PREFIXES {
+            self.names.iter().position(|name| **name == *prefix)
+        } else {
+            self.prefixes.get(prefix).copied()
+        }
     }
 
     /// Whether `id` has a value.
@@ -181,6 +230,31 @@ mod tests {
         ] {
             assert_eq!(split_generated(id), None, "{id}");
         }
+    }
+
+    /// Past [`FEW_PREFIXES`] prefixes are found through their table, those numbered before
+    /// it too.
+    #[test]
+    fn many_prefixes_keep_their_values() {
+        let mut map: MessageMap<u64> = MessageMap::default();
+        let id = |p: usize, k: u64| format!("stream{p}-{k}");
+        for round in 0..2 {
+            for p in 0..3 * FEW_PREFIXES {
+                for k in (0..300).step_by(7) {
+                    *map.entry(&id(p, k)) += k + 1 + round;
+                }
+            }
+        }
+        let per_prefix = (0..300).step_by(7).count();
+        assert_eq!(map.len(), 3 * FEW_PREFIXES * per_prefix);
+        for p in 0..3 * FEW_PREFIXES {
+            for k in 0..300 {
+                let want = (k % 7 == 0).then_some(2 * (k + 1) + 1);
+                assert_eq!(map.get(&id(p, k)).copied(), want, "{}", id(p, k));
+            }
+        }
+        assert_eq!(map.get("stream99-0"), None);
+        assert_eq!(map.iter().count(), map.len());
     }
 
     proptest! {
