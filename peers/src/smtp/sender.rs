@@ -432,7 +432,8 @@ impl SenderSession {
     }
 
     fn command(&mut self, line: String, what: Await, now: Timestamp) {
-        let mut wire = line.clone().into_bytes();
+        let mut wire = Vec::with_capacity(line.len() + 2);
+        wire.extend_from_slice(line.as_bytes());
         wire.extend_from_slice(b"\r\n");
         self.out.push_back(SenderOutput::Send(wire));
         self.event(SenderEvent::Command(line));

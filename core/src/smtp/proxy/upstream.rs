@@ -129,12 +129,10 @@ impl ProxySession {
     /// Sends `op` upstream; returns it to await its reply (a body without its bytes, which
     /// went to the driver: the session keeps no second copy of a message in flight).
     pub(super) fn send_op(&mut self, mut op: Op) -> Op {
-        let line = match &mut op {
+        let line: &[u8] = match &mut op {
             Op::Greeting { .. } => return op,
-            Op::Relay { line, .. } | Op::Replay { line, .. } | Op::Xforward { line } => {
-                line.clone()
-            }
-            Op::Data => b"DATA".to_vec(),
+            Op::Relay { line, .. } | Op::Replay { line, .. } | Op::Xforward { line } => line,
+            Op::Data => b"DATA",
             Op::Body { bytes } => {
                 // Committed: from here the upstream may have it, and a 451 would be a lie.
                 self.relay_deadline = None;
@@ -143,14 +141,16 @@ impl ProxySession {
                 self.emit(Event::BodySent { txn: self.txn.id });
                 return op;
             }
-            Op::Reset => b"RSET".to_vec(),
-            Op::Quit => b"QUIT".to_vec(),
+            Op::Reset => b"RSET",
+            Op::Quit => b"QUIT",
         };
-        self.emit(Event::UpstreamCommand(
-            crate::smtp::wire::text(&line).into_owned(),
-        ));
-        let mut wire = line;
+        // Made at its size: the line and its CRLF, in one allocation.
+        let mut wire = Vec::with_capacity(line.len() + 2);
+        wire.extend_from_slice(line);
         wire.extend_from_slice(b"\r\n");
+        self.emit(Event::UpstreamCommand(
+            crate::smtp::wire::text(line).into_owned(),
+        ));
         self.out.push_back(Output::ToUpstream(wire));
         op
     }

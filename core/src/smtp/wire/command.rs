@@ -212,7 +212,7 @@ impl LineReader {
     /// The next line, or `None` if more bytes are needed.
     pub fn next_line(&mut self) -> Option<Line> {
         loop {
-            match self.buf.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', &self.buf) {
                 Some(end) => {
                     let mut line: Vec<u8> = self.buf.drain(..=end).collect();
                     if std::mem::take(&mut self.discarding) {

@@ -36,7 +36,8 @@ impl Reply {
     /// A reply of these lines (an EHLO reply: the greeting, then one extension a line); a
     /// line feed in a line becomes a space. No lines make one empty line.
     pub fn with_lines<S: AsRef<str>>(code: u16, lines: impl IntoIterator<Item = S>) -> Self {
-        let mut text = String::new();
+        // Room for an EHLO list at once; the shared text is made at its size below.
+        let mut text = String::with_capacity(128);
         for (i, line) in lines.into_iter().enumerate() {
             if i > 0 {
                 text.push('\n');
