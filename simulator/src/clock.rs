@@ -47,6 +47,20 @@ fn forget() {
     SEEN_MS.set(None);
 }
 
+/// An actix system on a paused current-thread runtime without the cache, for a piece of the
+/// simulator run on its own (tests of links and timers); a world runs on
+/// [`paused_runtime`].
+pub fn paused_system() -> actix::SystemRunner {
+    actix::System::with_tokio_rt(|| {
+        // Building a current-thread runtime only fails if the OS refuses a timer.
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("tokio current-thread runtime")
+    })
+}
+
 /// Keeps [`now`] caching on this thread; dropping it turns the cache off, so that another
 /// runtime on the same thread (one without the hook) reads the clock every time.
 #[derive(Debug)]

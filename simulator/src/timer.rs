@@ -134,14 +134,7 @@ mod tests {
     fn keeps_the_earliest_deadline_and_cancels_the_rest() {
         let fired: Fired = Rc::default();
         let got = Rc::clone(&fired);
-        let system = System::with_tokio_rt(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .start_paused(true)
-                .build()
-                .expect("runtime")
-        });
-        system.block_on(async move {
+        crate::clock::paused_system().block_on(async move {
             let start = tokio::time::Instant::now();
             let to = Sink { start, fired: got }.start().recipient();
             let t = Timestamp::from_millis;

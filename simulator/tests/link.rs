@@ -44,14 +44,7 @@ where
 {
     let log: Log = Rc::default();
     let got = Rc::clone(&log);
-    let system = System::with_tokio_rt(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .expect("runtime")
-    });
-    system.block_on(async move {
+    aptsim_simulator::clock::paused_system().block_on(async move {
         let start = tokio::time::Instant::now();
         let a = End {
             start,
