@@ -274,6 +274,13 @@ impl ReplyParser {
                     self.buf.drain(..=end);
                     return Err(ReplyError::MixedCodes(first, code));
                 }
+                Some((_, lines)) if lines.len() + 1 + text.len() > MAX_REPLY_BYTES => {
+                    // The bound is on the whole reply, not only on what waits in the buffer:
+                    // a peer that sends continuation lines forever gets no further.
+                    self.pending = None;
+                    self.buf.drain(..=end);
+                    return Err(ReplyError::TooLong(MAX_REPLY_BYTES));
+                }
                 Some((_, lines)) => {
                     lines.push('\n');
                     lines.push_str(text);
@@ -368,6 +375,25 @@ mod tests {
             assert!(got[0].lines().eq(["mx.example", "PIPELINING", "SIZE 1000"]));
             assert_eq!(got[1], Reply::new(354, "go ahead"));
         }
+    }
+
+    #[test]
+    fn a_reply_that_never_ends_is_cut_off() {
+        let mut p = ReplyParser::default();
+        let line = [b"250-".as_slice(), &[b'x'; 996], b"\r\n"].concat();
+        let mut sent = 0;
+        let result = loop {
+            p.push(&line);
+            sent += line.len();
+            match p.next_reply() {
+                Ok(None) => assert!(sent <= 2 * MAX_REPLY_BYTES, "kept {sent} bytes"),
+                other => break other,
+            }
+        };
+        assert_eq!(result, Err(ReplyError::TooLong(MAX_REPLY_BYTES)));
+        // What comes after is read afresh.
+        p.push(b"250 ok\r\n");
+        assert_eq!(p.next_reply(), Ok(Some(Reply::new(250, "ok"))));
     }
 
     #[test]
