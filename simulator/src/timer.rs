@@ -10,7 +10,7 @@
 //! an earlier deadline replaces it, or when the session is gone and its `Armed` dropped. Most
 //! sessions end long before their idle timeouts; left alone, each of those timers would fire
 //! minutes later into a session that no longer exists, at an instant of its own (about five
-//! per message on a day of mail, a fifth of all the instants a world passes through).
+//! per message on a day of mail, a sixth of all the instants a world passes through).
 
 use std::time::Duration;
 
