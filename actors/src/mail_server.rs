@@ -44,8 +44,9 @@ pub struct MailServer {
     imap: Option<Recipient<crate::imap_server::MailboxDelivery>>,
     /// The sender's messages as sent: a message stored unchanged needs no parsing.
     originals: Originals,
-    /// Its own address, for the links.
+    /// Its own address, for the links and for its timers.
     me: crate::me::Me,
+    me_timer: crate::me::Me<ServerTimer>,
 }
 
 impl MailServer {
@@ -61,6 +62,7 @@ impl MailServer {
             imap: None,
             originals: Originals::default(),
             me: crate::me::Me::default(),
+            me_timer: crate::me::Me::default(),
         }
     }
 
@@ -131,7 +133,7 @@ impl MailServer {
             }
         }
         s.armed.arm(s.session.poll_timeout(), |due| {
-            let to = ctx.address().recipient();
+            let to = self.me_timer.get(ctx);
             aptsim_simulator::timer::after(self.clock.until(due), to, ServerTimer { conn, due })
         });
     }

@@ -81,8 +81,11 @@ pub struct SendingMta {
     queue: BTreeMap<String, Queued>,
     attempts: BTreeMap<ConnId, Attempt>,
     next_conn: ConnId,
-    /// Its own address, for the links.
+    /// Its own address, for the links and for its timers.
     me: crate::me::Me,
+    me_enqueue: crate::me::Me<Enqueue>,
+    me_retry: crate::me::Me<Retry>,
+    me_attempt: crate::me::Me<AttemptTimer>,
     /// Stops not yet followed by their start: the MTA is down while any is (two restart
     /// faults may overlap).
     stops: u32,
@@ -115,6 +118,9 @@ impl SendingMta {
             attempts: BTreeMap::new(),
             next_conn: 1,
             me: crate::me::Me::default(),
+            me_enqueue: crate::me::Me::default(),
+            me_retry: crate::me::Me::default(),
+            me_attempt: crate::me::Me::default(),
             stops: 0,
             at_start: Vec::new(),
         }
@@ -136,7 +142,7 @@ impl SendingMta {
     fn queue_next(&mut self, ctx: &mut Context<Self>) {
         if let Some(message) = self.feed.next() {
             let delay = self.clock.until(Timestamp::ZERO + message.at);
-            aptsim_simulator::timer::after(delay, ctx.address().recipient(), Enqueue(message));
+            aptsim_simulator::timer::after(delay, self.me_enqueue.get(ctx), Enqueue(message));
         }
     }
 
@@ -236,7 +242,7 @@ impl SendingMta {
             Some(result) => self.finish(conn, result, ctx),
             None => {
                 a.armed.arm(a.session.poll_timeout(), |due| {
-                    let to = ctx.address().recipient();
+                    let to = self.me_attempt.get(ctx);
                     let timer = AttemptTimer { conn, due };
                     aptsim_simulator::timer::after(self.clock.until(due), to, timer)
                 });
@@ -347,7 +353,7 @@ impl SendingMta {
                 at_ms: at.as_millis(),
             },
         );
-        aptsim_simulator::timer::after(delay, ctx.address().recipient(), Retry(msg));
+        aptsim_simulator::timer::after(delay, self.me_retry.get(ctx), Retry(msg));
     }
 }
 

@@ -74,8 +74,9 @@ pub struct SmtpProxy {
     slots: BTreeMap<ConnId, Slot>,
     /// Upstream connections of IMAP sessions (to the IMAP server, not the mail server).
     imap_upstreams: BTreeSet<ConnId>,
-    /// Its own address, for the links.
+    /// Its own address, for the links and for its timers.
     me: crate::me::Me,
+    me_timer: crate::me::Me<SessionTimer>,
 }
 
 impl SmtpProxy {
@@ -90,6 +91,7 @@ impl SmtpProxy {
             slots: BTreeMap::new(),
             imap_upstreams: BTreeSet::new(),
             me: crate::me::Me::default(),
+            me_timer: crate::me::Me::default(),
         }
     }
 
@@ -318,7 +320,7 @@ impl SmtpProxy {
             return;
         };
         slot.armed.arm(at, |due| {
-            let to = ctx.address().recipient();
+            let to = self.me_timer.get(ctx);
             aptsim_simulator::timer::after(self.clock.until(due), to, SessionTimer { conn, due })
         });
     }

@@ -12,6 +12,7 @@
 //! minutes later into a session that no longer exists, at an instant of its own (about five
 //! per message on a day of mail, a sixth of all the instants a world passes through).
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -22,12 +23,14 @@ use tokio::task::AbortHandle;
 #[derive(Debug)]
 pub struct Timer(AbortHandle);
 
-/// Sends `msg` to `to` after `delay`.
-pub fn after<M>(delay: Duration, to: Recipient<M>, msg: M) -> Timer
+/// Sends `msg` to `to` after `delay`. `to` may be shared ([`Rc`]): an actor that starts
+/// many timers makes its own recipient once.
+pub fn after<M>(delay: Duration, to: impl Into<Rc<Recipient<M>>>, msg: M) -> Timer
 where
     M: Message + Send + 'static,
     M::Result: Send,
 {
+    let to = to.into();
     // The deadline from the thread's cached instant: the same value `sleep` would read
     // from the clock, since the clock does not move before the task first runs.
     let deadline = crate::clock::now().checked_add(delay);
