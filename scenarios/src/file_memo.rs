@@ -113,7 +113,10 @@ mod tests {
     #[test]
     fn a_file_is_recalled_only_with_its_size_and_content() {
         remember(&spec("memo-a", 10), carried(1, 4));
-        assert_eq!(recall(&spec("memo-a", 10)).map(|c| c.md5), Some(Md5::of(&[1])));
+        assert_eq!(
+            recall(&spec("memo-a", 10)).map(|c| c.md5),
+            Some(Md5::of(&[1]))
+        );
         assert!(recall(&spec("memo-a", 11)).is_none());
         let mut test_file = spec("memo-a", 10);
         test_file.content = Some("eicar".into());
