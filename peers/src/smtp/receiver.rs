@@ -254,7 +254,8 @@ impl ReceiverSession {
         match command {
             Command::Ehlo(_) => {
                 self.reset();
-                let size = format!("SIZE {}", self.config.max_message_bytes);
+                let mut digits = itoa::Buffer::new();
+                let size = ["SIZE ", digits.format(self.config.max_message_bytes)].concat();
                 let lines = [
                     self.config.hostname.as_str(),
                     "PIPELINING",
@@ -355,10 +356,7 @@ impl ReceiverSession {
                         rcpts,
                         message,
                     }));
-                self.reply(Reply::new(
-                    250,
-                    format!("2.0.0 Ok: queued as {:05X}", self.queued),
-                ));
+                self.reply(Reply::new(250, queue_id_text(self.queued)));
             }
             Err(DataError::TooBig) => {
                 self.reply(Reply::new(552, "5.3.4 Message size exceeds fixed limit"));
@@ -378,9 +376,44 @@ impl ReceiverSession {
     }
 }
 
+/// `2.0.0 Ok: queued as 0001A`: Postfix's answer to a message taken, with its queue id in
+/// upper-case hex of five digits at least (`{:05X}`), written without `format!`: every
+/// message a simulated server takes passes here.
+fn queue_id_text(id: u64) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let digits = (u64::BITS - id.leading_zeros()).div_ceil(4).max(5);
+    let mut text = String::with_capacity(36);
+    text.push_str("2.0.0 Ok: queued as ");
+    for i in (0..digits).rev() {
+        text.push(char::from(HEX[(id >> (4 * i) & 0xf) as usize]));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queue_ids_are_written_as_format_writes_them() {
+        for id in [
+            0,
+            1,
+            0xA,
+            0xFFFF,
+            0x10000,
+            0xFFFFF,
+            0x100000,
+            0xDEAD_BEEF,
+            u64::MAX,
+        ] {
+            assert_eq!(
+                queue_id_text(id),
+                format!("2.0.0 Ok: queued as {id:05X}"),
+                "{id}"
+            );
+        }
+    }
 
     fn run(config: ReceiverConfig, input: &[u8]) -> (String, Vec<ReceivedMessage>, bool) {
         let mut s = ReceiverSession::new(config, Timestamp::ZERO);

@@ -27,7 +27,8 @@ pub fn filter_ehlo(reply: &Reply, max_size: usize) -> Reply {
             size = size.min(n);
         }
     }
-    let size = format!("SIZE {size}");
+    let mut digits = itoa::Buffer::new();
+    let size = ["SIZE ", digits.format(size)].concat();
     let mut lines = vec![reply.first_line(), "PIPELINING", &size];
     if eight {
         lines.push("8BITMIME");

@@ -88,7 +88,7 @@ impl Stamp<'_> {
         h.push_str(" (aptsim) with ");
         h.push_str(with);
         h.push_str(" id ");
-        h.push_str(&self.id.to_string());
+        h.push_str(itoa::Buffer::new().format(self.id));
         h.push_str(";\r\n\t");
         date::push_rfc5322(&mut h, self.unix_ms);
         h.push_str("\r\n");

@@ -109,10 +109,9 @@ pub(super) fn command_line(offer: Offer, client: &ClientIdentity) -> Option<Stri
     let mut line = String::from("XFORWARD");
     let mut add = |wanted: bool, name: &str, value: Option<String>| {
         if wanted {
-            line.push_str(&format!(
-                " {name}={}",
-                value.as_deref().unwrap_or(UNAVAILABLE)
-            ));
+            for piece in [" ", name, "=", value.as_deref().unwrap_or(UNAVAILABLE)] {
+                line.push_str(piece);
+            }
         }
     };
     add(offer.name, "NAME", None);

@@ -35,7 +35,7 @@ pub fn push_rfc5322(out: &mut String, unix_ms: u64) {
     out.push(' ');
     out.push_str(month);
     out.push(' ');
-    out.push_str(&year.to_string());
+    out.push_str(itoa::Buffer::new().format(year));
     out.push(' ');
     push_two_digits(out, of_day / 3_600);
     out.push(':');

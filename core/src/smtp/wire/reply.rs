@@ -84,8 +84,8 @@ impl Reply {
     pub fn to_bytes(&self) -> Vec<u8> {
         // Written by hand, not with `format!` or `to_string`: every reply of every session
         // passes here.
-        let (digits, len) = code_digits(self.code);
-        let code = &digits[..len];
+        let mut digits = itoa::Buffer::new();
+        let code = digits.format(self.code).as_bytes();
         let lines = self.text.bytes().filter(|&b| b == b'\n').count() + 1;
         let mut out = Vec::with_capacity(self.text.len() + lines * (code.len() + 3));
         let mut rest = self.text.as_bytes();
@@ -183,26 +183,16 @@ fn push_line(text: &mut String, line: &str) {
     }
 }
 
-/// The decimal digits of a code, as `to_string` would write them.
-fn code_digits(code: u16) -> ([u8; 5], usize) {
-    let mut digits = [0u8; 5];
-    let mut n = code;
-    let mut len = 0;
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
-        len += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    digits[..len].reverse();
-    (digits, len)
-}
-
+/// `250 text`, the lines joined by spaces ([`Reply::text`]). Written piece by piece: the
+/// sender records the final reply of every message it delivers.
 impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.code, self.text())
+        f.write_str(itoa::Buffer::new().format(self.code))?;
+        for line in self.lines() {
+            f.write_str(" ")?;
+            f.write_str(line)?;
+        }
+        Ok(())
     }
 }
 
@@ -334,6 +324,15 @@ mod tests {
             String::from_utf8(utf8).expect("utf-8"),
             "554 5.7.1 Message refused: \"résumé.exe\"  250 forged\r\n"
         );
+    }
+
+    #[test]
+    fn displays_the_code_and_the_lines_joined_by_spaces() {
+        assert_eq!(Reply::new(250, "2.0.0 Ok").to_string(), "250 2.0.0 Ok");
+        assert_eq!(Reply::new(354, "").to_string(), "354 ");
+        let ehlo = Reply::with_lines(250, ["mx", "PIPELINING", "SIZE 10"]);
+        assert_eq!(ehlo.to_string(), "250 mx PIPELINING SIZE 10");
+        assert_eq!(ehlo.to_string(), format!("{} {}", ehlo.code, ehlo.text()));
     }
 
     #[test]
