@@ -28,7 +28,6 @@ pub mod expect;
 pub mod expect_lines;
 pub mod explore;
 pub mod feed;
-mod file_memo;
 pub mod files;
 pub mod format;
 pub mod imap_expect;
