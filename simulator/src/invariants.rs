@@ -127,6 +127,10 @@ pub struct Checker {
     holds: HashSet<(u64, u64)>,
     /// Per transaction: MD5s uploaded and not yet answered, with their upload time (N5).
     open_uploads: BTreeMap<(u64, u64), Vec<(String, u64)>>,
+    /// Per MD5: the transactions that have it open in `open_uploads`, so that an answer
+    /// visits those and not every open upload (hundreds on a day of mail). Only looked up,
+    /// never walked: its hash order reaches nothing.
+    open_by_md5: HashMap<String, Vec<(u64, u64)>>,
     answered: HashSet<String>,
     /// N7: when each verdict was cached (and how many were stored before it), and when each
     /// MD5's upload started.
@@ -167,6 +171,7 @@ impl Checker {
             pending_n3: BTreeMap::new(),
             holds: HashSet::new(),
             open_uploads: BTreeMap::new(),
+            open_by_md5: HashMap::new(),
             answered: HashSet::new(),
             cached_at: HashMap::new(),
             stores: 0,
@@ -340,10 +345,14 @@ impl Checker {
             | Record::Unreachable { md5 }
             | Record::AnalysisLost { md5 } => {
                 self.answered.insert(md5.clone());
-                self.open_uploads.retain(|_, files| {
-                    files.retain(|(m, _)| m != md5);
-                    !files.is_empty()
-                });
+                for txn in self.open_by_md5.remove(md5.as_str()).unwrap_or_default() {
+                    if let Some(files) = self.open_uploads.get_mut(&txn) {
+                        files.retain(|(m, _)| m != md5);
+                        if files.is_empty() {
+                            self.open_uploads.remove(&txn);
+                        }
+                    }
+                }
             }
             Record::Submission { conn, txn, md5, .. } => {
                 let files = self.open_uploads.entry((*conn, *txn)).or_default();
@@ -362,6 +371,10 @@ impl Checker {
                 }
                 if !self.answered.contains(md5.as_str()) {
                     files.push((md5.clone(), l.t));
+                    self.open_by_md5
+                        .entry(md5.clone())
+                        .or_default()
+                        .push((*conn, *txn));
                 }
                 if files.is_empty() {
                     self.open_uploads.remove(&(*conn, *txn));
