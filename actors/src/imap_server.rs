@@ -7,11 +7,11 @@
 //! have it selected hear of it (`* n EXISTS`). The trace gets each delivery into a mailbox
 //! (with its UID, which the IMAP records name) and the server's autologouts.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
 use aptsim_core::clock::Timestamp;
+use aptsim_core::conn_map::ConnMap;
 use aptsim_peers::imap::{
     ImapServerConfig, ImapServerEvent, ImapServerOutput, ImapServerSession, Mailstore,
 };
@@ -49,7 +49,7 @@ pub struct ImapServer {
     link: Link,
     clock: Clock,
     trace: Recorder,
-    sessions: BTreeMap<ConnId, Slot>,
+    sessions: ConnMap<Slot>,
     down: bool,
 }
 
@@ -77,7 +77,7 @@ impl ImapServer {
             link,
             clock,
             trace,
-            sessions: BTreeMap::new(),
+            sessions: ConnMap::new(),
             down: false,
         }
     }
@@ -145,7 +145,7 @@ impl ImapServer {
         let conns: Vec<ConnId> = self
             .sessions
             .keys()
-            .copied()
+            .into_iter()
             .filter(|c| Some(*c) != except)
             .collect();
         for conn in conns {
@@ -237,7 +237,7 @@ impl Handler<SetImapDown> for ImapServer {
     fn handle(&mut self, SetImapDown(down): SetImapDown, ctx: &mut Context<Self>) {
         self.down = down;
         if down {
-            for (conn, s) in std::mem::take(&mut self.sessions) {
+            for (conn, s) in std::mem::take(&mut self.sessions).into_sorted() {
                 self.link
                     .send_stream(&ctx.address().recipient(), &s.peer, Wire::Reset { conn });
             }

@@ -6,10 +6,9 @@
 //! what the proxy says it did. The trace is the store: the server keeps no copy of its own,
 //! so a day of mail does not pile up in memory.
 
-use std::collections::BTreeMap;
-
 use actix::prelude::*;
 use aptsim_core::clock::Timestamp;
+use aptsim_core::conn_map::ConnMap;
 use aptsim_core::digest::Md5;
 use aptsim_core::mime::{self, MimeLimits};
 
@@ -37,7 +36,7 @@ pub struct MailServer {
     link: Link,
     clock: Clock,
     trace: Recorder,
-    sessions: BTreeMap<ConnId, Slot>,
+    sessions: ConnMap<Slot>,
     down: bool,
     /// The IMAP server that stores each delivery in its recipients' INBOX, when the world
     /// has one.
@@ -57,7 +56,7 @@ impl MailServer {
             link,
             clock,
             trace,
-            sessions: BTreeMap::new(),
+            sessions: ConnMap::new(),
             down: false,
             imap: None,
             originals: Originals::default(),
@@ -213,7 +212,7 @@ impl Handler<SetDown> for MailServer {
         self.down = msg.0;
         if self.down {
             // A crash: every open connection drops.
-            for (conn, s) in std::mem::take(&mut self.sessions) {
+            for (conn, s) in std::mem::take(&mut self.sessions).into_sorted() {
                 self.link
                     .send_stream(&self.me.get(ctx), &s.peer, Wire::Closed { conn });
             }

@@ -22,6 +22,7 @@ use aptsim_core::digest::Md5;
 
 use actix::prelude::*;
 use aptsim_core::clock::Timestamp;
+use aptsim_core::conn_map::ConnMap;
 use aptsim_peers::smtp::presets::SenderPreset;
 use aptsim_peers::smtp::sender::{
     AttemptResult, DeferReason, SenderEvent, SenderOutput, SenderSession,
@@ -79,7 +80,7 @@ pub struct SendingMta {
     /// The messages not yet due, made one at a time ([`Outgoing`]).
     feed: Messages,
     queue: BTreeMap<String, Queued>,
-    attempts: BTreeMap<ConnId, Attempt>,
+    attempts: ConnMap<Attempt>,
     next_conn: ConnId,
     /// Its own address, for the links and for its timers.
     me: crate::me::Me,
@@ -115,7 +116,7 @@ impl SendingMta {
             originals: Originals::default(),
             feed: messages.start(),
             queue: BTreeMap::new(),
-            attempts: BTreeMap::new(),
+            attempts: ConnMap::new(),
             next_conn: 1,
             me: crate::me::Me::default(),
             me_enqueue: crate::me::Me::default(),
@@ -425,7 +426,7 @@ impl Handler<SetStopped> for SendingMta {
         let now = self.clock.now();
         if stop {
             self.stops += 1;
-            let conns: Vec<ConnId> = self.attempts.keys().copied().collect();
+            let conns: Vec<ConnId> = self.attempts.keys();
             for conn in conns {
                 if let Some(a) = self.attempts.get_mut(&conn) {
                     a.session.handle_stopped(now);

@@ -8,11 +8,12 @@
 //! The node runs jobs inline (`Node::with_inline_work`), which keeps the world deterministic.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use actix::prelude::*;
 use aptsim_core::clock::Timestamp;
+use aptsim_core::conn_map::ConnMap;
 use aptsim_core::node::{Node, NodeOutput};
 use aptsim_core::smtp::proxy::Event;
 
@@ -71,7 +72,7 @@ pub struct SmtpProxy {
     peers: ProxyPeers,
     clock: Clock,
     trace: Recorder,
-    slots: BTreeMap<ConnId, Slot>,
+    slots: ConnMap<Slot>,
     /// Upstream connections of IMAP sessions (to the IMAP server, not the mail server).
     imap_upstreams: BTreeSet<ConnId>,
     /// Its own address, for the links and for its timers.
@@ -88,7 +89,7 @@ impl SmtpProxy {
             peers,
             clock,
             trace,
-            slots: BTreeMap::new(),
+            slots: ConnMap::new(),
             imap_upstreams: BTreeSet::new(),
             me: crate::me::Me::default(),
             me_timer: crate::me::Me::default(),

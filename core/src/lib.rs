@@ -32,6 +32,7 @@
 pub mod archive;
 pub mod cache;
 pub mod clock;
+pub mod conn_map;
 pub mod digest;
 pub mod duration;
 pub mod gateway;

@@ -13,7 +13,9 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
+
+use aptsim_core::conn_map::NumberHasher;
 
 use crate::msg_key::MsgKey;
 
@@ -25,39 +27,10 @@ pub const PAGE: u64 = 64;
 /// hashing it.
 const FEW_PREFIXES: usize = 8;
 
-/// Hashes a page's key, two numbers this map made itself (a prefix's and a page's), with
-/// one multiply per number (FxHash's mixing) instead of SipHash: there is no one to choose
-/// keys that collide, and every check of every message looks a page up.
-#[derive(Debug, Default, Clone, Copy)]
-struct PageKeyHasher(u64);
-
-impl PageKeyHasher {
-    fn mix(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl Hasher for PageKeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.mix(u64::from(b));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.mix(n);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.mix(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type PageTable<V> = HashMap<(usize, u64), Box<Page<V>>, BuildHasherDefault<PageKeyHasher>>;
+/// A page's key is two numbers this map made itself (a prefix's and a page's): hashed with
+/// one multiply per number ([`NumberHasher`]) instead of SipHash, since there is no one to
+/// choose keys that collide, and every check of every message looks a page up.
+type PageTable<V> = HashMap<(usize, u64), Box<Page<V>>, BuildHasherDefault<NumberHasher>>;
 
 /// `id` as `{prefix}-{k}` with `k` a number as a traffic stream writes it (digits, no
 /// leading zero, at most `u64`), if it has that form. The number has no dash, so the

@@ -24,12 +24,13 @@
 //! sessions due at the same instant keep the order they always had) arms each at the time
 //! of the session's [`NodeOutput::Deadline`] and calls [`Node::handle_session_timeout`].
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::clock::Timestamp;
+use crate::conn_map::ConnMap;
 use crate::digest::Md5;
 use crate::gateway::{Gateway, UploadDecision};
 use crate::imap::proxy::{ImapConfig, ImapEvent, ImapSession};
@@ -166,9 +167,9 @@ pub struct Node {
     gw: Gateway,
     config: Arc<ProxyConfig>,
     imap_config: Arc<ImapConfig>,
-    sessions: BTreeMap<ConnId, Entry>,
+    sessions: ConnMap<Entry>,
     /// Upstream connection → its session.
-    session_of: BTreeMap<UpstreamId, ConnId>,
+    session_of: ConnMap<ConnId>,
     /// (deadline, session), one entry per session with a deadline.
     timers: BTreeSet<(Timestamp, ConnId)>,
     /// The sessions each verdict is for.
@@ -193,8 +194,8 @@ impl Node {
             gw,
             config,
             imap_config: Arc::new(ImapConfig::default()),
-            sessions: BTreeMap::new(),
-            session_of: BTreeMap::new(),
+            sessions: ConnMap::new(),
+            session_of: ConnMap::new(),
             timers: BTreeSet::new(),
             watchers: Watchers::default(),
             files: Vec::new(),
@@ -277,7 +278,7 @@ impl Node {
     /// over), which closes them all the same. Returns how many were closed now and how
     /// many are still busy.
     pub fn shut_down(&mut self, force: bool, now: Timestamp) -> (usize, usize) {
-        let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
+        let conns: Vec<ConnId> = self.sessions.keys();
         let (mut closed, mut busy) = (0, 0);
         for conn in conns {
             let mut drained = None;
