@@ -319,5 +319,10 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
             }
         });
     }
-    tokio::time::sleep(spec.horizon).await;
+    // The world's future is polled at every wake of the runtime: a plain `sleep` here would
+    // register itself again each time (timer::until).
+    let horizon = tokio::time::Instant::now()
+        .checked_add(spec.horizon)
+        .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365 * 30));
+    aptsim_simulator::timer::until(horizon).await;
 }

@@ -89,6 +89,37 @@ impl Drop for Armed {
     }
 }
 
+/// Waits until `at`, as `sleep_until(at)` would, for the one future that the runtime polls
+/// every time it wakes: the world's own, which `LocalSet::run_until` polls before each
+/// round of tasks. A `Sleep` polled there registers its waker again at every poll, about
+/// once per park (3 % of a day's instructions). Here the deadline's timer is a task of its
+/// own that wakes this future once, and a poll looks at the cached clock.
+///
+/// Ready at the first poll at or after `at`, before any task runs at that instant: the
+/// same instant, and the same tasks left unrun, as the `Sleep` it replaces.
+pub async fn until(at: tokio::time::Instant) {
+    let waiting: Rc<std::cell::RefCell<Option<std::task::Waker>>> = Rc::default();
+    let wake = Rc::clone(&waiting);
+    let timer = actix::spawn(async move {
+        tokio::time::sleep_until(at).await;
+        if let Some(waker) = wake.borrow_mut().take() {
+            waker.wake();
+        }
+    });
+    std::future::poll_fn(|cx| {
+        if crate::clock::now() >= at {
+            return std::task::Poll::Ready(());
+        }
+        let mut slot = waiting.borrow_mut();
+        if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *slot = Some(cx.waker().clone());
+        }
+        std::task::Poll::Pending
+    })
+    .await;
+    timer.abort();
+}
+
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
@@ -163,5 +194,28 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(30)).await;
         });
         assert_eq!(*fired.borrow(), vec![(5, 5), (40, 40)]);
+    }
+
+    /// `until` is done at its deadline, with the clock there, before a task due at the same
+    /// instant has run (as `sleep_until` in the runtime's own future is), and does not wait
+    /// for other tasks' later timers.
+    #[test]
+    fn until_ends_at_its_deadline_before_the_tasks_due_then() {
+        let ran: Rc<RefCell<Vec<u64>>> = Rc::default();
+        let seen = Rc::clone(&ran);
+        let (ended_at, ran_by_then) = crate::clock::paused_system().block_on(async move {
+            let start = tokio::time::Instant::now();
+            for ms in [10, 50, 90] {
+                let ran = Rc::clone(&seen);
+                actix::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    ran.borrow_mut().push(ms);
+                });
+            }
+            until(start + Duration::from_millis(50)).await;
+            (start.elapsed(), seen.borrow().clone())
+        });
+        assert_eq!(ended_at, Duration::from_millis(50));
+        assert_eq!(ran_by_then, vec![10]);
     }
 }
