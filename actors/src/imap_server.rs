@@ -9,6 +9,8 @@
 
 use std::sync::Arc;
 
+use std::rc::Rc;
+
 use actix::prelude::*;
 use aptsim_core::clock::Timestamp;
 use aptsim_core::conn_map::ConnMap;
@@ -38,7 +40,7 @@ pub struct SetImapDown(pub bool);
 
 struct Slot {
     session: ImapServerSession,
-    peer: Recipient<Wire>,
+    peer: Rc<Recipient<Wire>>,
     armed: aptsim_simulator::timer::Armed,
 }
 
@@ -51,6 +53,8 @@ pub struct ImapServer {
     trace: Recorder,
     sessions: ConnMap<Slot>,
     down: bool,
+    /// Its own address, for the links.
+    me: crate::me::Me,
 }
 
 /// The account a recipient address delivers to: its local part.
@@ -79,6 +83,7 @@ impl ImapServer {
             trace,
             sessions: ConnMap::new(),
             down: false,
+            me: crate::me::Me::default(),
         }
     }
 
@@ -103,7 +108,7 @@ impl ImapServer {
                 ImapServerOutput::Send(bytes) => {
                     if let Some(s) = self.sessions.get(&conn) {
                         self.link.send_stream(
-                            &ctx.address().recipient(),
+                            &self.me.get(ctx),
                             &s.peer,
                             Wire::Bytes { conn, bytes },
                         );
@@ -111,11 +116,8 @@ impl ImapServer {
                 }
                 ImapServerOutput::Close => {
                     if let Some(s) = self.sessions.remove(&conn) {
-                        self.link.send_stream(
-                            &ctx.address().recipient(),
-                            &s.peer,
-                            Wire::Closed { conn },
-                        );
+                        self.link
+                            .send_stream(&self.me.get(ctx), &s.peer, Wire::Closed { conn });
                     }
                     return changed;
                 }
@@ -179,8 +181,9 @@ impl Handler<Wire> for ImapServer {
         let now = self.clock.now();
         match msg {
             Wire::Connect { conn, reply_to, .. } => {
+                let reply_to = Rc::new(reply_to);
                 self.link
-                    .answer_connect(&ctx.address().recipient(), &reply_to, conn, !self.down);
+                    .answer_connect(&self.me.get(ctx), &reply_to, conn, !self.down);
                 if self.down {
                     return;
                 }
@@ -239,7 +242,7 @@ impl Handler<SetImapDown> for ImapServer {
         if down {
             for (conn, s) in std::mem::take(&mut self.sessions).into_sorted() {
                 self.link
-                    .send_stream(&ctx.address().recipient(), &s.peer, Wire::Reset { conn });
+                    .send_stream(&self.me.get(ctx), &s.peer, Wire::Reset { conn });
             }
         }
     }

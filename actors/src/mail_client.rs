@@ -8,6 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use std::rc::Rc;
+
 use actix::prelude::*;
 use aptsim_core::clock::Timestamp;
 use aptsim_core::digest::Md5;
@@ -34,7 +36,9 @@ pub struct MailClientActor {
     name: String,
     client: MailClient,
     base: ConnId,
-    proxy: Recipient<Wire>,
+    proxy: Rc<Recipient<Wire>>,
+    /// Its own address, for the link.
+    me: crate::me::Me,
     link: Link,
     clock: Clock,
     trace: Recorder,
@@ -58,7 +62,8 @@ impl MailClientActor {
             name,
             client,
             base: FIRST_IMAP_CLIENT + index * BLOCK,
-            proxy,
+            proxy: Rc::new(proxy),
+            me: crate::me::Me::default(),
             link,
             clock,
             trace,
@@ -79,18 +84,18 @@ impl MailClientActor {
     fn flush(&mut self, ctx: &mut Context<Self>) {
         let now = self.clock.now();
         while let Some(out) = self.client.poll_output() {
-            let me = ctx.address().recipient();
+            let me = self.me.get(ctx);
             match out {
                 ClientOutput::Connect { conn } => {
                     let global = self.global(conn);
                     self.open.insert(conn, global);
                     self.link.send_stream(
-                        &me.clone(),
+                        &me,
                         &self.proxy,
                         Wire::Connect {
                             conn: global,
                             site: format!("client-{}", self.name),
-                            reply_to: me,
+                            reply_to: Recipient::clone(&me),
                         },
                     );
                 }

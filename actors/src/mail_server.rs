@@ -6,6 +6,8 @@
 //! what the proxy says it did. The trace is the store: the server keeps no copy of its own,
 //! so a day of mail does not pile up in memory.
 
+use std::rc::Rc;
+
 use actix::prelude::*;
 use aptsim_core::clock::Timestamp;
 use aptsim_core::conn_map::ConnMap;
@@ -21,7 +23,7 @@ use aptsim_simulator::trace::{Record, Recorder, message_id};
 
 struct Slot {
     session: ReceiverSession,
-    peer: Recipient<Wire>,
+    peer: Rc<Recipient<Wire>>,
     armed: aptsim_simulator::timer::Armed,
 }
 
@@ -173,6 +175,7 @@ impl Handler<Wire> for MailServer {
         let now = self.clock.now();
         match msg {
             Wire::Connect { conn, reply_to, .. } => {
+                let reply_to = Rc::new(reply_to);
                 self.link
                     .answer_connect(&self.me.get(ctx), &reply_to, conn, !self.down);
                 if self.down {

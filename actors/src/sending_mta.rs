@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use aptsim_core::digest::Md5;
 
+use std::rc::Rc;
+
 use actix::prelude::*;
 use aptsim_core::clock::Timestamp;
 use aptsim_core::conn_map::ConnMap;
@@ -71,7 +73,7 @@ pub struct SendingMta {
     preset: SenderPreset,
     helo: String,
     site: String,
-    proxy: Recipient<Wire>,
+    proxy: Rc<Recipient<Wire>>,
     link: Link,
     clock: Clock,
     trace: Recorder,
@@ -109,7 +111,7 @@ impl SendingMta {
             preset,
             helo: "mta.sender.example".to_owned(),
             site: site.into(),
-            proxy,
+            proxy: Rc::new(proxy),
             link,
             clock,
             trace,

@@ -32,7 +32,7 @@ pub const FIRST_UPSTREAM: ConnId = 1 << 40;
 pub const FIRST_IMAP_CLIENT: ConnId = 1 << 32;
 
 struct Slot {
-    client: Option<Recipient<Wire>>,
+    client: Option<Rc<Recipient<Wire>>>,
     /// An IMAP client's session (its bytes go over the IMAP links).
     imap: bool,
     /// The message of the transaction in progress, for naming decisions in the trace.
@@ -43,7 +43,7 @@ struct Slot {
 /// The IMAP side of the gateway: its server and links.
 pub struct ImapPeers {
     /// The IMAP server.
-    pub server: Recipient<Wire>,
+    pub server: Rc<Recipient<Wire>>,
     /// The link to it.
     pub server_link: Link,
     /// The link back to mail clients.
@@ -55,7 +55,7 @@ pub struct ProxyPeers {
     /// The IMAP server and links, when the world has an IMAP side.
     pub imap: Option<ImapPeers>,
     /// The receiving mail server.
-    pub upstream: Recipient<Wire>,
+    pub upstream: Rc<Recipient<Wire>>,
     /// The link to it.
     pub upstream_link: Link,
     /// The link back to senders.
@@ -306,9 +306,7 @@ impl SmtpProxy {
 
     /// Where an upstream connection goes: the IMAP server for an IMAP session's, the mail
     /// server otherwise.
-    fn upstream(&self, up: ConnId) -> (&Recipient<Wire>, &Link) {
-        // Borrowed, not cloned: cloning a `Recipient` allocates, and this runs for every
-        // segment the proxy sends upstream.
+    fn upstream(&self, up: ConnId) -> (&Rc<Recipient<Wire>>, &Link) {
         match &self.peers.imap {
             Some(i) if self.imap_upstreams.contains(&up) => (&i.server, &i.server_link),
             _ => (&self.peers.upstream, &self.peers.upstream_link),
@@ -342,6 +340,7 @@ impl Handler<Wire> for SmtpProxy {
                 reply_to,
             } => {
                 let imap = (FIRST_IMAP_CLIENT..FIRST_UPSTREAM).contains(&conn);
+                let reply_to = Rc::new(reply_to);
                 let me = self.me.get(ctx);
                 self.client_link(imap)
                     .send_stream(&me, &reply_to, Wire::Accepted { conn });

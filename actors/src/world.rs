@@ -177,11 +177,11 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
         node.clone(),
         ProxyPeers {
             imap: imap_server.as_ref().map(|s| ImapPeers {
-                server: s.clone().recipient(),
+                server: Rc::new(s.clone().recipient()),
                 server_link: imap_server_link.clone(),
                 client_link: imap_client_link.clone(),
             }),
-            upstream: server.clone().recipient(),
+            upstream: Rc::new(server.clone().recipient()),
             upstream_link: server_link,
             client_link: client_link.clone(),
             datacenter: datacenter.clone(),

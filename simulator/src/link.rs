@@ -87,8 +87,8 @@ impl Wire {
     }
 }
 
-/// A connection event on its way: from whom, to whom (the link's own copies of the two
-/// ends, [`Link::endpoint`]).
+/// A connection event on its way: from whom, to whom (shared with the actors that hold
+/// them: a `Recipient` clone allocates three times).
 struct Segment {
     from: Rc<Recipient<Wire>>,
     to: Rc<Recipient<Wire>>,
@@ -113,9 +113,6 @@ struct Delivery {
     started: bool,
     /// The delivering task, waiting for a segment (the queue is empty).
     idle: Option<Waker>,
-    /// The actors this link has carried segments between, each cloned once (a
-    /// `Recipient` clone allocates twice).
-    endpoints: Vec<Rc<Recipient<Wire>>>,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -225,8 +222,8 @@ impl Link {
     /// A listening side's answer to a connection: `Accepted`, or `Refused` when it is down.
     pub fn answer_connect(
         &self,
-        from: &Recipient<Wire>,
-        to: &Recipient<Wire>,
+        from: &Rc<Recipient<Wire>>,
+        to: &Rc<Recipient<Wire>>,
         conn: ConnId,
         accept: bool,
     ) {
@@ -241,10 +238,14 @@ impl Link {
     /// Sends a connection event from `from` to `to` as TCP would: after the latency, or —
     /// if the path is cut when it gets there — at the first retransmission after the
     /// repair, in order behind what was stalled before it (see the module doc).
-    pub fn send_stream(&self, from: &Recipient<Wire>, to: &Recipient<Wire>, msg: Wire) {
+    ///
+    /// The two ends are shared: each actor makes its own address once ([`Rc`]) and keeps
+    /// its peers' as it got them, so a segment costs two counters, not a search of the
+    /// link's ends or a `Recipient` clone.
+    pub fn send_stream(&self, from: &Rc<Recipient<Wire>>, to: &Rc<Recipient<Wire>>, msg: Wire) {
         let segment = Segment {
-            from: self.endpoint(from),
-            to: self.endpoint(to),
+            from: Rc::clone(from),
+            to: Rc::clone(to),
             msg,
         };
         let sent = clock::now();
@@ -267,17 +268,6 @@ impl Link {
             let link = self.clone();
             actix::spawn(async move { link.deliver().await });
         }
-    }
-
-    /// The link's copy of `actor`, shared by every segment to or from it.
-    fn endpoint(&self, actor: &Recipient<Wire>) -> Rc<Recipient<Wire>> {
-        let mut delivery = self.delivery.borrow_mut();
-        if let Some(known) = delivery.endpoints.iter().find(|e| ***e == *actor) {
-            return Rc::clone(known);
-        }
-        let new = Rc::new(actor.clone());
-        delivery.endpoints.push(Rc::clone(&new));
-        new
     }
 
     /// Delivers the segments on their way, each at its arrival time, and waits for more when

@@ -39,7 +39,7 @@ impl Handler<Wire> for End {
 /// Runs `script` on a paused clock with two ends, `a` and `b`, and returns what `b` got.
 fn run<F, Fut>(script: F) -> Vec<(u64, u64, String)>
 where
-    F: FnOnce(Link, Recipient<Wire>, Recipient<Wire>) -> Fut + 'static,
+    F: FnOnce(Link, Rc<Recipient<Wire>>, Rc<Recipient<Wire>>) -> Fut + 'static,
     Fut: std::future::Future<Output = ()>,
 {
     let log: Log = Rc::default();
@@ -52,7 +52,10 @@ where
         }
         .start()
         .recipient();
-        let b = End { start, log: got }.start().recipient();
+        let (a, b) = (
+            Rc::new(a),
+            Rc::new(End { start, log: got }.start().recipient()),
+        );
         script(Link::new(Duration::from_millis(5)), a, b).await;
         // Long enough for every retransmission of the cuts below.
         tokio::time::sleep(Duration::from_secs(60)).await;
