@@ -110,7 +110,7 @@ pub struct ReceiverSession {
     config: ReceiverConfig,
     state: State,
     lines: LineReader,
-    /// Bytes not yet consumed while reading message data.
+    /// Bytes pipelined after `DATA`, waiting to be read as message data.
     pending: Vec<u8>,
     from: Option<String>,
     rcpts: Vec<String>,
@@ -156,13 +156,25 @@ impl ReceiverSession {
             return;
         }
         self.last_input = now;
-        self.pending.extend_from_slice(bytes);
+        self.consume(bytes);
+    }
+
+    /// Reads `input` where it lies: message data goes straight into the message, and the
+    /// rest to the command lines. (Copying every segment into a buffer of its own first
+    /// cost a growing buffer per message.)
+    fn consume(&mut self, mut input: &[u8]) {
         loop {
+            if !self.pending.is_empty() && matches!(self.state, State::Data(_)) {
+                // Bytes pipelined after DATA come first (rare).
+                let mut joined = std::mem::take(&mut self.pending);
+                joined.extend_from_slice(input);
+                return self.consume(&joined);
+            }
             match &mut self.state {
                 State::Closed => return,
                 State::Data(receiver) => {
-                    let (used, done) = receiver.ingest(&self.pending);
-                    self.pending.drain(..used);
+                    let (used, done) = receiver.ingest(input);
+                    input = &input[used..];
                     if !done {
                         return;
                     }
@@ -173,9 +185,9 @@ impl ReceiverSession {
                     }
                 }
                 State::Command => {
-                    if !self.pending.is_empty() {
-                        self.lines.push(&self.pending);
-                        self.pending.clear();
+                    if !input.is_empty() {
+                        self.lines.push(input);
+                        input = &[];
                     }
                     match self.lines.next_line() {
                         Some(Line::Complete(line)) => self.on_command(&line),
@@ -449,6 +461,31 @@ mod tests {
         assert!(closed);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].message, b"hi\r\n");
+    }
+
+    /// Data pipelined after DATA and the rest of the message in later segments, cut
+    /// anywhere: one message, whole, and the commands after it answered.
+    #[test]
+    fn message_data_split_anywhere_after_a_pipelined_data() {
+        let input: &[u8] =
+            b"EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nhi\r\n..dot\r\n.\r\nQUIT\r\n";
+        let start = input.windows(6).position(|w| w == b"DATA\r\n").expect("DATA") + 6;
+        for cut in start..input.len() {
+            let mut s = ReceiverSession::new(ReceiverConfig::default(), Timestamp::ZERO);
+            s.handle_bytes(&input[..cut], Timestamp::ZERO);
+            s.handle_bytes(&input[cut..], Timestamp::ZERO);
+            let mut got = Vec::new();
+            let mut text = String::new();
+            while let Some(out) = s.poll_output() {
+                match out {
+                    ReceiverOutput::Send(b) => text.push_str(&String::from_utf8_lossy(&b)),
+                    ReceiverOutput::Delivered(m) => got.push(m.message),
+                    _ => {}
+                }
+            }
+            assert_eq!(got, [b"hi\r\n.dot\r\n".to_vec()], "cut at {cut}");
+            assert!(text.ends_with("221 2.0.0 Bye\r\n"), "cut at {cut}: {text}");
+        }
     }
 
     #[test]
