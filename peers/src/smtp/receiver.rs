@@ -469,7 +469,11 @@ mod tests {
     fn message_data_split_anywhere_after_a_pipelined_data() {
         let input: &[u8] =
             b"EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nhi\r\n..dot\r\n.\r\nQUIT\r\n";
-        let start = input.windows(6).position(|w| w == b"DATA\r\n").expect("DATA") + 6;
+        let start = input
+            .windows(6)
+            .position(|w| w == b"DATA\r\n")
+            .expect("DATA")
+            + 6;
         for cut in start..input.len() {
             let mut s = ReceiverSession::new(ReceiverConfig::default(), Timestamp::ZERO);
             s.handle_bytes(&input[..cut], Timestamp::ZERO);
