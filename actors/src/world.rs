@@ -321,8 +321,8 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
     }
     // The world's future is polled at every wake of the runtime: a plain `sleep` here would
     // register itself again each time (timer::until).
-    let horizon = tokio::time::Instant::now()
-        .checked_add(spec.horizon)
-        .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365 * 30));
+    // Capped at about 30 years, as `sleep` caps its delay.
+    let horizon =
+        tokio::time::Instant::now() + spec.horizon.min(Duration::from_secs(86_400 * 365 * 30));
     aptsim_simulator::timer::until(horizon).await;
 }

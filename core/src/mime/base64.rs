@@ -333,12 +333,14 @@ fn take_full_any(text: &[u8], width: usize, buf: &mut Vec<u8>) -> usize {
     at
 }
 
-/// `data` in MIME base64: 76-column lines, CRLF.
-#[cfg(test)]
-pub(crate) fn mime_base64(data: &[u8]) -> Vec<u8> {
+/// `data` in MIME base64: lines of 76 characters, each ended by CRLF, the last one too;
+/// nothing for no data. This is the text mail-builder writes (`base64_encode_mime`), at a
+/// fraction of its cost: the simulated sender encodes every file it sends with it, and the
+/// decoder's tests make their input with it.
+pub fn mime_base64(data: &[u8]) -> Vec<u8> {
     let encoded = base64_simd::STANDARD.encode_to_string(data);
-    let mut text = Vec::new();
-    for line in encoded.as_bytes().chunks(76) {
+    let mut text = Vec::with_capacity(encoded.len() + encoded.len().div_ceil(MIME_WIDTH) * 2);
+    for line in encoded.as_bytes().chunks(MIME_WIDTH) {
         text.extend_from_slice(line);
         text.extend_from_slice(b"\r\n");
     }

@@ -33,6 +33,7 @@ use mail_parser::{MessageParser, MimeHeaders};
 use crate::archive::{self, ArchiveLimits};
 use crate::digest::Md5;
 use crate::unscannable::Unscannable;
+pub use base64::mime_base64;
 use walk::Walker;
 
 /// Bounds on one message's extraction. Defaults are generous for real mail and small enough
