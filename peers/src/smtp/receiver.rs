@@ -110,8 +110,6 @@ pub struct ReceiverSession {
     config: ReceiverConfig,
     state: State,
     lines: LineReader,
-    /// Bytes pipelined after `DATA`, waiting to be read as message data.
-    pending: Vec<u8>,
     from: Option<String>,
     rcpts: Vec<String>,
     last_input: Timestamp,
@@ -127,7 +125,6 @@ impl ReceiverSession {
             config,
             state: State::Command,
             lines: LineReader::new(MAX_COMMAND_LINE),
-            pending: Vec::new(),
             from: None,
             rcpts: Vec::new(),
             last_input: now,
@@ -164,22 +161,26 @@ impl ReceiverSession {
     /// cost a growing buffer per message.)
     fn consume(&mut self, mut input: &[u8]) {
         loop {
-            if !self.pending.is_empty() && matches!(self.state, State::Data(_)) {
-                // Bytes pipelined after DATA come first (rare).
-                let mut joined = std::mem::take(&mut self.pending);
-                joined.extend_from_slice(input);
-                return self.consume(&joined);
-            }
             match &mut self.state {
                 State::Closed => return,
                 State::Data(receiver) => {
-                    let (used, done) = receiver.ingest(input);
-                    input = &input[used..];
-                    if !done {
-                        return;
-                    }
-                    if let State::Data(receiver) =
-                        std::mem::replace(&mut self.state, State::Command)
+                    // Bytes pipelined after DATA wait among the command lines: they come
+                    // first (rare), and are read where they lie too.
+                    let done = if self.lines.unread().is_empty() {
+                        let (used, done) = receiver.ingest(input);
+                        input = &input[used..];
+                        if !done {
+                            return;
+                        }
+                        done
+                    } else {
+                        let (used, done) = receiver.ingest(self.lines.unread());
+                        self.lines.consume(used);
+                        done
+                    };
+                    if done
+                        && let State::Data(receiver) =
+                            std::mem::replace(&mut self.state, State::Command)
                     {
                         self.end_of_data(receiver.finish());
                     }
@@ -204,7 +205,6 @@ impl ReceiverSession {
     /// The client closed the connection (or it broke); an unfinished message is dropped.
     pub fn handle_closed(&mut self, now: Timestamp) {
         self.state = State::Closed;
-        self.pending.clear();
         let _ = now;
     }
 
@@ -232,7 +232,6 @@ impl ReceiverSession {
     fn close(&mut self) {
         if !self.is_closed() {
             self.state = State::Closed;
-            self.pending.clear();
             self.out.push_back(ReceiverOutput::Close);
         }
     }
@@ -332,10 +331,8 @@ impl ReceiverSession {
                     self.config.max_message_bytes,
                     self.config.bare_newline,
                 ));
-                // Pipelined bytes after DATA are message data, not commands.
-                let mut rest = self.lines.take_rest();
-                rest.append(&mut self.pending);
-                self.pending = rest;
+                // Pipelined bytes after DATA are message data, not commands: the loop in
+                // `consume` reads them from the command lines' buffer.
             }
             Command::Rset => {
                 self.reset();
@@ -490,6 +487,21 @@ mod tests {
             assert_eq!(got, [b"hi\r\n.dot\r\n".to_vec()], "cut at {cut}");
             assert!(text.ends_with("221 2.0.0 Bye\r\n"), "cut at {cut}: {text}");
         }
+    }
+
+    /// Many messages pipelined in one segment (a client ignoring PIPELINING's rule that
+    /// DATA ends a group): each is taken whole, one after the other, and each byte is read
+    /// where it lies (moving the rest of the segment for every message made this test take
+    /// half a minute in a debug build).
+    #[test]
+    fn many_messages_pipelined_in_one_segment_are_all_taken() {
+        let one = "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nhi\r\n.\r\n";
+        let input = ["EHLO c\r\n", &one.repeat(20_000), "QUIT\r\n"].concat();
+        let (text, got, closed) = run(ReceiverConfig::default(), input.as_bytes());
+        assert_eq!(got.len(), 20_000);
+        assert!(got.iter().all(|m| m.message == b"hi\r\n"));
+        assert!(text.ends_with("221 2.0.0 Bye\r\n"));
+        assert!(closed);
     }
 
     #[test]

@@ -172,9 +172,16 @@ pub enum Line {
 /// Splits a client's command stream into lines. A command line ends at LF (with or without
 /// CR, as Postfix accepts); message data does not go through here (see
 /// [`super::data::DataReceiver`], where only CRLF ends a line).
+///
+/// Lines are taken from the front by moving a mark, not by moving the rest of the buffer:
+/// a client that pipelines thousands of commands in one segment costs each line once, not
+/// the whole segment again for every line. The space taken is given back when the mark
+/// passes half the buffer.
 #[derive(Debug, Clone)]
 pub struct LineReader {
     buf: Vec<u8>,
+    /// Where the bytes not yet taken start.
+    start: usize,
     max: usize,
     discarding: bool,
 }
@@ -184,6 +191,7 @@ impl LineReader {
     pub fn new(max: usize) -> Self {
         LineReader {
             buf: Vec::new(),
+            start: 0,
             max,
             discarding: false,
         }
@@ -191,30 +199,53 @@ impl LineReader {
 
     /// Adds received bytes.
     pub fn push(&mut self, bytes: &[u8]) {
+        if self.start > 0 && self.start * 2 >= self.buf.len() {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
         self.buf.extend_from_slice(bytes);
     }
 
     /// True when no bytes wait to be taken as a line.
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty() && !self.discarding
+        self.unread().is_empty() && !self.discarding
     }
 
     /// True when a whole line is waiting to be taken.
     pub fn has_line(&self) -> bool {
-        self.buf.contains(&b'\n')
+        memchr::memchr(b'\n', self.unread()).is_some()
+    }
+
+    /// Bytes received but not yet taken as lines.
+    pub fn unread(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// Takes the first `n` bytes of [`LineReader::unread`] as read by someone else (message
+    /// data pipelined after `DATA`).
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.buf.len());
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
     }
 
     /// Bytes received but not yet taken as lines (for handing over to the data reader).
     pub fn take_rest(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.buf)
+        let mut rest = std::mem::take(&mut self.buf);
+        rest.drain(..std::mem::take(&mut self.start));
+        rest
     }
 
     /// The next line, or `None` if more bytes are needed.
     pub fn next_line(&mut self) -> Option<Line> {
         loop {
-            match memchr::memchr(b'\n', &self.buf) {
-                Some(end) => {
-                    let mut line: Vec<u8> = self.buf.drain(..=end).collect();
+            match memchr::memchr(b'\n', self.unread()) {
+                Some(at) => {
+                    let end = self.start + at + 1;
+                    let mut line = self.buf[self.start..end].to_vec();
+                    self.consume(at + 1);
                     if std::mem::take(&mut self.discarding) {
                         return Some(Line::TooLong);
                     }
@@ -227,9 +258,10 @@ impl LineReader {
                     }
                     return Some(Line::Complete(line));
                 }
-                None if self.buf.len() > self.max => {
+                None if self.unread().len() > self.max => {
                     // Keep memory bounded: drop what we have and skip to the line's end.
                     self.buf.clear();
+                    self.start = 0;
                     self.discarding = true;
                     continue;
                 }
@@ -302,6 +334,50 @@ mod tests {
                 "{long:?}"
             );
         }
+    }
+
+    proptest::proptest! {
+        /// However a command stream is cut into pushes, and whenever lines are taken in
+        /// between, the same lines come out as from the whole stream at once, and nothing
+        /// is left unread.
+        #[test]
+        fn line_reader_gives_the_same_lines_however_the_stream_is_cut(
+            lines in proptest::collection::vec("[A-Z ]{0,20}\r?\n", 0..40),
+            cuts in proptest::collection::vec(0usize..64, 0..20),
+        ) {
+            let stream = lines.concat().into_bytes();
+            let mut whole = LineReader::new(16);
+            whole.push(&stream);
+            let expected: Vec<Line> = std::iter::from_fn(|| whole.next_line()).collect();
+            let mut r = LineReader::new(16);
+            let mut got = Vec::new();
+            let mut at: usize = 0;
+            for cut in cuts.iter().chain([&usize::MAX]) {
+                let end = at.saturating_add(*cut).min(stream.len());
+                r.push(&stream[at..end]);
+                at = end;
+                while let Some(line) = r.next_line() {
+                    got.push(line);
+                }
+            }
+            proptest::prop_assert_eq!(got, expected);
+            proptest::prop_assert!(r.unread().is_empty());
+        }
+    }
+
+    #[test]
+    fn line_reader_hands_over_what_follows_a_line() {
+        let mut r = LineReader::new(16);
+        r.push(b"DATA\r\nhi\r\n.\r\nQUIT\r\n");
+        assert_eq!(r.next_line(), Some(Line::Complete(b"DATA".to_vec())));
+        assert_eq!(r.unread(), b"hi\r\n.\r\nQUIT\r\n");
+        r.consume(7);
+        assert_eq!(r.next_line(), Some(Line::Complete(b"QUIT".to_vec())));
+        assert!(r.is_empty());
+        r.push(b"NOOP\r\nRS");
+        assert_eq!(r.next_line(), Some(Line::Complete(b"NOOP".to_vec())));
+        assert_eq!(r.take_rest(), b"RS");
+        assert!(r.is_empty());
     }
 
     #[test]
