@@ -23,6 +23,11 @@ pub struct LimitArgs {
     /// Largest message accepted (advertised as SIZE) [default: 32M].
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     pub max_message_bytes: Option<usize>,
+    /// Client bytes kept unread while a message is held or a command relayed; a client
+    /// sending more that far ahead of its replies is answered 421 4.7.0 and closed. Accepts
+    /// K, M and G suffixes [default: 1M; a pipelined group is at most about 210K].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_unread_bytes: Option<usize>,
     /// Recipients per transaction; more get 452 4.5.3 [default: 100, RFC 5321 4.5.3.1.8].
     #[arg(long, value_name = "N")]
     pub max_recipients: Option<usize>,
@@ -79,6 +84,7 @@ impl LimitArgs {
         set(&mut c.max_connections, &self.max_connections);
         set(&mut c.max_held_bytes, &self.max_held_bytes);
         set(&mut c.max_message_bytes, &self.max_message_bytes);
+        set(&mut c.max_unread_bytes, &self.max_unread_bytes);
         set(&mut c.max_recipients, &self.max_recipients);
         set(&mut c.max_errors, &self.max_errors);
         set(&mut c.max_junk_commands, &self.max_junk_commands);

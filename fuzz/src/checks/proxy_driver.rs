@@ -96,6 +96,7 @@ impl Driver {
             config.max_recipients = 2;
             config.max_junk_commands = 5;
             config.max_held_bytes = 8192;
+            config.max_unread_bytes = 4096;
         }
         let config = Arc::new(config);
         let mut gw = Gateway::new(Arc::new(policy));

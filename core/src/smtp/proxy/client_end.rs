@@ -1,5 +1,7 @@
 //! How the client side of a session ends: a FIN (a half-close, or a sender giving up), a
-//! connection gone, and a half-closed client closed once it has been answered.
+//! connection gone, a half-closed client closed once it has been answered, and a client
+//! hung up on with a 421 (the gateway shutting down, or a client sending far ahead of its
+//! answers).
 
 use super::*;
 
@@ -74,10 +76,14 @@ impl ProxySession {
     /// A half-closed client that has been answered everything it asked hears nothing more:
     /// the session ends as after QUIT, without a 221 it did not ask for. True if it ended.
     pub(super) fn end_half_closed(&mut self) -> bool {
-        let answered = matches!(self.client, ClientState::Command | ClientState::Greeting)
-            && !self.client_busy
-            && self.client_pending.is_empty()
-            && !self.client_in.has_line();
+        // Before the greeting nothing is read yet, so any byte is a command to answer;
+        // after it, a partial line the FIN ended will never be one.
+        let nothing_to_answer = match self.client {
+            ClientState::Greeting => self.client_in.unread().is_empty(),
+            ClientState::Command => !self.client_in.has_line(),
+            _ => false,
+        };
+        let answered = nothing_to_answer && !self.client_busy;
         if !(self.client_eof && answered) {
             return false;
         }
@@ -88,5 +94,69 @@ impl ProxySession {
         self.close_client();
         self.quit_upstream();
         true
+    }
+
+    /// The client has sent more than [`ProxyConfig::max_unread_bytes`] that the session
+    /// cannot read yet: it floods while a message is held or a command is relayed. It is
+    /// hung up on with `421 4.7.0` ([`ProxySession::hang_up`]), so memory per connection
+    /// stays bounded and no client's input can crowd others out of `max_held_bytes`. While
+    /// the body is out upstream it is cut without a reply instead, as a client gone (S5,
+    /// N2): a 421 then would have it send a message the upstream may have taken.
+    pub(super) fn too_much_unread(&mut self, gw: &mut Gateway, now: Timestamp) {
+        if matches!(self.awaiting, Some((Op::Body { .. }, _))) {
+            self.handle_client_closed(gw, now);
+            // Gone as far as the session is concerned; the driver still has to close it.
+            self.out.push_back(Output::CloseClient);
+            return;
+        }
+        self.hang_up(
+            Reply::new(
+                421,
+                "4.7.0 Too much input ahead of replies, closing connection",
+            ),
+            gw,
+            now,
+        );
+    }
+
+    /// Answers the client `reply` (a 421) and closes, whatever it was doing: a message
+    /// being received or held is tempfailed and never delivered later, while its analysis
+    /// goes on (S5), so the sender's retry finds the cache; a transaction waiting for its
+    /// final reply gets this one.
+    pub(super) fn hang_up(&mut self, reply: Reply, gw: &mut Gateway, now: Timestamp) {
+        if matches!(self.client, ClientState::Data(_)) {
+            self.log_txn(
+                Vec::new(),
+                Action::Allow,
+                TxnResult::Tempfailed,
+                None,
+                Some(reply.clone()),
+            );
+        } else if let Some(held) = self.held.take() {
+            let files = held.files_so_far();
+            let waited = now.saturating_since(held.since);
+            self.log_txn(
+                files,
+                Action::Allow,
+                TxnResult::Tempfailed,
+                Some(waited),
+                Some(reply.clone()),
+            );
+            self.background.push(held::Background {
+                txn: held.txn,
+                stage: held.stage,
+                delivered_at: None,
+            });
+        }
+        if let Some(mut log) = self.pending_log.take() {
+            log.result = TxnResult::Tempfailed;
+            log.reply = Some(reply.clone());
+            self.emit(Event::Transaction(Box::new(log)));
+        }
+        self.body_work = None;
+        self.reply(reply);
+        self.close_client();
+        self.quit_upstream();
+        self.pump(gw, now);
     }
 }

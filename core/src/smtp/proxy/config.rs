@@ -70,6 +70,13 @@ pub struct ProxyConfig {
     /// 1 s: Exim shuts down right after writing, and no sender gives up that fast.
     #[serde(with = "crate::duration::serde_text")]
     pub half_close_window: Duration,
+    /// Client bytes a session keeps unread while it cannot read them (a message held, a
+    /// command relayed); past it the client is answered `421 4.7.0` and closed. Default
+    /// 1 MiB. A compliant client never comes near it: a pipelined group ends at `DATA`
+    /// (RFC 2920 §3.1), so what waits is at most `max_recipients` + 3 command lines, about
+    /// 210 KB at the defaults. Postfix and Exim do not read ahead at all (TCP holds the
+    /// rest); this bounds what the proxy takes in when its driver reads on.
+    pub max_unread_bytes: usize,
     /// Put a `Received:` header for the proxy's hop at the top of every message it relays
     /// (RFC 5321 §4.4 asks it of every SMTP hop; `smtp/proxy/received.rs`), so that the path
     /// can be traced and a mail loop is counted by the servers that stop them. Default on;
@@ -95,6 +102,7 @@ impl Default for ProxyConfig {
             max_held_bytes: 512 << 20,
             bare_newline: BareNewline::Normalize,
             half_close_window: Duration::from_secs(1),
+            max_unread_bytes: 1 << 20,
             received_header: true,
         }
     }

@@ -425,7 +425,7 @@ impl ProxySession {
             })
             .sum();
         let background: usize = self.background.iter().map(|b| b.stage.held_bytes()).sum();
-        self.client_pending.len() + receiving + held + body + queued + background
+        self.client_in.unread().len() + receiving + held + body + queued + background
     }
 
     /// Prepares the transaction record; it is emitted with the final reply.

@@ -145,9 +145,10 @@ pub struct ProxySession {
     config: Arc<ProxyConfig>,
     site: String,
     client: ClientState,
+    /// Everything the client sent that the session has not read yet: command lines, and
+    /// message data while it is in DATA. One buffer read by moving a mark, so that bytes
+    /// pipelined ahead (even many messages in one segment) are each read once.
     client_in: LineReader,
-    /// Client bytes not yet consumed while the session cannot read commands.
-    client_pending: Vec<u8>,
     client_busy: bool,
     /// The client's last bytes or the proxy's last reply to it, whichever came later: the
     /// idle timer runs from there (as Postfix's `smtpd_timeout` waits for input after each
@@ -212,7 +213,6 @@ impl ProxySession {
             site: site.into(),
             client: ClientState::Greeting,
             client_in: LineReader::new(max_line),
-            client_pending: Vec::new(),
             client_busy: false,
             idle_since: now,
             now,
@@ -286,8 +286,11 @@ impl ProxySession {
         }
         self.idle_since = now;
         self.client_bytes_at = now;
-        self.client_pending.extend_from_slice(bytes);
+        self.client_in.push(bytes);
         self.pump(gw, now);
+        if self.client_in.unread().len() > self.config.max_unread_bytes {
+            self.too_much_unread(gw, now);
+        }
     }
 
     // ---- internals ----
@@ -321,7 +324,7 @@ impl ProxySession {
         self.slot = None;
         self.data_budget = None;
         self.line_started = None;
-        self.client_pending = Vec::new();
+        self.client_in = LineReader::new(self.config.max_command_line);
     }
 
     /// Sends the next upstream command and reads client input, as far as each can go.
@@ -374,13 +377,13 @@ impl ProxySession {
 
     /// Consumes client input the current state can take. Returns whether anything happened.
     fn read_client(&mut self, gw: &mut Gateway, now: Timestamp) -> bool {
-        if self.client_pending.is_empty() && !matches!(self.client, ClientState::Command) {
+        if self.client_in.unread().is_empty() && !matches!(self.client, ClientState::Command) {
             return false;
         }
         match &mut self.client {
             ClientState::Data(receiver) => {
-                let (used, done) = receiver.ingest(&self.client_pending);
-                self.client_pending.drain(..used);
+                let (used, done) = receiver.ingest(self.client_in.unread());
+                self.client_in.consume(used);
                 if let Some(budget) = self.data_budget.as_mut() {
                     let (cap, rate) = (self.config.data_timeout, self.config.min_data_rate);
                     budget.received(used, now, cap, rate);
@@ -404,10 +407,6 @@ impl ProxySession {
                 used > 0
             }
             ClientState::Command if !self.client_busy => {
-                if !self.client_pending.is_empty() {
-                    let pending = std::mem::take(&mut self.client_pending);
-                    self.client_in.push(&pending);
-                }
                 let line = self.client_in.next_line();
                 // The command deadline runs from the first byte of a line still incomplete.
                 if self.client_in.is_empty() {
@@ -535,11 +534,8 @@ impl ProxySession {
                     self.config.bare_newline,
                 ));
                 self.data_budget = Some(DataBudget::start(now, self.config.data_timeout));
-                // Pipelined bytes after DATA are message data, not commands.
-                let rest = self.client_in.take_rest();
-                let mut pending = std::mem::take(&mut self.client_pending);
-                self.client_pending = rest;
-                self.client_pending.append(&mut pending);
+                // Bytes pipelined after DATA are message data, not commands: the data
+                // state reads them from `client_in` where they lie.
             }
             Command::Rset => {
                 self.txn = Txn::default();

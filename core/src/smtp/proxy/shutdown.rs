@@ -36,42 +36,7 @@ impl ProxySession {
             // it after its own linger.
             return Drained::Busy;
         }
-        let reply = shutdown_reply(&self.config.hostname);
-        if matches!(self.client, ClientState::Data(_)) {
-            self.log_txn(
-                Vec::new(),
-                Action::Allow,
-                TxnResult::Tempfailed,
-                None,
-                Some(reply.clone()),
-            );
-        } else if let Some(held) = self.held.take() {
-            // Never delivered later (S5); its analysis goes on while the process lives.
-            let files = held.files_so_far();
-            let waited = now.saturating_since(held.since);
-            self.log_txn(
-                files,
-                Action::Allow,
-                TxnResult::Tempfailed,
-                Some(waited),
-                Some(reply.clone()),
-            );
-            self.background.push(held::Background {
-                txn: held.txn,
-                stage: held.stage,
-                delivered_at: None,
-            });
-        }
-        if let Some(mut log) = self.pending_log.take() {
-            log.result = TxnResult::Tempfailed;
-            log.reply = Some(reply.clone());
-            self.emit(Event::Transaction(Box::new(log)));
-        }
-        self.body_work = None;
-        self.reply(reply);
-        self.close_client();
-        self.quit_upstream();
-        self.pump(gw, now);
+        self.hang_up(shutdown_reply(&self.config.hostname), gw, now);
         Drained::Idle
     }
 
