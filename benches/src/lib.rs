@@ -21,6 +21,7 @@
 //! what is checked.
 #![warn(missing_docs)]
 
+pub mod session;
 pub mod worst;
 
 use std::sync::Arc;
