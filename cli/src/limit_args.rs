@@ -31,6 +31,10 @@ pub struct LimitArgs {
     /// Recipients per transaction; more get 452 4.5.3 [default: 100, RFC 5321 4.5.3.1.8].
     #[arg(long, value_name = "N")]
     pub max_recipients: Option<usize>,
+    /// RCPTs past --max-recipients answered 452 before each further one counts as an
+    /// error [default: 1000, Postfix smtpd_recipient_overshoot_limit].
+    #[arg(long, value_name = "N")]
+    pub max_recipient_overshoot: Option<u32>,
     /// Bad commands before the proxy hangs up with 421 [default: 10].
     #[arg(long, value_name = "N")]
     pub max_errors: Option<u32>,
@@ -86,6 +90,10 @@ impl LimitArgs {
         set(&mut c.max_message_bytes, &self.max_message_bytes);
         set(&mut c.max_unread_bytes, &self.max_unread_bytes);
         set(&mut c.max_recipients, &self.max_recipients);
+        set(
+            &mut c.max_recipient_overshoot,
+            &self.max_recipient_overshoot,
+        );
         set(&mut c.max_errors, &self.max_errors);
         set(&mut c.max_junk_commands, &self.max_junk_commands);
         set(&mut c.max_command_line, &self.max_command_line);

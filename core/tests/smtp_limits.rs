@@ -56,6 +56,60 @@ fn size_at_mail_is_checked_against_the_limit() {
     assert_eq!(h.take_upstream(), "MAIL FROM:<a@example.com> SIZE=1000\r\n");
 }
 
+/// Postfix's `smtpd_recipient_overshoot_limit`: RCPTs past the recipient limit are answered
+/// 452 here (never relayed), and past the overshoot each also counts as an error, so a
+/// client pipelining RCPTs without end is hung up on after `max_errors` of them.
+#[test]
+fn recipients_past_the_overshoot_count_as_errors() {
+    let config = ProxyConfig {
+        max_recipients: 1,
+        max_recipient_overshoot: 3,
+        ..ProxyConfig::default()
+    };
+    let mut h = Harness::ready_with(Policy::default(), config);
+    h.envelope();
+    let rcpt = b"RCPT TO:<c@example.net>\r\n";
+    for n in 1..=3 + 10 {
+        h.client(rcpt);
+        assert_eq!(
+            h.take_client(),
+            "452 4.5.3 Too many recipients\r\n",
+            "RCPT {n}"
+        );
+        assert!(!h.client_closed, "RCPT {n}");
+    }
+    h.client(rcpt);
+    assert_eq!(
+        h.take_client(),
+        "452 4.5.3 Too many recipients\r\n421 4.7.0 Too many errors, closing connection\r\n"
+    );
+    assert!(h.client_closed);
+    assert_eq!(
+        h.take_upstream(),
+        "QUIT\r\n",
+        "no refused RCPT went upstream"
+    );
+    // A new transaction starts its own count.
+    let mut h = Harness::ready_with(
+        Policy::default(),
+        ProxyConfig {
+            max_recipients: 1,
+            max_recipient_overshoot: 3,
+            max_errors: 0,
+            ..ProxyConfig::default()
+        },
+    );
+    for _ in 0..2 {
+        h.envelope();
+        for _ in 0..3 {
+            h.client(rcpt);
+        }
+        h.client(b"RSET\r\n");
+        h.upstream(b"250 2.0.0 Ok\r\n");
+    }
+    assert!(!h.client_closed, "{}", h.take_client());
+}
+
 /// Drains a session made outside a harness; returns what went to the client and whether it
 /// was closed.
 fn drain(s: &mut ProxySession) -> (String, bool) {

@@ -20,6 +20,8 @@
 //! # Layout
 //! - [`smtp`]: the coordinator.
 //! - `sockets`: the socket tasks, one per TCP connection.
+//! - `read_ahead` (in [`smtp`]): backpressure, a client socket not read while its session
+//!   holds 64 KiB unread, so that TCP stops a client that sends far ahead of its replies.
 //! - [`control`]: reload and graceful shutdown, asked for by signals.
 //! - [`workers`]: the worker threads that run sessions' heavy work.
 //! - [`log`]: the transaction log line and the other log lines.

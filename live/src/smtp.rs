@@ -14,7 +14,7 @@
 //! answer, a new connection, or that deadline; after each it hands the data center's answers
 //! to the node.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +37,8 @@ use super::redis_cache::{RedisConfig, SharedCache};
 
 // Reload and shutdown, in their own file; a child module, as they reach into the
 // coordinator's state.
+#[path = "read_ahead.rs"]
+mod read_ahead;
 #[path = "smtp_control.rs"]
 mod smtp_control;
 use super::log::{Log, secs};
@@ -127,6 +129,8 @@ struct Coordinator {
     start: Instant,
     inbox: mpsc::Sender<Msg>,
     clients: BTreeMap<ConnId, Client>,
+    /// Clients whose sockets are not read for now (`read_ahead.rs`).
+    paused: BTreeSet<ConnId>,
     upstreams: BTreeMap<UpstreamId, mpsc::UnboundedSender<Cmd>>,
     next_conn: ConnId,
     /// The worker threads for sessions' heavy work.
@@ -180,6 +184,7 @@ pub async fn serve(
         start: Instant::now(),
         inbox,
         clients: BTreeMap::new(),
+        paused: BTreeSet::new(),
         upstreams: BTreeMap::new(),
         next_conn: 1,
         workers,
@@ -217,6 +222,7 @@ pub async fn serve(
             () = sleep => c.on_timers(),
         }
         c.drain_datacenter();
+        c.resume_readers();
         if c.drained() {
             return Ok(());
         }
@@ -295,7 +301,8 @@ impl Coordinator {
         let now = self.now();
         match (msg.peer, msg.event) {
             (Peer::Client(conn), SockEvent::Bytes(bytes)) => {
-                self.with_node(|n, now| n.handle_client_bytes(conn, &bytes, now))
+                self.with_node(|n, now| n.handle_client_bytes(conn, &bytes, now));
+                self.pause_if_ahead(conn);
             }
             (Peer::Client(conn), SockEvent::Eof) => {
                 if self.log.verbose {

@@ -46,6 +46,11 @@ pub(crate) struct Msg {
 #[derive(Debug)]
 pub(crate) enum Cmd {
     Write(Vec<u8>),
+    /// Stop reading: the session has enough unread (`read_ahead`); the peer's further
+    /// bytes wait in the kernel, and TCP's window stops it sending.
+    Pause,
+    /// Read again.
+    Resume,
     /// Flush and close. Dropping the sender does the same.
     Close,
 }
@@ -115,6 +120,7 @@ pub(crate) async fn socket_loop(
     let mut buf = vec![0u8; READ_CHUNK];
     // After the peer's FIN the socket still writes: a half-closed client reads its replies.
     let mut reading = true;
+    let mut paused = false;
     loop {
         tokio::select! {
             biased;
@@ -126,12 +132,14 @@ pub(crate) async fn socket_loop(
                         return;
                     }
                 }
+                Some(Cmd::Pause) => paused = true,
+                Some(Cmd::Resume) => paused = false,
                 Some(Cmd::Close) | None => {
                     let _ = wr.shutdown().await;
                     return;
                 }
             },
-            read = rd.read(&mut buf), if reading => {
+            read = rd.read(&mut buf), if reading && !paused => {
                 let event = match read {
                     Ok(0) => {
                         reading = false;

@@ -41,6 +41,10 @@ The checks (behaviour ids from ../shared/design/BEHAVIOUR.md):
       delivered as the deny notice in place of the whole message;
   (k) hostile commands: control bytes in RCPT, EHLO and MAIL parameters get 501 and never
       reach the sink or the log raw; SIZE= over the limit gets 552 at MAIL.
+  (l) a client that pipelines 1.2 MB of commands while its message is held (past the
+      session's 1 MiB of unread input) is not hung up on: the proxy stops reading its
+      socket (live/src/read_ahead.rs) and TCP holds the rest, as against Postfix; after the
+      verdict every command is answered, in order.
 
 How smtp-sink stores a message (smtp-sink(1), DUMP FILE FORMAT): its own headers first
 (X-Client-Addr, X-Client-Proto, X-Helo-Args, X-Mail-Args, X-Rcpt-Args, and a three-line
@@ -52,6 +56,7 @@ line ended CRLF on the wire; the proxy itself refuses bare LF and writes only CR
 to it directly, so any change the proxy made would show.
 """
 
+import base64
 import email
 import email.policy
 import hashlib
@@ -77,6 +82,7 @@ from harness import (  # noqa: E402
     run_main,
     first_difference,
     strip_proxy_received,
+    RawSmtp,
     INSTALL_HINT,
 )
 from smtp_messages import (  # noqa: E402
@@ -447,6 +453,51 @@ def main():
 
         checks.run("(k) control bytes get 501 and reach neither sink nor log; SIZE= checked",
                    check_k, release)
+
+        # (l) a client far ahead of its replies during a hold ---------------------------
+        def check_l():
+            sender = "check-l@example.com"
+            # A file no other check sends, so that the message is held for its analysis.
+            blob = base64.encodebytes(b"check-l " * 400).replace(b"\n", b"\r\n")
+            msg = (b"From: <check-l@example.com>\r\nTo: <rcpt@example.net>\r\n"
+                   b"Subject: check-l\r\nMIME-Version: 1.0\r\n"
+                   b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+                   b"--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+                   b'--b\r\nContent-Type: application/octet-stream; name="l.bin"\r\n'
+                   b"Content-Transfer-Encoding: base64\r\n\r\n" + blob + b"--b--\r\n")
+            # Then, without waiting: a transaction of 700 recipients, 600 of them with
+            # 1,900-byte addresses (answered 452 by the proxy): 1.2 MB, past the session's
+            # 1 MiB of unread input. A paused socket leaves it to TCP instead.
+            ahead = [b"MAIL FROM:<check-l2@example.com>\r\n"]
+            ahead += [b"RCPT TO:<l%d@example.net>\r\n" % n for n in range(100)]
+            ahead += [b"RCPT TO:<%s%d@example.net>\r\n" % (b"x" * 1900, n)
+                      for n in range(600)]
+            ahead += [b"RSET\r\n", b"QUIT\r\n"]
+            ahead = b"".join(ahead)
+            assert len(ahead) > 1 << 20
+            with RawSmtp(x1.port, timeout=60) as c:
+                assert c.reply().startswith(b"220")
+                assert c.command(b"EHLO check-l.test\r\n").startswith(b"250")
+                assert c.command(b"MAIL FROM:<check-l@example.com>\r\n").startswith(b"250")
+                assert c.command(b"RCPT TO:<rcpt@example.net>\r\n").startswith(b"250")
+                assert c.command(b"DATA\r\n").startswith(b"354")
+                c.send(msg + b".\r\n")
+                writer = threading.Thread(target=c.send, args=(ahead,))
+                writer.start()
+                replies = c.rest()
+                writer.join(timeout=60)
+            codes = [r[:3] for r in replies]
+            assert b"421" not in codes, f"hung up on: {replies[codes.index(b'421')]!r}"
+            expected = [b"250", b"250"] + [b"250"] * 100 + [b"452"] * 600 + [b"250", b"221"]
+            at = next((i for i, (a, b) in enumerate(zip(codes, expected)) if a != b),
+                      min(len(codes), len(expected)))
+            assert codes == expected, \
+                f"{len(codes)} replies, not {len(expected)}; reply {at}: {replies[at:at + 1]!r}"
+            t = x1.txn(sender)
+            assert t and t["result"] == "delivered", t
+
+        checks.run("(l) pipelining 1.2 MB during a hold: paused by TCP, not hung up",
+                   check_l, x1)
 
         checks.proxies_survived((release, hold_deny, hold_drop, slow, outage, x1, budget))
     except SetupError as e:

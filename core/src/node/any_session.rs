@@ -61,6 +61,15 @@ impl AnySession {
         either!(self, s => s.handle_client_bytes(bytes, gw, now))
     }
 
+    /// Client bytes the session holds unread. The IMAP proxy parses every command as it
+    /// comes and queues it (at most `max_queued_commands`), so only a partial one waits.
+    pub(super) fn client_unread(&self) -> usize {
+        match self {
+            AnySession::Smtp(s) => s.client_unread(),
+            AnySession::Imap(_) => 0,
+        }
+    }
+
     pub(super) fn handle_client_eof(&mut self, gw: &mut Gateway, now: Timestamp) {
         either!(self, s => s.handle_client_eof(gw, now))
     }

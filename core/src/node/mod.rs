@@ -41,6 +41,7 @@ use crate::work::{Done, Job, WorkFailed, WorkId};
 
 mod any_session;
 mod entry;
+mod read_ahead;
 mod watchers;
 
 use crate::session_output::Output;

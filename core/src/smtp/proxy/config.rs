@@ -39,6 +39,11 @@ pub struct ProxyConfig {
     pub max_message_bytes: usize,
     /// Recipients per transaction. Default 100, the minimum RFC 5321 §4.5.3.1.8 asks for.
     pub max_recipients: usize,
+    /// RCPTs past `max_recipients` in one transaction answered `452 4.5.3` before each
+    /// further one also counts as an error (`max_errors`). Default 1,000, Postfix's
+    /// `smtpd_recipient_overshoot_limit` (smtpd.c `rcpt_cmd`: the 452, then an error once
+    /// `rcpt_overshoot` passes it).
+    pub max_recipient_overshoot: u32,
     /// Longest command line, line end included. Default 2,048 (Postfix's
     /// `line_length_limit`; RFC 5321's 512 is too tight once extensions add parameters).
     pub max_command_line: usize,
@@ -75,7 +80,8 @@ pub struct ProxyConfig {
     /// 1 MiB. A compliant client never comes near it: a pipelined group ends at `DATA`
     /// (RFC 2920 §3.1), so what waits is at most `max_recipients` + 3 command lines, about
     /// 210 KB at the defaults. Postfix and Exim do not read ahead at all (TCP holds the
-    /// rest); this bounds what the proxy takes in when its driver reads on.
+    /// rest), and neither does the live proxy past 64 KiB (`live/src/read_ahead.rs`): there
+    /// this is a backstop. It bounds what a session takes in from a driver that reads on.
     pub max_unread_bytes: usize,
     /// Put a `Received:` header for the proxy's hop at the top of every message it relays
     /// (RFC 5321 §4.4 asks it of every SMTP hop; `smtp/proxy/received.rs`), so that the path
@@ -95,6 +101,7 @@ impl Default for ProxyConfig {
             upstream_timeout: Duration::from_secs(300),
             max_message_bytes: 32 << 20,
             max_recipients: 100,
+            max_recipient_overshoot: 1_000,
             max_command_line: 2_048,
             max_errors: 10,
             max_junk_commands: 100,

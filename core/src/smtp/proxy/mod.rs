@@ -137,6 +137,8 @@ struct Txn {
     rcpt_lines: Vec<Vec<u8>>,
     /// MAIL carried `SMTPUTF8` (RFC 6531): replies may then hold UTF-8.
     smtputf8: bool,
+    /// RCPTs refused for `max_recipients` (`max_recipient_overshoot`).
+    overshoot: u32,
 }
 
 /// The proxy session for one client connection. See the module doc for the calling order.
@@ -276,6 +278,12 @@ impl ProxySession {
             && self.upstream == Upstream::Gone
             && self.held.is_none()
             && self.background.is_empty()
+    }
+
+    /// Client bytes received and not read yet: what a driver that can stop reading its
+    /// socket (the live proxy) keeps small, as a real MTA leaves the rest to TCP.
+    pub fn client_unread(&self) -> usize {
+        self.client_in.unread().len()
     }
 
     /// Bytes from the client.
@@ -511,6 +519,12 @@ impl ProxySession {
             }
             Command::Rcpt { .. } if self.txn.rcpts.len() >= self.config.max_recipients => {
                 self.reply(Reply::new(452, "4.5.3 Too many recipients"));
+                // Answered here, never upstream: past the overshoot each counts as an error,
+                // so that a client cannot draw replies without end (Postfix smtpd).
+                self.txn.overshoot += 1;
+                if self.txn.overshoot > self.config.max_recipient_overshoot {
+                    self.count_error();
+                }
             }
             Command::Rcpt { .. } => self.relay(line, command),
             Command::Data if self.txn.mail_line.is_none() => {

@@ -1,0 +1,55 @@
+//! Backpressure on clients: a client socket whose session already holds [`READ_AHEAD`]
+//! bytes it has not read (a message held, a command relayed, and the client pipelining on)
+//! stops being read until the session has read down to half of it. The rest waits in the
+//! kernel and TCP's window stops the client, as it does against Postfix and Exim, which
+//! read a client's next command only when they are ready for it. Without it the proxy
+//! would take in whatever a client sends and rely on `max_unread_bytes` (1 MiB) alone:
+//! a compliant sender never comes near either, a flooding one now waits instead of
+//! filling the gateway's `max_held_bytes` for everyone.
+
+use aptsim_core::node::ConnId;
+
+use super::Coordinator;
+use crate::sockets::Cmd;
+
+/// Unread bytes past which a client socket is paused: about one socket receive buffer
+/// (Linux starts `tcp_rmem` at 128 KiB), far above a pipelined group of commands.
+pub(crate) const READ_AHEAD: usize = 64 * 1024;
+
+impl Coordinator {
+    /// Where a client is paused: [`READ_AHEAD`], or half the session's own limit if that is
+    /// lower, so that pausing comes before the hang-up.
+    fn read_ahead(&self) -> usize {
+        READ_AHEAD.min(self.node.config().max_unread_bytes / 2)
+    }
+
+    /// After bytes from `conn`: past the read-ahead, its socket stops reading.
+    pub(super) fn pause_if_ahead(&mut self, conn: ConnId) {
+        if self.node.client_unread(conn) <= self.read_ahead() || !self.paused.insert(conn) {
+            return;
+        }
+        if let Some(socket) = self.clients.get(&conn).and_then(|c| c.socket.as_ref()) {
+            let _ = socket.send(Cmd::Pause);
+        }
+    }
+
+    /// After anything that may have let a session read (a verdict, a reply, a timer): the
+    /// paused sockets whose sessions have read down to half the read-ahead read again. A
+    /// session gone has nothing unread, and leaves the set here.
+    pub(super) fn resume_readers(&mut self) {
+        if self.paused.is_empty() {
+            return;
+        }
+        let low = self.read_ahead() / 2;
+        let ready: Vec<ConnId> = (self.paused.iter())
+            .copied()
+            .filter(|&conn| self.node.client_unread(conn) <= low)
+            .collect();
+        for conn in ready {
+            self.paused.remove(&conn);
+            if let Some(socket) = self.clients.get(&conn).and_then(|c| c.socket.as_ref()) {
+                let _ = socket.send(Cmd::Resume);
+            }
+        }
+    }
+}
