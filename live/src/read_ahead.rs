@@ -6,6 +6,12 @@
 //! would take in whatever a client sends and rely on `max_unread_bytes` (1 MiB) alone:
 //! a compliant sender never comes near either, a flooding one now waits instead of
 //! filling the gateway's `max_held_bytes` for everyone.
+//!
+//! What a paused socket cannot see: a FIN or a reset that comes behind the bytes not read
+//! yet. TCP delivers in order, so a client that gave up (S5) after sending 64 KiB ahead is
+//! known to have left only once those bytes are read, exactly as Postfix learns it only
+//! when it reads on. A compliant sender has at most one pipelined group ahead, far below
+//! the read-ahead, so S5 stays exact for every real MTA.
 
 use aptsim_core::node::ConnId;
 
