@@ -113,6 +113,12 @@ impl Reply {
     /// space), and ASCII only unless the transaction negotiated SMTPUTF8 (RFC 6531 §3.7.4:
     /// without it a reply is ASCII), other characters written as `%XX` per UTF-8 byte.
     pub fn for_client(self, utf8: bool) -> Reply {
+        // Printable ASCII, the text of nearly every reply, passes whatever `utf8` says; a
+        // byte test, not a char decode, since every reply to every client comes here.
+        let printable = |b: &u8| *b == b'\n' || (b' '..=b'~').contains(b);
+        if self.text.as_bytes().iter().all(printable) {
+            return self;
+        }
         let allowed = |c: char| c == '\n' || (!c.is_control() && (utf8 || c.is_ascii()));
         if self.text.chars().all(allowed) {
             return self;
