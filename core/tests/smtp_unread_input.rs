@@ -173,3 +173,42 @@ fn many_messages_pipelined_in_one_segment_are_each_relayed_in_order() {
         "each message once"
     );
 }
+
+/// Hung up on before the upstream's greeting came: the greeting does not bring the client
+/// back, the upstream is sent `QUIT`, and the session ends.
+#[test]
+fn a_client_hung_up_on_before_the_greeting_stays_closed() {
+    let mut h = Harness::with(Policy::default(), limited());
+    h.s.handle_upstream_connected(&mut h.gw, h.now);
+    h.drain();
+    h.client(&noops(LIMIT + 6));
+    assert!(h.client_closed);
+    h.upstream(b"220 mx.example ESMTP\r\n");
+    assert_eq!(h.take_upstream(), "QUIT\r\n");
+    h.upstream(b"221 2.0.0 Bye\r\n");
+    assert!(h.upstream_closed);
+    assert!(
+        h.s.is_finished(),
+        "the session lingered after its client was closed"
+    );
+    assert!(
+        h.take_client().starts_with("421 4.7.0 "),
+        "nothing after the 421"
+    );
+}
+
+/// Hung up on while `DATA` waits for its 354: the 354 finds no body to send, and the
+/// upstream connection is closed rather than sent anything, which would be message data.
+#[test]
+fn a_hang_up_while_data_waits_for_354_closes_the_upstream() {
+    let mut h = Harness::ready_with(hold_policy(), limited());
+    let md5 = h.hold_one("a");
+    h.verdict(md5, ThreatLevel::Clean);
+    assert_eq!(h.take_upstream(), "DATA\r\n");
+    h.client(&noops(LIMIT + 6));
+    assert!(h.take_client().starts_with("421 4.7.0 "));
+    h.upstream(b"354 go\r\n");
+    assert_eq!(h.take_upstream(), "", "nothing goes up as message data");
+    assert!(h.upstream_closed);
+    assert_eq!(h.transactions(), [TxnResult::Tempfailed]);
+}

@@ -177,7 +177,8 @@ impl ProxySession {
         match op {
             Op::Greeting { relay: true } => {
                 self.reply(reply.clone());
-                if reply.is_positive() {
+                // A client hung up on or gone before the greeting stays closed.
+                if reply.is_positive() && !matches!(self.client, ClientState::Closed) {
                     self.client = ClientState::Command;
                 } else {
                     self.close_client();
@@ -230,6 +231,14 @@ impl ProxySession {
                     // The upstream will not take the body: its answer is the sender's.
                     self.ops.retain(|op| !matches!(op, Op::Body { .. }));
                     self.final_reply(reply, now);
+                } else if !matches!(self.ops.front(), Some(Op::Body { .. })) {
+                    // A 354 with no body left to send (the client hung up on or gone while
+                    // DATA waited): whatever went now would be message data, a `QUIT` too,
+                    // and a lone dot would deliver an empty message. Only closing the
+                    // connection ends the transaction undelivered (RFC 5321 §4.1.1.4).
+                    self.ops.clear();
+                    self.out.push_back(Output::CloseUpstream);
+                    self.upstream = Upstream::Gone;
                 }
             }
             Op::Body { .. } => self.final_reply(reply, now),
