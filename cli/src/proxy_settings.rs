@@ -221,6 +221,7 @@ impl Settings {
         };
         args.limits.apply(&mut limits);
         args.hop.apply(&mut limits);
+        limits.validate().map_err(|e| format!("limits: {e}"))?;
 
         let verdicts_path = args
             .dc_verdicts

@@ -10,8 +10,10 @@
 //! What a paused socket cannot see: a FIN or a reset that comes behind the bytes not read
 //! yet. TCP delivers in order, so a client that gave up (S5) after sending 64 KiB ahead is
 //! known to have left only once those bytes are read, exactly as Postfix learns it only
-//! when it reads on. A compliant sender has at most one pipelined group ahead, far below
-//! the read-ahead, so S5 stays exact for every real MTA.
+//! when it reads on. A real MTA has at most one pipelined group ahead — MAIL, its RCPTs
+//! and DATA, a few KB for a hundred recipients — so S5 stays exact for it; a group of
+//! 100 RCPTs of 2,048-byte addresses (about 210 KB, the most the limits let a compliant
+//! client send ahead) would be paused, its FIN seen once the group is read.
 
 use aptsim_core::node::ConnId;
 
@@ -24,9 +26,12 @@ pub(crate) const READ_AHEAD: usize = 64 * 1024;
 
 impl Coordinator {
     /// Where a client is paused: [`READ_AHEAD`], or half the session's own limit if that is
-    /// lower, so that pausing comes before the hang-up.
+    /// lower, so that pausing comes before the hang-up; but never below two command lines.
     fn read_ahead(&self) -> usize {
-        READ_AHEAD.min(self.node.config().max_unread_bytes / 2)
+        let config = self.node.config();
+        READ_AHEAD
+            .min(config.max_unread_bytes / 2)
+            .max(2 * config.max_command_line)
     }
 
     /// After bytes from `conn`: past the read-ahead, its socket stops reading.
@@ -46,7 +51,9 @@ impl Coordinator {
         if self.paused.is_empty() {
             return;
         }
-        let low = self.read_ahead() / 2;
+        // Never below a command line: a session reading commands waits for a line's end
+        // with what is left of it unread, and must get it.
+        let low = (self.read_ahead() / 2).max(self.node.config().max_command_line);
         let ready: Vec<ConnId> = (self.paused.iter())
             .copied()
             .filter(|&conn| self.node.client_unread(conn) <= low)

@@ -349,6 +349,7 @@ impl Coordinator {
                 self.on_socket(Msg {
                     peer: Peer::Upstream(up),
                     event: SockEvent::Closed(None),
+                    _credit: None,
                 });
             }
             (Peer::Upstream(up), SockEvent::Closed(why)) => {

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::log::secs;
 use super::smtp::{Protocol, READ_CHUNK};
@@ -40,7 +40,16 @@ pub(crate) enum SockEvent {
 pub(crate) struct Msg {
     pub(crate) peer: Peer,
     pub(crate) event: SockEvent,
+    /// For bytes read: one of the socket's [`IN_FLIGHT`] permits, given back when the
+    /// coordinator drops the message, once it has handled it.
+    pub(crate) _credit: Option<OwnedSemaphorePermit>,
 }
+
+/// Chunks a socket task may have read that the coordinator has not handled yet. A socket
+/// paused for read-ahead (`read_ahead.rs`) stops reading only when the coordinator gets to
+/// its bytes; without this bound a fast peer could have queued megabytes in the shared
+/// inbox by then. With it, at most 64 KiB more arrive after the pause is decided.
+const IN_FLIGHT: usize = 4;
 
 /// What the coordinator tells a socket task.
 #[derive(Debug)]
@@ -95,6 +104,7 @@ pub(crate) async fn upstream_task(
                 .send(Msg {
                     peer,
                     event: SockEvent::Connected,
+                    _credit: None,
                 })
                 .await
                 .is_err()
@@ -105,7 +115,13 @@ pub(crate) async fn upstream_task(
         }
         Err(why) => SockEvent::ConnectFailed(why),
     };
-    let _ = inbox.send(Msg { peer, event }).await;
+    let _ = inbox
+        .send(Msg {
+            peer,
+            event,
+            _credit: None,
+        })
+        .await;
 }
 
 /// Owns one socket: writes what the coordinator sends, reports what it reads, and ends on
@@ -118,6 +134,7 @@ pub(crate) async fn socket_loop(
 ) {
     let (mut rd, mut wr) = stream.into_split();
     let mut buf = vec![0u8; READ_CHUNK];
+    let credit = Arc::new(Semaphore::new(IN_FLIGHT));
     // After the peer's FIN the socket still writes: a half-closed client reads its replies.
     let mut reading = true;
     let mut paused = false;
@@ -128,7 +145,12 @@ pub(crate) async fn socket_loop(
                 Some(Cmd::Write(bytes)) => {
                     if let Err(e) = wr.write_all(&bytes).await {
                         let event = SockEvent::Closed(Some(e.to_string()));
-                        let _ = inbox.send(Msg { peer, event }).await;
+                        let msg = Msg {
+                            peer,
+                            event,
+                            _credit: None,
+                        };
+                        let _ = inbox.send(msg).await;
                         return;
                     }
                 }
@@ -149,7 +171,13 @@ pub(crate) async fn socket_loop(
                     Err(e) => SockEvent::Closed(Some(e.to_string())),
                 };
                 let last = matches!(event, SockEvent::Closed(_));
-                if inbox.send(Msg { peer, event }).await.is_err() || last {
+                // Waits while IN_FLIGHT chunks are still unhandled; the semaphore is never
+                // closed, so a permit always comes.
+                let credit = match event {
+                    SockEvent::Bytes(_) => credit.clone().acquire_owned().await.ok(),
+                    _ => None,
+                };
+                if inbox.send(Msg { peer, event, _credit: credit }).await.is_err() || last {
                     return;
                 }
             }

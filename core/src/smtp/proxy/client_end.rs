@@ -98,8 +98,9 @@ impl ProxySession {
 
     /// The client has sent more than [`ProxyConfig::max_unread_bytes`] that the session
     /// cannot read yet: it floods while a message is held or a command is relayed. It is
-    /// hung up on with `421 4.7.0` ([`ProxySession::hang_up`]), so memory per connection
-    /// stays bounded and no client's input can crowd others out of `max_held_bytes`. While
+    /// hung up on with `421 4.7.0` ([`ProxySession::hang_up`]), so that memory per
+    /// connection stays bounded and no one client's unread input takes more than this of
+    /// the gateway's `max_held_bytes`. While
     /// the body is out upstream it is cut without a reply instead, as a client gone (S5,
     /// N2): a 421 then would have it send a message the upstream may have taken.
     pub(super) fn too_much_unread(&mut self, gw: &mut Gateway, now: Timestamp) {

@@ -81,13 +81,29 @@ pub struct ProxyConfig {
     /// (RFC 2920 §3.1), so what waits is at most `max_recipients` + 3 command lines, about
     /// 210 KB at the defaults. Postfix and Exim do not read ahead at all (TCP holds the
     /// rest), and neither does the live proxy past 64 KiB (`live/src/read_ahead.rs`): there
-    /// this is a backstop. It bounds what a session takes in from a driver that reads on.
+    /// this is a backstop. It bounds what a session keeps unread, checked after each chunk
+    /// its driver hands it (16 KiB at most in the live proxy). At least twice
+    /// `max_command_line` ([`ProxyConfig::validate`]).
     pub max_unread_bytes: usize,
     /// Put a `Received:` header for the proxy's hop at the top of every message it relays
     /// (RFC 5321 §4.4 asks it of every SMTP hop; `smtp/proxy/received.rs`), so that the path
     /// can be traced and a mail loop is counted by the servers that stop them. Default on;
     /// off, the proxy passes the message on exactly as it was received (or rewritten).
     pub received_header: bool,
+}
+
+impl ProxyConfig {
+    /// Refuses limits that would refuse mail they should take: a command line the session
+    /// must keep unread while it waits for its end could pass `max_unread_bytes`.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_unread_bytes < 2 * self.max_command_line {
+            return Err(format!(
+                "max_unread_bytes ({}) must be at least twice max_command_line ({})",
+                self.max_unread_bytes, self.max_command_line
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for ProxyConfig {
@@ -112,5 +128,26 @@ impl Default for ProxyConfig {
             max_unread_bytes: 1 << 20,
             received_header: true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unread_input_must_hold_two_command_lines() {
+        assert_eq!(ProxyConfig::default().validate(), Ok(()));
+        let tight = ProxyConfig {
+            max_unread_bytes: 4_095,
+            max_command_line: 2_048,
+            ..ProxyConfig::default()
+        };
+        assert!(tight.validate().is_err());
+        let enough = ProxyConfig {
+            max_unread_bytes: 4_096,
+            ..tight
+        };
+        assert_eq!(enough.validate(), Ok(()));
     }
 }

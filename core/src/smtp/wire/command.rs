@@ -160,6 +160,10 @@ fn path_after(rest: &str, keyword: &str) -> Option<(String, String)> {
     Some((path, rest[end + 1..].trim().to_owned()))
 }
 
+/// Room a [`LineReader`] keeps once everything in it is read: a few segments' worth. A
+/// client that sent far ahead does not leave its session holding that much for good.
+const KEPT_ROOM: usize = 64 * 1024;
+
 /// What [`LineReader::next_line`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Line {
@@ -226,7 +230,12 @@ impl LineReader {
     pub fn consume(&mut self, n: usize) {
         self.start = (self.start + n).min(self.buf.len());
         if self.start == self.buf.len() {
-            self.buf.clear();
+            // All read: room kept for the next segment, but not a flood's worth of it.
+            if self.buf.capacity() > KEPT_ROOM {
+                self.buf = Vec::new();
+            } else {
+                self.buf.clear();
+            }
             self.start = 0;
         }
     }
