@@ -212,3 +212,34 @@ fn a_hang_up_while_data_waits_for_354_closes_the_upstream() {
     assert!(h.upstream_closed);
     assert_eq!(h.transactions(), [TxnResult::Tempfailed]);
 }
+
+/// A partial command pipelined behind a held message: its command deadline starts when
+/// the session reads it, after the hold, not when it arrived (a hold longer than the
+/// deadline must not end in `421 timeout exceeded` right after the message's 250).
+#[test]
+fn a_line_begun_behind_a_hold_is_timed_from_when_it_is_read() {
+    let mut h = Harness::ready_with(hold_policy(), limited());
+    h.envelope();
+    let file = common::content("a", 300);
+    // DATA, the message and the start of QUIT in one segment.
+    let mut wire = b"DATA\r\n".to_vec();
+    wire.extend_from_slice(&aptsim_core::smtp::wire::data::dot_stuff(&common::message(
+        &[("a.pdf", file.clone())],
+    )));
+    wire.extend_from_slice(b"QUI");
+    h.client(&wire);
+    assert!(h.take_client().starts_with("354 "));
+    // Held for 400 s, past the 5-minute command deadline.
+    h.advance(400);
+    h.relay_clean(aptsim_core::digest::Md5::of(&file));
+    h.upstream(b"250 2.0.0 Ok\r\n");
+    assert_eq!(h.take_client(), "250 2.0.0 Ok\r\n");
+    h.advance(1);
+    assert_eq!(
+        h.take_client(),
+        "",
+        "the partial QUIT has its own five minutes"
+    );
+    h.client(b"T\r\n");
+    assert!(h.take_client().starts_with("221 "));
+}

@@ -425,6 +425,13 @@ impl ProxySession {
                 match line {
                     Some(Line::Complete(line)) => {
                         self.on_command(line, gw, now);
+                        // The deadline counts time spent reading: a command relayed or a
+                        // message received and held stops it, and a line already begun
+                        // behind it starts its clock when reading resumes (Postfix's
+                        // per-request deadline starts when it reads the request).
+                        if self.client_busy || !matches!(self.client, ClientState::Command) {
+                            self.line_started = None;
+                        }
                         true
                     }
                     Some(Line::TooLong) => {
