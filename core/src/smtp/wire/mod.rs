@@ -4,12 +4,13 @@
 //!   stream into them.
 //! - [`reply`]: replies, written and parsed incrementally (RFC 5321 §4.2).
 //! - [`data`]: message data after DATA: dot-unstuffing, strict line ends, size and line
-//!   limits; and the dot-stuffed form sent on.
+//!   limits; and the dot-stuffed form sent on (written in `dot_stuff`, re-exported there).
 //! - [`date`]: dates as mail headers write them (RFC 5322), for the proxy's `Received:`.
 
 pub mod command;
 pub mod data;
 pub mod date;
+mod dot_stuff;
 pub mod reply;
 
 use std::borrow::Cow;
