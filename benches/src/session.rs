@@ -115,7 +115,7 @@ impl Driver {
         let pending = &self.upstream[..];
         let (reply, used): (&'static [u8], usize) =
             if pending.starts_with(b"MAIL ") || pending.starts_with(b"RCPT ") {
-                let end = memchr_crlf(pending)?;
+                let end = first_crlf(pending)?;
                 (b"250 2.1.0 Ok\r\n", end + 2)
             } else if pending.starts_with(b"DATA\r\n") {
                 (b"354 go\r\n", 6)
@@ -129,7 +129,7 @@ impl Driver {
     }
 }
 
-fn memchr_crlf(bytes: &[u8]) -> Option<usize> {
+fn first_crlf(bytes: &[u8]) -> Option<usize> {
     bytes.windows(2).position(|w| w == b"\r\n")
 }
 

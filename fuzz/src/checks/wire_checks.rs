@@ -99,7 +99,7 @@ fn read_lines(max: usize, chunks: &[&[u8]]) -> (Vec<Line>, Vec<u8>) {
             lines.push(line);
         }
     }
-    let rest = r.take_rest();
+    let rest = r.unread().to_vec();
     assert!(
         rest.len() <= max,
         "reader holds {} bytes, over its max {max}",

@@ -240,13 +240,6 @@ impl LineReader {
         }
     }
 
-    /// Bytes received but not yet taken as lines (for handing over to the data reader).
-    pub fn take_rest(&mut self) -> Vec<u8> {
-        let mut rest = std::mem::take(&mut self.buf);
-        rest.drain(..std::mem::take(&mut self.start));
-        rest
-    }
-
     /// The next line, or `None` if more bytes are needed.
     pub fn next_line(&mut self) -> Option<Line> {
         loop {
@@ -385,7 +378,8 @@ mod tests {
         assert!(r.is_empty());
         r.push(b"NOOP\r\nRS");
         assert_eq!(r.next_line(), Some(Line::Complete(b"NOOP".to_vec())));
-        assert_eq!(r.take_rest(), b"RS");
+        assert_eq!(r.unread(), b"RS");
+        r.consume(2);
         assert!(r.is_empty());
     }
 
