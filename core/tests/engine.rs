@@ -525,3 +525,41 @@ proptest! {
         prop_assert_eq!(found, expected);
     }
 }
+
+#[test]
+fn a1_lock_keeps_the_file_that_was_judged_when_a_part_names_two_encodings() {
+    // Extraction reads the first Content-Transfer-Encoding (as Python's `email` does); the
+    // locked copy must be decoded the same way, or the recipient unlocks a different file
+    // from the one whose MD5 the X-APT-Locked header names.
+    let bad = content("bad", 200);
+    let encoded = base64_simd::STANDARD.encode_to_string(&bad);
+    let raw = format!(
+        "From: a@example.com\r\nTo: b@example.net\r\nSubject: two encodings\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n\
+         --XX\r\nContent-Type: text/plain\r\n\r\nhello\r\n\
+         --XX\r\nContent-Type: application/octet-stream\r\n\
+         Content-Disposition: attachment; filename=\"bad.exe\"\r\n\
+         Content-Transfer-Encoding: base64\r\nContent-Transfer-Encoding: 7bit\r\n\r\n\
+         {encoded}\r\n--XX--\r\n"
+    )
+    .into_bytes();
+    let mut cache = MemoryCache::default();
+    cache.insert(Md5::of(&bad), verdict(ThreatLevel::High), t(0));
+    let mut lock = hold_policy();
+    lock.levels.high.action = Action::Lock;
+    let outcome = inspect(Flavour::Smtp, &raw, &lock, &cache, t(0))
+        .poll_outcome()
+        .expect("the file is known");
+    let Decision::DeliverRewritten(plan) = outcome.decision else {
+        panic!("lock rewrites");
+    };
+    let new = plan.apply(&raw, &MimeLimits::default());
+    let x = mime::extract_with_contents(&new, &MimeLimits::default());
+    let locked = x
+        .files
+        .iter()
+        .find(|f| f.name == "bad.exe.locked")
+        .and_then(|f| f.content.as_deref())
+        .expect("the locked copy");
+    assert_eq!(rewrite::unlock(locked), Some(bad));
+}

@@ -1,50 +1,61 @@
 //! How extraction reads one entity's MIME header fields: the first of each kind wins (as in
 //! Python's `email`; mail-parser's accessors take the last), and a file-name parameter counts
 //! even when its value is empty (mail-parser drops empty values; Python keeps them).
+//!
+//! The fields come from mail-parser ([`Fields::from_message`]) or, for a plain header block,
+//! from [`super::plain_header`], which reads them the same way without it; both hold the
+//! values as mail-parser's [`ContentType`], borrowed from the message where they can be.
 
-use mail_parser::{ContentType, HeaderName, HeaderValue, MessagePart};
+use std::borrow::Cow;
+
+use mail_parser::{ContentType, HeaderName, HeaderValue, Message};
 
 /// The MIME fields of one entity.
-pub(crate) struct Fields<'p> {
-    /// Every Content-Type field, in order; the first is the one that counts.
-    pub content_types: Vec<&'p ContentType<'p>>,
-    /// Every Content-Disposition field, in order.
-    pub dispositions: Vec<&'p ContentType<'p>>,
-    /// The first Content-Transfer-Encoding.
-    pub transfer_encoding: Option<&'p str>,
-    /// Raw text of the Content-Type and Content-Disposition fields, for parameters whose
-    /// value mail-parser dropped.
-    raw_type: Vec<&'p [u8]>,
-    raw_disposition: Vec<&'p [u8]>,
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Fields<'a> {
+    /// The first Content-Type field that parsed, the one that counts.
+    pub content_type: Option<ContentType<'a>>,
+    /// How many Content-Type fields parsed: more than one is malformed.
+    pub content_types: u32,
+    /// The first Content-Disposition field that parsed.
+    pub disposition: Option<ContentType<'a>>,
+    /// The first Content-Transfer-Encoding that is text.
+    pub transfer_encoding: Option<Cow<'a, str>>,
+    /// Raw text of the first Content-Type and Content-Disposition field (from after the
+    /// colon to the end of the field, parsed or not), for parameters whose value mail-parser
+    /// dropped.
+    pub raw_type: Option<&'a [u8]>,
+    pub raw_disposition: Option<&'a [u8]>,
 }
 
-impl<'p> Fields<'p> {
-    /// Reads `part`'s fields; `header_start` is where its header block starts in `buf`.
-    pub fn of(part: &'p MessagePart<'p>, buf: &'p [u8], header_start: usize) -> Self {
-        let mut f = Fields {
-            content_types: Vec::new(),
-            dispositions: Vec::new(),
-            transfer_encoding: None,
-            raw_type: Vec::new(),
-            raw_disposition: Vec::new(),
+impl<'a> Fields<'a> {
+    /// The fields mail-parser read from `block`, the header block it was given (its offsets
+    /// are relative to it). The values are moved out of `message`, not copied.
+    pub fn from_message(message: Message<'a>, block: &'a [u8]) -> Self {
+        let mut f = Fields::default();
+        let Some(part) = message.parts.into_iter().next() else {
+            return f;
         };
-        for h in &part.headers {
-            let start = header_start + h.offset_start as usize;
-            let end = (header_start + h.offset_end as usize).clamp(start, buf.len().max(start));
-            let raw = buf.get(start..end).unwrap_or_default();
-            match (&h.name, &h.value) {
-                (HeaderName::ContentType, HeaderValue::ContentType(ct)) => {
-                    f.content_types.push(ct);
-                    f.raw_type.push(raw);
+        for h in part.headers {
+            let start = h.offset_start as usize;
+            let end = (h.offset_end as usize).clamp(start, block.len().max(start));
+            let raw = block.get(start..end).unwrap_or_default();
+            match (h.name, h.value) {
+                (HeaderName::ContentType, value) => {
+                    f.raw_type.get_or_insert(raw);
+                    if let HeaderValue::ContentType(ct) = value {
+                        f.content_types += 1;
+                        f.content_type.get_or_insert(ct);
+                    }
                 }
-                (HeaderName::ContentType, _) => f.raw_type.push(raw),
-                (HeaderName::ContentDisposition, HeaderValue::ContentType(cd)) => {
-                    f.dispositions.push(cd);
-                    f.raw_disposition.push(raw);
+                (HeaderName::ContentDisposition, value) => {
+                    f.raw_disposition.get_or_insert(raw);
+                    if let HeaderValue::ContentType(cd) = value {
+                        f.disposition.get_or_insert(cd);
+                    }
                 }
-                (HeaderName::ContentDisposition, _) => f.raw_disposition.push(raw),
                 (HeaderName::ContentTransferEncoding, HeaderValue::Text(t)) => {
-                    f.transfer_encoding.get_or_insert(t.as_ref());
+                    f.transfer_encoding.get_or_insert(t);
                 }
                 _ => {}
             }
@@ -57,30 +68,27 @@ impl<'p> Fields<'p> {
     /// `filename`, else the type's `name`), even an empty one. The name is `""` when absent.
     pub fn file_name(&self) -> Option<String> {
         let attachment = self
-            .dispositions
-            .first()
+            .disposition
+            .as_ref()
             .is_some_and(|cd| cd.is_attachment());
         let from_disposition = self
-            .dispositions
-            .first()
+            .disposition
+            .as_ref()
             .and_then(|cd| cd.attribute("filename"));
         let from_type = self
-            .content_types
-            .first()
+            .content_type
+            .as_ref()
             .and_then(|ct| ct.attribute("name"));
         let name = match (from_disposition, from_type) {
             (Some(n), _) => Some(n.to_owned()),
             _ if self
                 .raw_disposition
-                .first()
                 .is_some_and(|r| has_param(r, b"filename")) =>
             {
                 Some(String::new())
             }
             (None, Some(n)) => Some(n.to_owned()),
-            _ if self.raw_type.first().is_some_and(|r| has_param(r, b"name")) => {
-                Some(String::new())
-            }
+            _ if self.raw_type.is_some_and(|r| has_param(r, b"name")) => Some(String::new()),
             _ => None,
         };
         match name {

@@ -21,6 +21,9 @@ pub(crate) mod decode;
 mod fields;
 mod header_cost;
 mod parts;
+mod plain_header;
+#[cfg(test)]
+mod plain_header_props;
 mod split;
 mod walk;
 
@@ -28,7 +31,7 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 use std::sync::atomic::AtomicBool;
 
-use mail_parser::{MessageParser, MimeHeaders};
+use mail_parser::MessageParser;
 
 use crate::archive::{self, ArchiveLimits};
 use crate::digest::Md5;
@@ -319,17 +322,23 @@ pub fn not_extracted(raw: &[u8], reason: Unscannable) -> Extraction {
 /// `limits` (extraction called such a part unwalked, so this does not happen for its spans).
 pub fn decode_part(part: &[u8], limits: &MimeLimits) -> Vec<u8> {
     let mut work = work_budget(part.len());
-    let Ok(e) = split::entity(header_parser(), part, 0..part.len(), limits, &mut work) else {
+    let Ok(e) = split::entity(
+        header_parser(),
+        true,
+        part,
+        0..part.len(),
+        limits,
+        &mut work,
+    ) else {
         return part.to_vec();
     };
+    // The first Content-Transfer-Encoding, as extraction reads it: the file locked is the
+    // file that was identified.
     let cte = e
-        .headers
+        .fields
         .as_ref()
-        .and_then(|m| m.parts.first())
-        .and_then(|p| p.content_transfer_encoding().map(str::to_owned));
-    decode::transfer_decode(cte.as_deref(), &part[e.body])
-        .0
-        .into_owned()
+        .and_then(|f| f.transfer_encoding.as_deref());
+    decode::transfer_decode(cte, &part[e.body]).0.into_owned()
 }
 
 /// mail-parser reading only what extraction needs (the MIME headers). Other fields are

@@ -10,18 +10,18 @@
 
 use std::ops::Range;
 
-use mail_parser::{Message, MessageParser};
+use mail_parser::MessageParser;
 
-use super::header_cost::header_cost;
+use super::fields::Fields;
+use super::header_cost::{HeaderCost, header_cost};
+use super::plain_header;
 use crate::mime::MimeLimits;
 use crate::unscannable::LimitExceeded;
 
-/// One entity (a message or a body part): its parsed headers and where its body is.
+/// One entity (a message or a body part): its MIME header fields and where its body is.
 pub(crate) struct Entity<'a> {
-    /// Header fields, as mail-parser reads them; `None` when the block holds none.
-    pub headers: Option<Message<'a>>,
-    /// Where the header block starts, absolute (header offsets are relative to it).
-    pub header_start: usize,
+    /// The MIME header fields; `None` when the block holds no header field.
+    pub fields: Option<Fields<'a>>,
     /// The entity's body, absolute in the buffer.
     pub body: Range<usize>,
     /// The header block held a line that is not a header field, or lacked the empty line
@@ -34,35 +34,54 @@ pub(crate) struct Entity<'a> {
 /// `max_parameters` parameters, or header parsing that would cost more than is left of
 /// `work` (the message's budget, see [`super::header_cost`]). All are measured in one linear pass
 /// before mail-parser sees the block, so that the cost of an entity stays linear in its size.
+///
+/// With `plain`, a plain block ([`plain_header`]) is read without mail-parser, to the same
+/// fields and under the same limits; without, mail-parser reads every block (the reference).
 pub(crate) fn entity<'a>(
     parser: &MessageParser,
+    plain: bool,
     buf: &'a [u8],
     range: Range<usize>,
     limits: &MimeLimits,
     work: &mut u64,
 ) -> Result<Entity<'a>, LimitExceeded> {
     let bytes = &buf[range.clone()];
+    if plain && let Some((plain, body)) = plain_header::read(bytes, limits.max_header_bytes) {
+        charge(plain.cost, limits, work)?;
+        return Ok(Entity {
+            fields: Some(plain.fields),
+            body: range.start + body..range.end,
+            header_syntax: false,
+        });
+    }
     let block = header_block(bytes);
-    let fields = &bytes[..block.end];
-    if fields.len() > limits.max_header_bytes {
+    let lines = &bytes[..block.end];
+    if lines.len() > limits.max_header_bytes {
         return Err(LimitExceeded::HeaderBytes(limits.max_header_bytes as u64));
     }
-    let cost = header_cost(fields);
+    let body = range.start + block.body..range.end;
+    charge(header_cost(lines), limits, work)?;
+    let fields = parser
+        .parse_headers(lines)
+        .filter(|m| m.parts.first().is_some_and(|p| !p.headers.is_empty()))
+        .map(|m| Fields::from_message(m, lines));
+    Ok(Entity {
+        fields,
+        body,
+        header_syntax: block.syntax,
+    })
+}
+
+/// Takes a header block's cost from the message's work budget, or says which limit it is
+/// over.
+fn charge(cost: HeaderCost, limits: &MimeLimits, work: &mut u64) -> Result<(), LimitExceeded> {
     if cost.parameters > limits.max_parameters {
         return Err(LimitExceeded::Parameters(limits.max_parameters));
     }
     *work = work
         .checked_sub(cost.work)
         .ok_or(LimitExceeded::ParseWork(cost.work))?;
-    let headers = parser
-        .parse_headers(fields)
-        .filter(|m| m.parts.first().is_some_and(|p| !p.headers.is_empty()));
-    Ok(Entity {
-        headers,
-        header_start: range.start,
-        body: range.start + block.body..range.end,
-        header_syntax: block.syntax,
-    })
+    Ok(())
 }
 
 struct HeaderBlock {
@@ -287,11 +306,11 @@ mod tests {
         let parser = MessageParser::new().with_mime_headers();
         let limits = MimeLimits::default();
         let entity = |p: &MessageParser, b: &'static [u8], r: Range<usize>| {
-            super::entity(p, b, r, &limits, &mut u64::MAX.clone()).expect("within limits")
+            super::entity(p, false, b, r, &limits, &mut u64::MAX.clone()).expect("within limits")
         };
         let b = b"Content-Type: text/plain\r\n\r\nbody";
         let e = entity(&parser, b, 0..b.len());
-        assert!(e.headers.is_some());
+        assert!(e.fields.is_some());
         assert_eq!(&b[e.body], b"body");
         let bare = b"\r\njust a body";
         let e = entity(&parser, bare, 0..bare.len());
@@ -299,7 +318,7 @@ mod tests {
         // No empty line: the body starts at the first line that is no header field.
         let glued = b"Content-Type: application/pdf\nJVBERi0xLjQK\n";
         let e = entity(&parser, glued, 0..glued.len());
-        assert!(e.headers.is_some() && e.header_syntax);
+        assert!(e.fields.is_some() && e.header_syntax);
         assert_eq!(&glued[e.body], b"JVBERi0xLjQK\n");
         // A junk line inside a block that does end: skipped, and reported.
         let junk = b"Subject: x\nthis is no header\nContent-Type: text/csv\n\nbody";
@@ -309,7 +328,7 @@ mod tests {
         // A first line that is no header field: no headers at all.
         let prose = b"It starts with its body: no headers\n\nmore";
         let e = entity(&parser, prose, 0..prose.len());
-        assert!(e.headers.is_none());
+        assert!(e.fields.is_none());
         assert_eq!(e.body, 0..prose.len());
     }
 }

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use mail_parser::MessageParser;
 
-use super::fields::Fields;
 use super::parts::{Head, Parts};
 use super::{
     Attachment, Extraction, File, Malformed, MimeLimits, UNWALKED_NAME, decode, header_parser,
@@ -28,8 +27,9 @@ pub(super) struct Walker<'r> {
     /// Set by another thread to stop the walk (the live proxy's time budget).
     cancel: &'r AtomicBool,
     /// Whether multiparts are split as their parts are walked ([`Parts`]), so that an
-    /// attachment's text is read once; `false` splits each multipart first
-    /// ([`split::split`]), the reference the tests compare against.
+    /// attachment's text is read once, and plain header blocks read without mail-parser
+    /// ([`super::plain_header`]); `false` splits each multipart first ([`split::split`])
+    /// and has mail-parser read every block: the reference the tests compare against.
     fuse: bool,
     parser: &'static MessageParser,
     out: Extraction,
@@ -101,8 +101,8 @@ impl<'r> Walker<'r> {
         self
     }
 
-    /// The same walk with every multipart split before its parts are walked: the reference
-    /// for tests.
+    /// The same walk with every multipart split before its parts are walked and every
+    /// header block read by mail-parser: the reference for tests.
     pub(super) fn unfused(mut self) -> Self {
         self.fuse = false;
         self
@@ -165,8 +165,9 @@ impl<'r> Walker<'r> {
         self.visited += 1;
         // On an open part, this reads only its header block, which `open` found to end
         // before the part does.
-        let mut e = match split::entity(
+        let e = match split::entity(
             self.parser,
+            self.fuse,
             buf,
             at.range.clone(),
             self.limits,
@@ -180,7 +181,8 @@ impl<'r> Walker<'r> {
                 return;
             }
         };
-        let Some(headers) = e.headers.as_ref().and_then(|m| m.parts.first()) else {
+        let mut body = e.body;
+        let Some(fields) = e.fields else {
             settle(&mut at, &mut open);
             if depth == 0 {
                 self.out.malformed.insert(Malformed::NoHeaders);
@@ -189,7 +191,7 @@ impl<'r> Walker<'r> {
             if in_digest {
                 let here = at.span(at.range.clone());
                 let inner = Place {
-                    range: e.body.start..at.range.end,
+                    range: body.start..at.range.end,
                     ..at
                 };
                 self.container(buf, inner, depth, here);
@@ -199,11 +201,10 @@ impl<'r> Walker<'r> {
         if e.header_syntax {
             self.out.malformed.insert(Malformed::HeaderSyntax);
         }
-        let fields = Fields::of(headers, buf, e.header_start);
-        if fields.content_types.len() > 1 {
+        if fields.content_types > 1 {
             self.out.malformed.insert(Malformed::DuplicateContentType);
         }
-        let content_type = fields.content_types.first().copied();
+        let content_type = fields.content_type.as_ref();
         let (ctype, subtype) = match content_type {
             Some(ct) => (
                 ct.ctype().to_ascii_lowercase(),
@@ -217,12 +218,12 @@ impl<'r> Walker<'r> {
         let boundary = content_type
             .and_then(|ct| ct.attribute("boundary"))
             .map(|b| b.as_bytes().to_vec());
-        let cte = fields.transfer_encoding.map(str::to_owned);
+        let cte = fields.transfer_encoding.as_deref();
         let leaf = ctype != "message" && !(ctype == "multipart" && boundary.is_some());
-        if !(leaf && decode::is_base64(cte.as_deref())) {
+        if !(leaf && decode::is_base64(cte)) {
             settle(&mut at, &mut open);
         }
-        e.body.end = e.body.end.min(at.range.end);
+        body.end = body.end.min(at.range.end);
         match (ctype.as_str(), subtype.as_str(), boundary) {
             ("multipart", _, Some(boundary)) => {
                 let here = at.span(at.range.clone());
@@ -231,10 +232,10 @@ impl<'r> Walker<'r> {
                     return;
                 }
                 let digest = subtype == "digest";
-                match Parts::new(buf, e.body.clone(), &boundary).filter(|_| self.fuse) {
+                match Parts::new(buf, body.clone(), &boundary).filter(|_| self.fuse) {
                     Some(mut parts) => self.parts(buf, &mut parts, &at, depth, digest),
                     None => {
-                        let split = split::split(buf, e.body.clone(), &boundary);
+                        let split = split::split(buf, body.clone(), &boundary);
                         self.parts_split(buf, &split, &at, depth, digest);
                     }
                 }
@@ -245,10 +246,10 @@ impl<'r> Walker<'r> {
             ("message", _, _) => {
                 let here = at.span(at.range.clone());
                 let inner = Place {
-                    range: e.body.clone(),
+                    range: body.clone(),
                     splice: at.splice.clone(),
                 };
-                self.attached_message(buf, inner, cte.as_deref(), depth, here);
+                self.attached_message(buf, inner, cte, depth, here);
             }
             _ => {
                 let Some(name) = fields.file_name() else {
@@ -265,7 +266,7 @@ impl<'r> Walker<'r> {
                     // A base64 attachment whose end is still to be found: found as it is
                     // decoded, so that its text is read once.
                     Some(parts) => {
-                        let start = e.body.start;
+                        let start = body.start;
                         let (body, broken, end) =
                             decode::base64_open(&buf[start..at.range.end], keep, |from| {
                                 parts.end_from(start + from) - start
@@ -273,7 +274,7 @@ impl<'r> Walker<'r> {
                         at.range.end = start + end;
                         (body, broken)
                     }
-                    None => decode::decode_attachment(cte.as_deref(), &buf[e.body.clone()], keep),
+                    None => decode::decode_attachment(cte, &buf[body.clone()], keep),
                 };
                 if broken {
                     self.out.malformed.insert(Malformed::BadTransferEncoding);
