@@ -23,6 +23,10 @@
 //! `pipeline / md5_fast` (or `/ md5_raw`) of the reported rates is the share of the pure
 //! hashing speed the pipeline keeps, and equals `time(md5_fast) / time(pipeline)`.
 //!
+//! **Allocator.** The bench runs with the `aptsim` binary's allocator (mimalloc,
+//! cli/src/main.rs), which the live proxy runs the pipeline with; OpenSSL allocates its
+//! digest contexts with the C library's either way.
+//!
 //! Run with `cargo bench -p aptsim-benches --bench pipeline`. Sample counts and times are kept
 //! small (flat sampling and 10 samples from 1 MB up) so that the whole run stays within a
 //! few minutes on a shared 2-core machine.
@@ -36,6 +40,10 @@ use aptsim_core::mime;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use mail_parser::MessageParser;
 use md5::{Digest, Md5};
+
+/// The allocator of the `aptsim` binary (cli/src/main.rs), which runs the live proxy.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn bench_case(c: &mut Criterion, case: &Case) {
     let sample = generate(case);

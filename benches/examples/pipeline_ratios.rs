@@ -8,6 +8,8 @@
 //! costs when it gets the core, which is what the ratio is about. Same inputs, same unit
 //! (decoded attachment bytes) as the criterion bench.
 //!
+//! Like the bench, it runs with the `aptsim` binary's allocator (mimalloc).
+//!
 //! Run with `cargo run --release -p aptsim-benches --example pipeline_ratios [CASE…]`
 //! (cases by name, e.g. `10KB_x1`; all when none); `ROUNDS=N` sets the rounds (default 40).
 
@@ -18,6 +20,10 @@ use std::time::Instant;
 use aptsim_benches::{CASES, NOW, generate, hold_policy, md5_fast, run_pipeline, warm_cache};
 use aptsim_core::mime;
 use md5::{Digest, Md5};
+
+/// The allocator of the `aptsim` binary (cli/src/main.rs), which runs the live proxy.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// How long one batch of calls runs, in seconds: long enough for the clock, short enough
 /// that most batches see no other process.

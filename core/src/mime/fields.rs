@@ -3,22 +3,66 @@
 //! even when its value is empty (mail-parser drops empty values; Python keeps them).
 //!
 //! The fields come from mail-parser ([`Fields::from_message`]) or, for a plain header block,
-//! from [`super::plain_header`], which reads them the same way without it; both hold the
-//! values as mail-parser's [`ContentType`], borrowed from the message where they can be.
+//! from [`super::plain_header`], which reads them the same way without it; both give the
+//! values extraction uses, borrowed from the message where they can be.
 
 use std::borrow::Cow;
 
 use mail_parser::{ContentType, HeaderName, HeaderValue, Message};
 
+/// A Content-Type or Content-Disposition field, as far as extraction reads it: its type
+/// and subtype, lower case, and the first value of each parameter it uses (mail-parser's
+/// [`ContentType::attribute`]: parameter names are lower case, values as written).
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct TypeField<'a> {
+    pub c_type: Cow<'a, str>,
+    pub c_subtype: Option<Cow<'a, str>>,
+    pub name: Option<Cow<'a, str>>,
+    pub filename: Option<Cow<'a, str>>,
+    pub boundary: Option<Cow<'a, str>>,
+}
+
+impl<'a> TypeField<'a> {
+    /// Keeps `value` when `name` is a parameter extraction uses and it is the first of it.
+    pub fn parameter(&mut self, name: &str, value: Cow<'a, str>) {
+        let slot = match name {
+            "name" => &mut self.name,
+            "filename" => &mut self.filename,
+            "boundary" => &mut self.boundary,
+            _ => return,
+        };
+        slot.get_or_insert(value);
+    }
+
+    /// A disposition of `attachment`.
+    pub fn is_attachment(&self) -> bool {
+        self.c_type.eq_ignore_ascii_case("attachment")
+    }
+}
+
+impl<'a> From<ContentType<'a>> for TypeField<'a> {
+    fn from(ct: ContentType<'a>) -> Self {
+        let mut field = TypeField {
+            c_type: ct.c_type,
+            c_subtype: ct.c_subtype,
+            ..TypeField::default()
+        };
+        for a in ct.attributes.into_iter().flatten() {
+            field.parameter(&a.name, a.value);
+        }
+        field
+    }
+}
+
 /// The MIME fields of one entity.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Fields<'a> {
     /// The first Content-Type field that parsed, the one that counts.
-    pub content_type: Option<ContentType<'a>>,
+    pub content_type: Option<TypeField<'a>>,
     /// How many Content-Type fields parsed: more than one is malformed.
     pub content_types: u32,
     /// The first Content-Disposition field that parsed.
-    pub disposition: Option<ContentType<'a>>,
+    pub disposition: Option<TypeField<'a>>,
     /// The first Content-Transfer-Encoding that is text.
     pub transfer_encoding: Option<Cow<'a, str>>,
     /// Raw text of the first Content-Type and Content-Disposition field (from after the
@@ -45,13 +89,17 @@ impl<'a> Fields<'a> {
                     f.raw_type.get_or_insert(raw);
                     if let HeaderValue::ContentType(ct) = value {
                         f.content_types += 1;
-                        f.content_type.get_or_insert(ct);
+                        if f.content_type.is_none() {
+                            f.content_type = Some(ct.into());
+                        }
                     }
                 }
                 (HeaderName::ContentDisposition, value) => {
                     f.raw_disposition.get_or_insert(raw);
-                    if let HeaderValue::ContentType(cd) = value {
-                        f.disposition.get_or_insert(cd);
+                    if let HeaderValue::ContentType(cd) = value
+                        && f.disposition.is_none()
+                    {
+                        f.disposition = Some(cd.into());
                     }
                 }
                 (HeaderName::ContentTransferEncoding, HeaderValue::Text(t)) => {
@@ -74,11 +122,8 @@ impl<'a> Fields<'a> {
         let from_disposition = self
             .disposition
             .as_ref()
-            .and_then(|cd| cd.attribute("filename"));
-        let from_type = self
-            .content_type
-            .as_ref()
-            .and_then(|ct| ct.attribute("name"));
+            .and_then(|cd| cd.filename.as_deref());
+        let from_type = self.content_type.as_ref().and_then(|ct| ct.name.as_deref());
         let name = match (from_disposition, from_type) {
             (Some(n), _) => Some(n.to_owned()),
             _ if self
@@ -96,6 +141,16 @@ impl<'a> Fields<'a> {
             None if attachment => Some(String::new()),
             None => None,
         }
+    }
+}
+
+/// Lower case, borrowed when it already is (mail-parser lowers types and parameter names
+/// the same way).
+pub(crate) fn lowercase(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
     }
 }
 

@@ -29,9 +29,7 @@
 
 use std::borrow::Cow;
 
-use mail_parser::{Attribute, ContentType};
-
-use super::fields::Fields;
+use super::fields::{Fields, TypeField, lowercase};
 use super::header_cost::{HeaderCost, PARAMETER_COST};
 
 /// A plain block's fields, and what mail-parser's reading of it would have cost.
@@ -107,24 +105,19 @@ impl<'a> Plain<'a> {
         };
         // From after the colon to the end of the field, as mail-parser's offsets span it.
         let value = &field[colon + 1..];
-        // One pass for what makes a MIME field not plain, and for its `;`s.
-        let (mut separators, mut encoded_word, mut quote) = (0u32, false, false);
-        let mut previous = 0u8;
-        for &b in value {
-            separators += u32::from(b == b';');
-            encoded_word |= previous == b'=' && b == b'?';
-            quote |= b == b'\'';
-            previous = b;
+        if kind == Mime::Unread {
+            // Only its cost matters: an encoded word (`=?`; `?` is the rarer byte) has one.
+            let encoded = memchr::memchr_iter(b'?', value).any(|i| i > 0 && value[i - 1] == b'=');
+            return (!encoded).then_some(());
         }
-        if encoded_word {
-            return None;
-        }
+        // Once for the whole value: then each token is a slice of it. The grammar below
+        // has no `?` and no `'` anywhere, so a value it takes costs nothing but its
+        // parameters, and no `;` but those it reads as separators.
+        let text = std::str::from_utf8(value).ok()?;
         let f = &mut self.fields;
         match kind {
             Mime::Type | Mime::Disposition => {
-                if quote {
-                    return None;
-                }
+                let (parsed, separators) = parameters(text)?;
                 // As `header_cost` counts them: every `;`, and every folded line.
                 let p = separators.saturating_add(folds);
                 self.cost.parameters = self.cost.parameters.max(p);
@@ -133,20 +126,21 @@ impl<'a> Plain<'a> {
                     .cost
                     .work
                     .saturating_add(pairs.saturating_mul(PARAMETER_COST));
-                let parsed = parameters(value)?;
-                if kind == Mime::Type {
-                    f.raw_type.get_or_insert(value);
+                let (raw, slot) = if kind == Mime::Type {
                     f.content_types += 1;
-                    f.content_type.get_or_insert(parsed);
+                    (&mut f.raw_type, &mut f.content_type)
                 } else {
-                    f.raw_disposition.get_or_insert(value);
-                    f.disposition.get_or_insert(parsed);
+                    (&mut f.raw_disposition, &mut f.disposition)
+                };
+                raw.get_or_insert(value);
+                if slot.is_none() {
+                    *slot = Some(parsed);
                 }
             }
             Mime::TransferEncoding => {
-                let mut c = Cursor::new(value);
+                let mut c = Cursor::new(text);
                 c.blanks();
-                let word = c.run(|b| (0x21..=0x7e).contains(&b))?;
+                let word = c.run(WORD)?;
                 c.blanks();
                 if !(c.line_end() && c.done()) {
                     return None;
@@ -180,16 +174,22 @@ fn mime_field(name: &[u8]) -> Option<Mime> {
 }
 
 /// A Content-Type or Content-Disposition value, from after the colon to the end of the
-/// field: `type[/subtype]` and its parameters, or `None` when it is not plain.
-fn parameters(value: &[u8]) -> Option<ContentType<'_>> {
+/// field: `type[/subtype]` and its parameters, and how many `;` it holds; `None` when it is
+/// not plain.
+fn parameters(value: &str) -> Option<(TypeField<'_>, u32)> {
+    let mut separators = 0u32;
     let mut c = Cursor::new(value);
     c.blanks();
-    let c_type = lower(c.run(is_token)?);
+    let c_type = lowercase(c.run(TOKEN)?);
     let c_subtype = match c.eat(b'/') {
-        true => Some(lower(c.run(is_token)?)),
+        true => Some(lowercase(c.run(TOKEN)?)),
         false => None,
     };
-    let mut attributes = Vec::new();
+    let mut parsed = TypeField {
+        c_type,
+        c_subtype,
+        ..TypeField::default()
+    };
     loop {
         c.blanks();
         if c.line_end() {
@@ -203,6 +203,7 @@ fn parameters(value: &[u8]) -> Option<ContentType<'_>> {
         if !c.eat(b';') {
             return None;
         }
+        separators += 1;
         // Blanks, and folds, before the next parameter.
         loop {
             c.blanks();
@@ -215,72 +216,89 @@ fn parameters(value: &[u8]) -> Option<ContentType<'_>> {
         if c.at_line_end() || c.peek() == Some(b';') {
             continue;
         }
-        let name = lower(c.run(is_token)?);
+        let name = lowercase(c.run(TOKEN)?);
         if !c.eat(b'=') {
             return None;
         }
         let value = if c.eat(b'"') {
-            let v = c.run(|b| b == b' ' || ((0x21..=0xff).contains(&b) && b != b'"' && b != b'\\'));
+            let v = c.run(QUOTED);
             if !c.eat(b'"') {
                 return None;
             }
             v?
         } else {
-            c.run(is_unquoted_value)?
+            c.run(UNQUOTED)?
         };
-        attributes.push(Attribute {
-            name,
-            value: Cow::Borrowed(value),
-        });
+        parsed.parameter(&name, Cow::Borrowed(value));
     }
-    Some(ContentType {
-        c_type,
-        c_subtype,
-        attributes: (!attributes.is_empty()).then_some(attributes),
-    })
+    Some((parsed, separators))
 }
 
 /// An RFC 2045 token byte, less `*` and `'` (RFC 2231's markers).
-fn is_token(b: u8) -> bool {
-    // A `match`, not a search of a list of specials: this runs on every byte of a MIME field.
+const fn is_token(b: u8) -> bool {
     match b {
         b'(' | b')' | b'<' | b'>' | b'@' | b',' | b';' | b':' | b'\\' | b'"' | b'/' | b'['
         | b']' | b'?' | b'=' | b'*' | b'\'' => false,
-        _ => (0x21..=0x7e).contains(&b),
+        _ => b >= 0x21 && b <= 0x7e,
     }
 }
 
 /// A byte of an unquoted parameter value as mail-parser reads one to its end: anything
-/// printable but the bytes that end it or start something else (`;`, `"`, `\`, comments).
-fn is_unquoted_value(b: u8) -> bool {
+/// printable but the bytes that end it or start something else (`;`, `"`, `\`, comments),
+/// and `?` and `'`, which plain values do not have.
+const fn is_unquoted_value(b: u8) -> bool {
     match b {
-        b';' | b'"' | b'\\' | b'(' | b')' | b'\'' => false,
-        _ => (0x21..=0x7e).contains(&b),
+        b';' | b'"' | b'\\' | b'(' | b')' | b'\'' | b'?' => false,
+        _ => b >= 0x21 && b <= 0x7e,
     }
 }
 
-/// Lower case, borrowed when it already is (mail-parser lowers names the same way).
-fn lower(s: &str) -> Cow<'_, str> {
-    if s.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(s.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(s)
+/// A byte of a quoted parameter value: a space, anything printable or UTF-8 but the bytes
+/// that end it (`"`, and `\`, which would escape), and `;`, `?` and `'`, which plain values
+/// do not have (so that the value's `;`s are its separators and it holds no encoded word).
+const fn is_quoted(b: u8) -> bool {
+    match b {
+        b'"' | b'\\' | b';' | b'?' | b'\'' => false,
+        _ => b == b' ' || b >= 0x21,
     }
 }
+
+/// Byte classes for [`Cursor::run`], one bit each: a table lookup per byte of a MIME field
+/// rather than a chain of compares (header reading is a tenth of a small message's
+/// pipeline).
+const TOKEN: u8 = 1;
+const UNQUOTED: u8 = 2;
+const QUOTED: u8 = 4;
+/// What a Content-Transfer-Encoding's word is made of: printable, no `?`.
+const WORD: u8 = 8;
+
+static CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = (is_token(b) as u8 * TOKEN)
+            | (is_unquoted_value(b) as u8 * UNQUOTED)
+            | (is_quoted(b) as u8 * QUOTED)
+            | ((b >= 0x21 && b <= 0x7e && b != b'?') as u8 * WORD);
+        i += 1;
+    }
+    table
+};
 
 /// A position in a field value.
 struct Cursor<'a> {
-    s: &'a [u8],
+    s: &'a str,
     i: usize,
 }
 
 impl<'a> Cursor<'a> {
-    fn new(s: &'a [u8]) -> Self {
+    fn new(s: &'a str) -> Self {
         Cursor { s, i: 0 }
     }
 
     fn peek(&self) -> Option<u8> {
-        self.s.get(self.i).copied()
+        self.s.as_bytes().get(self.i).copied()
     }
 
     fn done(&self) -> bool {
@@ -304,7 +322,7 @@ impl<'a> Cursor<'a> {
     fn at_line_end(&self) -> bool {
         match self.peek() {
             Some(b'\n') => true,
-            Some(b'\r') => self.s.get(self.i + 1) == Some(&b'\n'),
+            Some(b'\r') => self.s.as_bytes().get(self.i + 1) == Some(&b'\n'),
             _ => false,
         }
     }
@@ -323,17 +341,17 @@ impl<'a> Cursor<'a> {
         true
     }
 
-    /// The longest run of bytes that `keep` takes, as text; `None` when it is empty or not
-    /// UTF-8 (quoted values may carry UTF-8, which mail-parser keeps as it is).
-    fn run(&mut self, keep: impl Fn(u8) -> bool) -> Option<&'a str> {
+    /// The longest run of bytes of `class` ([`CLASSES`]); `None` when it is empty. Tokens
+    /// are ASCII and quoted values end at `"`, so a run is whole characters (quoted values
+    /// may carry UTF-8, which mail-parser keeps as it is).
+    fn run(&mut self, class: u8) -> Option<&'a str> {
         let start = self.i;
-        while self.peek().is_some_and(&keep) {
-            self.i += 1;
-        }
-        let run = &self.s[start..self.i];
-        if run.is_empty() {
-            return None;
-        }
-        std::str::from_utf8(run).ok()
+        let rest = self.s.as_bytes().get(start..)?;
+        let n = rest
+            .iter()
+            .position(|&b| CLASSES[usize::from(b)] & class == 0)
+            .unwrap_or(rest.len());
+        self.i += n;
+        (n > 0).then(|| self.s.get(start..self.i)).flatten()
     }
 }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use mail_parser::MessageParser;
 
+use super::fields::lowercase;
 use super::parts::{Head, Parts};
 use super::{
     Attachment, Extraction, File, Malformed, MimeLimits, UNWALKED_NAME, decode, header_parser,
@@ -205,18 +206,18 @@ impl<'r> Walker<'r> {
             self.out.malformed.insert(Malformed::DuplicateContentType);
         }
         let content_type = fields.content_type.as_ref();
+        // Both readings give the type lowercased already: borrowed, not copied, unless it is
+        // an attachment's.
         let (ctype, subtype) = match content_type {
             Some(ct) => (
-                ct.ctype().to_ascii_lowercase(),
-                ct.subtype()
-                    .map(str::to_ascii_lowercase)
-                    .unwrap_or_default(),
+                lowercase(&ct.c_type),
+                ct.c_subtype.as_deref().map(lowercase).unwrap_or_default(),
             ),
-            None if in_digest => ("message".to_owned(), "rfc822".to_owned()),
-            None => ("text".to_owned(), "plain".to_owned()),
+            None if in_digest => (Cow::from("message"), Cow::from("rfc822")),
+            None => (Cow::from("text"), Cow::from("plain")),
         };
         let boundary = content_type
-            .and_then(|ct| ct.attribute("boundary"))
+            .and_then(|ct| ct.boundary.as_deref())
             .map(|b| b.as_bytes().to_vec());
         let cte = fields.transfer_encoding.as_deref();
         let leaf = ctype != "message" && !(ctype == "multipart" && boundary.is_some());
@@ -224,7 +225,7 @@ impl<'r> Walker<'r> {
             settle(&mut at, &mut open);
         }
         body.end = body.end.min(at.range.end);
-        match (ctype.as_str(), subtype.as_str(), boundary) {
+        match (ctype.as_ref(), subtype.as_ref(), boundary) {
             ("multipart", _, Some(boundary)) => {
                 let here = at.span(at.range.clone());
                 if depth >= self.limits.max_depth {
@@ -281,9 +282,9 @@ impl<'r> Walker<'r> {
                 }
                 // Joined by hand: `format!` alone was 2 % of a 10 KB message's pipeline.
                 let content_type = if subtype.is_empty() {
-                    ctype
+                    ctype.into_owned()
                 } else {
-                    let mut t = ctype;
+                    let mut t = ctype.into_owned();
                     t.reserve_exact(subtype.len() + 1);
                     t.push('/');
                     t.push_str(&subtype);
