@@ -78,7 +78,8 @@ pub enum Rewrite {
 /// One piece of the message and what takes its place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edit {
-    /// The bytes of the original message replaced (an [`crate::mime::Attachment::span`]).
+    /// The bytes of the original message replaced (an [`crate::mime::Attachment::span`]),
+    /// or an empty span where a line goes in ([`Replacement::EndOfHeader`]).
     pub span: Range<usize>,
     /// What takes their place.
     pub with: Replacement,
@@ -99,6 +100,10 @@ pub enum Replacement {
         /// Lock the raw bytes rather than the decoded ones.
         raw: bool,
     },
+    /// An empty line where a header block that none ended stops
+    /// ([`crate::mime::Extraction::unended_headers`]), written with a replacement inside its
+    /// entity: the replacement's own empty line would otherwise end the block further on.
+    EndOfHeader,
 }
 
 impl Rewrite {
@@ -149,6 +154,20 @@ impl Rewrite {
                 with,
             });
         }
+        // A container whose header block no empty line ended, with a piece replaced in its
+        // body and not itself inside one: its block must still end where it was read to.
+        let mut ends = Vec::new();
+        for h in &extraction.unended_headers {
+            let inside = |e: &Edit| h.start <= e.span.start && e.span.end <= h.end;
+            let covered = |e: &Edit| e.span.start < h.start && h.start < e.span.end;
+            if edits.iter().any(inside) && !edits.iter().any(covered) {
+                ends.push(Edit {
+                    span: h.start..h.start,
+                    with: Replacement::EndOfHeader,
+                });
+            }
+        }
+        edits.extend(ends);
         Rewrite::Pieces(edits)
     }
 
@@ -181,12 +200,7 @@ impl Rewrite {
             Rewrite::Pieces(edits) => {
                 let written = edits
                     .iter()
-                    .map(|e| {
-                        (
-                            e.span.clone(),
-                            write_part(e.with.part(raw, e, limits), crlf),
-                        )
-                    })
+                    .map(|e| (e.span.clone(), e.with.bytes(raw, e, limits, crlf)))
                     .collect();
                 splice(raw, written)
             }
@@ -196,34 +210,52 @@ impl Rewrite {
 }
 
 impl Replacement {
-    fn part(&self, raw: &[u8], edit: &Edit, limits: &MimeLimits) -> MimePart<'static> {
+    /// What is written in place of `edit`'s span.
+    fn bytes(&self, raw: &[u8], edit: &Edit, limits: &MimeLimits, crlf: bool) -> Vec<u8> {
         match self {
-            Replacement::Notice(text) => MimePart::raw(notice_part(text)),
+            Replacement::Notice(text) => write_part(MimePart::raw(notice_part(text)), crlf),
             Replacement::Lock {
                 name,
                 md5,
                 raw: as_is,
-            } => {
-                let span = raw.get(edit.span.clone()).unwrap_or_default();
-                let original = if *as_is {
-                    span.to_vec()
+            } => write_part(locked_part(raw, edit, limits, name, md5, *as_is), crlf),
+            Replacement::EndOfHeader => {
+                if crlf {
+                    b"\r\n".to_vec()
                 } else {
-                    crate::mime::decode_part(span, limits)
-                };
-                // The name is the sender's: no control character of it reaches a header.
-                let name: String = name
-                    .chars()
-                    .map(|c| if c.is_control() { '_' } else { c })
-                    .collect();
-                MimePart::new("application/octet-stream", lock(&original))
-                    .attachment(format!("{name}.locked"))
-                    .header(
-                        "X-APT-Locked",
-                        mail_builder::headers::raw::Raw::new(md5.to_hex()),
-                    )
+                    b"\n".to_vec()
+                }
             }
         }
     }
+}
+
+/// The locked copy of `edit`'s piece, named after `name`.
+fn locked_part(
+    raw: &[u8],
+    edit: &Edit,
+    limits: &MimeLimits,
+    name: &str,
+    md5: &Md5,
+    as_is: bool,
+) -> MimePart<'static> {
+    let span = raw.get(edit.span.clone()).unwrap_or_default();
+    let original = if as_is {
+        span.to_vec()
+    } else {
+        crate::mime::decode_part(span, limits)
+    };
+    // The name is the sender's: no control character of it reaches a header.
+    let name: String = name
+        .chars()
+        .map(|c| if c.is_control() { '_' } else { c })
+        .collect();
+    MimePart::new("application/octet-stream", lock(&original))
+        .attachment(format!("{name}.locked"))
+        .header(
+            "X-APT-Locked",
+            mail_builder::headers::raw::Raw::new(md5.to_hex()),
+        )
 }
 
 /// A new message in place of `raw`: its header fields, less its MIME ones, and `text`.
@@ -455,7 +487,8 @@ fn line_ends(crlf_text: Vec<u8>, crlf: bool) -> Vec<u8> {
 /// Applies non-overlapping edits; where spans overlap (files of one encoded attached message)
 /// the first edit wins, since they all replace the same part.
 fn splice(raw: &[u8], mut edits: Vec<(Range<usize>, Vec<u8>)>) -> Vec<u8> {
-    edits.sort_by_key(|(span, _)| span.start);
+    // An empty span (a line put in) before a piece replaced from the same place.
+    edits.sort_by_key(|(span, _)| (span.start, span.end));
     let mut out = Vec::with_capacity(raw.len());
     let mut at = 0;
     for (span, replacement) in edits {

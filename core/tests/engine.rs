@@ -563,3 +563,52 @@ fn a1_lock_keeps_the_file_that_was_judged_when_a_part_names_two_encodings() {
         .expect("the locked copy");
     assert_eq!(rewrite::unlock(locked), Some(bad));
 }
+
+#[test]
+fn a1_a_rewrite_keeps_a_header_block_that_no_empty_line_ended_where_it_ended() {
+    // The message has no empty line: its header block ends at the first line that is no
+    // header field, what follows (here a field of 150 parameters) is preamble, and the
+    // attached file's base64 follows its part's header fields directly. The notice that
+    // replaces the file brings an empty line of its own; without one written where the
+    // block ended, a reader would run the block on to the notice's, take the preamble for
+    // header fields, and find the message over its parameter limit: one unscannable piece,
+    // not the message the gateway inspected (docs/fuzzing.md, finding 6).
+    let bad = content("bad", 200);
+    let many: String = (0..150).map(|i| format!("; p{i}=v")).collect();
+    let raw = format!(
+        "From: a@example.com\r\nSubject: no empty line\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"XX\"\r\n\
+         this line is no header field, so the block ends here\r\n\
+         Content-Type: multipart/mixed; boundary=\"YY\"{many}\r\n\
+         --XX\r\nContent-Type: application/octet-stream\r\n\
+         Content-Disposition: attachment; filename=\"bad.exe\"\r\n\
+         Content-Transfer-Encoding: base64\r\n{}\r\n--XX--\r\n",
+        base64_simd::STANDARD.encode_to_string(&bad)
+    )
+    .into_bytes();
+    let limits = MimeLimits::default();
+    let before = mime::extract(&raw, &limits);
+    assert_eq!(before.files.len(), 1, "the file is found: {before:?}");
+    assert!(!before.is_incomplete());
+    let mut cache = MemoryCache::default();
+    cache.insert(Md5::of(&bad), verdict(ThreatLevel::High), t(0));
+    let mut drop = hold_policy();
+    drop.levels.high.action = Action::Drop;
+    let outcome = inspect(Flavour::Smtp, &raw, &drop, &cache, t(0))
+        .poll_outcome()
+        .expect("the file is known");
+    let Decision::DeliverRewritten(plan) = outcome.decision else {
+        panic!("drop rewrites");
+    };
+    let new = plan.apply(&raw, &limits);
+    let after = mime::extract(&new, &limits);
+    assert!(
+        after.files.is_empty() && !after.is_incomplete(),
+        "the rewritten message reads as the one inspected, less the file: {after:?}"
+    );
+    let text = String::from_utf8_lossy(&new);
+    assert!(
+        text.contains("boundary=\"XX\"\r\n\r\nthis line is no header field"),
+        "the empty line goes where the block ended: {text}"
+    );
+}

@@ -234,6 +234,13 @@ pub struct Extraction {
     pub files: Vec<File>,
     /// What was malformed, each kind once.
     pub malformed: BTreeSet<Malformed>,
+    /// The entities of the raw message whose header block no empty line ended, in message
+    /// order: from where the block stopped (a line that is no header field, where the body
+    /// starts) to the entity's end. A rewrite inside one writes an empty line where it
+    /// stopped, or the replacement's own empty line would end the block further on and the
+    /// rewritten message would read differently from the one inspected (docs/fuzzing.md,
+    /// finding 6).
+    pub unended_headers: Vec<Range<usize>>,
 }
 
 impl Extraction {
@@ -314,6 +321,7 @@ pub fn not_extracted(raw: &[u8], reason: Unscannable) -> Extraction {
         files: vec![File::whole(0, &piece, Some(reason), None)],
         attachments: vec![piece],
         malformed: BTreeSet::new(),
+        unended_headers: Vec::new(),
     }
 }
 

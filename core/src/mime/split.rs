@@ -27,6 +27,9 @@ pub(crate) struct Entity<'a> {
     /// The header block held a line that is not a header field, or lacked the empty line
     /// that ends it.
     pub header_syntax: bool,
+    /// No empty line ended the block: it stopped at a line that is no header field, where
+    /// the body starts.
+    pub unended: bool,
 }
 
 /// Parses the header block at the start of `buf[range]`, or says which limit keeps it from
@@ -52,6 +55,7 @@ pub(crate) fn entity<'a>(
             fields: Some(plain.fields),
             body: range.start + body..range.end,
             header_syntax: false,
+            unended: false,
         });
     }
     let block = header_block(bytes);
@@ -69,6 +73,7 @@ pub(crate) fn entity<'a>(
         fields,
         body,
         header_syntax: block.syntax,
+        unended: block.end == block.body && 0 < block.end && block.end < bytes.len(),
     })
 }
 

@@ -202,6 +202,10 @@ impl<'r> Walker<'r> {
         if e.header_syntax {
             self.out.malformed.insert(Malformed::HeaderSyntax);
         }
+        // A container's header block that no empty line ended, in the raw message: the
+        // rewrite must keep it ending there (`Extraction::unended_headers`). A leaf's does
+        // not matter: a rewrite replaces a leaf whole.
+        let unended = e.unended && at.splice.is_none();
         if fields.content_types > 1 {
             self.out.malformed.insert(Malformed::DuplicateContentType);
         }
@@ -225,6 +229,9 @@ impl<'r> Walker<'r> {
             settle(&mut at, &mut open);
         }
         body.end = body.end.min(at.range.end);
+        if unended && !leaf {
+            self.out.unended_headers.push(body.start..at.range.end);
+        }
         match (ctype.as_ref(), subtype.as_ref(), boundary) {
             ("multipart", _, Some(boundary)) => {
                 let here = at.span(at.range.clone());
