@@ -138,8 +138,8 @@ impl Inspection {
         cache: &dyn VerdictCache,
         now: Timestamp,
     ) -> Self {
-        let mut status: Vec<(Md5, Status)> = Vec::new();
-        let mut first_file = Vec::new();
+        let mut status: Vec<(Md5, Status)> = Vec::with_capacity(extraction.files.len());
+        let mut first_file = Vec::with_capacity(extraction.files.len());
         let mut seen = BTreeSet::new();
         // Groups in message order: a lone file is its own group, the members of one archive
         // attachment share one (S3, S4); IMAP merges them all into one (I2).

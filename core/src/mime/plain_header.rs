@@ -29,7 +29,7 @@
 
 use std::borrow::Cow;
 
-use super::fields::{Fields, TypeField, lowercase};
+use super::fields::{Fields, TypeField};
 use super::header_cost::{HeaderCost, PARAMETER_COST};
 
 /// A plain block's fields, and what mail-parser's reading of it would have cost.
@@ -180,9 +180,9 @@ fn parameters(value: &str) -> Option<(TypeField<'_>, u32)> {
     let mut separators = 0u32;
     let mut c = Cursor::new(value);
     c.blanks();
-    let c_type = lowercase(c.run(TOKEN)?);
+    let c_type = c.token()?;
     let c_subtype = match c.eat(b'/') {
-        true => Some(lowercase(c.run(TOKEN)?)),
+        true => Some(c.token()?),
         false => None,
     };
     let mut parsed = TypeField {
@@ -216,7 +216,7 @@ fn parameters(value: &str) -> Option<(TypeField<'_>, u32)> {
         if c.at_line_end() || c.peek() == Some(b';') {
             continue;
         }
-        let name = lowercase(c.run(TOKEN)?);
+        let name = c.token()?;
         if !c.eat(b'=') {
             return None;
         }
@@ -271,6 +271,8 @@ const UNQUOTED: u8 = 2;
 const QUOTED: u8 = 4;
 /// What a Content-Transfer-Encoding's word is made of: printable, no `?`.
 const WORD: u8 = 8;
+/// An upper-case letter, which a token is lowered for.
+const UPPER: u8 = 16;
 
 static CLASSES: [u8; 256] = {
     let mut table = [0u8; 256];
@@ -280,7 +282,8 @@ static CLASSES: [u8; 256] = {
         table[i] = (is_token(b) as u8 * TOKEN)
             | (is_unquoted_value(b) as u8 * UNQUOTED)
             | (is_quoted(b) as u8 * QUOTED)
-            | ((b >= 0x21 && b <= 0x7e && b != b'?') as u8 * WORD);
+            | ((b >= 0x21 && b <= 0x7e && b != b'?') as u8 * WORD)
+            | (b.is_ascii_uppercase() as u8 * UPPER);
         i += 1;
     }
     table
@@ -339,6 +342,27 @@ impl<'a> Cursor<'a> {
         }
         self.i += 1 + usize::from(self.peek() == Some(b'\r'));
         true
+    }
+
+    /// A token, lower case as mail-parser lowers types and parameter names: borrowed unless
+    /// it has an upper-case letter, which the same pass notices.
+    fn token(&mut self) -> Option<Cow<'a, str>> {
+        let start = self.i;
+        let bytes = self.s.as_bytes();
+        let mut upper = false;
+        while let Some(&b) = bytes.get(self.i) {
+            let class = CLASSES[usize::from(b)];
+            if class & TOKEN == 0 {
+                break;
+            }
+            upper |= class & UPPER != 0;
+            self.i += 1;
+        }
+        let token = self.s.get(start..self.i).filter(|t| !t.is_empty())?;
+        Some(match upper {
+            true => Cow::Owned(token.to_ascii_lowercase()),
+            false => Cow::Borrowed(token),
+        })
     }
 
     /// The longest run of bytes of `class` ([`CLASSES`]); `None` when it is empty. Tokens
