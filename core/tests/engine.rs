@@ -19,6 +19,22 @@ fn verdict(level: ThreatLevel) -> Verdict {
     Verdict::from_level(level, &Thresholds::default())
 }
 
+/// The message the recipient gets when `bad` is known high and high's action is `action`:
+/// the rewrite the decision plans, applied.
+fn rewritten_for_high(raw: &[u8], bad: &[u8], action: Action) -> Vec<u8> {
+    let mut cache = MemoryCache::default();
+    cache.insert(Md5::of(bad), verdict(ThreatLevel::High), t(0));
+    let mut policy = hold_policy();
+    policy.levels.high.action = action;
+    let outcome = inspect(Flavour::Smtp, raw, &policy, &cache, t(0))
+        .poll_outcome()
+        .expect("the file is known");
+    let Decision::DeliverRewritten(plan) = outcome.decision else {
+        panic!("{action} rewrites");
+    };
+    plan.apply(raw, &policy.limits)
+}
+
 #[test]
 fn s1_release_delivers_at_once_and_submits_in_background() {
     let raw = message(&[("a.pdf", content("a", 500))]);
@@ -297,15 +313,7 @@ fn a1_block_refuses_the_site_and_lock_keeps_a_locked_copy() {
     assert_eq!(outcome.block_for, Some(Duration::from_secs(1_200)));
     assert!(matches!(outcome.decision, Decision::DeliverRewritten(_)));
 
-    let mut lock = hold_policy();
-    lock.levels.high.action = Action::Lock;
-    let outcome = inspect(Flavour::Smtp, &raw, &lock, &cache, t(0))
-        .poll_outcome()
-        .expect("known");
-    let Decision::DeliverRewritten(plan) = outcome.decision else {
-        panic!("lock rewrites");
-    };
-    let new = plan.apply(&raw, &MimeLimits::default());
+    let new = rewritten_for_high(&raw, &bad, Action::Lock);
     let x = mime::extract_with_contents(&new, &MimeLimits::default());
     assert_eq!(x.files.len(), 1);
     assert_eq!(x.files[0].name, "bad.exe.locked");
@@ -543,17 +551,7 @@ fn a1_lock_keeps_the_file_that_was_judged_when_a_part_names_two_encodings() {
          {encoded}\r\n--XX--\r\n"
     )
     .into_bytes();
-    let mut cache = MemoryCache::default();
-    cache.insert(Md5::of(&bad), verdict(ThreatLevel::High), t(0));
-    let mut lock = hold_policy();
-    lock.levels.high.action = Action::Lock;
-    let outcome = inspect(Flavour::Smtp, &raw, &lock, &cache, t(0))
-        .poll_outcome()
-        .expect("the file is known");
-    let Decision::DeliverRewritten(plan) = outcome.decision else {
-        panic!("lock rewrites");
-    };
-    let new = plan.apply(&raw, &MimeLimits::default());
+    let new = rewritten_for_high(&raw, &bad, Action::Lock);
     let x = mime::extract_with_contents(&new, &MimeLimits::default());
     let locked = x
         .files
@@ -590,17 +588,7 @@ fn a1_a_rewrite_keeps_a_header_block_that_no_empty_line_ended_where_it_ended() {
     let before = mime::extract(&raw, &limits);
     assert_eq!(before.files.len(), 1, "the file is found: {before:?}");
     assert!(!before.is_incomplete());
-    let mut cache = MemoryCache::default();
-    cache.insert(Md5::of(&bad), verdict(ThreatLevel::High), t(0));
-    let mut drop = hold_policy();
-    drop.levels.high.action = Action::Drop;
-    let outcome = inspect(Flavour::Smtp, &raw, &drop, &cache, t(0))
-        .poll_outcome()
-        .expect("the file is known");
-    let Decision::DeliverRewritten(plan) = outcome.decision else {
-        panic!("drop rewrites");
-    };
-    let new = plan.apply(&raw, &limits);
+    let new = rewritten_for_high(&raw, &bad, Action::Drop);
     let after = mime::extract(&new, &limits);
     assert!(
         after.files.is_empty() && !after.is_incomplete(),

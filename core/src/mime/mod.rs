@@ -2,7 +2,8 @@
 //!
 //! [`extract`] walks the message entity by entity (`walk`), under its own named
 //! [`MimeLimits`]. Each header block is parsed by mail-parser (RFC 2047/2231 names, folding,
-//! 8-bit junk); the parts of a multipart are found as they are walked (`parts`, with the
+//! 8-bit junk), or, when it is plain, read to the same fields in one pass without it
+//! (`plain_header`); the parts of a multipart are found as they are walked (`parts`, with the
 //! delimiter rules of `split`), and base64 bodies are decoded by a SIMD decoder that hashes
 //! as it goes and finds its part's end as it reads the body (`base64`), so that an
 //! attachment's text is read once. Together these keep the pipeline near raw MD5 speed

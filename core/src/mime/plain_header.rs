@@ -15,13 +15,14 @@
 //!
 //! - every line is a field (a printable name and `:`) or continues one, up to the empty
 //!   line that ends the block;
-//! - no `=?` in any MIME field (no RFC 2047 decoding, no encoded-word cost) and no `'` in a
-//!   Content-Type or Content-Disposition (no RFC 2231 decoding, no quote cost);
+//! - no `=?` in any MIME field (no RFC 2047 decoding, no encoded-word cost);
 //! - a Content-Type or Content-Disposition is `type[/subtype]` and `; name=value`
 //!   parameters, each name and type an RFC 2045 token (without `*` and `'`), each value a
-//!   token or a non-empty quoted string without `\`; blanks around `;` only, and a field
-//!   folded only after a `;`, where mail-parser's reading does not depend on its state;
-//! - a Content-Transfer-Encoding is one word on one line.
+//!   token or a non-empty quoted string, neither holding `\`, `;`, `?` or `'` (so no
+//!   escapes, no RFC 2231 decoding or quote cost, and no `;` but the separators);
+//!   blanks around `;` only, and a field folded only after a `;`, where mail-parser's
+//!   reading does not depend on its state;
+//! - a Content-Transfer-Encoding is one word, without `?`, on one line.
 //!
 //! The property tests below hold [`read`] to mail-parser's reading on generated blocks,
 //! plain and not, and the extraction tests hold the whole walk to the reference that reads

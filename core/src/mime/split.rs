@@ -1,8 +1,9 @@
 //! MIME structure at memory speed: where each entity's headers and body are, and where the
 //! parts of a multipart begin and end (RFC 2046 §5.1.1).
 //!
-//! Header blocks are parsed by mail-parser (`parse_headers`: RFC 2047/2231 names, folding,
-//! 8-bit junk — its proven code), but bodies are never walked byte by byte: delimiters are
+//! A plain header block is read by [`super::plain_header`] in one pass; any other is parsed
+//! by mail-parser (`parse_headers`: RFC 2047/2231 names, folding, 8-bit junk — its proven
+//! code), to the same fields. Bodies are never walked byte by byte: delimiters are
 //! found with `memchr::memmem` (SIMD), so a 10 MB base64 attachment costs one fast search
 //! rather than a byte loop. The walk finds parts with `parts`, which reads them one at a
 //! time by these same rules ([`delimiter_line`], [`part_end`]); [`split`] splits a whole
