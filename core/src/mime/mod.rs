@@ -235,12 +235,13 @@ pub struct Extraction {
     pub files: Vec<File>,
     /// What was malformed, each kind once.
     pub malformed: BTreeSet<Malformed>,
-    /// The entities of the raw message whose header block no empty line ended, in message
-    /// order: from where the block stopped (a line that is no header field, where the body
-    /// starts) to the entity's end. A rewrite inside one writes an empty line where it
-    /// stopped, or the replacement's own empty line would end the block further on and the
-    /// rewritten message would read differently from the one inspected (docs/fuzzing.md,
-    /// finding 6).
+    /// The containers (multiparts and attached messages) of the raw message, outside
+    /// decoded copies, whose header block no empty line ended but a line that is no header
+    /// field, before the entity's end; in message order, each from where the block stopped
+    /// (where the body starts) to the entity's end. A rewrite inside one writes an empty line
+    /// where it stopped, or the replacement's own empty line would end the block further on
+    /// and the rewritten message would read differently from the one inspected
+    /// (docs/fuzzing.md, finding 6). A leaf needs none: a rewrite replaces it whole.
     pub unended_headers: Vec<Range<usize>>,
 }
 

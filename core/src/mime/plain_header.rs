@@ -18,10 +18,11 @@
 //! - no `=?` in any MIME field (no RFC 2047 decoding, no encoded-word cost);
 //! - a Content-Type or Content-Disposition is `type[/subtype]` and `; name=value`
 //!   parameters, each name and type an RFC 2045 token (without `*` and `'`), each value a
-//!   token or a non-empty quoted string, neither holding `\`, `;`, `?` or `'` (so no
-//!   escapes, no RFC 2231 decoding or quote cost, and no `;` but the separators);
-//!   blanks around `;` only, and a field folded only after a `;`, where mail-parser's
-//!   reading does not depend on its state;
+//!   run of printable bytes that mail-parser reads to its end ([`is_unquoted_value`]) or a
+//!   non-empty quoted string, neither holding `\`, `;`, `?` or `'` (so no escapes, no
+//!   RFC 2231 decoding or quote cost, and no `;` but the separators); blanks before the
+//!   type, around `;` and at the end only, and a field folded only after a `;`, where
+//!   mail-parser's reading does not depend on its state;
 //! - a Content-Transfer-Encoding is one word, without `?`, on one line.
 //!
 //! The property tests below hold [`read`] to mail-parser's reading on generated blocks,
@@ -254,9 +255,10 @@ const fn is_unquoted_value(b: u8) -> bool {
     }
 }
 
-/// A byte of a quoted parameter value: a space, anything printable or UTF-8 but the bytes
-/// that end it (`"`, and `\`, which would escape), and `;`, `?` and `'`, which plain values
-/// do not have (so that the value's `;`s are its separators and it holds no encoded word).
+/// A byte of a quoted parameter value: a space, or any byte from `!` up (DEL and UTF-8
+/// too, which mail-parser keeps as they are) but the bytes that end it (`"`, and `\`, which
+/// would escape), and `;`, `?` and `'`, which plain values do not have (so that the value's
+/// `;`s are its separators and it holds no encoded word).
 const fn is_quoted(b: u8) -> bool {
     match b {
         b'"' | b'\\' | b';' | b'?' | b'\'' => false,

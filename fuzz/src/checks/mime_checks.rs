@@ -213,7 +213,7 @@ pub fn fail_closed(raw: &[u8], limits: &MimeLimits) {
     let budget = mime::work_budget(raw.len()).max(mime::work_budget(out.len()))
         + 64 * extraction.files.len() as u64;
     // Under the default limits as they are: a rewrite keeps every header block ending where
-    // the gateway read it end (docs/fuzzing.md, findings 5 and 6).
+    // the gateway read it to end (docs/fuzzing.md, findings 5 and 6).
     let again = mime::extract_with_work_budget(&out, &MimeLimits::default(), budget);
     let not_allowed: BTreeSet<Md5> = outcome
         .files
