@@ -156,11 +156,18 @@ impl Rewrite {
         }
         // A container whose header block no empty line ended, with a piece replaced in its
         // body and not itself inside one: its block must still end where it was read to.
+        // The pieces are disjoint (or the same): sorted, one binary search finds the first
+        // at or after the block's end, and only the one before it can cover that point.
+        // (This runs where the decision is taken, on the proxy's event loop: no search per
+        // pair of a hostile message's thousands of parts.)
+        let mut spans: Vec<Range<usize>> = edits.iter().map(|e| e.span.clone()).collect();
+        spans.sort_by_key(|s| (s.start, s.end));
         let mut ends = Vec::new();
         for h in &extraction.unended_headers {
-            let inside = |e: &Edit| h.start <= e.span.start && e.span.end <= h.end;
-            let covered = |e: &Edit| e.span.start < h.start && h.start < e.span.end;
-            if edits.iter().any(inside) && !edits.iter().any(covered) {
+            let next = spans.partition_point(|s| s.start < h.start);
+            let inside = spans.get(next).is_some_and(|s| s.end <= h.end);
+            let covered = next.checked_sub(1).is_some_and(|i| h.start < spans[i].end);
+            if inside && !covered {
                 ends.push(Edit {
                     span: h.start..h.start,
                     with: Replacement::EndOfHeader,
