@@ -214,7 +214,12 @@ fn rewrites_reread_as_the_original_less_the_pieces(raw: &[u8]) -> usize {
         let budget = mime::work_budget(raw.len()).max(mime::work_budget(out.len()))
             + 64 * x.files.len() as u64;
         let again = mime::extract_with_work_budget(&out, &limits, budget);
-        let replaced: Vec<_> = edits.iter().map(|e| e.span.clone()).collect();
+        // The pieces replaced; an empty span is a line put in, and replaces nothing.
+        let replaced: Vec<_> = edits
+            .iter()
+            .map(|e| e.span.clone())
+            .filter(|s| !s.is_empty())
+            .collect();
         let kept = x.files.iter().filter(|f| {
             let span = &x.attachments[f.attachment].span;
             !replaced
