@@ -14,9 +14,9 @@
 //! verdict cache (X6). The IMAP side (server, clients, mailbox messages) exists only when the
 //! spec has one ([`ImapSide`]).
 //!
-//! The actix `System` runs on a tokio current-thread runtime started paused: whenever every
-//! actor waits, time jumps to the next timer, so days of queue retries take milliseconds
-//! (ARCHITECTURE.md, principle 3). Nothing in a run reads the wall clock, touches a socket or
+//! The actix `System` runs the world on its own timeline (`aptsim_simulator::timeline`):
+//! whenever every actor waits, time jumps to the next timer, so days of queue retries take
+//! milliseconds (ARCHITECTURE.md, principle 3). Nothing in a run reads the wall clock, touches a socket or
 //! a file, or spawns a thread, so the same spec and seed give the same trace (N8).
 
 use std::cell::RefCell;
@@ -45,6 +45,7 @@ use aptsim_peers::smtp::presets::SenderPreset;
 use aptsim_peers::smtp::receiver::ReceiverConfig;
 use aptsim_simulator::clock::{self, Clock};
 use aptsim_simulator::link::Link;
+use aptsim_simulator::timeline;
 use aptsim_simulator::trace::{Record, Recorder, TraceLine};
 
 use aptsim_simulator::faults::{Fault, FaultAction, LinkName};
@@ -115,15 +116,7 @@ pub fn run(spec: WorldSpec) -> RunResult {
 /// it to observers, or both).
 pub fn run_recorded(spec: WorldSpec, trace: &Recorder) {
     let recorder = trace.clone();
-    let mut cached_now = None;
-    let system = System::with_tokio_rt(|| {
-        // Building a current-thread runtime only fails if the OS refuses a timer.
-        let (runtime, cached) = clock::paused_runtime().expect("tokio current-thread runtime");
-        cached_now = Some(cached);
-        runtime
-    });
-    system.block_on(async move { populate_and_wait(spec, recorder).await });
-    drop(cached_now);
+    timeline::block_on(populate_and_wait(spec, recorder));
 }
 
 async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
@@ -215,7 +208,7 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
         for (at, rcpt, message) in imap.mailbox_messages.clone() {
             let to = imap_server.clone();
             actix::spawn(async move {
-                tokio::time::sleep(at).await;
+                timeline::sleep(at).await;
                 if let Some(to) = to {
                     to.do_send(MailboxDelivery {
                         rcpt,
@@ -254,7 +247,7 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
             _ => None,
         };
         actix::spawn(async move {
-            tokio::time::sleep(fault.at).await;
+            timeline::sleep(fault.at).await;
             let apply = |on: bool| match fault.action {
                 FaultAction::DatacenterUnreachable => dc.do_send(SetOutage(if on {
                     Outage::Unreachable
@@ -305,7 +298,7 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
                 },
             );
             if let Some(d) = fault.duration {
-                tokio::time::sleep(d).await;
+                timeline::sleep(d).await;
                 apply(false);
                 trace.record(
                     clock.now(),
@@ -319,10 +312,7 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
             }
         });
     }
-    // The world's future is polled at every wake of the runtime: a plain `sleep` here would
-    // register itself again each time (timer::until).
     // Capped at about 30 years, as `sleep` caps its delay.
-    let horizon =
-        tokio::time::Instant::now() + spec.horizon.min(Duration::from_secs(86_400 * 365 * 30));
-    aptsim_simulator::timer::until(horizon).await;
+    let horizon = clock::now() + spec.horizon.min(Duration::from_secs(86_400 * 365 * 30));
+    timeline::sleep_until(horizon).await;
 }

@@ -2,6 +2,7 @@
 //! the cast, whose actors (`aptsim-actors`) use it.
 //!
 //! # Layout
+//! - [`timeline`]: the world's own clock, its timers, and the loop that runs a world.
 //! - [`clock`]: virtual time since the world started.
 //! - [`timer`]: timers that stay cheap by the thousand.
 //! - [`link`]: connection events between actors, and links with latency and cuts.
@@ -26,6 +27,7 @@ pub mod msg_key;
 pub mod observe;
 pub mod retransmit;
 pub mod rng;
+pub mod timeline;
 pub mod timer;
 pub mod trace;
 pub mod trace_file;

@@ -211,8 +211,7 @@ impl Link {
         let to = to.clone();
         let cut = self.cut.clone();
         let arrival = self.next_arrival();
-        actix::spawn(async move {
-            tokio::time::sleep_until(arrival).await;
+        crate::timeline::call_at(arrival, move || {
             if !cut.get() {
                 to.do_send(msg);
             }
@@ -274,8 +273,7 @@ impl Link {
     /// none is left. Arrival times never go back (one latency, a clock that only moves
     /// forward), so the queue is in arrival order. One timer, reset for each arrival time.
     async fn deliver(self) {
-        let timer = tokio::time::sleep_until(clock::now());
-        tokio::pin!(timer);
+        let mut timer = crate::timeline::sleep_until(clock::now());
         loop {
             let next = std::future::poll_fn(|cx| {
                 let mut delivery = self.delivery.borrow_mut();
@@ -288,8 +286,8 @@ impl Link {
                 }
             })
             .await;
-            timer.as_mut().reset(next);
-            timer.as_mut().await;
+            timer.reset(next);
+            (&mut timer).await;
             // Everything due by now, in order: the timer's wheel ticks in milliseconds.
             let now = clock::now();
             loop {
@@ -374,7 +372,7 @@ impl Link {
     /// the stack gives up (then the connection is aborted).
     async fn retransmit(self, id: u64, sent: Instant, backoff: Backoff) {
         for offset in backoff.retransmissions {
-            tokio::time::sleep_until(sent + offset + self.latency).await;
+            crate::timeline::sleep_until(sent + offset + self.latency).await;
             if !self.is_cut() {
                 let Some(stalled) = self.unstall(id) else {
                     return;
@@ -390,7 +388,7 @@ impl Link {
                 return;
             }
         }
-        tokio::time::sleep_until(sent + backoff.give_up).await;
+        crate::timeline::sleep_until(sent + backoff.give_up).await;
         let Some(stalled) = self.unstall(id) else {
             return;
         };

@@ -1,10 +1,10 @@
-//! Timers on virtual time that scale: each pending timer is its own tokio task that sends a
-//! message to its actor when it fires.
+//! Timers that send a message to an actor when they fire, set on the world's timeline
+//! ([`crate::timeline`]).
 //!
 //! actix's `ctx.run_later` keeps timers inside the actor's context and polls every pending
 //! one each time the actor wakes, so an actor with thousands of timers (a queue of messages,
-//! a session timer per connection) spends quadratic time polling them. tokio's timer wheel
-//! wakes only the timer that is due.
+//! a session timer per connection) spends quadratic time polling them. The timeline's queue
+//! fires only the timer that is due, and sends its message without a task of its own.
 //!
 //! A session's timer is kept in an [`Armed`], which cancels it once nobody waits for it: when
 //! an earlier deadline replaces it, or when the session is gone and its `Armed` dropped. Most
@@ -17,11 +17,12 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use aptsim_core::clock::Timestamp;
-use tokio::task::AbortHandle;
+
+use crate::timeline::{self, Key};
 
 /// A started timer. Dropping it leaves it running; [`Armed`] cancels the one it keeps.
 #[derive(Debug)]
-pub struct Timer(AbortHandle);
+pub struct Timer(Key);
 
 /// Sends `msg` to `to` after `delay`. `to` may be shared ([`Rc`]): an actor that starts
 /// many timers makes its own recipient once.
@@ -31,17 +32,11 @@ where
     M::Result: Send,
 {
     let to = to.into();
-    // The deadline from the thread's cached instant: the same value `sleep` would read
-    // from the clock, since the clock does not move before the task first runs.
-    let deadline = crate::clock::now().checked_add(delay);
-    let task = actix::spawn(async move {
-        match deadline {
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => tokio::time::sleep(delay).await,
-        }
-        to.do_send(msg);
-    });
-    Timer(task.abort_handle())
+    let now = crate::clock::now();
+    let at = now
+        .checked_add(delay)
+        .unwrap_or(now + Duration::from_secs(86_400 * 365 * 30));
+    Timer(timeline::call_at(at, move || to.do_send(msg)))
 }
 
 /// The one pending timer of a machine, kept at its earliest deadline; cancelled when it is
@@ -61,7 +56,7 @@ impl Armed {
             return;
         }
         if let Some((_, replaced)) = self.0.replace((due, start(due))) {
-            replaced.0.abort();
+            timeline::cancel(replaced.0);
         }
     }
 
@@ -84,40 +79,9 @@ impl Armed {
 impl Drop for Armed {
     fn drop(&mut self) {
         if let Some((_, pending)) = self.0.take() {
-            pending.0.abort();
+            timeline::cancel(pending.0);
         }
     }
-}
-
-/// Waits until `at`, as `sleep_until(at)` would, for the one future that the runtime polls
-/// every time it wakes: the world's own, which `LocalSet::run_until` polls before each
-/// round of tasks. A `Sleep` polled there registers its waker again at every poll, about
-/// once per park (3 % of a day's instructions). Here the deadline's timer is a task of its
-/// own that wakes this future once, and a poll looks at the cached clock.
-///
-/// Ready at the first poll at or after `at`, before any task runs at that instant: the
-/// same instant, and the same tasks left unrun, as the `Sleep` it replaces.
-pub async fn until(at: tokio::time::Instant) {
-    let waiting: Rc<std::cell::RefCell<Option<std::task::Waker>>> = Rc::default();
-    let wake = Rc::clone(&waiting);
-    let timer = actix::spawn(async move {
-        tokio::time::sleep_until(at).await;
-        if let Some(waker) = wake.borrow_mut().take() {
-            waker.wake();
-        }
-    });
-    std::future::poll_fn(|cx| {
-        if crate::clock::now() >= at {
-            return std::task::Poll::Ready(());
-        }
-        let mut slot = waiting.borrow_mut();
-        if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            *slot = Some(cx.waker().clone());
-        }
-        std::task::Poll::Pending
-    })
-    .await;
-    timer.abort();
 }
 
 #[cfg(test)]
@@ -147,7 +111,7 @@ mod tests {
         type Result = ();
 
         fn handle(&mut self, Due(due): Due, _: &mut Context<Self>) {
-            let ms = u64::try_from(self.start.elapsed().as_millis()).expect("ms");
+            let ms = u64::try_from((crate::clock::now() - self.start).as_millis()).expect("ms");
             self.fired.borrow_mut().push((ms, due));
         }
     }
@@ -156,7 +120,7 @@ mod tests {
     /// `start`).
     fn arm(armed: &mut Armed, next: u64, start: tokio::time::Instant, to: &Recipient<Due>) {
         armed.arm(Some(Timestamp::from_millis(next)), |due| {
-            let delay = Duration::from_millis(next).saturating_sub(start.elapsed());
+            let delay = Duration::from_millis(next).saturating_sub(crate::clock::now() - start);
             after(delay, to.clone(), Due(due.as_millis()))
         });
     }
@@ -168,8 +132,8 @@ mod tests {
     fn keeps_the_earliest_deadline_and_cancels_the_rest() {
         let fired: Fired = Rc::default();
         let got = Rc::clone(&fired);
-        crate::clock::paused_system().block_on(async move {
-            let start = tokio::time::Instant::now();
+        timeline::block_on(async move {
+            let start = crate::clock::now();
             let to = Sink { start, fired: got }.start().recipient();
             let t = Timestamp::from_millis;
 
@@ -185,35 +149,35 @@ mod tests {
             arm(&mut dropped, 7, start, &to);
             drop(dropped);
 
-            tokio::time::sleep(Duration::from_millis(30)).await;
+            timeline::sleep(Duration::from_millis(30)).await;
             assert!(!kept.fire(t(10)), "replaced");
             assert!(kept.fire(t(5)));
             assert_eq!(kept.due(), None);
             arm(&mut kept, 40, start, &to);
             assert_eq!(kept.due(), Some(t(40)));
-            tokio::time::sleep(Duration::from_millis(30)).await;
+            timeline::sleep(Duration::from_millis(30)).await;
         });
         assert_eq!(*fired.borrow(), vec![(5, 5), (40, 40)]);
     }
 
-    /// `until` is done at its deadline, with the clock there, before a task due at the same
-    /// instant has run (as `sleep_until` in the runtime's own future is), and does not wait
-    /// for other tasks' later timers.
+    /// The world's own future, waiting with `sleep_until`, is done at its deadline, with the
+    /// clock there, before a task due at the same instant has run, and does not wait for
+    /// other tasks' later timers.
     #[test]
-    fn until_ends_at_its_deadline_before_the_tasks_due_then() {
+    fn the_world_future_ends_at_its_deadline_before_the_tasks_due_then() {
         let ran: Rc<RefCell<Vec<u64>>> = Rc::default();
         let seen = Rc::clone(&ran);
-        let (ended_at, ran_by_then) = crate::clock::paused_system().block_on(async move {
-            let start = tokio::time::Instant::now();
+        let (ended_at, ran_by_then) = timeline::block_on(async move {
+            let start = crate::clock::now();
             for ms in [10, 50, 90] {
                 let ran = Rc::clone(&seen);
                 actix::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    timeline::sleep(Duration::from_millis(ms)).await;
                     ran.borrow_mut().push(ms);
                 });
             }
-            until(start + Duration::from_millis(50)).await;
-            (start.elapsed(), seen.borrow().clone())
+            timeline::sleep_until(start + Duration::from_millis(50)).await;
+            (crate::clock::now() - start, seen.borrow().clone())
         });
         assert_eq!(ended_at, Duration::from_millis(50));
         assert_eq!(ran_by_then, vec![10]);

@@ -31,12 +31,12 @@ impl Handler<Wire> for End {
             Wire::Closed { .. } => "FIN".to_owned(),
             other => format!("{other:?}"),
         };
-        let ms = self.start.elapsed().as_millis() as u64;
+        let ms = (aptsim_simulator::clock::now() - self.start).as_millis() as u64;
         self.log.borrow_mut().push((ms, msg.conn(), what));
     }
 }
 
-/// Runs `script` on a paused clock with two ends, `a` and `b`, and returns what `b` got.
+/// Runs `script` on a world's timeline with two ends, `a` and `b`, and returns what `b` got.
 fn run<F, Fut>(script: F) -> Vec<(u64, u64, String)>
 where
     F: FnOnce(Link, Rc<Recipient<Wire>>, Rc<Recipient<Wire>>) -> Fut + 'static,
@@ -44,8 +44,8 @@ where
 {
     let log: Log = Rc::default();
     let got = Rc::clone(&log);
-    aptsim_simulator::clock::paused_system().block_on(async move {
-        let start = tokio::time::Instant::now();
+    aptsim_simulator::timeline::block_on(async move {
+        let start = aptsim_simulator::clock::now();
         let a = End {
             start,
             log: Rc::default(),
@@ -58,7 +58,7 @@ where
         );
         script(Link::new(Duration::from_millis(5)), a, b).await;
         // Long enough for every retransmission of the cuts below.
-        tokio::time::sleep(Duration::from_secs(60)).await;
+        aptsim_simulator::timeline::sleep(Duration::from_secs(60)).await;
     });
     log.borrow().clone()
 }
@@ -77,9 +77,9 @@ fn segments_arrive_after_the_latency_in_order_also_after_an_idle_link() {
         link.send_stream(&a, &b, bytes(2, "two"));
         link.send_stream(&a, &b, Wire::Closed { conn: 1 });
         // The link has nothing on its way for a while, then carries more.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        aptsim_simulator::timeline::sleep(Duration::from_millis(100)).await;
         link.send_stream(&a, &b, bytes(1, "late"));
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        aptsim_simulator::timeline::sleep(Duration::from_millis(2)).await;
         link.send_stream(&a, &b, bytes(2, "later"));
     });
     // What is sent in one instant arrives in one instant, in the order sent.
@@ -100,7 +100,7 @@ fn a_segment_sent_into_a_cut_arrives_at_the_first_retransmission_after_the_repai
         link.set_cut(true);
         link.send_stream(&a, &b, bytes(1, "held"));
         link.send_stream(&a, &b, Wire::Closed { conn: 1 });
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        aptsim_simulator::timeline::sleep(Duration::from_millis(500)).await;
         link.set_cut(false);
     });
     // Linux's data retransmissions: 200 ms, then 600 ms after the first send (200 + 400);

@@ -1,0 +1,307 @@
+//! Virtual time, kept by the world itself: a queue of deadlines, and the loop that runs the
+//! world's tasks one instant at a time and then moves the clock to the next deadline
+//! (ARCHITECTURE.md, principle 3).
+//!
+//! Why not tokio's paused clock, on which worlds ran before: its clock moves only inside a
+//! park of the runtime, and a world paid two parks for every instant it passed through. The
+//! timers that fire in a park wake the world's tasks, and those wakes mark the runtime as
+//! woken, so the next park returns without moving the clock; only the one after it moves
+//! it. Each park also reads the real clock twice (tokio's busy-time metric) and walks the
+//! timer wheel. On a world of one message with a file after another, parks were a fifth of
+//! the run (docs/performance.md, "A clock of the world's own").
+//!
+//! How: [`run`] polls the world inside a `LocalSet` of its own, with a waker that only notes
+//! that something was woken. While something was, it polls again (a `LocalSet` runs at most
+//! 61 tasks a turn, then wakes itself). When nothing was, every task waits on the clock: the
+//! clock jumps to the earliest deadline, and what waits for it is woken or called. The
+//! runtime never parks while a world runs.
+//!
+//! Instants are those tokio's clock passed through: deadlines are rounded up to whole
+//! milliseconds since the world began, as tokio's timer wheel rounds them. At one instant,
+//! timers fire in the order they were set. A timer that is cancelled before it fires leaves
+//! no instant behind (an idle timeout of a session long gone must not stop the clock).
+
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// A timer set on the timeline; [`cancel`] takes it off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key(u64);
+
+/// What happens when a timer fires.
+enum Due {
+    /// A task waits for it.
+    Wake(Waker),
+    /// A call made outside any task: it must not spawn (a spawn there would land outside the
+    /// world's `LocalSet`). Sending to an actor is what it is for.
+    Call(Box<dyn FnOnce()>),
+}
+
+/// Keys are handed out in order, so a multiplication by an odd constant spreads them
+/// enough; no one outside the world chooses them.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+thread_local! {
+    /// The instant the running world began, if a world runs on this thread.
+    static EPOCH: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// Milliseconds since then.
+    static NOW_MS: Cell<u64> = const { Cell::new(0) };
+    /// Deadlines (in ms since the epoch) and their keys, earliest first, then in order set.
+    static QUEUE: RefCell<BinaryHeap<Reverse<(u64, u64)>>> = RefCell::default();
+    /// What each key still pending does; a cancelled key is no longer here.
+    static PENDING: RefCell<HashMap<u64, Due, BuildHasherDefault<KeyHasher>>> =
+        RefCell::default();
+    /// The next key.
+    static NEXT_KEY: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The virtual instant, if a world runs on this thread.
+pub fn now() -> Option<Instant> {
+    EPOCH
+        .get()
+        .map(|epoch| epoch + Duration::from_millis(NOW_MS.get()))
+}
+
+/// Milliseconds since the world began at which a timer for `at` fires: rounded up, as
+/// tokio's wheel rounds.
+fn tick_of(epoch: Instant, at: Instant) -> u64 {
+    let nanos = at.saturating_duration_since(epoch).as_nanos();
+    u64::try_from(nanos.div_ceil(1_000_000)).unwrap_or(u64::MAX)
+}
+
+fn epoch() -> Instant {
+    EPOCH
+        .get()
+        .expect("virtual time is read outside a world (timeline::run)")
+}
+
+fn set(tick: u64, due: Due) -> Key {
+    let key = NEXT_KEY.get();
+    NEXT_KEY.set(key + 1);
+    QUEUE.with_borrow_mut(|q| q.push(Reverse((tick, key))));
+    PENDING.with_borrow_mut(|p| p.insert(key, due));
+    Key(key)
+}
+
+/// Calls `f` at `at` (at once, at the next turn, if `at` has passed), unless cancelled.
+/// `f` runs outside any task: it may send to actors, and must not spawn.
+pub fn call_at(at: Instant, f: impl FnOnce() + 'static) -> Key {
+    let tick = tick_of(epoch(), at).max(NOW_MS.get());
+    set(tick, Due::Call(Box::new(f)))
+}
+
+/// Takes a timer off the timeline; nothing happens if it has fired.
+pub fn cancel(key: Key) {
+    PENDING.with_borrow_mut(|p| p.remove(&key.0));
+}
+
+/// A future done at its deadline: the world's `sleep_until`.
+#[derive(Debug)]
+pub struct Sleep {
+    tick: u64,
+    key: Option<Key>,
+}
+
+/// Waits until `at`.
+pub fn sleep_until(at: Instant) -> Sleep {
+    Sleep {
+        tick: tick_of(epoch(), at),
+        key: None,
+    }
+}
+
+/// Waits for `d`.
+pub fn sleep(d: Duration) -> Sleep {
+    let now = now().expect("virtual time is read outside a world (timeline::run)");
+    sleep_until(
+        now.checked_add(d)
+            .unwrap_or(now + Duration::from_secs(86_400 * 365 * 30)),
+    )
+}
+
+impl Sleep {
+    /// Waits until `at` instead.
+    pub fn reset(&mut self, at: Instant) {
+        if let Some(key) = self.key.take() {
+            cancel(key);
+        }
+        self.tick = tick_of(epoch(), at);
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if NOW_MS.get() >= this.tick {
+            // Fired (its entry is gone), or never set.
+            this.key = None;
+            return Poll::Ready(());
+        }
+        match this.key {
+            Some(key) => PENDING.with_borrow_mut(|p| {
+                if let Some(Due::Wake(w)) = p.get_mut(&key.0)
+                    && !w.will_wake(cx.waker())
+                {
+                    *w = cx.waker().clone();
+                }
+            }),
+            None => this.key = Some(set(this.tick, Due::Wake(cx.waker().clone()))),
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            cancel(key);
+        }
+    }
+}
+
+/// Moves the clock to the earliest pending deadline and fires every timer due then.
+/// False when no timer is pending.
+fn advance() -> bool {
+    let next = loop {
+        let Some(Reverse((tick, key))) = QUEUE.with_borrow(|q| q.peek().copied()) else {
+            return false;
+        };
+        if PENDING.with_borrow(|p| p.contains_key(&key)) {
+            break tick;
+        }
+        // Cancelled: it leaves no instant.
+        QUEUE.with_borrow_mut(|q| q.pop());
+    };
+    NOW_MS.set(next);
+    loop {
+        let key = QUEUE.with_borrow_mut(|q| match q.peek() {
+            Some(Reverse((tick, key))) if *tick <= next => {
+                let key = *key;
+                q.pop();
+                Some(key)
+            }
+            _ => None,
+        });
+        let Some(key) = key else {
+            return true;
+        };
+        // Taken out before it runs: a call may set timers of its own.
+        match PENDING.with_borrow_mut(|p| p.remove(&key)) {
+            Some(Due::Wake(w)) => w.wake(),
+            Some(Due::Call(f)) => f(),
+            None => {}
+        }
+    }
+}
+
+/// Notes that the world has something to run.
+struct Woken(AtomicBool);
+
+impl Wake for Woken {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The timeline of this thread while a world runs; cleared when it ends, even by a panic.
+struct Running;
+
+impl Running {
+    fn start(epoch: Instant) -> Self {
+        assert!(
+            EPOCH.get().is_none(),
+            "a world already runs on this thread (timeline::run does not nest)"
+        );
+        EPOCH.set(Some(epoch));
+        NOW_MS.set(0);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        EPOCH.set(None);
+        NOW_MS.set(0);
+        QUEUE.with_borrow_mut(|q| *q = BinaryHeap::new());
+        // Taken out before it drops: a waker or call dropped here may cancel timers.
+        let pending = PENDING.with_borrow_mut(std::mem::take);
+        drop(pending);
+    }
+}
+
+/// Runs `world` on virtual time to its end: its tasks (`actix::spawn`, actors started
+/// inside it) run in a `LocalSet` of its own, each instant until none can run, and then
+/// the clock jumps to the next deadline. Must be awaited inside an actix system (or any
+/// `LocalSet`); never yields to the runtime until the world is done.
+///
+/// # Panics
+/// When nothing can run and no timer is set: the world would wait forever.
+pub async fn run<F: Future>(world: F) -> F::Output {
+    // Declared first, dropped last: the world's tasks drop while the timeline still stands.
+    let _running = Running::start(Instant::now());
+    let local = tokio::task::LocalSet::new();
+    let mut world = std::pin::pin!(local.run_until(world));
+    let woken = Arc::new(Woken(AtomicBool::new(false)));
+    let waker = Waker::from(Arc::clone(&woken));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        woken.0.store(false, Ordering::Relaxed);
+        if let Poll::Ready(out) = world.as_mut().poll(&mut cx) {
+            return out;
+        }
+        if woken.0.load(Ordering::Relaxed) {
+            continue;
+        }
+        assert!(
+            advance(),
+            "the world waits for nothing: no task can run and no timer is set"
+        );
+    }
+}
+
+/// Runs `world` with [`run`] in an actix system of its own, on a current-thread runtime
+/// without tokio's timers (a `tokio::time::sleep` inside a world is a bug: it would wait on
+/// real time; without a timer driver it panics at once).
+pub fn block_on<F: Future>(world: F) -> F::Output {
+    let system = actix::System::with_tokio_rt(|| {
+        // Building a current-thread runtime only fails if the OS refuses its resources.
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("tokio current-thread runtime")
+    });
+    system.block_on(run(world))
+}
+
+#[cfg(test)]
+#[path = "timeline_tests.rs"]
+mod tests;
