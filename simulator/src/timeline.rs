@@ -172,7 +172,12 @@ impl Future for Sleep {
                     *w = cx.waker().clone();
                 }
             }),
-            None => this.key = Some(set(this.tick, Due::Wake(cx.waker().clone()))),
+            None => {
+                // A sleep outlives no world: polled after its world ended, it would wait on
+                // the next one's clock.
+                epoch();
+                this.key = Some(set(this.tick, Due::Wake(cx.waker().clone())));
+            }
         }
         Poll::Pending
     }
