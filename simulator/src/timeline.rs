@@ -73,7 +73,8 @@ thread_local! {
     static NOW_MS: Cell<u64> = const { Cell::new(0) };
     /// Deadlines (in ms since the epoch) and their keys, earliest first, then in order set.
     static QUEUE: RefCell<BinaryHeap<Reverse<(u64, u64)>>> = RefCell::default();
-    /// What each key still pending does; a cancelled key is no longer here.
+    /// What each key still pending does; a cancelled key is no longer here. Looked up,
+    /// never iterated: the order of the queue is the order timers fire in.
     static PENDING: RefCell<HashMap<u64, Due, BuildHasherDefault<KeyHasher>>> =
         RefCell::default();
     /// The next key.
