@@ -166,9 +166,9 @@ pub struct Link {
     latency: Duration,
     cut: Rc<Cell<bool>>,
     /// When the last message sent with [`Link::send`] arrives: the next arrives strictly
-    /// later, so those messages, each its own task and timer, are never reordered (timers
-    /// with equal deadlines have no guaranteed order). Connection events need no such thing:
-    /// they queue in order ([`Link::send_stream`]).
+    /// later, so those messages, each its own timer (and task once it fires), are never
+    /// reordered. Connection events need no such thing: they queue in order
+    /// ([`Link::send_stream`]).
     last_arrival: Rc<Cell<Option<Instant>>>,
     streams: Rc<RefCell<Streams>>,
     delivery: Rc<RefCell<Delivery>>,

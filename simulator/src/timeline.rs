@@ -10,16 +10,22 @@
 //! timer wheel. On a world of one message with a file after another, parks were a fifth of
 //! the run (docs/performance.md, "A clock of the world's own").
 //!
-//! How: [`run`] polls the world inside a `LocalSet` of its own, with a waker that only notes
-//! that something was woken. While something was, it polls again (a `LocalSet` runs at most
-//! 61 tasks a turn, then wakes itself). When nothing was, every task waits on the clock: the
-//! clock jumps to the earliest deadline, and what waits for it is woken or called. The
-//! runtime never parks while a world runs.
+//! How: [`block_on`] polls the world inside a `LocalSet` of its own, with a waker that only
+//! notes that something was woken. While something was, it polls again (a `LocalSet` runs
+//! at most 61 tasks a turn, then wakes itself). When nothing was, every task waits on the
+//! clock: the clock jumps to the earliest deadline, and what waits for it is woken, in the
+//! order the timers were set. The loop runs outside tokio's scheduler (an actix system
+//! exists, and the runtime is entered, but nothing is run by `block_on` of the runtime), so
+//! the wakes tokio would defer to its next park (`yield_now`, a task out of its cooperative
+//! budget) are made at once and seen by the loop, and the runtime never parks while a world
+//! runs.
 //!
-//! Instants are those tokio's clock passed through: deadlines are rounded up to whole
-//! milliseconds since the world began, as tokio's timer wheel rounds them. At one instant,
-//! timers fire in the order they were set. A timer that is cancelled before it fires leaves
-//! no instant behind (an idle timeout of a session long gone must not stop the clock).
+//! Instants, and the order of events in one, are those tokio's clock gave: deadlines are
+//! rounded up to whole milliseconds since the world began, as tokio's timer wheel rounds
+//! them, and a timer that calls something (`call_at`: a message to an actor) becomes a task
+//! when it fires, queued with the tasks its instant wakes, as a task that slept until then
+//! was. A timer that is cancelled before it fires leaves no instant behind (an idle timeout
+//! of a session long gone must not stop the clock).
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
@@ -42,8 +48,7 @@ pub struct Key(u64);
 enum Due {
     /// A task waits for it.
     Wake(Waker),
-    /// A call made outside any task: it must not spawn (a spawn there would land outside the
-    /// world's `LocalSet`). Sending to an actor is what it is for.
+    /// A call, made in a task of its own when it fires.
     Call(Box<dyn FnOnce()>),
 }
 
@@ -67,6 +72,9 @@ impl Hasher for KeyHasher {
 }
 
 thread_local! {
+    /// The running world's number on this thread: a sleep set in one world must not be
+    /// woken by the next one's clock.
+    static WORLD: Cell<u64> = const { Cell::new(0) };
     /// The instant the running world began, if a world runs on this thread.
     static EPOCH: Cell<Option<Instant>> = const { Cell::new(None) };
     /// Milliseconds since then.
@@ -109,8 +117,8 @@ fn set(tick: u64, due: Due) -> Key {
     Key(key)
 }
 
-/// Calls `f` at `at` (at once, at the next turn, if `at` has passed), unless cancelled.
-/// `f` runs outside any task: it may send to actors, and must not spawn.
+/// Calls `f`, in a task of its own, at `at` (if `at` has passed, once the tasks that can
+/// run now have run, without moving the clock), unless cancelled first.
 pub fn call_at(at: Instant, f: impl FnOnce() + 'static) -> Key {
     let tick = tick_of(epoch(), at).max(NOW_MS.get());
     set(tick, Due::Call(Box::new(f)))
@@ -125,7 +133,8 @@ pub fn cancel(key: Key) {
 #[derive(Debug)]
 pub struct Sleep {
     tick: u64,
-    key: Option<Key>,
+    /// The timer set for it, and the world it was set in.
+    key: Option<(Key, u64)>,
 }
 
 /// Waits until `at`.
@@ -148,7 +157,7 @@ pub fn sleep(d: Duration) -> Sleep {
 impl Sleep {
     /// Waits until `at` instead.
     pub fn reset(&mut self, at: Instant) {
-        if let Some(key) = self.key.take() {
+        if let Some((key, _)) = self.key.take() {
             cancel(key);
         }
         self.tick = tick_of(epoch(), at);
@@ -165,19 +174,27 @@ impl Future for Sleep {
             this.key = None;
             return Poll::Ready(());
         }
+        // A sleep outlives no world: polled after its world ended, it would wait on (or be
+        // woken by) the next one's clock.
+        epoch();
         match this.key {
-            Some(key) => PENDING.with_borrow_mut(|p| {
-                if let Some(Due::Wake(w)) = p.get_mut(&key.0)
-                    && !w.will_wake(cx.waker())
-                {
-                    *w = cx.waker().clone();
-                }
-            }),
+            Some((key, world)) => {
+                assert_eq!(
+                    world,
+                    WORLD.get(),
+                    "a sleep was polled after its world ended"
+                );
+                PENDING.with_borrow_mut(|p| {
+                    if let Some(Due::Wake(w)) = p.get_mut(&key.0)
+                        && !w.will_wake(cx.waker())
+                    {
+                        *w = cx.waker().clone();
+                    }
+                });
+            }
             None => {
-                // A sleep outlives no world: polled after its world ended, it would wait on
-                // the next one's clock.
-                epoch();
-                this.key = Some(set(this.tick, Due::Wake(cx.waker().clone())));
+                let key = set(this.tick, Due::Wake(cx.waker().clone()));
+                this.key = Some((key, WORLD.get()));
             }
         }
         Poll::Pending
@@ -186,15 +203,18 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
+        if let Some((key, world)) = self.key.take()
+            && world == WORLD.get()
+        {
             cancel(key);
         }
     }
 }
 
-/// Moves the clock to the earliest pending deadline and fires every timer due then.
-/// False when no timer is pending.
-fn advance() -> bool {
+/// Moves the clock to the earliest pending deadline and fires every timer due then, in the
+/// order set: a waiting task is woken, a call spawned on `world` (both join the `LocalSet`'s
+/// queue of tasks from outside, in that order). False when no timer is pending.
+fn advance(world: &tokio::task::LocalSet) -> bool {
     let next = loop {
         let Some(Reverse((tick, key))) = QUEUE.with_borrow(|q| q.peek().copied()) else {
             return false;
@@ -218,10 +238,11 @@ fn advance() -> bool {
         let Some(key) = key else {
             return true;
         };
-        // Taken out before it runs: a call may set timers of its own.
         match PENDING.with_borrow_mut(|p| p.remove(&key)) {
             Some(Due::Wake(w)) => w.wake(),
-            Some(Due::Call(f)) => f(),
+            Some(Due::Call(f)) => {
+                world.spawn_local(async move { f() });
+            }
             None => {}
         }
     }
@@ -250,6 +271,7 @@ impl Running {
         );
         EPOCH.set(Some(epoch));
         NOW_MS.set(0);
+        WORLD.set(WORLD.get() + 1);
         Running
     }
 }
@@ -265,39 +287,18 @@ impl Drop for Running {
     }
 }
 
-/// Runs `world` on virtual time to its end: its tasks (`actix::spawn`, actors started
-/// inside it) run in a `LocalSet` of its own, each instant until none can run, and then
-/// the clock jumps to the next deadline. Must be awaited inside an actix system (or any
-/// `LocalSet`); never yields to the runtime until the world is done.
+/// Runs `world` on virtual time to its end, in an actix system of its own: its tasks
+/// (`actix::spawn`, actors started inside it) run in a `LocalSet` of its own, each instant
+/// until none can run, and then the clock jumps to the next deadline.
+///
+/// The system's runtime is a current-thread one without tokio's timers (a
+/// `tokio::time::sleep` inside a world is a bug: it would wait on real time; without a
+/// timer driver it panics at once). It is entered, so that tokio's handle is there, but
+/// never driven: the loop here is the world's scheduler.
 ///
 /// # Panics
-/// When nothing can run and no timer is set: the world would wait forever.
-pub async fn run<F: Future>(world: F) -> F::Output {
-    // Declared first, dropped last: the world's tasks drop while the timeline still stands.
-    let _running = Running::start(Instant::now());
-    let local = tokio::task::LocalSet::new();
-    let mut world = std::pin::pin!(local.run_until(world));
-    let woken = Arc::new(Woken(AtomicBool::new(false)));
-    let waker = Waker::from(Arc::clone(&woken));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        woken.0.store(false, Ordering::Relaxed);
-        if let Poll::Ready(out) = world.as_mut().poll(&mut cx) {
-            return out;
-        }
-        if woken.0.load(Ordering::Relaxed) {
-            continue;
-        }
-        assert!(
-            advance(),
-            "the world waits for nothing: no task can run and no timer is set"
-        );
-    }
-}
-
-/// Runs `world` with [`run`] in an actix system of its own, on a current-thread runtime
-/// without tokio's timers (a `tokio::time::sleep` inside a world is a bug: it would wait on
-/// real time; without a timer driver it panics at once).
+/// When nothing can run and no timer is set (the world would wait forever), or when called
+/// inside another world.
 pub fn block_on<F: Future>(world: F) -> F::Output {
     let system = actix::System::with_tokio_rt(|| {
         // Building a current-thread runtime only fails if the OS refuses its resources.
@@ -305,7 +306,27 @@ pub fn block_on<F: Future>(world: F) -> F::Output {
             .build()
             .expect("tokio current-thread runtime")
     });
-    system.block_on(run(world))
+    let _entered = system.runtime().tokio_runtime().enter();
+    // Declared first, dropped last: the world's tasks drop while the timeline still stands.
+    let _running = Running::start(Instant::now());
+    let local = tokio::task::LocalSet::new();
+    let mut run = std::pin::pin!(local.run_until(world));
+    let woken = Arc::new(Woken(AtomicBool::new(false)));
+    let waker = Waker::from(Arc::clone(&woken));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        woken.0.store(false, Ordering::Relaxed);
+        if let Poll::Ready(out) = run.as_mut().poll(&mut cx) {
+            return out;
+        }
+        if woken.0.load(Ordering::Relaxed) {
+            continue;
+        }
+        assert!(
+            advance(&local),
+            "the world waits for nothing: no task can run and no timer is set"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -110,3 +110,76 @@ fn nothing_outlives_its_world() {
     assert_eq!(PENDING.with_borrow(|p| p.len()), 0);
     assert_eq!(QUEUE.with_borrow(|q| q.len()), 0);
 }
+
+/// A call due at an instant runs after the tasks woken there by timers set before it, as a
+/// task that slept until then ran: a fault set for an instant acts before a message that
+/// arrives in it looks at the link.
+#[test]
+fn a_call_runs_in_its_place_among_the_tasks_of_its_instant() {
+    let seen = block_on(async {
+        let epoch = now().expect("in a world");
+        let cut = Rc::new(std::cell::Cell::new(false));
+        let fault = Rc::clone(&cut);
+        actix::spawn(async move {
+            sleep_until(epoch + Duration::from_millis(10)).await;
+            fault.set(true);
+        });
+        // Let the fault's task set its timer first.
+        sleep(Duration::from_millis(1)).await;
+        let seen: Rc<RefCell<Option<bool>>> = Rc::default();
+        let got = Rc::clone(&seen);
+        call_at(epoch + Duration::from_millis(10), move || {
+            *got.borrow_mut() = Some(cut.get());
+        });
+        sleep(Duration::from_millis(20)).await;
+        seen.take()
+    });
+    assert_eq!(seen, Some(true));
+}
+
+/// Wakes that tokio defers to its runtime's next park (a task's `yield_now`, a future out
+/// of its cooperative budget) are made at once: the world goes on at the same instant.
+#[test]
+fn deferred_wakes_are_not_lost() {
+    let (yielded_at, answers) = block_on(async {
+        let epoch = now().expect("in a world");
+        let after_yield: Rc<RefCell<Option<u64>>> = Rc::default();
+        let got = Rc::clone(&after_yield);
+        actix::spawn(async move {
+            tokio::task::yield_now().await;
+            *got.borrow_mut() = Some(ms_since(epoch));
+        });
+        // Hundreds of requests and answers through a oneshot each, which spends the
+        // cooperative budget of whoever awaits them (128 a poll).
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+        actix::spawn(async move {
+            for i in 0..300 {
+                tx.send(i).expect("receiver lives");
+            }
+        });
+        let mut answers = 0;
+        while rx.recv().await.is_some() {
+            answers += 1;
+        }
+        sleep(Duration::from_millis(1)).await;
+        let yielded_at = *after_yield.borrow();
+        (yielded_at, answers)
+    });
+    assert_eq!(yielded_at, Some(0));
+    assert_eq!(answers, 300);
+}
+
+/// A sleep set in one world and polled in the next stops with a message rather than
+/// waking on the other world's clock.
+#[test]
+#[should_panic(expected = "a sleep was polled after its world ended")]
+fn a_sleep_does_not_outlive_its_world() {
+    let stale = block_on(async {
+        let mut s = sleep(Duration::from_millis(50));
+        let first = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut s).poll(cx))).await;
+        assert!(first.is_pending());
+        // Handed out of its world (wrapped: the world's output is not awaited in it).
+        Some(s)
+    });
+    block_on(stale.expect("the sleep"));
+}

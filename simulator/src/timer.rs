@@ -4,7 +4,7 @@
 //! actix's `ctx.run_later` keeps timers inside the actor's context and polls every pending
 //! one each time the actor wakes, so an actor with thousands of timers (a queue of messages,
 //! a session timer per connection) spends quadratic time polling them. The timeline's queue
-//! fires only the timer that is due, and sends its message without a task of its own.
+//! fires only the timer that is due; a task to send its message is made only then.
 //!
 //! A session's timer is kept in an [`Armed`], which cancels it once nobody waits for it: when
 //! an earlier deadline replaces it, or when the session is gone and its `Armed` dropped. Most
