@@ -106,7 +106,7 @@ fn tick_of(epoch: Instant, at: Instant) -> u64 {
 fn epoch() -> Instant {
     EPOCH
         .get()
-        .expect("virtual time is read outside a world (timeline::run)")
+        .expect("virtual time is read outside a world (timeline::block_on)")
 }
 
 fn set(tick: u64, due: Due) -> Key {
@@ -133,21 +133,24 @@ pub fn cancel(key: Key) {
 #[derive(Debug)]
 pub struct Sleep {
     tick: u64,
-    /// The timer set for it, and the world it was set in.
-    key: Option<(Key, u64)>,
+    /// The world it was made in: its deadline is on that world's clock.
+    world: u64,
+    /// The timer set for it, once it has waited.
+    key: Option<Key>,
 }
 
 /// Waits until `at`.
 pub fn sleep_until(at: Instant) -> Sleep {
     Sleep {
         tick: tick_of(epoch(), at),
+        world: WORLD.get(),
         key: None,
     }
 }
 
 /// Waits for `d`.
 pub fn sleep(d: Duration) -> Sleep {
-    let now = now().expect("virtual time is read outside a world (timeline::run)");
+    let now = now().expect("virtual time is read outside a world (timeline::block_on)");
     sleep_until(
         now.checked_add(d)
             .unwrap_or(now + Duration::from_secs(86_400 * 365 * 30)),
@@ -157,7 +160,7 @@ pub fn sleep(d: Duration) -> Sleep {
 impl Sleep {
     /// Waits until `at` instead.
     pub fn reset(&mut self, at: Instant) {
-        if let Some((key, _)) = self.key.take() {
+        if let Some(key) = self.key.take() {
             cancel(key);
         }
         self.tick = tick_of(epoch(), at);
@@ -169,33 +172,28 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        // A sleep outlives no world: polled after its world ended, it would wait on (or be
+        // woken by) the next one's clock.
+        epoch();
+        assert_eq!(
+            this.world,
+            WORLD.get(),
+            "a sleep was polled after its world ended"
+        );
         if NOW_MS.get() >= this.tick {
             // Fired (its entry is gone), or never set.
             this.key = None;
             return Poll::Ready(());
         }
-        // A sleep outlives no world: polled after its world ended, it would wait on (or be
-        // woken by) the next one's clock.
-        epoch();
         match this.key {
-            Some((key, world)) => {
-                assert_eq!(
-                    world,
-                    WORLD.get(),
-                    "a sleep was polled after its world ended"
-                );
-                PENDING.with_borrow_mut(|p| {
-                    if let Some(Due::Wake(w)) = p.get_mut(&key.0)
-                        && !w.will_wake(cx.waker())
-                    {
-                        *w = cx.waker().clone();
-                    }
-                });
-            }
-            None => {
-                let key = set(this.tick, Due::Wake(cx.waker().clone()));
-                this.key = Some((key, WORLD.get()));
-            }
+            Some(key) => PENDING.with_borrow_mut(|p| {
+                if let Some(Due::Wake(w)) = p.get_mut(&key.0)
+                    && !w.will_wake(cx.waker())
+                {
+                    *w = cx.waker().clone();
+                }
+            }),
+            None => this.key = Some(set(this.tick, Due::Wake(cx.waker().clone()))),
         }
         Poll::Pending
     }
@@ -203,8 +201,8 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some((key, world)) = self.key.take()
-            && world == WORLD.get()
+        if let Some(key) = self.key.take()
+            && self.world == WORLD.get()
         {
             cancel(key);
         }

@@ -183,3 +183,15 @@ fn a_sleep_does_not_outlive_its_world() {
     });
     block_on(stale.expect("the sleep"));
 }
+
+/// The same for a sleep made in one world and first awaited in the next: its deadline is
+/// on the clock of the world that made it.
+#[test]
+#[should_panic(expected = "a sleep was polled after its world ended")]
+fn a_sleep_made_in_one_world_is_not_awaited_in_another() {
+    let unpolled = block_on(async { Some(sleep(Duration::from_millis(50))) });
+    block_on(async move {
+        sleep(Duration::from_secs(1)).await;
+        unpolled.expect("the sleep").await;
+    });
+}
