@@ -43,7 +43,7 @@ use aptsim_peers::imap::ImapServerConfig;
 use aptsim_peers::mail_client::{ClientConfig, MailClient};
 use aptsim_peers::smtp::presets::SenderPreset;
 use aptsim_peers::smtp::receiver::ReceiverConfig;
-use aptsim_simulator::clock::{self, Clock};
+use aptsim_simulator::clock::Clock;
 use aptsim_simulator::link::Link;
 use aptsim_simulator::timeline;
 use aptsim_simulator::trace::{Record, Recorder, TraceLine};
@@ -312,7 +312,5 @@ async fn populate_and_wait(spec: WorldSpec, trace: Recorder) {
             }
         });
     }
-    // Capped at about 30 years, as `sleep` caps its delay.
-    let horizon = clock::now() + spec.horizon.min(Duration::from_secs(86_400 * 365 * 30));
-    timeline::sleep_until(horizon).await;
+    timeline::sleep(spec.horizon).await;
 }

@@ -148,13 +148,16 @@ pub fn sleep_until(at: Instant) -> Sleep {
     }
 }
 
+/// The instant `d` from now, at most about 30 years on (as tokio caps a sleep): a deadline
+/// that cannot overflow.
+pub fn after(d: Duration) -> Instant {
+    let now = now().expect("virtual time is read outside a world (timeline::block_on)");
+    now + d.min(Duration::from_secs(86_400 * 365 * 30))
+}
+
 /// Waits for `d`.
 pub fn sleep(d: Duration) -> Sleep {
-    let now = now().expect("virtual time is read outside a world (timeline::block_on)");
-    sleep_until(
-        now.checked_add(d)
-            .unwrap_or(now + Duration::from_secs(86_400 * 365 * 30)),
-    )
+    sleep_until(after(d))
 }
 
 impl Sleep {

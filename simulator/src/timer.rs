@@ -32,11 +32,9 @@ where
     M::Result: Send,
 {
     let to = to.into();
-    let now = crate::clock::now();
-    let at = now
-        .checked_add(delay)
-        .unwrap_or(now + Duration::from_secs(86_400 * 365 * 30));
-    Timer(timeline::call_at(at, move || to.do_send(msg)))
+    Timer(timeline::call_at(timeline::after(delay), move || {
+        to.do_send(msg)
+    }))
 }
 
 /// The one pending timer of a machine, kept at its earliest deadline; cancelled when it is
