@@ -24,6 +24,16 @@ pub enum Keep {
     IfArchive,
 }
 
+/// Room for decoding, lent from one attachment to the next of one walk: the text of a
+/// round with its line ends dropped, and the decoded bytes that are not kept. A 10 KB
+/// message with three files otherwise allocates and frees six buffers of a few KB, the
+/// costliest allocations of its pipeline (docs/performance.md, "10 KB").
+#[derive(Debug, Default)]
+pub struct Rooms {
+    text: Vec<u8>,
+    out: Vec<u8>,
+}
+
 /// What a base64 body decoded to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decoded {
@@ -71,7 +81,12 @@ fn take_lines<'t, const W: usize>(mut rest: &'t [u8], buf: &mut Vec<u8>) -> &'t 
 /// before the end), or when the MD5 engine failed; the caller then falls back to
 /// `decode::base64_lenient`. Which bytes come back is `keep`'s choice.
 pub fn base64_fast(input: &[u8], keep: Keep) -> Option<Decoded> {
-    Rounds::new(keep, input.len(), input.len() / 4 * 3 + 3)
+    base64_fast_in(input, keep, &mut Rooms::default())
+}
+
+/// [`base64_fast`] in lent room.
+pub fn base64_fast_in(input: &[u8], keep: Keep, rooms: &mut Rooms) -> Option<Decoded> {
+    Rounds::new(keep, input.len(), input.len() / 4 * 3 + 3, rooms)
         .run(input)
         .ok()
 }
@@ -92,9 +107,10 @@ pub fn base64_fast(input: &[u8], keep: Keep) -> Option<Decoded> {
 pub fn base64_fast_open(
     text: &[u8],
     keep: Keep,
+    rooms: &mut Rooms,
     mut find_end: impl FnMut(usize) -> usize,
 ) -> (Option<Decoded>, usize) {
-    let mut rounds = Rounds::new(keep, text.len(), 0);
+    let mut rounds = Rounds::new(keep, text.len(), 0, rooms);
     let at = rounds.full_lines(text);
     let end = find_end(at);
     // Before `at` only when the delimiter follows the last full line: its line end
@@ -105,7 +121,7 @@ pub fn base64_fast_open(
         Ok(decoded) => (Some(decoded), end),
         // The lines not decoded yet may hide the end: from the first of them, as
         // `base64_fast` reads them.
-        Err(Some(mut rounds)) if pending < at => {
+        Err(Some(rounds)) if pending < at => {
             rounds.buf.truncate(carry);
             let end = find_end(pending);
             let tail = text.get(pending..end).unwrap_or_default();
@@ -117,19 +133,20 @@ pub fn base64_fast_open(
 }
 
 /// The state of one decoding between rounds.
-struct Rounds {
+struct Rounds<'r> {
     keep: Keep,
     /// Room for all the decoded bytes, reserved once they are to be kept (0: grow as
     /// needed, when the text's end is not known).
     whole: usize,
     hasher: Md5Hasher,
-    /// Decoded bytes: all of them when kept, else the last round's.
-    out: Vec<u8>,
+    /// Decoded bytes: all of them when kept, else the last round's (lent room, handed
+    /// over only when kept).
+    out: &'r mut Vec<u8>,
     /// Whether the bytes are kept, decided at the first round.
     keeping: Option<bool>,
     size: u64,
-    /// Text of the lines taken, line ends dropped, not decoded yet.
-    buf: Vec<u8>,
+    /// Text of the lines taken, line ends dropped, not decoded yet (lent room).
+    buf: &'r mut Vec<u8>,
     /// Width of the last CRLF-terminated line, 0 when unknown.
     width: usize,
     /// For [`Rounds::full_lines`]: where in the text the lines not decoded yet start, and
@@ -138,18 +155,23 @@ struct Rounds {
     carry: usize,
 }
 
-impl Rounds {
-    fn new(keep: Keep, text_len: usize, whole: usize) -> Self {
+impl<'r> Rounds<'r> {
+    fn new(keep: Keep, text_len: usize, whole: usize, rooms: &'r mut Rooms) -> Self {
+        let Rooms { text, out } = rooms;
+        // The first round's bytes are needed either way (to tell an archive); the rest of
+        // the room only once they are to be kept.
+        out.clear();
+        out.reserve((text_len / 4 * 3 + 3).min(CHUNK / 4 * 3 + 3));
+        text.clear();
+        text.reserve(CHUNK.min(text_len) + 80);
         Rounds {
             keep,
             whole,
             hasher: Md5Hasher::new(),
-            // The first round's bytes are needed either way (to tell an archive); the rest
-            // of the room only once they are to be kept.
-            out: Vec::with_capacity((text_len / 4 * 3 + 3).min(CHUNK / 4 * 3 + 3)),
+            out,
             keeping: None,
             size: 0,
-            buf: Vec::with_capacity(CHUNK.min(text_len) + 80),
+            buf: text,
             width: 0,
             pending: 0,
             carry: 0,
@@ -172,7 +194,7 @@ impl Rounds {
             first = false;
             if last {
                 return Ok(Decoded {
-                    bytes: (self.keeping == Some(true)).then_some(self.out),
+                    bytes: (self.keeping == Some(true)).then(|| std::mem::take(self.out)),
                     size: self.size,
                     md5: self.hasher.finish().ok_or(None)?,
                 });
@@ -183,7 +205,7 @@ impl Rounds {
     /// Takes lines of `rest` into the buffer until it holds a round's worth; returns what
     /// is left.
     fn fill<'t>(&mut self, mut rest: &'t [u8]) -> &'t [u8] {
-        let buf = &mut self.buf;
+        let buf = &mut *self.buf;
         while buf.len() < CHUNK && !rest.is_empty() {
             if self.width == MIME_WIDTH {
                 rest = take_lines::<MIME_WIDTH>(rest, buf);
@@ -232,9 +254,9 @@ impl Rounds {
         loop {
             (self.pending, self.carry) = (at, self.buf.len());
             at += if width == MIME_WIDTH {
-                take_full::<MIME_WIDTH>(&text[at..], &mut self.buf)
+                take_full::<MIME_WIDTH>(&text[at..], self.buf)
             } else {
-                take_full_any(&text[at..], width, &mut self.buf)
+                take_full_any(&text[at..], width, self.buf)
             };
             if self.buf.len() < CHUNK {
                 break;
@@ -263,7 +285,7 @@ impl Rounds {
 
     /// Decodes the buffer's whole quanta (all of it when `last`) and hashes them.
     fn round(&mut self, last: bool) -> Option<()> {
-        let buf = &mut self.buf;
+        let buf = &mut *self.buf;
         if last {
             // Trailing blank lines and spaces before the delimiter are harmless.
             while buf.last().is_some_and(|b| b.is_ascii_whitespace()) {
@@ -280,7 +302,7 @@ impl Rounds {
             self.out.len()
         };
         if base64_simd::STANDARD
-            .decode_append(&buf[..n], &mut self.out)
+            .decode_append(&buf[..n], &mut *self.out)
             .is_err()
         {
             // As it was before the round: it may be started again.
@@ -291,7 +313,9 @@ impl Rounds {
         self.hasher.update(fresh);
         self.size += fresh.len() as u64;
         if self.keeping.is_none() {
-            let kept = self.keep == Keep::All || last || archive::may_be_archive(&self.out);
+            // A file that is no archive is its size and digest, however short: its bytes
+            // stay in the lent room for the next one.
+            let kept = self.keep == Keep::All || archive::may_be_archive(self.out);
             if kept {
                 self.out
                     .reserve_exact(self.whole.saturating_sub(self.out.len()));
@@ -406,14 +430,8 @@ mod tests {
                 (kept.size, kept.md5),
                 "length {len}"
             );
-            // Bytes that fit in one round come back anyway (they are there); larger ones
-            // that are no archive do not.
-            // (The first round ends on a line end just past 32 KiB of text.)
-            if len <= 24_576 {
-                assert!(hashed.bytes.is_some(), "length {len}");
-            } else if len >= 30_000 {
-                assert!(hashed.bytes.is_none(), "length {len}");
-            }
+            // No archive: no bytes, however few (they stay in the room lent to the next).
+            assert!(hashed.bytes.is_none(), "length {len}");
         }
     }
 
@@ -447,7 +465,7 @@ mod tests {
             // The part ends at once: nothing is open.
             return;
         };
-        let (got, end) = base64_fast_open(&buf[body..], keep, |from| {
+        let (got, end) = base64_fast_open(&buf[body..], keep, &mut Rooms::default(), |from| {
             parts.end_from(body + from) - body
         });
         let end = body + end;

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-pub use super::base64::{Decoded, Keep, base64_fast};
+pub use super::base64::{Decoded, Keep, Rooms, base64_fast};
 use crate::digest::Md5;
 
 /// Decodes base64, skipping characters outside the alphabet (line ends, spaces, junk).
@@ -198,17 +198,19 @@ pub(super) fn decode_attachment<'b>(
     cte: Option<&str>,
     body: &'b [u8],
     keep: Keep,
+    rooms: &mut Rooms,
 ) -> (Body<'b>, bool) {
     if !is_base64(cte) {
         let (bytes, broken) = transfer_decode(cte, body);
         return (Body::Bytes(bytes, None), broken);
     }
-    base64_body(base64_fast(body, keep), body)
+    base64_body(super::base64::base64_fast_in(body, keep, rooms), body)
 }
 
 /// Whether an attachment in this transfer encoding is decoded by [`base64_open`].
 pub(super) fn is_base64(cte: Option<&str>) -> bool {
-    cte.is_some_and(|c| c.trim().eq_ignore_ascii_case("base64"))
+    // As nearly every attachment spells it, before the general reading.
+    cte.is_some_and(|c| c == "base64" || c.trim().eq_ignore_ascii_case("base64"))
 }
 
 /// As [`decode_attachment`] for a base64 body that starts `text` and ends where
@@ -217,9 +219,10 @@ pub(super) fn is_base64(cte: Option<&str>) -> bool {
 pub(super) fn base64_open<'b>(
     text: &'b [u8],
     keep: Keep,
+    rooms: &mut Rooms,
     find_end: impl FnMut(usize) -> usize,
 ) -> (Body<'b>, bool, usize) {
-    let (decoded, end) = super::base64::base64_fast_open(text, keep, find_end);
+    let (decoded, end) = super::base64::base64_fast_open(text, keep, rooms, find_end);
     let (body, broken) = base64_body(decoded, &text[..end]);
     (body, broken, end)
 }
@@ -263,21 +266,36 @@ mod tests {
     fn an_attachment_is_hashed_whatever_its_encoding() {
         let data = varied(60_000, 9);
         let text = mime_base64(&data);
-        let (body, broken) = decode_attachment(Some(" Base64 "), &text, Keep::IfArchive);
+        let (body, broken) = decode_attachment(
+            Some(" Base64 "),
+            &text,
+            Keep::IfArchive,
+            &mut Rooms::default(),
+        );
         assert!(!broken);
         assert!(
             matches!(body, Body::Hashed { size: 60_000, md5 } if md5 == Md5::of(&data)),
             "{body:?}"
         );
-        let (body, _) = decode_attachment(Some("base64"), &text, Keep::All);
+        let (body, _) = decode_attachment(Some("base64"), &text, Keep::All, &mut Rooms::default());
         assert!(
             matches!(body, Body::Bytes(ref b, Some(md5)) if *b == data && md5 == Md5::of(&data))
         );
         // Junk falls back to the lenient decoder, which keeps the bytes and flags them.
-        let (body, broken) = decode_attachment(Some("base64"), b"SG Vs*bG8", Keep::IfArchive);
+        let (body, broken) = decode_attachment(
+            Some("base64"),
+            b"SG Vs*bG8",
+            Keep::IfArchive,
+            &mut Rooms::default(),
+        );
         assert!(broken);
         assert!(matches!(body, Body::Bytes(ref b, None) if **b == *b"Hello"));
-        let (body, broken) = decode_attachment(Some("quoted-printable"), b"a=3Db", Keep::IfArchive);
+        let (body, broken) = decode_attachment(
+            Some("quoted-printable"),
+            b"a=3Db",
+            Keep::IfArchive,
+            &mut Rooms::default(),
+        );
         assert!(!broken);
         assert!(matches!(body, Body::Bytes(ref b, None) if **b == *b"a=b"));
     }
