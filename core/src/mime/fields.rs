@@ -157,13 +157,18 @@ pub(crate) fn lowercase(s: &str) -> Cow<'_, str> {
 /// Whether a parameter `name` (or its RFC 2231 form `name*`, `name*0`) is present in a raw
 /// field value: `; name=…`.
 fn has_param(raw: &[u8], name: &[u8]) -> bool {
-    let mut from = 0;
-    while let Some(i) = raw.get(from..).and_then(|rest| {
-        rest.windows(name.len())
-            .position(|w| w.eq_ignore_ascii_case(name))
-    }) {
-        let at = from + i;
-        from = at + 1;
+    let Some(&first) = name.first() else {
+        return false;
+    };
+    // Where the name's first letter is, in either case; then the rest compared there.
+    let starts = memchr::memchr2_iter(first.to_ascii_lowercase(), first.to_ascii_uppercase(), raw);
+    for at in starts {
+        if !raw
+            .get(at..at + name.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(name))
+        {
+            continue;
+        }
         let before = raw[..at].iter().rev().find(|b| !b.is_ascii_whitespace());
         if before.is_some_and(|b| *b != b';') {
             continue;

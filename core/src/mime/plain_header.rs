@@ -119,7 +119,23 @@ impl<'a> Plain<'a> {
         let f = &mut self.fields;
         match kind {
             Mime::Type | Mime::Disposition => {
-                let (parsed, separators) = parameters(text)?;
+                let (raw, slot) = if kind == Mime::Type {
+                    f.content_types += 1;
+                    (&mut f.raw_type, &mut f.content_type)
+                } else {
+                    (&mut f.raw_disposition, &mut f.disposition)
+                };
+                raw.get_or_insert(value);
+                // The first field counts, read where it is kept (a field is a few words,
+                // a fifth of the reading was moving it); a later one is read to be costed.
+                // A field that is not plain leaves a part read in its slot, and the whole
+                // block to mail-parser.
+                let mut later = None;
+                let parsed = match slot {
+                    None => slot.insert(TypeField::default()),
+                    Some(_) => later.insert(TypeField::default()),
+                };
+                let separators = parameters(text, parsed)?;
                 // As `header_cost` counts them: every `;`, and every folded line.
                 let p = separators.saturating_add(folds);
                 self.cost.parameters = self.cost.parameters.max(p);
@@ -128,16 +144,6 @@ impl<'a> Plain<'a> {
                     .cost
                     .work
                     .saturating_add(pairs.saturating_mul(PARAMETER_COST));
-                let (raw, slot) = if kind == Mime::Type {
-                    f.content_types += 1;
-                    (&mut f.raw_type, &mut f.content_type)
-                } else {
-                    (&mut f.raw_disposition, &mut f.disposition)
-                };
-                raw.get_or_insert(value);
-                if slot.is_none() {
-                    *slot = Some(parsed);
-                }
             }
             Mime::TransferEncoding => {
                 let mut c = Cursor::new(text);
@@ -158,40 +164,37 @@ impl<'a> Plain<'a> {
 /// The MIME field a name is, compared as mail-parser compares names (case-insensitively;
 /// a plain name has no blanks to skip).
 fn mime_field(name: &[u8]) -> Option<Mime> {
-    // Every MIME field name starts with `content-`: one compare rejects the rest.
-    let rest = name
-        .get(..8)?
-        .eq_ignore_ascii_case(b"content-")
-        .then(|| &name[8..])?;
-    [
-        (&b"type"[..], Mime::Type),
-        (b"disposition", Mime::Disposition),
-        (b"transfer-encoding", Mime::TransferEncoding),
-        (b"id", Mime::Unread),
-        (b"description", Mime::Unread),
-        (b"location", Mime::Unread),
-    ]
-    .into_iter()
-    .find_map(|(n, kind)| rest.eq_ignore_ascii_case(n).then_some(kind))
+    // Every MIME field name starts with `content-`: one compare of eight bytes rejects the
+    // rest. Setting bit 5 lowers a letter; of the printable bytes a name is made of, no
+    // other becomes a letter or `-` by it.
+    let (head, rest) = name.split_first_chunk::<8>()?;
+    const LOWER: u64 = 0x2020_2020_2020_2020;
+    if u64::from_le_bytes(*head) | LOWER != u64::from_le_bytes(*b"content-") {
+        return None;
+    }
+    let is = |n: &[u8]| rest.eq_ignore_ascii_case(n);
+    match rest.len() {
+        4 if is(b"type") => Some(Mime::Type),
+        11 if is(b"disposition") => Some(Mime::Disposition),
+        17 if is(b"transfer-encoding") => Some(Mime::TransferEncoding),
+        2 if is(b"id") => Some(Mime::Unread),
+        11 if is(b"description") => Some(Mime::Unread),
+        8 if is(b"location") => Some(Mime::Unread),
+        _ => None,
+    }
 }
 
 /// A Content-Type or Content-Disposition value, from after the colon to the end of the
-/// field: `type[/subtype]` and its parameters, and how many `;` it holds; `None` when it is
-/// not plain.
-fn parameters(value: &str) -> Option<(TypeField<'_>, u32)> {
+/// field, read into `parsed` (a default one): `type[/subtype]` and its parameters; how many
+/// `;` it holds, or `None` when it is not plain.
+fn parameters<'a>(value: &'a str, parsed: &mut TypeField<'a>) -> Option<u32> {
     let mut separators = 0u32;
     let mut c = Cursor::new(value);
     c.blanks();
-    let c_type = c.token()?;
-    let c_subtype = match c.eat(b'/') {
-        true => Some(c.token()?),
-        false => None,
-    };
-    let mut parsed = TypeField {
-        c_type,
-        c_subtype,
-        ..TypeField::default()
-    };
+    parsed.c_type = c.token()?;
+    if c.eat(b'/') {
+        parsed.c_subtype = Some(c.token()?);
+    }
     loop {
         c.blanks();
         if c.line_end() {
@@ -233,7 +236,7 @@ fn parameters(value: &str) -> Option<(TypeField<'_>, u32)> {
         };
         parsed.parameter(&name, Cow::Borrowed(value));
     }
-    Some((parsed, separators))
+    Some(separators)
 }
 
 /// An RFC 2045 token byte, less `*` and `'` (RFC 2231's markers).
@@ -351,17 +354,15 @@ impl<'a> Cursor<'a> {
     /// it has an upper-case letter, which the same pass notices.
     fn token(&mut self) -> Option<Cow<'a, str>> {
         let start = self.i;
-        let bytes = self.s.as_bytes();
-        let mut upper = false;
-        while let Some(&b) = bytes.get(self.i) {
-            let class = CLASSES[usize::from(b)];
-            if class & TOKEN == 0 {
-                break;
-            }
-            upper |= class & UPPER != 0;
-            self.i += 1;
-        }
-        let token = self.s.get(start..self.i).filter(|t| !t.is_empty())?;
+        let token = self.run(TOKEN)?;
+        // A second look at a few bytes, without a branch per byte, costs less than
+        // keeping the flag in the loop that finds the token's end.
+        let upper = token
+            .bytes()
+            .fold(0, |upper, b| upper | CLASSES[usize::from(b)])
+            & UPPER
+            != 0;
+        debug_assert_eq!(self.s.get(start..self.i), Some(token));
         Some(match upper {
             true => Cow::Owned(token.to_ascii_lowercase()),
             false => Cow::Borrowed(token),

@@ -294,3 +294,34 @@ fn what_mail_software_writes_is_plain() {
         );
     }
 }
+
+#[test]
+fn names_a_byte_away_from_a_mime_field_are_told_apart_as_mail_parser_does() {
+    // The plain reader compares the `content-` of a name eight bytes at a time: every
+    // printable byte in every place of every MIME field name, and the names in other
+    // cases, must still be read as mail-parser reads them.
+    let names = [
+        "Content-Type",
+        "Content-Disposition",
+        "Content-Transfer-Encoding",
+        "Content-ID",
+        "Content-Description",
+        "Content-Location",
+    ];
+    let mut plain = 0;
+    for name in names {
+        let variants = [name.to_owned(), name.to_uppercase(), name.to_lowercase()];
+        for variant in &variants {
+            for at in 0..variant.len() {
+                for b in (33u8..=126).filter(|&b| b != b':') {
+                    let mut n = variant.as_bytes().to_vec();
+                    n[at] = b;
+                    let block = [&n[..], b": application/pdf; name=\"a.pdf\"\r\n"].concat();
+                    plain += usize::from(agree(&block, &MimeLimits::default()));
+                }
+            }
+        }
+    }
+    // Most of them are plain blocks (all but the transfer encodings with this value).
+    assert!(plain > 10_000, "{plain} plain");
+}
