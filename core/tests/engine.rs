@@ -241,6 +241,39 @@ fn x2_deadline_answers_tempfail_before_the_sender_gives_up() {
 }
 
 #[test]
+fn x1_a_file_sent_twice_is_submitted_once_however_many_files_a_message_has() {
+    // The engine looks for a digest seen before along its list while a message has few
+    // files, in a set past that: copies on both sides of the change, and a copy of the
+    // first file long after it.
+    for distinct in [3, 15, 16, 17, 40] {
+        let names: Vec<String> = (0..distinct).map(|i| format!("f{i}.bin")).collect();
+        let mut files: Vec<(&str, Vec<u8>)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), content(n, 50 + i)))
+            .collect();
+        let copies: Vec<(&str, Vec<u8>)> = files.iter().rev().step_by(2).cloned().collect();
+        files.extend(copies);
+        let raw = message(&files);
+        let cache = MemoryCache::default();
+        let mut m = inspect(Flavour::Imap, &raw, &Policy::default(), &cache, t(0));
+        let sub = m.poll_submission(&cache, t(0)).expect("all at once");
+        let submitted: Vec<Md5> = sub.files.iter().map(|f| f.md5).collect();
+        let expected: Vec<Md5> = files[..distinct].iter().map(|(_, b)| Md5::of(b)).collect();
+        assert_eq!(submitted, expected, "{distinct} distinct files");
+        for md5 in &submitted {
+            m.handle_verdict(md5, &verdict(ThreatLevel::Clean), t(60));
+        }
+        let outcome = m.poll_outcome().expect("every file judged");
+        assert_eq!(
+            outcome.files.len(),
+            files.len(),
+            "{distinct} distinct files"
+        );
+    }
+}
+
+#[test]
 fn i1_i2_imap_holds_and_submits_everything_at_once() {
     let files = [
         ("a.pdf", content("a", 100)),

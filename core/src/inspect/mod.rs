@@ -140,12 +140,23 @@ impl Inspection {
     ) -> Self {
         let mut status: Vec<(Md5, Status)> = Vec::with_capacity(extraction.files.len());
         let mut first_file = Vec::with_capacity(extraction.files.len());
+        // Digests seen: looked up in `status` itself while a message has few files (nearly
+        // every one), in a set once it has many.
+        const FEW: usize = 16;
         let mut seen = BTreeSet::new();
         // Groups in message order: a lone file is its own group, the members of one archive
         // attachment share one (S3, S4); IMAP merges them all into one (I2).
         let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
         for (file_index, file) in extraction.files.iter_mut().enumerate() {
-            if !seen.insert(file.md5) {
+            let again = if status.len() < FEW {
+                status.iter().any(|(md5, _)| *md5 == file.md5)
+            } else {
+                if seen.is_empty() {
+                    seen.extend(status.iter().map(|(md5, _)| *md5));
+                }
+                !seen.insert(file.md5)
+            };
+            if again {
                 // Another file has these bytes: its copy is the one submitted.
                 file.content = None;
                 continue;
