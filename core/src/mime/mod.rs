@@ -332,22 +332,21 @@ pub fn not_extracted(raw: &[u8], reason: Unscannable) -> Extraction {
 /// `limits` (extraction called such a part unwalked, so this does not happen for its spans).
 pub fn decode_part(part: &[u8], limits: &MimeLimits) -> Vec<u8> {
     let mut work = work_budget(part.len());
-    let Ok(e) = split::entity(
+    let mut fields = None;
+    let Ok(e) = split::entity_into(
         header_parser(),
         true,
         part,
         0..part.len(),
         limits,
         &mut work,
+        &mut fields,
     ) else {
         return part.to_vec();
     };
     // The first Content-Transfer-Encoding, as extraction reads it: the file locked is the
     // file that was identified.
-    let cte = e
-        .fields
-        .as_ref()
-        .and_then(|f| f.transfer_encoding.as_deref());
+    let cte = fields.as_ref().and_then(|f| f.transfer_encoding.as_deref());
     decode::transfer_decode(cte, &part[e.body]).0.into_owned()
 }
 

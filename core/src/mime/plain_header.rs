@@ -34,11 +34,11 @@ use std::borrow::Cow;
 use super::fields::{Fields, TypeField};
 use super::header_cost::{HeaderCost, PARAMETER_COST};
 
-/// A plain block's fields, and what mail-parser's reading of it would have cost.
-#[derive(Debug)]
-pub(crate) struct Plain<'a> {
-    pub fields: Fields<'a>,
-    pub cost: HeaderCost,
+/// A plain block's fields as they are read, and what mail-parser's reading of it would
+/// have cost.
+struct Plain<'f, 'a> {
+    fields: &'f mut Fields<'a>,
+    cost: HeaderCost,
 }
 
 /// The MIME fields this reader tells apart; the others are skipped.
@@ -52,15 +52,22 @@ enum Mime {
 }
 
 /// Reads the header block at the start of `entity` when it is plain and ends, within
-/// `max_bytes`, at an empty line: its fields, and where the body starts. `None` when it is
-/// not plain (or too large, or has no header field), for mail-parser to read as before.
+/// `max_bytes`, at an empty line: its fields into `fields` (default ones), what
+/// mail-parser's reading would have cost, and where the body starts. `None` when it is not
+/// plain (or too large, or has no header field), for mail-parser to read as before; then
+/// `fields` holds what was read before the reader gave up.
 ///
 /// One pass over the lines finds the empty line, checks that every line before it is a
 /// field (a printable name and a colon, `split::header_block`'s test) or continues one,
-/// and reads each MIME field as it ends.
-pub(crate) fn read(entity: &[u8], max_bytes: usize) -> Option<(Plain<'_>, usize)> {
+/// and reads each MIME field as it ends. The fields are read where the caller keeps them:
+/// moving them (a few hundred bytes) cost more than some of the reading.
+pub(crate) fn read<'a>(
+    entity: &'a [u8],
+    max_bytes: usize,
+    fields: &mut Fields<'a>,
+) -> Option<(HeaderCost, usize)> {
     let mut plain = Plain {
-        fields: Fields::default(),
+        fields,
         cost: HeaderCost::default(),
     };
     // The field being read: where it starts, where its colon is, how many lines continue it.
@@ -73,7 +80,7 @@ pub(crate) fn read(entity: &[u8], max_bytes: usize) -> Option<(Plain<'_>, usize)
             b"\n" | b"\r\n" => {
                 let (start, colon, folds) = field?;
                 plain.field(&entity[start..at], colon - start, folds)?;
-                return Some((plain, end));
+                return Some((plain.cost, end));
             }
             [b' ' | b'\t', ..] => field.as_mut()?.2 += 1,
             _ => {
@@ -98,7 +105,7 @@ pub(crate) fn read(entity: &[u8], max_bytes: usize) -> Option<(Plain<'_>, usize)
     }
 }
 
-impl<'a> Plain<'a> {
+impl<'a> Plain<'_, 'a> {
     /// Reads one field (its lines, `folds` of them continuing the first, its colon at
     /// `colon`) into the fields and the cost; `None` when it is not plain.
     fn field(&mut self, field: &'a [u8], colon: usize, folds: u32) -> Option<()> {
@@ -116,7 +123,7 @@ impl<'a> Plain<'a> {
         // has no `?` and no `'` anywhere, so a value it takes costs nothing but its
         // parameters, and no `;` but those it reads as separators.
         let text = std::str::from_utf8(value).ok()?;
-        let f = &mut self.fields;
+        let f = &mut *self.fields;
         match kind {
             Mime::Type | Mime::Disposition => {
                 let (raw, slot) = if kind == Mime::Type {

@@ -20,6 +20,7 @@ use crate::mime::MimeLimits;
 use crate::unscannable::LimitExceeded;
 
 /// One entity (a message or a body part): its MIME header fields and where its body is.
+#[cfg(test)]
 pub(crate) struct Entity<'a> {
     /// The MIME header fields; `None` when the block holds no header field.
     pub fields: Option<Fields<'a>>,
@@ -33,14 +34,8 @@ pub(crate) struct Entity<'a> {
     pub unended: bool,
 }
 
-/// Parses the header block at the start of `buf[range]`, or says which limit keeps it from
-/// the header parser: a block over `max_header_bytes`, a MIME field with more than
-/// `max_parameters` parameters, or header parsing that would cost more than is left of
-/// `work` (the message's budget, see [`super::header_cost`]). All are measured in one linear pass
-/// before mail-parser sees the block, so that the cost of an entity stays linear in its size.
-///
-/// With `plain`, a plain block ([`plain_header`]) is read without mail-parser, to the same
-/// fields and under the same limits; without, mail-parser reads every block (the reference).
+/// [`entity_into`] with the fields returned beside the rest, as the tests read them.
+#[cfg(test)]
 pub(crate) fn entity<'a>(
     parser: &MessageParser,
     plain: bool,
@@ -49,15 +44,61 @@ pub(crate) fn entity<'a>(
     limits: &MimeLimits,
     work: &mut u64,
 ) -> Result<Entity<'a>, LimitExceeded> {
+    let mut fields = None;
+    let shape = entity_into(parser, plain, buf, range, limits, work, &mut fields)?;
+    Ok(Entity {
+        fields,
+        body: shape.body,
+        header_syntax: shape.header_syntax,
+        unended: shape.unended,
+    })
+}
+
+/// Where an entity's body is, and how its header block ended (see [`entity_into`]).
+pub(crate) struct Shape {
+    /// The entity's body, absolute in the buffer.
+    pub body: Range<usize>,
+    /// The header block held a line that is not a header field, or lacked the empty line
+    /// that ends it.
+    pub header_syntax: bool,
+    /// No empty line ended the block: it stopped at a line that is no header field, where
+    /// the body starts.
+    pub unended: bool,
+}
+
+/// Parses the header block at the start of `buf[range]` into `fields` (`None` when the
+/// block holds no header field) and says where the body is; or says which limit keeps it
+/// from the header parser: a block over `max_header_bytes`, a MIME field with more than
+/// `max_parameters` parameters, or header parsing that would cost more than is left of
+/// `work` (the message's budget, see [`super::header_cost`]). All are measured in one linear pass
+/// before mail-parser sees the block, so that the cost of an entity stays linear in its size.
+///
+/// With `plain`, a plain block ([`plain_header`]) is read without mail-parser, to the same
+/// fields and under the same limits; without, mail-parser reads every block (the reference).
+/// The fields go where the caller keeps them: the walk has a plain block's read in place
+/// rather than moved, a few hundred bytes, from frame to frame.
+pub(crate) fn entity_into<'a>(
+    parser: &MessageParser,
+    plain: bool,
+    buf: &'a [u8],
+    range: Range<usize>,
+    limits: &MimeLimits,
+    work: &mut u64,
+    fields: &mut Option<Fields<'a>>,
+) -> Result<Shape, LimitExceeded> {
     let bytes = &buf[range.clone()];
-    if plain && let Some((plain, body)) = plain_header::read(bytes, limits.max_header_bytes) {
-        charge(plain.cost, limits, work)?;
-        return Ok(Entity {
-            fields: Some(plain.fields),
-            body: range.start + body..range.end,
-            header_syntax: false,
-            unended: false,
-        });
+    if plain {
+        let slot = fields.insert(Fields::default());
+        if let Some((cost, body)) = plain_header::read(bytes, limits.max_header_bytes, slot) {
+            charge(cost, limits, work)?;
+            return Ok(Shape {
+                body: range.start + body..range.end,
+                header_syntax: false,
+                unended: false,
+            });
+        }
+        // Not plain: what the reader took before it gave up is not the block's reading.
+        *fields = None;
     }
     let block = header_block(bytes);
     let lines = &bytes[..block.end];
@@ -66,12 +107,11 @@ pub(crate) fn entity<'a>(
     }
     let body = range.start + block.body..range.end;
     charge(header_cost(lines), limits, work)?;
-    let fields = parser
+    *fields = parser
         .parse_headers(lines)
         .filter(|m| m.parts.first().is_some_and(|p| !p.headers.is_empty()))
         .map(|m| Fields::from_message(m, lines));
-    Ok(Entity {
-        fields,
+    Ok(Shape {
         body,
         header_syntax: block.syntax,
         unended: block.end == block.body && 0 < block.end && block.end < bytes.len(),

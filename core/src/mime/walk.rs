@@ -169,13 +169,15 @@ impl<'r> Walker<'r> {
         self.visited += 1;
         // On an open part, this reads only its header block, which `open` found to end
         // before the part does.
-        let e = match split::entity(
+        let mut read = None;
+        let e = match split::entity_into(
             self.parser,
             self.fuse,
             buf,
             at.range.clone(),
             self.limits,
             &mut self.work,
+            &mut read,
         ) {
             Ok(e) => e,
             Err(limit) => {
@@ -186,7 +188,7 @@ impl<'r> Walker<'r> {
             }
         };
         let mut body = e.body;
-        let Some(fields) = e.fields else {
+        let Some(fields) = read.as_ref() else {
             settle(&mut at, &mut open);
             if depth == 0 {
                 self.out.malformed.insert(Malformed::NoHeaders);
