@@ -19,19 +19,14 @@ use super::plain_header;
 use crate::mime::MimeLimits;
 use crate::unscannable::LimitExceeded;
 
-/// One entity (a message or a body part): its MIME header fields and where its body is.
+/// One entity (a message or a body part) as the tests read it: its MIME header fields,
+/// where its body is, and whether its header block was malformed ([`Shape`]).
 #[cfg(test)]
 pub(crate) struct Entity<'a> {
     /// The MIME header fields; `None` when the block holds no header field.
     pub fields: Option<Fields<'a>>,
-    /// The entity's body, absolute in the buffer.
     pub body: Range<usize>,
-    /// The header block held a line that is not a header field, or lacked the empty line
-    /// that ends it.
     pub header_syntax: bool,
-    /// No empty line ended the block: it stopped at a line that is no header field, where
-    /// the body starts.
-    pub unended: bool,
 }
 
 /// [`entity_into`] with the fields returned beside the rest, as the tests read them.
@@ -50,7 +45,6 @@ pub(crate) fn entity<'a>(
         fields,
         body: shape.body,
         header_syntax: shape.header_syntax,
-        unended: shape.unended,
     })
 }
 
