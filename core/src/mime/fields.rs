@@ -11,8 +11,9 @@ use std::borrow::Cow;
 use mail_parser::{ContentType, HeaderName, HeaderValue, Message};
 
 /// A Content-Type or Content-Disposition field, as far as extraction reads it: its type
-/// and subtype, lower case, and the first value of each parameter it uses (mail-parser's
-/// [`ContentType::attribute`]: parameter names are lower case, values as written).
+/// and subtype, lower case (both readings make them so, and the walk relies on it), and
+/// the first value of each parameter it uses (mail-parser's [`ContentType::attribute`]:
+/// parameter names are lower case, values as written).
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct TypeField<'a> {
     pub c_type: Cow<'a, str>,
@@ -42,9 +43,11 @@ impl<'a> TypeField<'a> {
 
 impl<'a> From<ContentType<'a>> for TypeField<'a> {
     fn from(ct: ContentType<'a>) -> Self {
+        // mail-parser lowers them as it reads them; made sure of here, where it costs
+        // nothing on a plain block (the plain reader lowers its tokens itself).
         let mut field = TypeField {
-            c_type: ct.c_type,
-            c_subtype: ct.c_subtype,
+            c_type: lower(ct.c_type),
+            c_subtype: ct.c_subtype.map(lower),
             ..TypeField::default()
         };
         for a in ct.attributes.into_iter().flatten() {
@@ -144,13 +147,12 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Lower case, borrowed when it already is (mail-parser lowers types and parameter names
-/// the same way).
-pub(crate) fn lowercase(s: &str) -> Cow<'_, str> {
+/// `s` in lower case, copied only when it is not already.
+fn lower(s: Cow<'_, str>) -> Cow<'_, str> {
     if s.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(s.to_ascii_lowercase())
     } else {
-        Cow::Borrowed(s)
+        s
     }
 }
 

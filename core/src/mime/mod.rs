@@ -395,6 +395,21 @@ mod tests {
     }
 
     #[test]
+    fn types_in_upper_case_are_read_in_lower_case_by_both_readers() {
+        // The walk takes both readings' types as lower case. The second attachment's
+        // field has an encoded word, so mail-parser reads its block; the first is plain.
+        let raw = "Content-Type: MULTIPART/Mixed; boundary=XX\r\n\r\n\
+            --XX\r\nContent-Type: APPLICATION/PDF; name=a.pdf\r\n\r\nx\r\n\
+            --XX\r\nContent-Type: Image/PNG; name=\"=?utf-8?q?b.png?=\"\r\n\r\ny\r\n\
+            --XX--\r\n";
+        let x = files(raw);
+        let types: Vec<_> = x.files.iter().map(|f| f.content_type.as_str()).collect();
+        assert_eq!(types, ["application/pdf", "image/png"]);
+        let names: Vec<_> = x.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["a.pdf", "b.png"]);
+    }
+
+    #[test]
     fn spans_cover_the_part_headers_and_body() {
         let x = files(MIXED);
         let span = x.attachments[0].span.clone();

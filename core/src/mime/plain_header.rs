@@ -91,7 +91,7 @@ pub(crate) fn read<'a>(
                 // space, does not have).
                 let colon = line
                     .iter()
-                    .position(|&b| !(33..=126).contains(&b) || b == b':')?;
+                    .position(|&b| CLASSES[usize::from(b)] & NAME == 0)?;
                 if colon == 0 || line[colon] != b':' {
                     return None;
                 }
@@ -286,6 +286,8 @@ const QUOTED: u8 = 4;
 const WORD: u8 = 8;
 /// An upper-case letter, which a token is lowered for.
 const UPPER: u8 = 16;
+/// A byte of a field name: printable, not the colon that ends it.
+const NAME: u8 = 32;
 
 static CLASSES: [u8; 256] = {
     let mut table = [0u8; 256];
@@ -296,7 +298,8 @@ static CLASSES: [u8; 256] = {
             | (is_unquoted_value(b) as u8 * UNQUOTED)
             | (is_quoted(b) as u8 * QUOTED)
             | ((b >= 0x21 && b <= 0x7e && b != b'?') as u8 * WORD)
-            | (b.is_ascii_uppercase() as u8 * UPPER);
+            | (b.is_ascii_uppercase() as u8 * UPPER)
+            | ((b >= 33 && b <= 126 && b != b':') as u8 * NAME);
         i += 1;
     }
     table

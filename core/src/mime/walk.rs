@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use mail_parser::MessageParser;
 
-use super::fields::lowercase;
 use super::parts::{Head, Parts};
 use super::{
     Attachment, Extraction, File, Malformed, MimeLimits, UNWALKED_NAME, decode, header_parser,
@@ -219,8 +218,11 @@ impl<'r> Walker<'r> {
         // an attachment's.
         let (ctype, subtype) = match content_type {
             Some(ct) => (
-                lowercase(&ct.c_type),
-                ct.c_subtype.as_deref().map(lowercase).unwrap_or_default(),
+                Cow::Borrowed(&*ct.c_type),
+                ct.c_subtype
+                    .as_deref()
+                    .map(Cow::Borrowed)
+                    .unwrap_or_default(),
             ),
             None if in_digest => (Cow::from("message"), Cow::from("rfc822")),
             None => (Cow::from("text"), Cow::from("plain")),
