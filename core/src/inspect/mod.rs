@@ -28,6 +28,7 @@ pub use submission::{Submission, SubmittedFile};
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, VecDeque};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -108,8 +109,12 @@ pub struct Inspection {
     /// For each entry of `status`, the index of the first file with that MD5: the one whose
     /// name and bytes a submission carries.
     first_file: Vec<usize>,
-    /// Upload groups not yet submitted, as indices into `status`.
-    groups: VecDeque<Vec<usize>>,
+    /// The files to upload, as indices into `status`, in message order, grouped by
+    /// `groups`.
+    waiting: Vec<usize>,
+    /// Upload groups not yet submitted, as runs of `waiting`: one list for the whole
+    /// message, not one per group.
+    groups: VecDeque<Range<usize>>,
     started: Timestamp,
     outcome: Option<Outcome>,
     outcome_taken: bool,
@@ -146,7 +151,10 @@ impl Inspection {
         let mut seen = BTreeSet::new();
         // Groups in message order: a lone file is its own group, the members of one archive
         // attachment share one (S3, S4); IMAP merges them all into one (I2).
-        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+        let mut waiting = Vec::new();
+        let mut groups: VecDeque<Range<usize>> = VecDeque::new();
+        // The attachment of the last group.
+        let mut last_attachment = None;
         for (file_index, file) in extraction.files.iter_mut().enumerate() {
             let again = if status.len() < FEW {
                 status.iter().any(|(md5, _)| *md5 == file.md5)
@@ -171,14 +179,19 @@ impl Inspection {
                 Status::Waiting
             };
             if state == Status::Waiting {
-                match groups.last_mut() {
-                    Some((attachment, members))
-                        if file.archive.is_some() && *attachment == file.attachment =>
+                // The last group ends where `waiting` does: a member joins it.
+                match groups.back_mut() {
+                    Some(last)
+                        if file.archive.is_some() && last_attachment == Some(file.attachment) =>
                     {
-                        members.push(index)
+                        last.end += 1
                     }
-                    _ => groups.push((file.attachment, vec![index])),
+                    _ => {
+                        groups.push_back(waiting.len()..waiting.len() + 1);
+                        last_attachment = Some(file.attachment);
+                    }
                 }
+                waiting.push(index);
             } else {
                 // Judged without the data center: its bytes go nowhere.
                 file.content = None;
@@ -186,9 +199,9 @@ impl Inspection {
             status.push((file.md5, state));
             first_file.push(file_index);
         }
-        let mut groups: VecDeque<Vec<usize>> = groups.into_iter().map(|(_, g)| g).collect();
         if flavour == Flavour::Imap && groups.len() > 1 {
-            groups = VecDeque::from([groups.into_iter().flatten().collect()]);
+            groups.clear();
+            groups.push_back(0..waiting.len());
         }
         let mut inspection = Inspection {
             flavour,
@@ -196,6 +209,7 @@ impl Inspection {
             extraction,
             status,
             first_file,
+            waiting,
             groups,
             started: now,
             outcome: None,
@@ -237,7 +251,7 @@ impl Inspection {
         self.groups
             .iter()
             .map(|g| Submission {
-                files: g.iter().map(named).collect(),
+                files: self.waiting[g.clone()].iter().map(named).collect(),
             })
             .collect()
     }
@@ -267,23 +281,29 @@ impl Inspection {
         }
         while let Some(group) = self.groups.pop_front() {
             let mut upload = Vec::new();
-            for i in group {
+            for k in group {
+                let i = self.waiting[k];
                 if self.status[i].1 != Status::Waiting {
                     continue;
                 }
+                let file = &mut self.extraction.files[self.first_file[i]];
                 match cache.get(&self.status[i].0, now) {
                     Some(v) => {
                         self.status[i].1 = Status::Judged(v, Source::Cache);
-                        self.extraction.files[self.first_file[i]].content = None;
+                        file.content = None;
                     }
                     None => {
                         self.status[i].1 = Status::Submitted(now);
-                        upload.push(i);
+                        upload.push(SubmittedFile {
+                            md5: self.status[i].0,
+                            name: file.name.clone(),
+                            bytes: file.content.take(),
+                        });
                     }
                 }
             }
             if !upload.is_empty() {
-                return Some(self.submit(&upload));
+                return Some(Submission { files: upload });
             }
         }
         self.try_decide();
@@ -387,22 +407,6 @@ impl Inspection {
         self.status
             .iter()
             .any(|(_, s)| matches!(s, Status::Submitted(_)))
-    }
-
-    /// The submission of `group`, handing over the files' bytes.
-    fn submit(&mut self, group: &[usize]) -> Submission {
-        let files = group
-            .iter()
-            .map(|&i| {
-                let file = &mut self.extraction.files[self.first_file[i]];
-                SubmittedFile {
-                    md5: self.status[i].0,
-                    name: file.name.clone(),
-                    bytes: file.content.take(),
-                }
-            })
-            .collect();
-        Submission { files }
     }
 
     fn outage(&mut self, md5: &Md5, source: Source, _now: Timestamp) -> bool {
