@@ -83,8 +83,8 @@ const PINS: &[(&str, &str, &str)] = &[
     ),
     (
         "imap-mbsync-1000-messages",
-        "957f8717a53f9fe08a889e50c745dc91",
-        "fb89e347bbc7a9c08ccd9debb8e4916a",
+        "7adb5206ed17b6f144c87363ccbac721",
+        "22f9b82930e9c056c9951551cfdd877c",
     ),
     (
         "imap-mbsync-timeout-then-cache",

@@ -26,8 +26,9 @@ pub struct ImapConfig {
     /// against their own limit); one more is answered `* BYE` and closed. Default 500, as
     /// the SMTP proxy's.
     pub max_connections: usize,
-    /// Bytes fetched to judge that one fetch may hold at once; the messages a command names
-    /// are fetched in batches of at most this (one message at least). Default 64 MiB.
+    /// Bytes fetched to judge that one hold may keep at once; the messages its commands
+    /// name are fetched in batches of at most this (one message at least), the next as soon
+    /// as it fits beside the ones still being judged. Default 64 MiB.
     pub max_prefetch_bytes: usize,
     /// Bytes the gateway holds in memory at once, all sessions of both proxies together
     /// (the same count as the SMTP proxy's `max_held_bytes`): a batch of messages to judge

@@ -11,22 +11,27 @@
 //!    command goes upstream and its responses are served (`relay.rs`).
 //!
 //! Fetches the client pipelined behind the first (mbsync sends one `UID FETCH` per message,
-//! all at once) join its hold: their messages are resolved, fetched and judged together, and
-//! each command is then served in turn, in the order sent. So one slow analysis does not
-//! queue the next message's behind it.
+//! all at once) join its hold: the ones already read when it starts, and the ones that
+//! arrive while it waits for verdicts (mbsync writes each command on its own, so all but the
+//! first come a moment later). Their messages are resolved, fetched and judged together,
+//! all their files submitted without waiting for the first command's verdicts, and the
+//! commands are served in the order sent, each as soon as the messages it names are decided.
+//! So one slow analysis does not queue the next message's behind it, and a client that
+//! gives up (mbsync after 20 s) finds every verdict in the cache when it comes back (I3),
+//! not only the first command's.
 //!
 //! The steps use sequence numbers when the client did, so that the server may not send an
 //! EXPUNGE in between (RFC 3501 §7.4.1) and the numbers the client wrote still name the
 //! messages that were judged. `.PEEK` keeps the proxy's own fetches from setting `\Seen`;
 //! the client's command sets it, as it would have without the proxy.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::command;
-use super::command::Kind;
 use super::events::{ImapEvent, MessageLog, MessageResult, Output};
+use super::joining::MAX_JOINED;
 use super::judged::Served;
 use super::judging::Judging;
 use super::{ImapSession, Role};
@@ -41,6 +46,8 @@ pub(super) struct Target {
     pub(super) seq: u32,
     pub(super) uid: u32,
     pub(super) size: usize,
+    /// When a command asked for it (a fetch that joined late asked later than the first).
+    pub(super) since: Timestamp,
 }
 
 /// What is served for a message the hold decided: a judged copy, or nothing and why.
@@ -69,13 +76,12 @@ pub(super) struct HeldCommand {
     pub(super) body: bool,
     /// Why its tagged OK becomes a NO: a message that could not be served.
     pub(super) incomplete: Option<String>,
+    /// When it joined the hold.
+    pub(super) since: Timestamp,
 }
 
 /// How often a batch waiting for room under `max_held_bytes` looks again.
 const ROOM_RETRY: Duration = Duration::from_secs(1);
-
-/// Pipelined fetches judged together at most (the rest wait for the next hold).
-const MAX_JOINED: usize = 100;
 
 /// The held FETCH commands, judged together.
 #[derive(Debug)]
@@ -96,6 +102,13 @@ pub(super) struct Hold {
     pub(super) judging: Vec<Judging>,
     /// Decided messages, by UID.
     pub(super) results: BTreeMap<u32, Result_>,
+    /// Messages whose resolve was acted on, by UID (a later resolve, for fetches that joined
+    /// late, acts on the new ones only).
+    pub(super) resolved: BTreeSet<u32>,
+    /// The last commands, not yet named by a `HoldStarted` event (the ones being resolved).
+    pub(super) unannounced: usize,
+    /// When the resolve in flight (or the last one) was asked for.
+    pub(super) resolving_since: Timestamp,
     /// The next batch waits for room under `max_held_bytes` until this time, then looks
     /// again.
     pub(super) room_at: Option<Timestamp>,
@@ -144,23 +157,9 @@ impl ImapSession {
             request,
             body,
             incomplete: None,
+            since: now,
         }]);
-        while commands.len() < MAX_JOINED
-            && let Some(next) = self.queue.front()
-            && let Kind::Hold { request, body } = command::classify(next)
-            && request.uid == uid
-            && let Some(tag) = next.tag().map(str::to_owned)
-            && let Some(next) = self.queue.pop_front()
-        {
-            self.emit(ImapEvent::ClientCommand(command::summary(&next)));
-            commands.push_back(HeldCommand {
-                command: next,
-                tag,
-                request,
-                body,
-                incomplete: None,
-            });
-        }
+        commands.extend(self.joining(uid, MAX_JOINED - 1, now));
         let mut hold = Hold {
             commands,
             uid,
@@ -171,8 +170,12 @@ impl ImapSession {
             batch: Vec::new(),
             judging: Vec::new(),
             results: BTreeMap::new(),
+            resolved: BTreeSet::new(),
+            unannounced: 0,
+            resolving_since: now,
             room_at: None,
         };
+        hold.unannounced = hold.commands.len();
         // The next chunk or section of a message just judged: straight to the server.
         if uid {
             let explicit: Option<Vec<u32>> = hold
@@ -218,10 +221,15 @@ impl ImapSession {
         };
         let size = fetch.rfc822_size().unwrap_or(0) as usize;
         self.judged.note_seq(uid, fetch.seq());
+        if hold.targets.iter().any(|t| t.uid == uid) {
+            // Named again, by a fetch that joined late or by a set that repeats it.
+            return;
+        }
         hold.targets.push(Target {
             seq: fetch.seq(),
             uid,
             size,
+            since: hold.resolving_since,
         });
     }
 
@@ -231,6 +239,15 @@ impl ImapSession {
         let Some(hold) = self.hold.as_mut() else {
             return;
         };
+        let first = hold.unannounced == hold.commands.len();
+        if !is_ok(tagged) && !first {
+            // A late resolve failed: the fetches that joined are served in their turn with
+            // nothing of theirs judged, so none of them gets content.
+            hold.unannounced = 0;
+            hold.step = Step::Waiting;
+            self.next_step(now);
+            return;
+        }
         if !is_ok(tagged) {
             if hold.commands.len() == 1 {
                 // The server's own answer to the command (a set that names nothing, no
@@ -248,7 +265,15 @@ impl ImapSession {
         }
         let limit = gw.policy.limits.max_message_bytes;
         let mut withheld = Vec::new();
-        for t in hold.targets.clone() {
+        let fresh: Vec<Target> = hold
+            .targets
+            .iter()
+            .filter(|t| !hold.resolved.contains(&t.uid))
+            .copied()
+            .collect();
+        let before = hold.to_fetch.len();
+        for t in fresh {
+            hold.resolved.insert(t.uid);
             if let Some(served) = self.judged.get(t.uid) {
                 hold.results.insert(t.uid, Ok(served));
             } else if t.size > limit {
@@ -259,17 +284,20 @@ impl ImapSession {
                 hold.to_fetch.push_back(t);
             }
         }
+        // The commands this resolve was for: all of them, or the ones that joined late.
+        let announced = hold.commands.len() - hold.unannounced;
+        hold.unannounced = 0;
         let event = ImapEvent::HoldStarted {
             tag: hold
                 .commands
                 .iter()
+                .skip(announced)
                 .map(|c| c.tag.as_str())
                 .collect::<Vec<_>>()
                 .join(","),
-            messages: hold.to_fetch.len(),
-            body: hold.body(),
+            messages: hold.to_fetch.len() - before,
+            body: hold.commands.iter().skip(announced).any(|c| c.body),
         };
-        let since = hold.since;
         self.emit(event);
         for t in withheld {
             self.emit(ImapEvent::Message(Box::new(MessageLog {
@@ -278,7 +306,7 @@ impl ImapSession {
                 files: Vec::new(),
                 action: crate::policy::Action::Allow,
                 result: MessageResult::Withheld,
-                held: now.saturating_since(since),
+                held: now.saturating_since(t.since),
                 fail_open: false,
                 served_size: None,
                 message: Arc::from(Vec::new()),
@@ -313,7 +341,11 @@ impl ImapSession {
         if hold.judging.iter().any(|j| j.uid == uid) || hold.results.contains_key(&uid) {
             return;
         }
-        let since = hold.since;
+        let since = hold
+            .targets
+            .iter()
+            .find(|t| t.uid == uid)
+            .map_or(hold.since, |t| t.since);
         let message: Arc<[u8]> = Arc::from(message);
         let work = self.next_work();
         self.next_txn += 1;
@@ -367,18 +399,41 @@ impl ImapSession {
         let Some(hold) = self.hold.as_mut() else {
             return;
         };
-        if hold.step != Step::Waiting || !hold.judging.is_empty() {
+        if hold.step != Step::Waiting {
             return;
         }
+        // What this hold already keeps while its messages are judged.
+        let own: usize = hold.judging.iter().map(|j| j.message.len()).sum();
+        if !hold.judging.is_empty() {
+            // The first command's messages are decided: it need not wait for the others'.
+            if hold.first_is_ready(&self.judged) {
+                self.serve(now);
+                return;
+            }
+            let first = hold.to_fetch.front().map_or(0, |t| t.size);
+            if hold.to_fetch.is_empty()
+                || first > self.config.max_prefetch_bytes.saturating_sub(own)
+            {
+                // Nothing more to fetch, or not before these are judged: fetches the client
+                // pipelined since may join.
+                self.join_late(now);
+                return;
+            }
+        }
+        let Some(hold) = self.hold.as_mut() else {
+            return;
+        };
         if hold.to_fetch.is_empty() {
             self.serve(now);
             return;
         }
-        // Room under the gateway's bound on held bytes: what every other session holds.
+        // Room under the gateway's bound on held bytes: what every other session holds, and
+        // what this hold is judging already.
         let others = self
             .reservation
             .gateway_total()
-            .saturating_sub(self.reservation.bytes());
+            .saturating_sub(self.reservation.bytes())
+            + own;
         let room = self.config.max_held_bytes.saturating_sub(others);
         let first = hold.to_fetch.front().map_or(0, |t| t.size);
         if first > room && others > 0 {
@@ -387,7 +442,12 @@ impl ImapSession {
         }
         hold.room_at = None;
         let mut bytes = 0;
-        let budget = self.config.max_prefetch_bytes.min(room.max(first));
+        // A fetch holds at most `max_prefetch_bytes` at once, what it judges included.
+        let budget = self
+            .config
+            .max_prefetch_bytes
+            .saturating_sub(own)
+            .min(room.max(first));
         while let Some(t) = hold.to_fetch.front().copied() {
             if !hold.batch.is_empty() && bytes + t.size > budget {
                 break;
@@ -422,7 +482,7 @@ impl ImapSession {
             return;
         };
         let (command, tag) = (first.command.clone(), first.tag.clone());
-        let held = now.saturating_since(hold.since);
+        let held = now.saturating_since(first.since);
         self.keepalive_at = None;
         self.emit(ImapEvent::Served {
             tag: tag.clone(),

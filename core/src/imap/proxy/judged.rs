@@ -75,6 +75,11 @@ impl JudgedStore {
         self.bytes > 0
     }
 
+    /// Whether the store holds `uid`'s judged result (without counting as a use of it).
+    pub(super) fn contains(&self, uid: u32) -> bool {
+        self.entries.contains_key(&uid)
+    }
+
     /// The UID of the message now at `seq`, when the store knows it.
     pub(super) fn uid_at(&self, seq: u32) -> Option<u32> {
         self.by_seq.get(&seq).copied()

@@ -32,6 +32,7 @@ mod command;
 mod config;
 mod events;
 mod hold;
+mod joining;
 mod judged;
 mod judging;
 mod relay;
@@ -231,6 +232,8 @@ impl ImapSession {
             }
         }
         self.pump(now);
+        // A fetch pipelined behind a hold that waits for verdicts joins it.
+        self.next_step(now);
     }
 
     /// The client's end of stream: it will send nothing more, and an IMAP client that stops

@@ -127,8 +127,14 @@ impl ImapSession {
             }
             _ => self.forward_filtered(raw),
         }
-        if self.hold.as_ref().is_some_and(|h| !h.commands.is_empty()) {
-            self.serve(now);
+        if let Some(hold) = self.hold.as_mut().filter(|h| !h.commands.is_empty()) {
+            // The next command is served when its messages are decided; meanwhile the hold
+            // waits again, and fetches pipelined since may join it.
+            hold.step = super::hold::Step::Waiting;
+            if hold.body() {
+                self.keepalive_at = self.config.keepalive.map(|k| now + k);
+            }
+            self.next_step(now);
         } else if let Some(hold) = self.hold.take() {
             self.background.extend(hold.judging);
         }
