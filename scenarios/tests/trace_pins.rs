@@ -83,8 +83,8 @@ const PINS: &[(&str, &str, &str)] = &[
     ),
     (
         "imap-mbsync-1000-messages",
-        "7adb5206ed17b6f144c87363ccbac721",
-        "22f9b82930e9c056c9951551cfdd877c",
+        "43c15ce6a36172ff114745504406152a",
+        "bdaef1bbd0f8611d4daec6b18d752edb",
     ),
     (
         "imap-mbsync-timeout-then-cache",

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::command;
+use super::early_parts::serve_file_free_parts;
 use super::events::{ImapEvent, MessageLog, MessageResult, Output};
 use super::joining::MAX_JOINED;
 use super::judged::Served;
@@ -107,6 +108,8 @@ pub(super) struct Hold {
     pub(super) resolved: BTreeSet<u32>,
     /// The last commands, not yet named by a `HoldStarted` event (the ones being resolved).
     pub(super) unannounced: usize,
+    /// Commands it has taken in all (served ones included), against `MAX_JOINED`.
+    pub(super) taken: usize,
     /// When the resolve in flight (or the last one) was asked for.
     pub(super) resolving_since: Timestamp,
     /// The next batch waits for room under `max_held_bytes` until this time, then looks
@@ -131,6 +134,27 @@ impl Hold {
         let judging: usize = self.judging.iter().map(|j| j.message.len()).sum();
         let batch: usize = self.batch.iter().map(|t| t.size).sum();
         judging + batch
+    }
+
+    /// The server expunged the message at `seq`: it leaves the messages named, and the
+    /// numbers above it move down, wherever the hold keeps one.
+    pub(super) fn expunged(&mut self, seq: u32) {
+        self.targets.retain(|t| t.seq != seq);
+        self.to_fetch.retain(|t| t.seq != seq);
+        self.batch.retain(|t| t.seq != seq);
+        for t in self
+            .targets
+            .iter_mut()
+            .chain(self.to_fetch.iter_mut())
+            .chain(self.batch.iter_mut())
+        {
+            if t.seq > seq {
+                t.seq -= 1;
+            }
+        }
+        for j in &mut self.judging {
+            j.expunged(seq);
+        }
     }
 
     /// The UID of the message at `seq` among the ones it names.
@@ -172,10 +196,12 @@ impl ImapSession {
             results: BTreeMap::new(),
             resolved: BTreeSet::new(),
             unannounced: 0,
+            taken: 0,
             resolving_since: now,
             room_at: None,
         };
         hold.unannounced = hold.commands.len();
+        hold.taken = hold.commands.len();
         // The next chunk or section of a message just judged: straight to the server.
         if uid {
             let explicit: Option<Vec<u32>> = hold
@@ -195,16 +221,7 @@ impl ImapSession {
                 return;
             }
         }
-        let sets: Vec<String> = hold
-            .commands
-            .iter()
-            .map(|c| command::set_text(&c.request.messages))
-            .collect();
-        let text = format!(
-            "{}FETCH {} (UID RFC822.SIZE)",
-            if uid { "UID " } else { "" },
-            sets.join(",")
-        );
+        let text = resolve_text(uid, &hold.commands);
         self.keepalive_at = if hold.body() {
             self.config.keepalive.map(|k| now + k)
         } else {
@@ -402,14 +419,15 @@ impl ImapSession {
         if hold.step != Step::Waiting {
             return;
         }
+        // The first command's messages are decided: it need not wait for the others' to be
+        // fetched or judged.
+        if hold.first_is_ready(&self.judged) {
+            self.serve(now);
+            return;
+        }
         // What this hold already keeps while its messages are judged.
         let own: usize = hold.judging.iter().map(|j| j.message.len()).sum();
         if !hold.judging.is_empty() {
-            // The first command's messages are decided: it need not wait for the others'.
-            if hold.first_is_ready(&self.judged) {
-                self.serve(now);
-                return;
-            }
             let first = hold.to_fetch.front().map_or(0, |t| t.size);
             if hold.to_fetch.is_empty()
                 || first > self.config.max_prefetch_bytes.saturating_sub(own)
@@ -513,48 +531,20 @@ impl ImapSession {
     }
 }
 
-/// A fetch of single parts that hold none of their message's files (K-9 fetching a large
-/// message's text parts) is served as soon as the files are found, without waiting for their
-/// verdicts: no attachment byte is in what it returns (I1). The messages are judged on in the
-/// background, so the attachment fetch that follows (held: its part holds the file) and any
-/// later fetch find the verdicts in the cache. A rewritten message's parts fetched later come
-/// from its copy, as every later response does (I6).
-fn serve_file_free_parts(hold: &mut Hold) -> Vec<Judging> {
-    let [command] = hold.commands.make_contiguous() else {
-        return Vec::new();
-    };
-    let request = &command.request;
-    if request.structure
-        || request.content.is_empty()
-        || request.content.iter().any(|c| c.section.part.is_empty())
-    {
-        return Vec::new();
-    }
-    let sections: Vec<&crate::imap::SectionSpec> =
-        request.content.iter().map(|c| &c.section).collect();
-    let file_free = hold.judging.iter().all(|j| {
-        let Some(files) = j.file_spans() else {
-            return false;
-        };
-        crate::imap::part_spans(&j.message, &sections)
-            .into_iter()
-            .all(|part| {
-                part.is_some_and(|part| {
-                    files
-                        .iter()
-                        .all(|file| file.end <= part.start || part.end <= file.start)
-                })
-            })
-    });
-    if !file_free {
-        return Vec::new();
-    }
-    let mut early = std::mem::take(&mut hold.judging);
-    for j in &mut early {
-        j.parts_served = true;
-        hold.results.insert(j.uid, Ok(Served::Original));
-    }
-    early
+/// The resolve step's command for `commands`: the UIDs and sizes of the messages they name.
+pub(super) fn resolve_text<'c>(
+    uid: bool,
+    commands: impl IntoIterator<Item = &'c HeldCommand>,
+) -> String {
+    let sets: Vec<String> = commands
+        .into_iter()
+        .map(|c| command::set_text(&c.request.messages))
+        .collect();
+    format!(
+        "{}FETCH {} (UID RFC822.SIZE)",
+        if uid { "UID " } else { "" },
+        sets.join(",")
+    )
 }
 
 /// Whether a tagged response says OK.

@@ -1,7 +1,9 @@
 //! Fetches the client pipelined behind a held one join its hold: the ones already read
 //! when it starts, and the ones that arrive while it waits for verdicts. mbsync writes each
-//! per-message `UID FETCH` on its own (drv_imap.c), so all but the first usually come a
-//! moment after the hold began; joined, their messages are resolved, fetched and judged
+//! per-message `UID FETCH` with a `socket_write` of its own, and holds the next while its
+//! socket's write buffer is not empty (isync 1.4.4, `src/drv_imap.c`: `send_imap_cmd`,
+//! `cmd_sendable`), so all but the first usually come a moment after the hold began, the
+//! more so over a slow link. Joined, their messages are resolved, fetched and judged
 //! with the first's, all their files submitted at once, instead of one message's a sync.
 //! The commands are still served in the order sent, each as soon as the messages it names
 //! are decided ([`Hold::first_is_ready`]), so joining costs the first nothing: a user who
@@ -9,13 +11,14 @@
 //! analysis ends.
 
 use super::command::{self, Kind};
+use super::early_parts::parts_only;
 use super::events::ImapEvent;
-use super::hold::{HeldCommand, Hold, Step};
+use super::hold::{HeldCommand, Hold, Step, resolve_text};
 use super::judged::JudgedStore;
 use super::{ImapSession, Role};
 use crate::clock::Timestamp;
 
-/// Pipelined fetches in one hold at most (the rest wait for a later one).
+/// Pipelined fetches one hold takes in all (the rest wait for a later one).
 pub(super) const MAX_JOINED: usize = 100;
 
 impl Hold {
@@ -73,27 +76,27 @@ impl ImapSession {
         let Some(hold) = self.hold.as_ref() else {
             return;
         };
-        if hold.step != Step::Waiting || hold.commands.is_empty() {
+        // A session shutting down finishes its hold and takes nothing more. A lone fetch of
+        // parts (K-9's text parts) stays alone, so that its parts may be served before the
+        // verdicts if they hold no file (`serve_file_free_parts`).
+        let lone_parts =
+            hold.commands.len() == 1 && hold.current().is_some_and(|c| parts_only(&c.request));
+        if hold.step != Step::Waiting || hold.commands.is_empty() || self.draining || lone_parts {
             return;
         }
-        let (uid, room) = (hold.uid, MAX_JOINED.saturating_sub(hold.commands.len()));
+        // Counted over the hold's life, so that a long sync's hold ends, and the next
+        // starts afresh, after `MAX_JOINED` commands.
+        let (uid, room) = (hold.uid, MAX_JOINED.saturating_sub(hold.taken));
         let joined = self.joining(uid, room, now);
         if joined.is_empty() {
             return;
         }
-        let sets: Vec<String> = joined
-            .iter()
-            .map(|c| command::set_text(&c.request.messages))
-            .collect();
-        let text = format!(
-            "{}FETCH {} (UID RFC822.SIZE)",
-            if uid { "UID " } else { "" },
-            sets.join(",")
-        );
+        let text = resolve_text(uid, &joined);
         let Some(hold) = self.hold.as_mut() else {
             return;
         };
         hold.unannounced += joined.len();
+        hold.taken += joined.len();
         hold.resolving_since = now;
         hold.commands.extend(joined);
         hold.step = Step::Resolving;

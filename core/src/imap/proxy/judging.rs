@@ -23,7 +23,8 @@ use crate::work::{Done, Job, WorkFailed, WorkId};
 pub(super) struct Judging {
     pub(super) txn: u64,
     pub(super) uid: u32,
-    pub(super) seq: u32,
+    /// Its sequence number now (kept in step with EXPUNGE); `None` once it was expunged.
+    pub(super) seq: Option<u32>,
     pub(super) since: Timestamp,
     pub(super) message: Arc<[u8]>,
     /// Parts holding none of its files were served before it was decided (K-9's text
@@ -59,6 +60,16 @@ impl ImapSession {
 }
 
 impl Judging {
+    /// The server expunged the message at `seq`: this one's number moves down past it, or
+    /// is gone if it was this one.
+    pub(super) fn expunged(&mut self, seq: u32) {
+        self.seq = match self.seq {
+            Some(s) if s == seq => None,
+            Some(s) if s > seq => Some(s - 1),
+            other => other,
+        };
+    }
+
     /// A message fetched to judge; its files are being found by job `work`.
     pub(super) fn new(
         txn: u64,
@@ -71,7 +82,7 @@ impl Judging {
         Judging {
             txn,
             uid,
-            seq,
+            seq: Some(seq),
             since,
             message,
             parts_served: false,
@@ -265,7 +276,7 @@ impl ImapSession {
             self.emit(ImapEvent::Message(Box::new(log)));
             if served_to_client {
                 if let Ok(served) = &result {
-                    self.judged.insert(j.uid, Some(j.seq), served.clone());
+                    self.judged.insert(j.uid, j.seq, served.clone());
                 }
                 if let Some(hold) = self.hold.as_mut() {
                     hold.results.insert(j.uid, result);

@@ -30,6 +30,7 @@
 mod capability;
 mod command;
 mod config;
+mod early_parts;
 mod events;
 mod hold;
 mod joining;

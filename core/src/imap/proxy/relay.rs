@@ -56,14 +56,15 @@ impl ImapSession {
             return;
         }
         if let Some(seq) = expunged(raw) {
+            // Every sequence number the session keeps moves down past it: the judged store's,
+            // the hold's, and those of messages still being judged (filed under their
+            // number when decided).
             self.judged.expunge(seq);
             if let Some(hold) = self.hold.as_mut() {
-                hold.targets.retain(|t| t.seq != seq);
-                for t in &mut hold.targets {
-                    if t.seq > seq {
-                        t.seq -= 1;
-                    }
-                }
+                hold.expunged(seq);
+            }
+            for j in &mut self.background {
+                j.expunged(seq);
             }
             self.send_client(raw.to_vec());
             return;
