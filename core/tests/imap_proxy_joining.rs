@@ -80,6 +80,23 @@ fn a_decided_first_command_goes_before_the_joined_prefetch() {
     );
 }
 
+/// UID 2 was rewritten and is now message 1: a fetch of its size by number gets its copy's
+/// (I6), not the original's (`original` bytes).
+fn assert_served_as_its_copy(w: &mut ImapWorld, original: usize) {
+    let served = w
+        .message_logs()
+        .iter()
+        .find(|l| l.uid == 2)
+        .and_then(|l| l.served_size)
+        .expect("a notice in its place");
+    w.client(b"s FETCH 1 (RFC822.SIZE)\r\n");
+    let text = w.take_client_text();
+    assert!(
+        text.contains(&format!("RFC822.SIZE {served}")),
+        "{text} (original {original}, copy {served})"
+    );
+}
+
 #[test]
 fn an_expunge_during_a_late_resolve_moves_the_judged_message_number_too() {
     let filler = message(&[("f.pdf", content("filler", 300))]);
@@ -103,20 +120,8 @@ fn an_expunge_during_a_late_resolve_moves_the_judged_message_number_too() {
     w.verdict(Md5::of(&fc), ThreatLevel::Clean);
     let text = w.take_client_text();
     assert!(text.contains("p1 OK") && text.contains("p2 OK"), "{text}");
-    let served = w
-        .message_logs()
-        .iter()
-        .find(|l| l.uid == 2)
-        .and_then(|l| l.served_size)
-        .expect("a notice in its place");
-    // UID 2 is now message 1: its size is its copy's (I6).
-    w.client(b"s FETCH 1 (RFC822.SIZE)\r\n");
-    let text = w.take_client_text();
-    assert!(
-        text.contains(&format!("RFC822.SIZE {served}")),
-        "{text} (original {}, copy {served})",
-        bad.len()
-    );
+    // UID 2 is now message 1.
+    assert_served_as_its_copy(&mut w, bad.len());
 }
 
 #[test]
@@ -141,19 +146,7 @@ fn an_expunge_during_the_upstream_keepalive_moves_the_judged_message_number_too(
     assert!(w.server.commands.iter().any(|c| c.ends_with("NOOP")));
     w.verdict(Md5::of(EICAR), ThreatLevel::High);
     assert!(w.take_client_text().contains("p1 OK"));
-    let served = w
-        .message_logs()
-        .iter()
-        .find(|l| l.uid == 2)
-        .and_then(|l| l.served_size)
-        .expect("a notice in its place");
-    w.client(b"s FETCH 1 (RFC822.SIZE)\r\n");
-    let text = w.take_client_text();
-    assert!(
-        text.contains(&format!("RFC822.SIZE {served}")),
-        "{text} (original {}, copy {served})",
-        bad.len()
-    );
+    assert_served_as_its_copy(&mut w, bad.len());
 }
 
 #[test]
