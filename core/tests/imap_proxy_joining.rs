@@ -220,3 +220,39 @@ fn a_hold_takes_at_most_a_hundred_commands_over_its_life() {
     );
     assert_eq!(w.uploads.len(), 150);
 }
+
+#[test]
+fn a_message_named_again_by_a_fetch_that_joins_is_judged_once() {
+    let fa = content("first", 300);
+    let a = message(&[("a.pdf", fa.clone())]);
+    let mut w = ImapWorld::ready(&[a], Policy::default(), ImapConfig::default(), usize::MAX);
+    w.client(b"p1 UID FETCH 1 BODY.PEEK[]\r\n");
+    w.client(b"p2 UID FETCH 1 BODY.PEEK[]\r\n");
+    let resolves = w
+        .server
+        .commands
+        .iter()
+        .filter(|c| c.contains("(UID RFC822.SIZE)"))
+        .count();
+    assert_eq!(
+        resolves, 2,
+        "the second fetch joined: {:?}",
+        w.server.commands
+    );
+    let prefetches = w
+        .server
+        .commands
+        .iter()
+        .filter(|c| c.contains("(UID BODY.PEEK[])"))
+        .count();
+    assert_eq!(
+        prefetches, 1,
+        "fetched to judge once: {:?}",
+        w.server.commands
+    );
+    assert_eq!(w.uploads, vec![Md5::of(&fa)]);
+    w.verdict(Md5::of(&fa), ThreatLevel::Clean);
+    let text = w.take_client_text();
+    let (p1, p2) = (text.find("p1 OK"), text.find("p2 OK"));
+    assert!(p1.is_some() && p1 < p2, "{text}");
+}

@@ -25,7 +25,7 @@
 //! messages that were judged. `.PEEK` keeps the proxy's own fetches from setting `\Seen`;
 //! the client's command sets it, as it would have without the proxy.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,9 +103,10 @@ pub(super) struct Hold {
     pub(super) judging: Vec<Judging>,
     /// Decided messages, by UID.
     pub(super) results: BTreeMap<u32, Result_>,
-    /// Messages whose resolve was acted on, by UID (a later resolve, for fetches that joined
-    /// late, acts on the new ones only).
-    pub(super) resolved: BTreeSet<u32>,
+    /// Messages whose resolve was acted on, by UID, with when a command asked for them (a
+    /// later resolve, for fetches that joined late, acts on the new ones only). Looked up,
+    /// not scanned: a `1:*` on a large mailbox names many.
+    pub(super) resolved: BTreeMap<u32, Timestamp>,
     /// The last commands, not yet named by a `HoldStarted` event (the ones being resolved).
     pub(super) unannounced: usize,
     /// Commands it has taken in all (served ones included), against `MAX_JOINED`.
@@ -139,6 +140,9 @@ impl Hold {
     /// The server expunged the message at `seq`: it leaves the messages named, and the
     /// numbers above it move down, wherever the hold keeps one.
     pub(super) fn expunged(&mut self, seq: u32) {
+        if let Some(gone) = self.targets.iter().find(|t| t.seq == seq) {
+            self.resolved.remove(&gone.uid);
+        }
         self.targets.retain(|t| t.seq != seq);
         self.to_fetch.retain(|t| t.seq != seq);
         self.batch.retain(|t| t.seq != seq);
@@ -194,7 +198,7 @@ impl ImapSession {
             batch: Vec::new(),
             judging: Vec::new(),
             results: BTreeMap::new(),
-            resolved: BTreeSet::new(),
+            resolved: BTreeMap::new(),
             unannounced: 0,
             taken: 0,
             resolving_since: now,
@@ -238,8 +242,8 @@ impl ImapSession {
         };
         let size = fetch.rfc822_size().unwrap_or(0) as usize;
         self.judged.note_seq(uid, fetch.seq());
-        if hold.targets.iter().any(|t| t.uid == uid) {
-            // Named again, by a fetch that joined late or by a set that repeats it.
+        if hold.resolved.contains_key(&uid) {
+            // Named again by a fetch that joined late: the hold has it already.
             return;
         }
         hold.targets.push(Target {
@@ -285,12 +289,15 @@ impl ImapSession {
         let fresh: Vec<Target> = hold
             .targets
             .iter()
-            .filter(|t| !hold.resolved.contains(&t.uid))
+            .filter(|t| !hold.resolved.contains_key(&t.uid))
             .copied()
             .collect();
         let before = hold.to_fetch.len();
         for t in fresh {
-            hold.resolved.insert(t.uid);
+            // A set that names a message twice: acted on once.
+            if hold.resolved.insert(t.uid, t.since).is_some() {
+                continue;
+            }
             if let Some(served) = self.judged.get(t.uid) {
                 hold.results.insert(t.uid, Ok(served));
             } else if t.size > limit {
@@ -358,11 +365,7 @@ impl ImapSession {
         if hold.judging.iter().any(|j| j.uid == uid) || hold.results.contains_key(&uid) {
             return;
         }
-        let since = hold
-            .targets
-            .iter()
-            .find(|t| t.uid == uid)
-            .map_or(hold.since, |t| t.since);
+        let since = hold.resolved.get(&uid).copied().unwrap_or(hold.since);
         let message: Arc<[u8]> = Arc::from(message);
         let work = self.next_work();
         self.next_txn += 1;

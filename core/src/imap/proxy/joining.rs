@@ -34,7 +34,7 @@ impl Hold {
         };
         numbers.iter().all(|&n| {
             let uid = if self.uid { Some(n) } else { self.uid_at(n) };
-            let Some(uid) = uid.filter(|u| self.targets.iter().any(|t| t.uid == *u)) else {
+            let Some(uid) = uid.filter(|u| self.resolved.contains_key(u)) else {
                 // Not among the messages the server named: nothing of it is served.
                 return true;
             };
